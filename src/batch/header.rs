@@ -1,0 +1,296 @@
+//! The fixed 61-byte batch header, and helpers that work on raw batch bytes.
+
+use super::{
+    BatchError, Compression, TimestampType, COMPRESSION_CODEC_MASK, CONTROL_FLAG_MASK, HEADER_SIZE,
+    LOG_OVERHEAD, MAGIC, MIN_BATCH_LENGTH, TIMESTAMP_TYPE_MASK, TRANSACTIONAL_FLAG_MASK,
+};
+
+// Field positions in the header.
+pub(crate) const BASE_OFFSET_AT: usize = 0;
+pub(crate) const BATCH_LENGTH_AT: usize = 8;
+pub(crate) const PARTITION_LEADER_EPOCH_AT: usize = 12;
+pub(crate) const MAGIC_AT: usize = 16;
+pub(crate) const CRC_AT: usize = 17;
+pub(crate) const ATTRIBUTES_AT: usize = 21;
+pub(crate) const LAST_OFFSET_DELTA_AT: usize = 23;
+pub(crate) const BASE_TIMESTAMP_AT: usize = 27;
+pub(crate) const MAX_TIMESTAMP_AT: usize = 35;
+pub(crate) const PRODUCER_ID_AT: usize = 43;
+pub(crate) const PRODUCER_EPOCH_AT: usize = 51;
+pub(crate) const BASE_SEQUENCE_AT: usize = 53;
+pub(crate) const RECORD_COUNT_AT: usize = 57;
+/// The CRC covers the batch from the attributes to the end.
+pub(crate) const CRC_START: usize = ATTRIBUTES_AT;
+
+#[inline]
+fn array<const N: usize>(buf: &[u8], at: usize) -> Option<[u8; N]> {
+    buf.get(at..at.checked_add(N)?)?.try_into().ok()
+}
+
+#[inline]
+pub(crate) fn get_i64(buf: &[u8], at: usize) -> Option<i64> {
+    array(buf, at).map(i64::from_be_bytes)
+}
+
+#[inline]
+pub(crate) fn get_i32(buf: &[u8], at: usize) -> Option<i32> {
+    array(buf, at).map(i32::from_be_bytes)
+}
+
+#[inline]
+fn get_u32(buf: &[u8], at: usize) -> Option<u32> {
+    array(buf, at).map(u32::from_be_bytes)
+}
+
+#[inline]
+fn get_i16(buf: &[u8], at: usize) -> Option<i16> {
+    array(buf, at).map(i16::from_be_bytes)
+}
+
+#[inline]
+fn get_i8(buf: &[u8], at: usize) -> Option<i8> {
+    buf.get(at).map(|&b| b as i8)
+}
+
+/// Writes `src` at `at`; `false` if `buf` is too short.
+#[inline]
+pub(crate) fn put(buf: &mut [u8], at: usize, src: &[u8]) -> bool {
+    match at
+        .checked_add(src.len())
+        .and_then(|end| buf.get_mut(at..end))
+    {
+        Some(dst) => {
+            dst.copy_from_slice(src);
+            true
+        }
+        None => false,
+    }
+}
+
+/// The parsed fixed header of a v2 batch.
+///
+/// Values from [`BatchHeader::parse`] are validated (see there); the accessors are meaningful only
+/// for such values, but never panic on hand-built ones.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct BatchHeader {
+    /// Offset of the first record (`baseOffset`).
+    pub base_offset: i64,
+    /// Bytes after the `batchLength` field (`batchLength`).
+    pub batch_length: i32,
+    /// Epoch of the leader that appended the batch, or -1 (`partitionLeaderEpoch`).
+    pub partition_leader_epoch: i32,
+    /// Format version, always 2 after parsing (`magic`).
+    pub magic: i8,
+    /// CRC-32C of bytes 21..end, as stored (`crc`).
+    pub crc: u32,
+    /// Compression, timestamp type, transactional and control flags (`attributes`).
+    pub attributes: i16,
+    /// Offset of the last record minus `base_offset` (`lastOffsetDelta`).
+    pub last_offset_delta: i32,
+    /// Timestamp the record timestamp deltas are relative to (`baseTimestamp`).
+    pub base_timestamp: i64,
+    /// Largest record timestamp, or the log append time (`maxTimestamp`).
+    pub max_timestamp: i64,
+    /// Idempotent producer id, or -1 (`producerId`).
+    pub producer_id: i64,
+    /// Idempotent producer epoch, or -1 (`producerEpoch`).
+    pub producer_epoch: i16,
+    /// Sequence number of the first record, or -1 (`baseSequence`).
+    pub base_sequence: i32,
+    /// Number of records (`recordCount`).
+    pub record_count: i32,
+}
+
+impl BatchHeader {
+    /// Parses and validates the first 61 bytes of `buf`.
+    ///
+    /// Checks, in this order: `buf` holds a whole header ([`BatchError::TooShort`]); magic is 2
+    /// ([`BatchError::BadMagic`]); `batchLength` is at least 49 and the total size fits a `usize`
+    /// ([`BatchError::InvalidLength`]); the codec is 0-4 ([`BatchError::InvalidAttributes`]);
+    /// `lastOffsetDelta >= 0` ([`BatchError::InvalidLastOffsetDelta`]);
+    /// `0 <= recordCount <= lastOffsetDelta + 1` ([`BatchError::InvalidRecordCount`]);
+    /// `baseOffset + lastOffsetDelta + 1` fits an i64 ([`BatchError::OffsetOverflow`]).
+    ///
+    /// Does not check the CRC, nor that `buf` holds the whole batch.
+    pub fn parse(buf: &[u8]) -> Result<BatchHeader, BatchError> {
+        let header = Self::read(buf).ok_or(BatchError::TooShort {
+            needed: HEADER_SIZE,
+            available: buf.len(),
+        })?;
+        header.validate()?;
+        Ok(header)
+    }
+
+    /// Reads the fields without validating them; `None` if `buf` is shorter than the header.
+    fn read(buf: &[u8]) -> Option<BatchHeader> {
+        let h = buf.get(..HEADER_SIZE)?;
+        Some(BatchHeader {
+            base_offset: get_i64(h, BASE_OFFSET_AT)?,
+            batch_length: get_i32(h, BATCH_LENGTH_AT)?,
+            partition_leader_epoch: get_i32(h, PARTITION_LEADER_EPOCH_AT)?,
+            magic: get_i8(h, MAGIC_AT)?,
+            crc: get_u32(h, CRC_AT)?,
+            attributes: get_i16(h, ATTRIBUTES_AT)?,
+            last_offset_delta: get_i32(h, LAST_OFFSET_DELTA_AT)?,
+            base_timestamp: get_i64(h, BASE_TIMESTAMP_AT)?,
+            max_timestamp: get_i64(h, MAX_TIMESTAMP_AT)?,
+            producer_id: get_i64(h, PRODUCER_ID_AT)?,
+            producer_epoch: get_i16(h, PRODUCER_EPOCH_AT)?,
+            base_sequence: get_i32(h, BASE_SEQUENCE_AT)?,
+            record_count: get_i32(h, RECORD_COUNT_AT)?,
+        })
+    }
+
+    fn validate(&self) -> Result<(), BatchError> {
+        if self.magic != MAGIC {
+            return Err(BatchError::BadMagic(self.magic));
+        }
+        let total = usize::try_from(self.batch_length)
+            .ok()
+            .and_then(|l| l.checked_add(LOG_OVERHEAD));
+        if self.batch_length < MIN_BATCH_LENGTH || total.is_none() {
+            return Err(BatchError::InvalidLength {
+                batch_length: self.batch_length,
+            });
+        }
+        if Compression::from_codec(self.codec()).is_none() {
+            return Err(BatchError::InvalidAttributes(self.attributes));
+        }
+        if self.last_offset_delta < 0 {
+            return Err(BatchError::InvalidLastOffsetDelta(self.last_offset_delta));
+        }
+        if self.record_count < 0
+            || i64::from(self.record_count) > i64::from(self.last_offset_delta) + 1
+        {
+            return Err(BatchError::InvalidRecordCount {
+                record_count: self.record_count,
+                last_offset_delta: self.last_offset_delta,
+            });
+        }
+        check_offsets(self.base_offset, self.last_offset_delta)
+    }
+
+    /// Size of the whole batch in bytes: `batch_length + LOG_OVERHEAD`.
+    #[inline]
+    pub fn total_size(&self) -> usize {
+        usize::try_from(self.batch_length)
+            .unwrap_or(0)
+            .saturating_add(LOG_OVERHEAD)
+    }
+
+    /// Offset of the last record: `base_offset + last_offset_delta`.
+    #[inline]
+    pub fn last_offset(&self) -> i64 {
+        self.base_offset
+            .saturating_add(i64::from(self.last_offset_delta))
+    }
+
+    /// The offset after this batch: `last_offset() + 1`.
+    #[inline]
+    pub fn next_offset(&self) -> i64 {
+        self.last_offset().saturating_add(1)
+    }
+
+    /// The raw compression codec id (attributes bits 0-2).
+    #[inline]
+    pub fn codec(&self) -> u8 {
+        (self.attributes & COMPRESSION_CODEC_MASK) as u8
+    }
+
+    /// The compression codec. Parsed headers always have a valid one; for a hand-built header
+    /// with codec 5-7 this returns [`Compression::None`] (check [`BatchHeader::codec`]).
+    #[inline]
+    pub fn compression(&self) -> Compression {
+        Compression::from_codec(self.codec()).unwrap_or(Compression::None)
+    }
+
+    /// What the record timestamps mean (attributes bit 3).
+    #[inline]
+    pub fn timestamp_type(&self) -> TimestampType {
+        if self.attributes & TIMESTAMP_TYPE_MASK != 0 {
+            TimestampType::LogAppendTime
+        } else {
+            TimestampType::CreateTime
+        }
+    }
+
+    /// Whether the batch is part of a transaction (attributes bit 4).
+    #[inline]
+    pub fn is_transactional(&self) -> bool {
+        self.attributes & TRANSACTIONAL_FLAG_MASK != 0
+    }
+
+    /// Whether the batch holds control records (attributes bit 5).
+    #[inline]
+    pub fn is_control(&self) -> bool {
+        self.attributes & CONTROL_FLAG_MASK != 0
+    }
+}
+
+/// `base_offset + last_offset_delta + 1` must be representable.
+fn check_offsets(base_offset: i64, last_offset_delta: i32) -> Result<(), BatchError> {
+    base_offset
+        .checked_add(i64::from(last_offset_delta))
+        .and_then(|last| last.checked_add(1))
+        .map(|_| ())
+        .ok_or(BatchError::OffsetOverflow {
+            base_offset,
+            last_offset_delta,
+        })
+}
+
+/// Reads `baseOffset` and `batchLength` (the first 12 bytes), e.g. to learn the size of a batch
+/// before all of it is available. `None` if `buf` is shorter than 12 bytes. Nothing is validated.
+#[inline]
+pub fn peek_frame(buf: &[u8]) -> Option<(i64, i32)> {
+    Some((
+        get_i64(buf, BASE_OFFSET_AT)?,
+        get_i32(buf, BATCH_LENGTH_AT)?,
+    ))
+}
+
+/// CRC-32C (Castagnoli) of `batch[21..]`, the value a v2 batch stores in its `crc` field.
+/// `batch` must hold exactly one batch; if it is shorter than 21 bytes the CRC of nothing (0)
+/// is returned.
+#[inline]
+pub fn compute_crc(batch: &[u8]) -> u32 {
+    crc32c::crc32c(batch.get(CRC_START..).unwrap_or(&[]))
+}
+
+/// Overwrites `baseOffset` (outside the CRC, so the batch stays valid), as a leader does when it
+/// assigns offsets.
+///
+/// Errors: [`BatchError::TooShort`] if `buf` is shorter than the header;
+/// [`BatchError::OffsetOverflow`] if `base_offset` plus the batch's `lastOffsetDelta` plus one
+/// would not fit an i64 (the buffer is then left unchanged). Nothing else is validated.
+pub fn set_base_offset(buf: &mut [u8], base_offset: i64) -> Result<(), BatchError> {
+    let too_short = BatchError::TooShort {
+        needed: HEADER_SIZE,
+        available: buf.len(),
+    };
+    if buf.len() < HEADER_SIZE {
+        return Err(too_short);
+    }
+    let last_offset_delta = get_i32(buf, LAST_OFFSET_DELTA_AT).ok_or(too_short.clone())?;
+    check_offsets(base_offset, last_offset_delta)?;
+    if put(buf, BASE_OFFSET_AT, &base_offset.to_be_bytes()) {
+        Ok(())
+    } else {
+        Err(too_short)
+    }
+}
+
+/// Overwrites `partitionLeaderEpoch` (outside the CRC, so the batch stays valid), as a leader
+/// does when it appends a batch.
+///
+/// Errors: [`BatchError::TooShort`] if `buf` is shorter than the header. Nothing is validated.
+pub fn set_partition_leader_epoch(buf: &mut [u8], epoch: i32) -> Result<(), BatchError> {
+    if buf.len() >= HEADER_SIZE && put(buf, PARTITION_LEADER_EPOCH_AT, &epoch.to_be_bytes()) {
+        Ok(())
+    } else {
+        Err(BatchError::TooShort {
+            needed: HEADER_SIZE,
+            available: buf.len(),
+        })
+    }
+}

@@ -1,0 +1,133 @@
+//! Kafka record batches, format v2 (magic 2), byte for byte.
+//!
+//! A batch is a 61-byte big-endian header followed by its records:
+//!
+//! | offset | field | type |
+//! |---|---|---|
+//! | 0 | baseOffset | i64 |
+//! | 8 | batchLength (bytes after this field) | i32 |
+//! | 12 | partitionLeaderEpoch | i32 |
+//! | 16 | magic (= 2) | i8 |
+//! | 17 | crc (CRC-32C of bytes 21..end) | u32 |
+//! | 21 | attributes | i16 |
+//! | 23 | lastOffsetDelta | i32 |
+//! | 27 | baseTimestamp | i64 |
+//! | 35 | maxTimestamp | i64 |
+//! | 43 | producerId | i64 |
+//! | 51 | producerEpoch | i16 |
+//! | 53 | baseSequence | i32 |
+//! | 57 | recordCount | i32 |
+//!
+//! Each record is: length varint, attributes i8, timestampDelta varlong, offsetDelta varint,
+//! keyLength varint (-1 = null), key, valueLength varint (-1 = null), value, headerCount varint, and
+//! per header keyLength varint, UTF-8 key, valueLength varint (-1 = null), value. All varints are
+//! zigzag ([`varint`]).
+//!
+//! * [`RecordBatch`] is a validated zero-copy view of one batch ([`RecordBatch::parse`],
+//!   [`RecordBatch::parse_crc_only`], [`RecordBatch::parse_header_only`]), and
+//!   [`RecordBatch::records`] iterates its records without copying payloads.
+//! * [`batches`] walks batches laid end to end (a fetch response, a segment file).
+//! * [`BatchBuilder`] encodes records into a new uncompressed batch.
+//! * [`set_base_offset`] / [`set_partition_leader_epoch`] patch the two fields outside the CRC.
+//!
+//! Compressed batches are stored and validated (header, length, CRC) but their records are not
+//! decoded: [`RecordBatch::records`] returns [`BatchError::UnsupportedCompression`].
+//!
+//! Nothing in this module panics on malformed input, and nothing allocates in proportion to a
+//! length field before checking it against the bytes actually present.
+
+mod builder;
+mod error;
+mod header;
+mod iter;
+mod record;
+pub mod varint;
+mod view;
+
+#[cfg(test)]
+mod tests;
+
+pub use builder::BatchBuilder;
+pub use error::BatchError;
+pub use header::{
+    compute_crc, peek_frame, set_base_offset, set_partition_leader_epoch, BatchHeader,
+};
+pub use iter::{batches, BatchIter};
+pub use record::{Header, Record, RecordIter, SimpleRecord};
+pub use view::RecordBatch;
+
+/// Size of the v2 batch header in bytes.
+pub const HEADER_SIZE: usize = 61;
+/// Bytes before the part counted by `batchLength`: baseOffset (8) + batchLength (4).
+pub const LOG_OVERHEAD: usize = 12;
+/// The smallest valid `batchLength`: a header without records.
+pub const MIN_BATCH_LENGTH: i32 = (HEADER_SIZE - LOG_OVERHEAD) as i32;
+/// The batch format version this module reads and writes.
+pub const MAGIC: i8 = 2;
+/// `producerId` of a batch from a non-idempotent producer.
+pub const NO_PRODUCER_ID: i64 = -1;
+/// `producerEpoch` of a batch from a non-idempotent producer.
+pub const NO_PRODUCER_EPOCH: i16 = -1;
+/// `baseSequence` of a batch from a non-idempotent producer.
+pub const NO_SEQUENCE: i32 = -1;
+/// `partitionLeaderEpoch` of a batch no leader has stamped yet.
+pub const NO_PARTITION_LEADER_EPOCH: i32 = -1;
+
+/// Attributes bits 0-2: the compression codec.
+pub const COMPRESSION_CODEC_MASK: i16 = 0x07;
+/// Attributes bit 3: timestamps are the log append time.
+pub const TIMESTAMP_TYPE_MASK: i16 = 0x08;
+/// Attributes bit 4: the batch is part of a transaction.
+pub const TRANSACTIONAL_FLAG_MASK: i16 = 0x10;
+/// Attributes bit 5: the batch holds control records (transaction markers).
+pub const CONTROL_FLAG_MASK: i16 = 0x20;
+
+/// The compression codec of a batch (attributes bits 0-2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Compression {
+    /// Codec 0: records are stored as is.
+    None,
+    /// Codec 1: gzip.
+    Gzip,
+    /// Codec 2: Snappy (xerial framing).
+    Snappy,
+    /// Codec 3: LZ4 frame.
+    Lz4,
+    /// Codec 4: Zstandard.
+    Zstd,
+}
+
+impl Compression {
+    /// The codec id written in the attributes (0-4).
+    pub fn codec(self) -> u8 {
+        match self {
+            Compression::None => 0,
+            Compression::Gzip => 1,
+            Compression::Snappy => 2,
+            Compression::Lz4 => 3,
+            Compression::Zstd => 4,
+        }
+    }
+
+    /// The codec for an id; `None` for the invalid ids 5-7 (and anything larger).
+    pub fn from_codec(codec: u8) -> Option<Compression> {
+        match codec {
+            0 => Some(Compression::None),
+            1 => Some(Compression::Gzip),
+            2 => Some(Compression::Snappy),
+            3 => Some(Compression::Lz4),
+            4 => Some(Compression::Zstd),
+            _ => None,
+        }
+    }
+}
+
+/// What record timestamps mean (attributes bit 3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TimestampType {
+    /// Bit 3 clear: the producer's timestamps.
+    CreateTime,
+    /// Bit 3 set: the broker's append time, stored as the batch's `maxTimestamp`; readers report
+    /// it as the timestamp of every record (as Kafka does).
+    LogAppendTime,
+}

@@ -1,0 +1,94 @@
+//! Small files that must never be half-written: the recovery point, the log start offset.
+//!
+//! They use Kafka's text checkpoint layout (`CheckpointFile`): line 1 the version (0), line 2 the
+//! number of entries, then one entry per line. They are written to `<name>.tmp`, synced, renamed
+//! over the old file, and the directory is synced, so a crash leaves either the old or the new
+//! file, never a mix.
+
+use std::fs::{self, File};
+use std::io::Write;
+use std::path::Path;
+
+use crate::error::{Error, Result};
+
+/// Writes `contents` to `path` atomically: temp file, fsync, rename, fsync the directory.
+pub(crate) fn write_atomically(path: &Path, contents: &[u8]) -> Result<()> {
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = Path::new(&tmp);
+    let mut f = File::create(tmp).map_err(|e| Error::io(tmp, "create", e))?;
+    f.write_all(contents)
+        .and_then(|()| f.sync_all())
+        .map_err(|e| Error::io(tmp, "write", e))?;
+    drop(f);
+    fs::rename(tmp, path).map_err(|e| Error::io(path, "rename", e))?;
+    sync_parent(path)
+}
+
+/// Fsyncs the directory holding `path`, so a create, rename or delete in it is durable.
+pub(crate) fn sync_parent(path: &Path) -> Result<()> {
+    match path.parent() {
+        Some(dir) => sync_dir(dir),
+        None => Ok(()),
+    }
+}
+
+/// Fsyncs a directory.
+pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
+    let dir = if dir.as_os_str().is_empty() { Path::new(".") } else { dir };
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| Error::io(dir, "fsync directory", e))
+}
+
+/// Writes a checkpoint holding one offset.
+pub(crate) fn write_offset(path: &Path, offset: i64) -> Result<()> {
+    write_atomically(path, format!("0\n1\n{offset}\n").as_bytes())
+}
+
+/// Reads a checkpoint holding one offset; `Ok(None)` if the file does not exist. A file that does
+/// not parse is reported as corrupt, with the byte position of the bad line.
+pub(crate) fn read_offset(path: &Path) -> Result<Option<i64>> {
+    let text = match fs::read(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(Error::io(path, "read", e)),
+    };
+    let mut position = 0u64;
+    let mut fields = Vec::with_capacity(3);
+    for line in text.split(|&b| b == b'\n') {
+        let parsed = std::str::from_utf8(line).ok().and_then(|s| s.trim().parse::<i64>().ok());
+        match parsed {
+            Some(v) if fields.len() < 3 => fields.push(v),
+            None if line.is_empty() && fields.len() == 3 => {}
+            _ => return Err(Error::corrupt(path, position, "checkpoint line is not a number")),
+        }
+        position += line.len() as u64 + 1;
+    }
+    match fields[..] {
+        [0, 1, offset] if offset >= 0 => Ok(Some(offset)),
+        [0, 1, _] => Err(Error::corrupt(path, 0, "negative offset in checkpoint")),
+        [0, ..] => Err(Error::corrupt(path, 0, "checkpoint must hold exactly one entry")),
+        _ => Err(Error::corrupt(path, 0, "unknown checkpoint version")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn offset_checkpoint_round_trips_and_rejects_garbage() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("recovery-point-offset-checkpoint");
+        assert_eq!(read_offset(&p).unwrap(), None);
+        write_offset(&p, 42).unwrap();
+        assert_eq!(fs::read_to_string(&p).unwrap(), "0\n1\n42\n");
+        assert_eq!(read_offset(&p).unwrap(), Some(42));
+        assert!(!dir.path().join("recovery-point-offset-checkpoint.tmp").exists());
+        for bad in ["", "0\n", "1\n1\n5\n", "0\n2\n5\n", "0\n1\n-3\n", "0\n1\nx\n", "0\n1\n5\n6\n", "\u{0}\u{0}"] {
+            fs::write(&p, bad).unwrap();
+            assert!(matches!(read_offset(&p), Err(Error::Corrupt { .. })), "{bad:?}");
+        }
+    }
+}

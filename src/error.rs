@@ -1,0 +1,170 @@
+//! Typed errors. Every error that concerns bytes on disk names the file and the byte position;
+//! every offset error names the valid range.
+
+use std::fmt;
+use std::io;
+use std::path::PathBuf;
+
+use crate::batch::BatchError;
+
+/// Result alias for partlog operations.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong in partlog.
+///
+/// The enum is `#[non_exhaustive]`: new failure modes may be added without a major release.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Error {
+    /// An operating-system I/O call failed on `path`.
+    Io {
+        /// The file or directory being worked on.
+        path: PathBuf,
+        /// What partlog was doing (`"open"`, `"fsync"`, `"mmap"`...).
+        op: &'static str,
+        /// The underlying error.
+        source: io::Error,
+    },
+    /// Bytes on disk are not what partlog wrote: a bad CRC, a torn batch, an impossible length,
+    /// an index entry pointing outside its log.
+    Corrupt {
+        /// The damaged file.
+        path: PathBuf,
+        /// Byte position in that file where the damage was found.
+        position: u64,
+        /// What was wrong.
+        reason: String,
+    },
+    /// A record batch handed to partlog (to append) is malformed.
+    InvalidBatch(BatchError),
+    /// The requested offset is outside `[log_start_offset, log_end_offset]`.
+    OffsetOutOfRange {
+        /// The offset asked for.
+        requested: i64,
+        /// The first offset the log holds.
+        log_start_offset: i64,
+        /// The offset the next appended record will get.
+        log_end_offset: i64,
+    },
+    /// A configuration value is out of its allowed range.
+    Config {
+        /// The knob, by its partlog name (the README table gives the Kafka name).
+        knob: &'static str,
+        /// The rejected value, rendered.
+        value: String,
+        /// Why it was rejected.
+        reason: &'static str,
+    },
+    /// A batch is larger than `max_batch_bytes` or than a whole segment.
+    BatchTooLarge {
+        /// The batch's size in bytes.
+        size: usize,
+        /// The largest size accepted.
+        max: usize,
+    },
+    /// An append would give offsets that are not after the log end offset, or that overflow i64.
+    InvalidOffset {
+        /// The first offset of the rejected append.
+        first_offset: i64,
+        /// The log end offset at that moment.
+        log_end_offset: i64,
+    },
+    /// A record batch uses compression; partlog stores such batches but does not decode them.
+    UnsupportedCompression {
+        /// The compression codec id (attributes bits 0-2).
+        codec: u8,
+    },
+    /// An earlier write or fsync failed, so the in-memory and on-disk states may differ; the log
+    /// refuses further writes until it is reopened (and recovered).
+    PreviousIo,
+    /// The log was closed.
+    Closed,
+    /// Another process (or another `Log` in this process) holds the log directory.
+    Locked {
+        /// The log directory.
+        path: PathBuf,
+    },
+}
+
+impl Error {
+    pub(crate) fn io(path: impl Into<PathBuf>, op: &'static str, source: io::Error) -> Self {
+        Error::Io {
+            path: path.into(),
+            op,
+            source,
+        }
+    }
+
+    pub(crate) fn corrupt(path: impl Into<PathBuf>, position: u64, reason: impl Into<String>) -> Self {
+        Error::Corrupt {
+            path: path.into(),
+            position,
+            reason: reason.into(),
+        }
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Io { path, op, source } => write!(f, "{op} {}: {source}", path.display()),
+            Error::Corrupt {
+                path,
+                position,
+                reason,
+            } => write!(f, "corrupt {} at byte {position}: {reason}", path.display()),
+            Error::InvalidBatch(e) => write!(f, "invalid record batch: {e}"),
+            Error::OffsetOutOfRange {
+                requested,
+                log_start_offset,
+                log_end_offset,
+            } => write!(
+                f,
+                "offset {requested} is out of range: the log holds [{log_start_offset}, {log_end_offset})"
+            ),
+            Error::Config {
+                knob,
+                value,
+                reason,
+            } => write!(f, "bad config {knob} = {value}: {reason}"),
+            Error::BatchTooLarge { size, max } => {
+                write!(f, "record batch of {size} bytes is larger than the limit of {max}")
+            }
+            Error::InvalidOffset {
+                first_offset,
+                log_end_offset,
+            } => write!(
+                f,
+                "append at offset {first_offset} is not at or after the log end offset {log_end_offset}"
+            ),
+            Error::UnsupportedCompression { codec } => {
+                write!(f, "compressed record batch (codec {codec}) cannot be decoded")
+            }
+            Error::PreviousIo => write!(
+                f,
+                "an earlier I/O error left the log in an unknown state; reopen it to recover"
+            ),
+            Error::Closed => write!(f, "the log is closed"),
+            Error::Locked { path } => write!(f, "log directory {} is in use", path.display()),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Io { source, .. } => Some(source),
+            Error::InvalidBatch(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl From<BatchError> for Error {
+    fn from(e: BatchError) -> Self {
+        match e {
+            BatchError::UnsupportedCompression { codec } => Error::UnsupportedCompression { codec },
+            e => Error::InvalidBatch(e),
+        }
+    }
+}

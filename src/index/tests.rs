@@ -1,0 +1,96 @@
+use super::*;
+
+fn offset_index(dir: &Path, entries: &[(i32, i32)]) -> IndexWriter<OffsetEntry> {
+    let mut w = IndexWriter::<OffsetEntry>::open(&dir.join("0.index"), 1024, 0).unwrap();
+    for &(relative_offset, position) in entries {
+        w.append(OffsetEntry {
+            relative_offset,
+            position,
+        })
+        .unwrap();
+    }
+    w
+}
+
+#[test]
+#[cfg_attr(miri, ignore)]
+fn floor_lookup_at_between_before_and_after_entries() {
+    let dir = tempfile::tempdir().unwrap();
+    let w = offset_index(dir.path(), &[(0, 0), (10, 4100), (25, 8300), (40, 12500)]);
+    let r = w.reader();
+    let pos = |t: i64| r.floor(t).map(|e| (e.relative_offset, e.position));
+    assert_eq!(pos(-1), None, "before the first entry");
+    assert_eq!(pos(0), Some((0, 0)), "at the first entry");
+    assert_eq!(pos(9), Some((0, 0)), "between entries");
+    assert_eq!(pos(10), Some((10, 4100)), "at an entry");
+    assert_eq!(pos(24), Some((10, 4100)));
+    assert_eq!(pos(25), Some((25, 8300)));
+    assert_eq!(pos(40), Some((40, 12500)), "at the last entry");
+    assert_eq!(pos(i64::MAX), Some((40, 12500)), "after the last entry");
+}
+
+#[test]
+#[cfg_attr(miri, ignore)]
+fn floor_lookup_agrees_with_linear_scan_beyond_the_warm_section() {
+    let dir = tempfile::tempdir().unwrap();
+    // 3,000 entries: more than the 1,024-entry warm section, so both halves are searched.
+    let mut w = IndexWriter::<TimeEntry>::open(&dir.path().join("0.timeindex"), 3000 * 12, 0).unwrap();
+    for i in 0..3000 {
+        w.append(TimeEntry {
+            timestamp: 1_000 + 7 * i64::from(i),
+            relative_offset: 3 * i,
+        })
+        .unwrap();
+    }
+    assert!(w.append(TimeEntry { timestamp: 1 << 40, relative_offset: 1 << 20 }).is_err(), "full");
+    let r = w.reader();
+    let all = r.entries();
+    for t in (900..1_000 + 7 * 3000 + 20).step_by(5) {
+        let expect = all.iter().rev().find(|e| e.timestamp <= t).copied();
+        assert_eq!(r.floor(t), expect, "target {t}");
+    }
+}
+
+#[test]
+#[cfg_attr(miri, ignore)]
+fn validation_names_the_first_bad_entry() {
+    let dir = tempfile::tempdir().unwrap();
+    let ok = offset_index(dir.path(), &[(0, 0), (10, 100)]);
+    assert_eq!(ok.reader().validate(200, 20), Ok(()));
+    assert_eq!(ok.reader().validate(100, 20).unwrap_err().0, 8, "position past the log");
+    assert_eq!(ok.reader().validate(200, 10).unwrap_err().0, 8, "offset past the segment");
+    drop(ok);
+    std::fs::remove_file(dir.path().join("0.index")).unwrap();
+    let bad = offset_index(dir.path(), &[(0, 0), (10, 100), (10, 200)]);
+    assert_eq!(bad.reader().validate(1000, 100).unwrap_err(), (16, "entries not strictly increasing"));
+}
+
+#[test]
+#[cfg_attr(miri, ignore)]
+fn trimmed_index_reopens_read_only_with_the_same_entries() {
+    let dir = tempfile::tempdir().unwrap();
+    let w = offset_index(dir.path(), &[(0, 0), (5, 64), (9, 128)]);
+    w.trim().unwrap();
+    let path = dir.path().join("0.index");
+    assert_eq!(std::fs::metadata(&path).unwrap().len(), 24);
+    let r = IndexReader::<OffsetEntry>::open_read_only(&path).unwrap();
+    assert_eq!(r.entries(), w.reader().entries());
+    std::fs::write(&path, [0u8; 13]).unwrap();
+    assert!(matches!(
+        IndexReader::<OffsetEntry>::open_read_only(&path),
+        Err(Error::Corrupt { position: 8, .. })
+    ));
+}
+
+#[test]
+#[cfg_attr(miri, ignore)]
+fn reopening_for_append_keeps_entries_and_drops_stale_tail() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("0.index");
+    drop(offset_index(dir.path(), &[(0, 0), (5, 64), (9, 128)]));
+    let mut w = IndexWriter::<OffsetEntry>::open(&path, 1024, 2).unwrap();
+    assert_eq!(w.len(), 2);
+    w.append(OffsetEntry { relative_offset: 7, position: 100 }).unwrap();
+    assert_eq!(w.reader().last(), Some(OffsetEntry { relative_offset: 7, position: 100 }));
+    assert_eq!(w.max_entries(), 128);
+}

@@ -1,0 +1,427 @@
+//! One partition's log: an ordered run of segments, the last one active.
+//!
+//! # Concurrency
+//! [`Log`] is `Send + Sync`. Appends are serialized by a writer lock; reads take no lock but a
+//! short read lock on the segment list, so any number of threads read while one appends, and
+//! no reader waits for an fsync. A batch becomes visible to readers only once it is wholly in
+//! the segment (see the publication protocol in the `mmap` module) and the log end offset has
+//! moved past it.
+//!
+//! # Invariants
+//! - `log_start_offset <= log_end_offset`; segments hold every offset in between that was
+//!   appended, in base-offset order, and only the last segment is written.
+//! - `recovery_point <= log_end_offset`: every batch below the recovery point is on disk.
+
+mod open;
+mod read;
+
+use std::collections::VecDeque;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+use crate::batch::{self, BatchBuilder, BatchHeader, RecordBatch, SimpleRecord};
+use crate::checkpoint;
+use crate::clock::{Clock, SystemClock};
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::segment::active::ActiveSegment;
+use crate::segment::{Segment, SegmentView};
+
+pub use read::LogRead;
+
+/// Name of the file whose presence says the log was closed cleanly.
+pub const CLEAN_SHUTDOWN_FILE: &str = "clean-shutdown";
+/// Name of the recovery-point checkpoint.
+pub const RECOVERY_POINT_FILE: &str = "recovery-point-offset-checkpoint";
+/// Name of the log-start-offset checkpoint.
+pub const LOG_START_OFFSET_FILE: &str = "log-start-offset-checkpoint";
+/// Name of the lock file that keeps a second process out of the directory.
+pub const LOCK_FILE: &str = ".lock";
+
+/// Where an append landed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AppendInfo {
+    /// Offset of the first record appended.
+    pub first_offset: i64,
+    /// Offset of the last record appended.
+    pub last_offset: i64,
+    /// Largest record timestamp in the append.
+    pub max_timestamp: i64,
+    /// Base offset of the segment that holds the batch.
+    pub segment_base_offset: i64,
+    /// Byte position of the batch in that segment's `.log` file.
+    pub position: u64,
+    /// Size of the batch in bytes.
+    pub size: usize,
+}
+
+/// What opening the log found and did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OpenReport {
+    /// True if the log had been closed cleanly (nothing was scanned).
+    pub clean: bool,
+    /// Segments whose batches were validated because they lie after the recovery point.
+    pub segments_recovered: usize,
+    /// Bytes of batches validated.
+    pub bytes_recovered: u64,
+    /// Where a torn or corrupt tail was cut: `(segment base offset, byte position, reason)`.
+    pub truncated: Option<(i64, u64, String)>,
+    /// Segments after a corrupt one, removed with it.
+    pub segments_removed: usize,
+}
+
+#[derive(Debug)]
+struct Writer {
+    /// `None` once the log is closed.
+    active: Option<ActiveSegment>,
+}
+
+/// One partition's log. See the module docs.
+#[derive(Debug)]
+pub struct Log {
+    dir: PathBuf,
+    config: Config,
+    clock: Arc<dyn Clock>,
+    /// All segments in base-offset order; the last is the active one.
+    segments: RwLock<Vec<Arc<Segment>>>,
+    writer: Mutex<Writer>,
+    /// Serializes flushes, so the recovery point checkpoint only moves forward.
+    flush_lock: Mutex<()>,
+    log_end_offset: AtomicI64,
+    log_start_offset: AtomicI64,
+    recovery_point: AtomicI64,
+    /// Set after a failed write or sync: the log refuses writes until reopened.
+    failed: AtomicBool,
+    closed: AtomicBool,
+    /// Inactive segments that are mapped, oldest first.
+    mapped: Mutex<VecDeque<Arc<Segment>>>,
+    report: OpenReport,
+    _lock: File,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl Log {
+    /// Opens (or creates) the log in `dir`, recovering it if it was not closed cleanly.
+    ///
+    /// # Errors
+    /// [`Error::Config`] for a bad config, [`Error::Locked`] if another `Log` holds the
+    /// directory, [`Error::Io`] when the file system fails, [`Error::Corrupt`] for damage that
+    /// recovery cannot decide about on its own (a garbled log-start-offset checkpoint).
+    pub fn open(dir: impl AsRef<Path>, config: Config) -> Result<Log> {
+        Self::open_with_clock(dir, config, Arc::new(SystemClock))
+    }
+
+    /// [`Log::open`] with an injected clock (for tests and simulations).
+    ///
+    /// # Errors
+    /// As [`Log::open`].
+    pub fn open_with_clock(dir: impl AsRef<Path>, config: Config, clock: Arc<dyn Clock>) -> Result<Log> {
+        open::open(dir.as_ref(), config, clock)
+    }
+
+    /// The log's directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The configuration the log was opened with.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// What opening the log found.
+    pub fn open_report(&self) -> &OpenReport {
+        &self.report
+    }
+
+    /// The offset the next appended record will get.
+    pub fn log_end_offset(&self) -> i64 {
+        self.log_end_offset.load(Ordering::Acquire)
+    }
+
+    /// The first offset a reader may ask for.
+    pub fn log_start_offset(&self) -> i64 {
+        self.log_start_offset.load(Ordering::Acquire)
+    }
+
+    /// Every offset below this one is flushed to disk.
+    pub fn recovery_point(&self) -> i64 {
+        self.recovery_point.load(Ordering::Acquire)
+    }
+
+    fn segments(&self) -> RwLockReadGuard<'_, Vec<Arc<Segment>>> {
+        self.segments.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn segments_mut(&self) -> RwLockWriteGuard<'_, Vec<Arc<Segment>>> {
+        self.segments.write().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Number of segments.
+    pub fn segment_count(&self) -> usize {
+        self.segments().len()
+    }
+
+    /// Base offsets of the segments, in order.
+    pub fn segment_base_offsets(&self) -> Vec<i64> {
+        self.segments().iter().map(|s| s.base_offset()).collect()
+    }
+
+    /// Total bytes of record batches in all segments.
+    pub fn size(&self) -> u64 {
+        self.segments().iter().map(|s| s.size()).sum()
+    }
+
+    /// How many inactive segments are memory-mapped right now.
+    pub fn mapped_segments(&self) -> usize {
+        lock(&self.mapped).len()
+    }
+
+    fn writer(&self) -> Result<MutexGuard<'_, Writer>> {
+        // A panic in the middle of an append may have left the segment and the offsets apart.
+        self.writer.lock().map_err(|_| Error::PreviousIo)
+    }
+
+    fn check_writable(&self) -> Result<()> {
+        if self.failed.load(Ordering::Acquire) {
+            return Err(Error::PreviousIo);
+        }
+        if self.closed.load(Ordering::Acquire) {
+            return Err(Error::Closed);
+        }
+        Ok(())
+    }
+
+    /// Marks the log failed if `r` is an I/O error, so that no more writes go to a log whose
+    /// disk state is unknown.
+    fn fail_on_io<T>(&self, r: Result<T>) -> Result<T> {
+        if let Err(Error::Io { .. }) = &r {
+            self.failed.store(true, Ordering::Release);
+        }
+        r
+    }
+
+    /// Appends `records` as one batch; the log assigns their offsets.
+    ///
+    /// # Errors
+    /// [`Error::InvalidBatch`] if `records` is empty, [`Error::BatchTooLarge`] past
+    /// `max_batch_bytes`, [`Error::PreviousIo`] / [`Error::Closed`] if the log cannot be
+    /// written, [`Error::Io`] if the file system fails.
+    pub fn append(&self, records: &[SimpleRecord]) -> Result<AppendInfo> {
+        let mut builder = BatchBuilder::new();
+        for r in records {
+            builder.push(r)?;
+        }
+        let batch = builder.build()?;
+        self.append_trusted(&batch)
+    }
+
+    /// Appends a record batch built elsewhere (a producer's batch as it came off the wire). The
+    /// batch is fully validated first; the log assigns its offsets by rewriting its base offset,
+    /// which lies outside the CRC, so the stored bytes are otherwise the producer's bytes.
+    ///
+    /// # Errors
+    /// As [`Log::append`], and [`Error::InvalidBatch`] for a batch that does not validate.
+    pub fn append_batch(&self, batch: &RecordBatch) -> Result<AppendInfo> {
+        let checked = RecordBatch::parse(batch.as_bytes().clone())?;
+        self.append_trusted(&checked)
+    }
+
+    fn append_trusted(&self, batch: &RecordBatch) -> Result<AppendInfo> {
+        let size = batch.size();
+        if size > self.config.max_batch_bytes as usize {
+            return Err(Error::BatchTooLarge {
+                size,
+                max: self.config.max_batch_bytes as usize,
+            });
+        }
+        self.check_writable()?;
+        let mut w = self.writer()?;
+        let active = w.active.as_ref().ok_or(Error::Closed)?;
+        let base = active.next_offset;
+        let delta = i64::from(batch.header().last_offset_delta);
+        let Some(next) = base.checked_add(delta).and_then(|l| l.checked_add(1)) else {
+            return Err(Error::InvalidOffset {
+                first_offset: base,
+                log_end_offset: base,
+            });
+        };
+        let header = BatchHeader {
+            base_offset: base,
+            ..*batch.header()
+        };
+        let now = self.clock.now_ms();
+        if active.should_roll(&header, &self.config, now) {
+            let r = self.roll(&mut w, base);
+            self.fail_on_io(r)?;
+        }
+        let active = w.active.as_mut().ok_or(Error::Closed)?;
+        let r = active.append(&header, batch.as_bytes(), |dst| {
+            // The copy is exactly one batch, so it has a header to patch.
+            let _ = batch::set_base_offset(dst, base);
+        });
+        let position = self.fail_on_io(r)?;
+        let segment_base_offset = active.base_offset();
+        self.log_end_offset.store(next, Ordering::Release);
+        Ok(AppendInfo {
+            first_offset: base,
+            last_offset: next - 1,
+            max_timestamp: header.max_timestamp,
+            segment_base_offset,
+            position,
+            size,
+        })
+    }
+
+    /// Closes the active segment and starts a new one at `new_base`. Holds the writer lock.
+    fn roll(&self, w: &mut Writer, new_base: i64) -> Result<()> {
+        let old = w.active.take().ok_or(Error::Closed)?;
+        let old = old.finish()?;
+        old.set_end_offset(new_base);
+        let new = ActiveSegment::create(&self.dir, new_base, &self.config, self.clock.now_ms())?;
+        checkpoint::sync_dir(&self.dir)?;
+        self.segments_mut().push(Arc::clone(&new.segment));
+        w.active = Some(new);
+        self.note_mapped(old);
+        Ok(())
+    }
+
+    /// Starts a new segment now, even if the active one has room (Kafka's forced roll). Does
+    /// nothing if the active segment is empty.
+    ///
+    /// # Errors
+    /// [`Error::Io`] if the file system fails; [`Error::PreviousIo`] / [`Error::Closed`].
+    pub fn roll_now(&self) -> Result<()> {
+        self.check_writable()?;
+        let mut w = self.writer()?;
+        let active = w.active.as_ref().ok_or(Error::Closed)?;
+        if active.size() == 0 {
+            return Ok(());
+        }
+        let base = active.next_offset;
+        let r = self.roll(&mut w, base);
+        self.fail_on_io(r)
+    }
+
+    /// Accounts for an inactive segment that is now mapped, unmapping the oldest mapped ones
+    /// past `max_open_segments`.
+    fn note_mapped(&self, segment: Arc<Segment>) {
+        let mut mapped = lock(&self.mapped);
+        mapped.push_back(segment);
+        while mapped.len() > self.config.max_open_segments as usize {
+            if let Some(old) = mapped.pop_front() {
+                // Readers holding bytes or a view of it keep their own references.
+                old.set_view(None);
+            }
+        }
+    }
+
+    /// The view of `segment`, mapping it if needed.
+    fn view_of(&self, segment: &Arc<Segment>) -> Result<Arc<SegmentView>> {
+        let (view, mapped_now) = segment.view(self.config.index_interval_bytes)?;
+        if mapped_now {
+            self.note_mapped(Arc::clone(segment));
+        }
+        Ok(view)
+    }
+
+    /// Writes every appended batch to disk and moves the recovery point (and its checkpoint)
+    /// to the log end offset. Appends and reads go on meanwhile: the sync runs outside the
+    /// writer's lock.
+    ///
+    /// # Errors
+    /// [`Error::Io`] if a sync fails; the log then refuses writes ([`Error::PreviousIo`]).
+    pub fn flush(&self) -> Result<()> {
+        if self.failed.load(Ordering::Acquire) {
+            return Err(Error::PreviousIo);
+        }
+        let _flushing = lock(&self.flush_lock);
+        let (handle, leo) = {
+            let w = self.writer()?;
+            let Some(active) = w.active.as_ref() else {
+                return Ok(());
+            };
+            (active.flush_handle(), self.log_end_offset())
+        };
+        // Segments rolled before this point were synced when they rolled.
+        let r = handle.flush();
+        self.fail_on_io(r)?;
+        if leo > self.recovery_point() {
+            let r = checkpoint::write_offset(&self.dir.join(RECOVERY_POINT_FILE), leo);
+            self.fail_on_io(r)?;
+            self.recovery_point.fetch_max(leo, Ordering::AcqRel);
+        }
+        Ok(())
+    }
+
+    /// Flushes, trims the active segment, writes the recovery point and the clean-shutdown
+    /// marker. The next open then reads no segment data.
+    ///
+    /// # Errors
+    /// [`Error::Io`] if the file system fails; the marker is then not written, and the next
+    /// open recovers.
+    pub fn close(self) -> Result<()> {
+        self.shutdown()
+    }
+
+    /// Drops the log as a crash would: no flush, no trim, no clean-shutdown marker. What was
+    /// appended stays in the page cache (as after a killed process); the next open recovers.
+    pub fn abandon(self) {
+        self.closed.store(true, Ordering::Release);
+    }
+
+    fn shutdown(&self) -> Result<()> {
+        if self.closed.swap(true, Ordering::AcqRel) {
+            return Ok(());
+        }
+        let active = match self.writer.lock() {
+            Ok(mut w) => w.active.take(),
+            Err(_) => return Err(Error::PreviousIo),
+        };
+        let Some(active) = active else {
+            return Ok(());
+        };
+        if self.failed.load(Ordering::Acquire) {
+            return Err(Error::PreviousIo);
+        }
+        let leo = self.log_end_offset();
+        active.finish()?;
+        checkpoint::write_offset(&self.dir.join(RECOVERY_POINT_FILE), leo)?;
+        self.recovery_point.fetch_max(leo, Ordering::AcqRel);
+        checkpoint::write_offset(&self.dir.join(LOG_START_OFFSET_FILE), self.log_start_offset())?;
+        let marker = self.dir.join(CLEAN_SHUTDOWN_FILE);
+        File::create(&marker)
+            .and_then(|f| f.sync_all())
+            .map_err(|e| Error::io(&marker, "create", e))?;
+        checkpoint::sync_dir(&self.dir)
+    }
+
+    /// The segment holding `offset` (the last one whose base offset is `<= offset`).
+    fn floor_segment(&self, offset: i64) -> Option<Arc<Segment>> {
+        let segs = self.segments();
+        let i = segs.partition_point(|s| s.base_offset() <= offset);
+        i.checked_sub(1).and_then(|i| segs.get(i)).cloned()
+    }
+
+    /// The segment after the one based at `base_offset`.
+    fn next_segment(&self, base_offset: i64) -> Option<Arc<Segment>> {
+        let segs = self.segments();
+        let i = segs.partition_point(|s| s.base_offset() <= base_offset);
+        segs.get(i).cloned()
+    }
+}
+
+impl Drop for Log {
+    fn drop(&mut self) {
+        // A dropped log closes cleanly if it can; if not, the next open recovers.
+        let _ = self.shutdown();
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,243 @@
+//! Opening a log: listing its directory, and recovery after an unclean stop.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::fs::{self, File, TryLockError};
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicI64};
+use std::sync::{Arc, Mutex, RwLock};
+
+use super::{Log, OpenReport, Writer, CLEAN_SHUTDOWN_FILE, LOCK_FILE, LOG_START_OFFSET_FILE, RECOVERY_POINT_FILE};
+use crate::checkpoint;
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::index::write_index_file;
+use crate::mmap::SharedMap;
+use crate::segment::active::{ActiveSegment, OpenMode};
+use crate::segment::scan::{self, Indexer, Validation};
+use crate::segment::{parse_file_name, Segment, SegmentPaths, INDEX_SUFFIX, LOG_SUFFIX, TIME_INDEX_SUFFIX};
+
+/// Suffixes of files left behind by an interrupted operation; removed at open.
+const LEFTOVER_SUFFIXES: [&str; 3] = [".deleted", ".cleaned", ".tmp"];
+
+fn remove(path: &Path) -> Result<()> {
+    match fs::remove_file(path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(Error::io(path, "remove", e)),
+    }
+}
+
+fn lock_dir(dir: &Path) -> Result<File> {
+    let path = dir.join(LOCK_FILE);
+    let file = File::options()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .map_err(|e| Error::io(&path, "open", e))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(TryLockError::WouldBlock) => Err(Error::Locked { path: dir.to_owned() }),
+        Err(TryLockError::Error(e)) => Err(Error::io(&path, "lock", e)),
+    }
+}
+
+/// The segment files found in a directory: base offset → size of the `.log`.
+fn list_segments(dir: &Path) -> Result<BTreeMap<i64, u64>> {
+    let mut logs = BTreeMap::new();
+    let mut indexes = Vec::new();
+    let entries = fs::read_dir(dir).map_err(|e| Error::io(dir, "list", e))?;
+    for entry in entries {
+        let entry = entry.map_err(|e| Error::io(dir, "list", e))?;
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        let path = entry.path();
+        if LEFTOVER_SUFFIXES.iter().any(|s| name.ends_with(s)) {
+            remove(&path)?;
+        } else if let Some(base) = parse_file_name(name, LOG_SUFFIX) {
+            let len = entry.metadata().map_err(|e| Error::io(&path, "stat", e))?.len();
+            logs.insert(base, len);
+        } else if let Some(base) =
+            parse_file_name(name, INDEX_SUFFIX).or_else(|| parse_file_name(name, TIME_INDEX_SUFFIX))
+        {
+            indexes.push((base, path));
+        }
+    }
+    // Index files without their log are left over from a deletion: remove them.
+    for (base, path) in indexes {
+        if !logs.contains_key(&base) {
+            remove(&path)?;
+        }
+    }
+    Ok(logs)
+}
+
+fn remove_segment_files(dir: &Path, base: i64) -> Result<()> {
+    let p = SegmentPaths::new(dir, base);
+    remove(&p.log)?;
+    remove(&p.index)?;
+    remove(&p.time_index)
+}
+
+pub(super) fn open(dir: &Path, config: Config, clock: Arc<dyn Clock>) -> Result<Log> {
+    config.validate()?;
+    fs::create_dir_all(dir).map_err(|e| Error::io(dir, "create directory", e))?;
+    let lock = lock_dir(dir)?;
+    let found = list_segments(dir)?;
+
+    let marker = dir.join(CLEAN_SHUTDOWN_FILE);
+    let clean = marker.exists();
+    // From here on a crash must lead to recovery: the marker goes before anything is touched.
+    if clean {
+        remove(&marker)?;
+        checkpoint::sync_dir(dir)?;
+    }
+    // A garbled recovery point only costs a longer scan: recover everything.
+    let recovery_point = checkpoint::read_offset(&dir.join(RECOVERY_POINT_FILE))
+        .unwrap_or(None)
+        .unwrap_or(0);
+    let start_checkpoint = checkpoint::read_offset(&dir.join(LOG_START_OFFSET_FILE))?;
+
+    let mut bases: Vec<(i64, u64)> = found.into_iter().collect();
+    let mut report = OpenReport {
+        clean,
+        ..OpenReport::default()
+    };
+    if bases.is_empty() {
+        let base = start_checkpoint.unwrap_or(0);
+        bases.push((base, 0));
+    }
+
+    let now = clock.now_ms();
+    if !clean {
+        recover_inactive(dir, &config, &mut bases, recovery_point, &mut report)?;
+    }
+    let Some(&(last_base, _)) = bases.last() else {
+        return Err(Error::corrupt(dir, 0, "no segment"));
+    };
+    let mode = if clean { OpenMode::Clean } else { OpenMode::Recover };
+    let opened = ActiveSegment::open(dir, last_base, &config, now, mode)?;
+    if !clean {
+        report.segments_recovered += 1;
+        report.bytes_recovered += opened.active.size() as u64;
+    }
+    if let Some(stop) = &opened.truncated {
+        report.truncated = Some((last_base, stop.position, stop.reason.clone()));
+    }
+    let active = opened.active;
+
+    let mut segments: Vec<Arc<Segment>> = Vec::with_capacity(bases.len());
+    for pair in bases.windows(2) {
+        let (base, size) = pair[0];
+        segments.push(Arc::new(Segment::new(dir, base, size, pair[1].0)));
+    }
+    segments.push(Arc::clone(&active.segment));
+
+    let log_end_offset = active.next_offset;
+    let first_base = segments.first().map_or(0, |s| s.base_offset());
+    let log_start_offset = start_checkpoint.unwrap_or(first_base).max(first_base).min(log_end_offset);
+
+    let log = Log {
+        dir: dir.to_owned(),
+        config,
+        clock,
+        segments: RwLock::new(segments),
+        writer: Mutex::new(Writer { active: Some(active) }),
+        flush_lock: Mutex::new(()),
+        log_end_offset: AtomicI64::new(log_end_offset),
+        log_start_offset: AtomicI64::new(log_start_offset),
+        recovery_point: AtomicI64::new(recovery_point.min(log_end_offset)),
+        failed: AtomicBool::new(false),
+        closed: AtomicBool::new(false),
+        mapped: Mutex::new(VecDeque::new()),
+        report,
+        _lock: lock,
+    };
+    if !clean {
+        // Everything validated is now made durable, so the next recovery starts here.
+        log.flush()?;
+        checkpoint::write_offset(&dir.join(RECOVERY_POINT_FILE), log.log_end_offset())?;
+        log.recovery_point
+            .store(log.log_end_offset(), std::sync::atomic::Ordering::Release);
+    }
+    Ok(log)
+}
+
+/// Recovers the inactive segments from the one holding the recovery point on: validates every
+/// batch, rebuilds the indexes, trims preallocated zeros, and at the first corrupt batch cuts the
+/// segment there and removes every later segment (Kafka's rule).
+fn recover_inactive(
+    dir: &Path,
+    config: &Config,
+    bases: &mut Vec<(i64, u64)>,
+    recovery_point: i64,
+    report: &mut OpenReport,
+) -> Result<()> {
+    let first = bases.partition_point(|&(b, _)| b <= recovery_point).saturating_sub(1);
+    let mut i = first;
+    while i + 1 < bases.len() {
+        let (base, _) = bases[i];
+        let next_base = bases[i + 1].0;
+        let paths = SegmentPaths::new(dir, base);
+        let file = File::options()
+            .read(true)
+            .write(true)
+            .open(&paths.log)
+            .map_err(|e| Error::io(&paths.log, "open", e))?;
+        let len = file.metadata().map_err(|e| Error::io(&paths.log, "stat", e))?.len();
+        let len = usize::try_from(len).map_err(|_| Error::corrupt(&paths.log, 0, "segment too large"))?;
+        let map = SharedMap::read_only(&file, len).map_err(|e| Error::io(&paths.log, "mmap", e))?;
+        let data = map.slice(0, len).unwrap_or_default();
+        let outcome = scan::scan(
+            &data,
+            0,
+            base,
+            base,
+            Indexer::new(base, config.index_interval_bytes),
+            Validation::Full,
+        );
+        drop(data);
+        drop(map);
+        report.segments_recovered += 1;
+        report.bytes_recovered += outcome.valid_end;
+        // Batches reaching into the next segment's offsets are as wrong as a bad CRC.
+        let overlap = outcome.next_offset.is_some_and(|n| n > next_base);
+        let damaged = outcome.stop.as_ref().filter(|s| !s.zero_tail);
+        if damaged.is_some() || overlap {
+            let position = damaged.map_or(outcome.valid_end, |s| s.position);
+            let reason = damaged.map_or_else(
+                || format!("batches run past the next segment's base offset {next_base}"),
+                |s| s.reason.clone(),
+            );
+            // Cut here; this segment becomes the last one and is reopened as active.
+            let keep = if overlap { 0 } else { outcome.valid_end };
+            file.set_len(keep)
+                .and_then(|()| file.sync_all())
+                .map_err(|e| Error::io(&paths.log, "truncate", e))?;
+            for &(later, _) in &bases[i + 1..] {
+                remove_segment_files(dir, later)?;
+                report.segments_removed += 1;
+            }
+            checkpoint::sync_dir(dir)?;
+            bases.truncate(i + 1);
+            report.truncated = Some((base, if overlap { 0 } else { position }, reason));
+            return Ok(());
+        }
+        if outcome.valid_end < len as u64 {
+            // Preallocated zeros left by a crash before the trim was durable.
+            file.set_len(outcome.valid_end)
+                .and_then(|()| file.sync_all())
+                .map_err(|e| Error::io(&paths.log, "trim", e))?;
+        }
+        let mut indexer = outcome.indexer;
+        let mut time_entries = outcome.time_entries;
+        time_entries.extend(indexer.time_entry());
+        write_index_file(&paths.index, &outcome.offset_entries)?;
+        write_index_file(&paths.time_index, &time_entries)?;
+        bases[i].1 = outcome.valid_end;
+        i += 1;
+    }
+    Ok(())
+}

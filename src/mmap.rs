@@ -1,0 +1,307 @@
+//! The one home of `unsafe` in partlog: memory maps of segment and index files.
+//!
+//! # The publication protocol
+//!
+//! A [`SharedMap`] is a shared (`MAP_SHARED`) mapping of a file plus a *published length*. Bytes
+//! below the published length are immutable for as long as any reference to the map exists;
+//! bytes at or above it are owned by the map's single [`MapWriter`] and are never shown to a
+//! reader. The writer copies new bytes above the published length and then moves the published
+//! length forward with a `Release` store; a reader loads it with `Acquire` and only looks below
+//! it. So readers never see a half-written batch and never race with the writer.
+//!
+//! The invariants every `unsafe` block below relies on:
+//! 1. `raw` maps at least `capacity` bytes of the file and lives as long as the `SharedMap`
+//!    (readers' [`Bytes`] hold an `Arc<SharedMap>`, so the mapping outlives every slice of it).
+//! 2. `published <= capacity` at all times.
+//! 3. At most one `MapWriter` exists per `SharedMap` (it is created only together with the map
+//!    and is not `Clone`), and it writes only at or above `published`.
+//! 4. The published length only moves backward (truncation) when the writer holds the only
+//!    reference to the map (`Arc::get_mut`), so no reader can hold a slice of the bytes that
+//!    are then rewritten.
+//! 5. No other mapping writes the same file region: the log holds one writer per segment file and
+//!    an exclusive lock on its directory against other processes. A file truncated or rewritten
+//!    behind partlog's back (by another program) is outside this contract, as for any mmap user
+//!    (see memmap2's documentation): reads of pages cut off the file would fault.
+#![allow(unsafe_code)]
+
+use std::fs::File;
+use std::io;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use memmap2::{MmapOptions, MmapRaw};
+
+/// A mapping of a file with a published (readable) prefix. See the module docs.
+#[derive(Debug)]
+pub(crate) struct SharedMap {
+    /// `None` when `capacity` is 0 (an empty file cannot be mapped).
+    raw: Option<MmapRaw>,
+    capacity: usize,
+    published: AtomicUsize,
+}
+
+impl SharedMap {
+    fn map(file: &File, capacity: usize, published: usize, writable: bool) -> io::Result<Self> {
+        if published > capacity {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "published length beyond the mapping",
+            ));
+        }
+        let file_len = file.metadata()?.len();
+        if file_len < capacity as u64 {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("file of {file_len} bytes is shorter than the {capacity}-byte mapping"),
+            ));
+        }
+        let raw = if capacity == 0 {
+            None
+        } else if writable {
+            Some(MmapOptions::new().len(capacity).map_raw(file)?)
+        } else {
+            Some(MmapOptions::new().len(capacity).map_raw_read_only(file)?)
+        };
+        Ok(SharedMap {
+            raw,
+            capacity,
+            published: AtomicUsize::new(published),
+        })
+    }
+
+    /// Maps the first `len` bytes of `file` read-only, all of them published.
+    pub(crate) fn read_only(file: &File, len: usize) -> io::Result<Arc<SharedMap>> {
+        Ok(Arc::new(Self::map(file, len, len, false)?))
+    }
+
+    /// Bytes readers may look at.
+    pub(crate) fn published(&self) -> usize {
+        self.published.load(Ordering::Acquire)
+    }
+
+    /// Size of the mapping.
+    pub(crate) fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    /// Runs `f` over the published bytes.
+    pub(crate) fn with_published<R>(&self, f: impl FnOnce(&[u8]) -> R) -> R {
+        let len = self.published();
+        match &self.raw {
+            None => f(&[]),
+            // SAFETY: `len` was published with Release and loaded with Acquire, so the writes
+            // below it happened before; `len <= capacity` (invariant 2) so the range lies in the
+            // live mapping (invariant 1); bytes below `published` are not written while this
+            // borrow of `self` lasts (invariants 3 and 4: truncation needs the map uniquely).
+            Some(raw) => f(unsafe { std::slice::from_raw_parts(raw.as_ptr(), len) }),
+        }
+    }
+
+    /// A zero-copy [`Bytes`] of `start..end`, or `None` if that range is not published.
+    pub(crate) fn slice(self: &Arc<Self>, start: usize, end: usize) -> Option<Bytes> {
+        if start > end || end > self.published() {
+            return None;
+        }
+        if start == end {
+            return Some(Bytes::new());
+        }
+        Some(Bytes::from_owner(MapSlice {
+            map: Arc::clone(self),
+            start,
+            len: end - start,
+        }))
+    }
+
+    /// Writes the dirty pages of `start..end` to the file and waits for the device (msync).
+    pub(crate) fn flush_range(&self, start: usize, end: usize) -> io::Result<()> {
+        match &self.raw {
+            Some(raw) if end > start && end <= self.capacity => raw.flush_range(start, end - start),
+            _ => Ok(()),
+        }
+    }
+
+    /// Hints the kernel that the published bytes will be read in order.
+    pub(crate) fn advise_sequential(&self) {
+        if let Some(raw) = &self.raw {
+            // Advice is a hint; failing to give it changes nothing but speed.
+            let _ = raw.advise(memmap2::Advice::Sequential);
+        }
+    }
+}
+
+/// The owner behind a [`Bytes`] that points into a map.
+struct MapSlice {
+    map: Arc<SharedMap>,
+    start: usize,
+    len: usize,
+}
+
+impl AsRef<[u8]> for MapSlice {
+    fn as_ref(&self) -> &[u8] {
+        match &self.map.raw {
+            // SAFETY: `SharedMap::slice` built this only for `start + len <= published`, and the
+            // `Arc` held here keeps the mapping alive (invariant 1) and keeps those bytes
+            // immutable (invariant 4: the writer cannot truncate while this reference exists).
+            Some(raw) => unsafe { std::slice::from_raw_parts(raw.as_ptr().add(self.start), self.len) },
+            None => &[],
+        }
+    }
+}
+
+/// The single writer of a [`SharedMap`]. Not `Clone`: see invariant 3.
+#[derive(Debug)]
+pub(crate) struct MapWriter {
+    shared: Arc<SharedMap>,
+}
+
+/// The map has no room for the bytes being appended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct MapFull;
+
+impl MapWriter {
+    /// Maps `capacity` bytes of `file` (which must be at least that long) read-write; the first
+    /// `published` bytes are taken as already written.
+    pub(crate) fn new(file: &File, capacity: usize, published: usize) -> io::Result<Self> {
+        Ok(MapWriter {
+            shared: Arc::new(SharedMap::map(file, capacity, published, true)?),
+        })
+    }
+
+    /// The map, for readers.
+    pub(crate) fn shared(&self) -> &Arc<SharedMap> {
+        &self.shared
+    }
+
+    /// Bytes written so far.
+    pub(crate) fn len(&self) -> usize {
+        // Only this writer stores `published`, so a relaxed load sees its own last store.
+        self.shared.published.load(Ordering::Relaxed)
+    }
+
+    /// Room left.
+    pub(crate) fn remaining(&self) -> usize {
+        self.shared.capacity - self.len()
+    }
+
+    /// Appends `len` bytes written by `fill` into the unpublished region, then publishes them.
+    /// Returns the position of the first byte.
+    pub(crate) fn append_with(
+        &mut self,
+        len: usize,
+        fill: impl FnOnce(&mut [u8]),
+    ) -> Result<usize, MapFull> {
+        let pos = self.len();
+        if len > self.shared.capacity - pos {
+            return Err(MapFull);
+        }
+        if len == 0 {
+            return Ok(pos);
+        }
+        let Some(raw) = &self.shared.raw else {
+            return Err(MapFull);
+        };
+        // SAFETY: `pos + len <= capacity`, checked above, so the range is inside the live
+        // mapping (invariant 1); it is at or above `published`, so no reader looks at it
+        // (the protocol), and `&mut self` on the only writer (invariant 3) makes this the only
+        // mutable view. The mapping was created writable in `MapWriter::new`.
+        let dst = unsafe { std::slice::from_raw_parts_mut(raw.as_mut_ptr().add(pos), len) };
+        fill(dst);
+        self.shared.published.store(pos + len, Ordering::Release);
+        Ok(pos)
+    }
+
+    /// Appends a copy of `data`; returns its position.
+    pub(crate) fn append(&mut self, data: &[u8]) -> Result<usize, MapFull> {
+        self.append_with(data.len(), |dst| dst.copy_from_slice(data))
+    }
+
+    /// Cuts the published bytes back to `new_len` and zeroes everything above it in the file, so
+    /// a later crash cannot resurrect the cut bytes. Fails with `Ok(false)` (changing nothing) if
+    /// any reader still holds a reference to the map: its bytes must not change under it.
+    pub(crate) fn truncate(&mut self, file: &File, new_len: usize) -> io::Result<bool> {
+        if new_len >= self.len() {
+            return Ok(true);
+        }
+        // `get_mut` succeeds only for the sole reference, with the Acquire fence that orders all
+        // earlier readers' accesses (and drops) before what follows.
+        if Arc::get_mut(&mut self.shared).is_none() {
+            return Ok(false);
+        }
+        self.shared.published.store(new_len, Ordering::Release);
+        // Shrinking drops the pages above `new_len`; growing back gives zero pages. Nobody looks
+        // above `new_len` in between: we hold the only reference.
+        file.set_len(new_len as u64)?;
+        file.set_len(self.shared.capacity as u64)?;
+        Ok(true)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    #[cfg_attr(miri, ignore)]
+    fn published_bytes_are_stable_and_unpublished_are_hidden() {
+        let file = tempfile::tempfile().unwrap();
+        file.set_len(64).unwrap();
+        let mut w = MapWriter::new(&file, 64, 0).unwrap();
+        assert_eq!(w.append(b"hello").unwrap(), 0);
+        let hello = w.shared().slice(0, 5).unwrap();
+        assert!(w.shared().slice(0, 6).is_none(), "unpublished bytes are never handed out");
+        assert_eq!(w.append(b" world").unwrap(), 5);
+        assert_eq!(&hello[..], b"hello");
+        w.shared().with_published(|b| assert_eq!(b, b"hello world"));
+        assert_eq!(w.append(&[0u8; 54]), Err(MapFull));
+        assert_eq!(w.remaining(), 53);
+    }
+
+    #[test]
+    #[cfg_attr(miri, ignore)]
+    fn truncate_refuses_while_a_reader_holds_bytes() {
+        let file = tempfile::tempfile().unwrap();
+        file.set_len(32).unwrap();
+        let mut w = MapWriter::new(&file, 32, 0).unwrap();
+        w.append(b"abcdefgh").unwrap();
+        let held = w.shared().slice(4, 8).unwrap();
+        assert!(!w.truncate(&file, 4).unwrap());
+        assert_eq!(&held[..], b"efgh");
+        drop(held);
+        assert!(w.truncate(&file, 4).unwrap());
+        assert_eq!(w.len(), 4);
+        w.append(b"XY").unwrap();
+        w.shared().with_published(|b| assert_eq!(b, b"abcdXY"));
+        // The cut bytes are gone from the file, not merely hidden.
+        let ro = SharedMap::read_only(&file, 32).unwrap();
+        ro.with_published(|b| assert_eq!(&b[..8], b"abcdXY\0\0"));
+    }
+
+    #[test]
+    #[cfg_attr(miri, ignore)]
+    fn bytes_outlive_the_writer_and_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x");
+        let file = File::options().read(true).write(true).create(true).truncate(true).open(&path).unwrap();
+        file.set_len(16).unwrap();
+        let mut w = MapWriter::new(&file, 16, 0).unwrap();
+        w.append(b"keep").unwrap();
+        let b = w.shared().slice(0, 4).unwrap();
+        drop(w);
+        drop(file);
+        std::fs::remove_file(&path).unwrap();
+        assert_eq!(&b[..], b"keep");
+    }
+
+    #[test]
+    #[cfg_attr(miri, ignore)]
+    fn mapping_longer_than_file_is_refused() {
+        let file = tempfile::tempfile().unwrap();
+        file.set_len(10).unwrap();
+        assert!(MapWriter::new(&file, 11, 0).is_err());
+        assert!(SharedMap::read_only(&file, 11).is_err());
+        assert!(MapWriter::new(&file, 10, 11).is_err());
+        let empty = SharedMap::read_only(&file, 0).unwrap();
+        assert_eq!(empty.slice(0, 0).unwrap().len(), 0);
+    }
+}

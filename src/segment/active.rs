@@ -1,0 +1,315 @@
+//! The write side of the active segment: appends into the preallocated map, index upkeep, the
+//! roll rules, and trimming when the segment stops being active.
+
+use std::fs::File;
+use std::path::Path;
+use std::sync::Arc;
+
+use crate::batch::BatchHeader;
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::index::{IndexReader, IndexWriter, OffsetEntry, TimeEntry};
+use crate::mmap::{MapFull, MapWriter};
+
+use super::scan::{self, Indexer, ScanStop, Validation};
+use super::{Segment, SegmentPaths, SegmentView};
+
+/// The segment being appended to.
+#[derive(Debug)]
+pub(crate) struct ActiveSegment {
+    pub(crate) segment: Arc<Segment>,
+    log_file: File,
+    log: MapWriter,
+    offset_index: IndexWriter<OffsetEntry>,
+    time_index: IndexWriter<TimeEntry>,
+    indexer: Indexer,
+    /// Offset after the last batch in the segment (the base offset while empty).
+    pub(crate) next_offset: i64,
+    /// Max timestamp of the segment's first batch: time-based rolling counts from it.
+    rolling_timestamp: Option<i64>,
+    /// Wall-clock time the segment was created or reopened.
+    created_ms: i64,
+}
+
+/// How to open the last segment of a log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum OpenMode {
+    /// After a clean shutdown: trust the data, read only the tail after the last index entry.
+    Clean,
+    /// After a crash: validate every batch from `from_position`, cut at the first bad one.
+    Recover,
+}
+
+/// What opening the last segment found.
+#[derive(Debug)]
+pub(crate) struct Opened {
+    pub(crate) active: ActiveSegment,
+    /// Where recovery cut the segment, and why.
+    pub(crate) truncated: Option<ScanStop>,
+}
+
+fn open_rw(path: &Path) -> Result<File> {
+    File::options()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)
+        .map_err(|e| Error::io(path, "open", e))
+}
+
+impl ActiveSegment {
+    /// Creates a new, empty segment with `base_offset` in `dir`.
+    pub(crate) fn create(dir: &Path, base_offset: i64, config: &Config, now_ms: i64) -> Result<Self> {
+        let paths = SegmentPaths::new(dir, base_offset);
+        for p in [&paths.log, &paths.index, &paths.time_index] {
+            match std::fs::remove_file(p) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(Error::io(p, "remove stale file", e)),
+            }
+        }
+        let opened = Self::open(dir, base_offset, config, now_ms, OpenMode::Recover)?;
+        Ok(opened.active)
+    }
+
+    /// Opens the segment with `base_offset` in `dir` as the active one (creating its files if
+    /// absent): maps the log at `segment_bytes` (or its size, if larger), recovers or trusts its
+    /// data according to `mode`, and reopens or rebuilds its indexes.
+    pub(crate) fn open(dir: &Path, base_offset: i64, config: &Config, now_ms: i64, mode: OpenMode) -> Result<Opened> {
+        let paths = SegmentPaths::new(dir, base_offset);
+        let log_file = open_rw(&paths.log)?;
+        let file_len = log_file
+            .metadata()
+            .map_err(|e| Error::io(&paths.log, "stat", e))?
+            .len();
+        let file_len = usize::try_from(file_len).map_err(|_| Error::corrupt(&paths.log, 0, "segment too large"))?;
+        let capacity = file_len.max(config.segment_bytes as usize);
+        log_file
+            .set_len(capacity as u64)
+            .map_err(|e| Error::io(&paths.log, "preallocate", e))?;
+        let mut log = MapWriter::new(&log_file, capacity, capacity).map_err(|e| Error::io(&paths.log, "mmap", e))?;
+        // Only the file's old length can hold data: what preallocation added is zeros.
+        let data = log.shared().slice(0, file_len).unwrap_or_default();
+
+        let index_bytes = config.segment_index_bytes as usize;
+        let interval = config.index_interval_bytes;
+        // In clean mode, trust indexes that pass their checks and walk only the batches after
+        // the last offset-index entry; otherwise (or if they fail) rebuild from a full scan.
+        let clean = match mode {
+            OpenMode::Clean => clean_tail(&paths, base_offset, file_len, &data, interval),
+            OpenMode::Recover => None,
+        };
+        let (outcome, offset_keep, time_keep, rebuilt) = match clean {
+            Some((outcome, offset_keep, time_keep)) => (outcome, offset_keep, time_keep, false),
+            None => {
+                let outcome = scan::scan(
+                    &data,
+                    0,
+                    base_offset,
+                    base_offset,
+                    Indexer::new(base_offset, interval),
+                    Validation::Full,
+                );
+                (outcome, 0, 0, true)
+            }
+        };
+        drop(data);
+        let valid = outcome.valid_end as usize;
+        // Nobody else holds the map yet, so the cut cannot fail for lack of uniqueness.
+        if !log.truncate(&log_file, valid).map_err(|e| Error::io(&paths.log, "truncate", e))? {
+            return Err(Error::corrupt(&paths.log, valid as u64, "segment map in use during recovery"));
+        }
+        let mut offset_index = IndexWriter::open(&paths.index, index_bytes, offset_keep)?;
+        let mut time_index = IndexWriter::open(&paths.time_index, index_bytes, time_keep)?;
+        for e in &outcome.offset_entries {
+            offset_index.append(*e)?;
+        }
+        for e in &outcome.time_entries {
+            time_index.append(*e)?;
+        }
+        if rebuilt {
+            offset_index.flush()?;
+            time_index.flush()?;
+        }
+        let segment = Arc::new(Segment::new(dir, base_offset, valid as u64, i64::MAX));
+        segment.set_max_timestamp(outcome.indexer.max_timestamp);
+        let active = ActiveSegment {
+            segment,
+            log_file,
+            log,
+            offset_index,
+            time_index,
+            indexer: outcome.indexer,
+            next_offset: outcome.next_offset.unwrap_or(base_offset),
+            rolling_timestamp: outcome.first_batch_timestamp,
+            created_ms: now_ms,
+        };
+        active.publish_view();
+        Ok(Opened {
+            active,
+            truncated: outcome.stop.filter(|s| !s.zero_tail),
+        })
+    }
+
+    fn publish_view(&self) {
+        self.segment.set_view(Some(Arc::new(SegmentView {
+            log: Arc::clone(self.log.shared()),
+            offset_index: self.offset_index.reader(),
+            time_index: self.time_index.reader(),
+        })));
+    }
+
+    /// The segment's base offset.
+    pub(crate) fn base_offset(&self) -> i64 {
+        self.segment.base_offset()
+    }
+
+    /// Bytes in the segment.
+    pub(crate) fn size(&self) -> usize {
+        self.log.len()
+    }
+
+    /// Kafka's roll rule: would appending a batch with `header` overflow the segment, is the
+    /// segment too old, is an index full, or would an offset not fit in an i32 relative offset?
+    pub(crate) fn should_roll(&self, header: &BatchHeader, config: &Config, now_ms: i64) -> bool {
+        if self.size() == 0 {
+            return false;
+        }
+        let too_big = self.size() + header.total_size() > config.segment_bytes as usize;
+        let too_old = self
+            .rolling_timestamp
+            .is_some_and(|first| header.max_timestamp.saturating_sub(first) > config.segment_ms)
+            || now_ms.saturating_sub(self.created_ms) > config.segment_ms;
+        // The time index keeps its last slot for the entry written when the segment rolls.
+        let index_full = self.offset_index.len() >= self.offset_index.max_entries()
+            || self.time_index.len() + 1 >= self.time_index.max_entries();
+        let offset_overflow = header.last_offset().saturating_sub(self.base_offset()) > i64::from(i32::MAX);
+        too_big || too_old || index_full || offset_overflow
+    }
+
+    /// Appends one batch whose bytes are `bytes` and whose header (with the offsets it will
+    /// have on disk) is `header`; `patch` may rewrite fields outside the CRC in the copy. The
+    /// caller has checked the roll rule.
+    pub(crate) fn append(&mut self, header: &BatchHeader, bytes: &[u8], patch: impl FnOnce(&mut [u8])) -> Result<u64> {
+        let size = bytes.len();
+        let pos = self
+            .log
+            .append_with(size, |dst| {
+                dst.copy_from_slice(bytes);
+                patch(dst);
+            })
+            .map_err(|MapFull| {
+                Error::corrupt(&self.segment.paths().log, self.log.len() as u64, "append past the segment's end")
+            })?;
+        let entries = self.indexer.on_batch(header, pos as u64);
+        if let Some(e) = entries.offset {
+            self.offset_index.append(e)?;
+        }
+        if let Some(e) = entries.time {
+            self.time_index.append(e)?;
+        }
+        if self.rolling_timestamp.is_none() {
+            self.rolling_timestamp = Some(header.max_timestamp);
+        }
+        self.next_offset = header.next_offset();
+        self.segment.set_size((pos + size) as u64);
+        self.segment.set_max_timestamp(self.indexer.max_timestamp);
+        Ok(pos as u64)
+    }
+
+    /// Writes everything appended so far to disk (msync of the log and both indexes).
+    pub(crate) fn flush(&self) -> Result<()> {
+        let len = self.log.len();
+        self.log
+            .shared()
+            .flush_range(0, len)
+            .map_err(|e| Error::io(&self.segment.paths().log, "msync", e))?;
+        self.offset_index.flush()?;
+        self.time_index.flush()
+    }
+
+    /// What a flush outside the writer's lock needs.
+    pub(crate) fn flush_handle(&self) -> FlushHandle {
+        FlushHandle {
+            segment: Arc::clone(&self.segment),
+            log_len: self.log.len(),
+        }
+    }
+
+    /// The segment stops being active (it rolled, or the log closes): write the final time-index
+    /// entry, trim all three files to their contents, and sync them. The segment's view stays
+    /// valid for readers.
+    pub(crate) fn finish(mut self) -> Result<Arc<Segment>> {
+        if let Some(e) = self.indexer.time_entry() {
+            self.time_index.append(e)?;
+        }
+        self.publish_view();
+        self.flush()?;
+        let path = &self.segment.paths().log;
+        self.log_file
+            .set_len(self.log.len() as u64)
+            .and_then(|()| self.log_file.sync_all())
+            .map_err(|e| Error::io(path, "trim", e))?;
+        self.offset_index.trim()?;
+        self.time_index.trim()?;
+        Ok(self.segment)
+    }
+}
+
+/// Handle to flush the active segment without holding the log's writer lock.
+#[derive(Debug, Clone)]
+pub(crate) struct FlushHandle {
+    segment: Arc<Segment>,
+    log_len: usize,
+}
+
+impl FlushHandle {
+    pub(crate) fn flush(&self) -> Result<()> {
+        let (view, _) = self.segment.view(0)?;
+        view.log
+            .flush_range(0, self.log_len)
+            .map_err(|e| Error::io(&self.segment.paths().log, "msync", e))?;
+        let flush_index = |map: &Arc<crate::mmap::SharedMap>, path: &Path| {
+            map.flush_range(0, map.published())
+                .map_err(|e| Error::io(path, "msync", e))
+        };
+        flush_index(view.offset_index.map(), &self.segment.paths().index)?;
+        flush_index(view.time_index.map(), &self.segment.paths().time_index)
+    }
+}
+
+/// On a clean open: check the existing indexes and walk the batches after the last offset-index
+/// entry. `None` means the indexes cannot be trusted (or the tail does not parse) and the segment
+/// must be scanned in full.
+fn clean_tail(
+    paths: &SegmentPaths,
+    base_offset: i64,
+    file_len: usize,
+    data: &bytes::Bytes,
+    interval: u32,
+) -> Option<(scan::ScanOutcome, usize, usize)> {
+    let offset_index = IndexReader::<OffsetEntry>::open_read_only(&paths.index).ok()?;
+    let time_index = IndexReader::<TimeEntry>::open_read_only(&paths.time_index).ok()?;
+    offset_index.validate(file_len as u64, i64::from(i32::MAX) + 1).ok()?;
+    time_index.validate(file_len as u64, i64::from(i32::MAX) + 1).ok()?;
+    let last_offset_entry = offset_index.last();
+    let start = last_offset_entry.map_or(0, |e| e.position as u64);
+    let indexer = Indexer::resume(base_offset, interval, last_offset_entry, time_index.last(), start);
+    let min_offset = last_offset_entry.map_or(base_offset, |e| base_offset + i64::from(e.relative_offset));
+    let mut outcome = scan::scan(data, start, base_offset, min_offset, indexer, Validation::Header);
+    // The tail must parse to the end of the file, and the index entries found in it are
+    // already on disk: keep the files' entries and add none.
+    if outcome.stop.is_some() || (last_offset_entry.is_some() && outcome.batches == 0) {
+        return None;
+    }
+    // Entries the walk produces were not on disk (the last offset entry is where it started),
+    // so they are added after the kept ones.
+    let offset_keep = offset_index.len();
+    let time_keep = time_index.len();
+    if outcome.first_batch_timestamp.is_none() && start > 0 {
+        // Time-based rolling counts from the first batch; read its header.
+        outcome.first_batch_timestamp = scan::peek_header(data, 0).map(|h| h.max_timestamp);
+    }
+    Some((outcome, offset_keep, time_keep))
+}

@@ -1,0 +1,402 @@
+//! A segment: one `.log` file of record batches plus its `.index` and `.timeindex`, all named by
+//! the segment's base offset zero-padded to 20 digits, as Kafka names them.
+//!
+//! [`Segment`] is the read side, shared by every reader; the active segment's write side is
+//! `ActiveSegment`, owned by the log's writer. An inactive segment's files are mapped lazily on
+//! first use (and may be unmapped again by the log); its indexes are checked when mapped and
+//! rebuilt from the log if they are missing or wrong.
+
+pub(crate) mod active;
+pub(crate) mod scan;
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use bytes::Bytes;
+
+use crate::batch::{BatchHeader, RecordBatch, TimestampType};
+use crate::error::{Error, Result};
+use crate::index::{write_index_file, IndexEntry, IndexReader, OffsetEntry, TimeEntry};
+use crate::mmap::SharedMap;
+use scan::{Indexer, Validation, NO_TIMESTAMP};
+
+/// File name suffix of a segment's record batches.
+pub const LOG_SUFFIX: &str = ".log";
+/// File name suffix of a segment's offset index.
+pub const INDEX_SUFFIX: &str = ".index";
+/// File name suffix of a segment's time index.
+pub const TIME_INDEX_SUFFIX: &str = ".timeindex";
+
+/// `00000000000000000042` for base offset 42.
+pub fn file_stem(base_offset: i64) -> String {
+    format!("{base_offset:020}")
+}
+
+/// Parses a segment file name (`<20 digits><suffix>`) into its base offset.
+pub fn parse_file_name(name: &str, suffix: &str) -> Option<i64> {
+    let stem = name.strip_suffix(suffix)?;
+    if stem.len() != 20 || !stem.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    stem.parse().ok()
+}
+
+/// The three paths of a segment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SegmentPaths {
+    /// `.log`
+    pub log: PathBuf,
+    /// `.index`
+    pub index: PathBuf,
+    /// `.timeindex`
+    pub time_index: PathBuf,
+}
+
+impl SegmentPaths {
+    /// The paths of the segment with `base_offset` in `dir`.
+    pub fn new(dir: &Path, base_offset: i64) -> Self {
+        let stem = file_stem(base_offset);
+        SegmentPaths {
+            log: dir.join(format!("{stem}{LOG_SUFFIX}")),
+            index: dir.join(format!("{stem}{INDEX_SUFFIX}")),
+            time_index: dir.join(format!("{stem}{TIME_INDEX_SUFFIX}")),
+        }
+    }
+}
+
+/// What a reader of a segment needs: its maps.
+#[derive(Debug, Clone)]
+pub(crate) struct SegmentView {
+    pub(crate) log: Arc<SharedMap>,
+    pub(crate) offset_index: IndexReader<OffsetEntry>,
+    pub(crate) time_index: IndexReader<TimeEntry>,
+}
+
+/// "Largest timestamp not computed yet".
+const UNKNOWN: i64 = i64::MIN;
+
+/// The read side of a segment. See the module docs.
+#[derive(Debug)]
+pub struct Segment {
+    base_offset: i64,
+    paths: SegmentPaths,
+    /// Bytes of batches in the `.log` file.
+    size: AtomicU64,
+    /// Exclusive bound of the offsets this segment may hold: the next segment's base offset, or
+    /// `i64::MAX` while the segment is active.
+    end_offset: AtomicI64,
+    /// Largest batch max-timestamp in the segment, [`NO_TIMESTAMP`] if none, or `UNKNOWN`.
+    max_timestamp: AtomicI64,
+    view: Mutex<Option<Arc<SegmentView>>>,
+}
+
+impl Segment {
+    pub(crate) fn new(dir: &Path, base_offset: i64, size: u64, end_offset: i64) -> Self {
+        Segment {
+            base_offset,
+            paths: SegmentPaths::new(dir, base_offset),
+            size: AtomicU64::new(size),
+            end_offset: AtomicI64::new(end_offset),
+            max_timestamp: AtomicI64::new(UNKNOWN),
+            view: Mutex::new(None),
+        }
+    }
+
+    /// The first offset this segment may hold; its files are named by it.
+    pub fn base_offset(&self) -> i64 {
+        self.base_offset
+    }
+
+    /// The segment's files.
+    pub fn paths(&self) -> &SegmentPaths {
+        &self.paths
+    }
+
+    /// Bytes of record batches in the segment.
+    pub fn size(&self) -> u64 {
+        self.size.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn set_size(&self, size: u64) {
+        self.size.store(size, Ordering::Release);
+    }
+
+    /// Exclusive bound of the segment's offsets (the next segment's base offset).
+    pub(crate) fn end_offset(&self) -> i64 {
+        self.end_offset.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn set_end_offset(&self, end: i64) {
+        self.end_offset.store(end, Ordering::Release);
+    }
+
+    pub(crate) fn set_max_timestamp(&self, ts: i64) {
+        self.max_timestamp.store(ts, Ordering::Release);
+    }
+
+    fn slot(&self) -> MutexGuard<'_, Option<Arc<SegmentView>>> {
+        // A panic while holding this lock cannot leave the slot half-updated (it is one store),
+        // so a poisoned lock is still good.
+        self.view.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub(crate) fn set_view(&self, view: Option<Arc<SegmentView>>) {
+        *self.slot() = view;
+    }
+
+    /// True while the segment's files are mapped.
+    pub fn is_mapped(&self) -> bool {
+        self.slot().is_some()
+    }
+
+    /// The segment's maps, mapping its files first if needed. Returns whether this call mapped
+    /// them (so the caller can account for open maps).
+    pub(crate) fn view(&self, index_interval: u32) -> Result<(Arc<SegmentView>, bool)> {
+        let mut slot = self.slot();
+        if let Some(v) = slot.as_ref() {
+            return Ok((Arc::clone(v), false));
+        }
+        let v = Arc::new(self.load(index_interval)?);
+        *slot = Some(Arc::clone(&v));
+        Ok((v, true))
+    }
+
+    /// Maps an inactive segment's files, checking its indexes and rebuilding them if needed.
+    fn load(&self, index_interval: u32) -> Result<SegmentView> {
+        let path = &self.paths.log;
+        let file = File::open(path).map_err(|e| Error::io(path, "open", e))?;
+        let len = file.metadata().map_err(|e| Error::io(path, "stat", e))?.len();
+        let len_usize = usize::try_from(len).map_err(|_| Error::corrupt(path, 0, "segment too large"))?;
+        let log = SharedMap::read_only(&file, len_usize).map_err(|e| Error::io(path, "mmap", e))?;
+        self.size.store(len, Ordering::Release);
+        if let Some(view) = self.open_indexes(&log, len) {
+            return Ok(view);
+        }
+        // Missing or bad index: rebuild both from the log.
+        let data = log.slice(0, len_usize).unwrap_or_default();
+        let outcome = scan::scan(
+            &data,
+            0,
+            self.base_offset,
+            self.base_offset,
+            Indexer::new(self.base_offset, index_interval),
+            Validation::Crc,
+        );
+        let mut time_entries = outcome.time_entries;
+        let mut indexer = outcome.indexer;
+        time_entries.extend(indexer.time_entry());
+        write_index_file(&self.paths.index, &outcome.offset_entries)?;
+        write_index_file(&self.paths.time_index, &time_entries)?;
+        self.max_timestamp.store(indexer.max_timestamp, Ordering::Release);
+        Ok(SegmentView {
+            log,
+            offset_index: IndexReader::open_read_only(&self.paths.index)?,
+            time_index: IndexReader::open_read_only(&self.paths.time_index)?,
+        })
+    }
+
+    /// Opens and checks the index files; `None` if either is missing or wrong.
+    fn open_indexes(&self, log: &Arc<SharedMap>, log_size: u64) -> Option<SegmentView> {
+        let relative_end = self.end_offset().saturating_sub(self.base_offset);
+        let offset_index = IndexReader::<OffsetEntry>::open_read_only(&self.paths.index).ok()?;
+        let time_index = IndexReader::<TimeEntry>::open_read_only(&self.paths.time_index).ok()?;
+        offset_index.validate(log_size, relative_end).ok()?;
+        time_index.validate(log_size, relative_end).ok()?;
+        let view = SegmentView {
+            log: Arc::clone(log),
+            offset_index,
+            time_index,
+        };
+        // The last time entry must name a batch that really has that timestamp: it is what
+        // retention and timestamp lookups trust.
+        let max_ts = match view.time_index.last() {
+            Some(t) => {
+                let offset = self.base_offset + i64::from(t.relative_offset);
+                let header = view.batch_header_at(&self.paths.log, self.base_offset, offset).ok()??;
+                if header.base_offset != offset || header.max_timestamp != t.timestamp {
+                    return None;
+                }
+                t.timestamp
+            }
+            None if log_size == 0 => NO_TIMESTAMP,
+            None => UNKNOWN,
+        };
+        if max_ts != UNKNOWN {
+            self.max_timestamp.store(max_ts, Ordering::Release);
+        }
+        Some(view)
+    }
+
+    /// The largest record timestamp in the segment ([`NO_TIMESTAMP`] if it has none), mapping
+    /// the segment if it was never mapped.
+    pub(crate) fn max_timestamp(&self, index_interval: u32) -> Result<(i64, bool)> {
+        let known = self.max_timestamp.load(Ordering::Acquire);
+        if known != UNKNOWN {
+            return Ok((known, false));
+        }
+        let (view, mapped) = self.view(index_interval)?;
+        let known = self.max_timestamp.load(Ordering::Acquire);
+        if known != UNKNOWN {
+            return Ok((known, mapped));
+        }
+        // Indexes valid but with no time entry: walk the batch headers.
+        let mut max = NO_TIMESTAMP;
+        view.log.with_published(|data| {
+            let mut pos = 0;
+            while let Some(h) = scan::peek_header(data, pos) {
+                max = max.max(h.max_timestamp);
+                pos += h.total_size();
+            }
+        });
+        self.max_timestamp.store(max, Ordering::Release);
+        Ok((max, mapped))
+    }
+}
+
+/// Batches read from one segment.
+#[derive(Debug)]
+pub(crate) struct SegmentRead {
+    /// The batches, laid end to end as on disk.
+    pub(crate) bytes: Bytes,
+    pub(crate) batches: Vec<RecordBatch>,
+    /// Offset after the last batch returned.
+    pub(crate) next_offset: i64,
+}
+
+impl SegmentView {
+    /// Position and header of the batch holding `offset` (or the first batch after it, if
+    /// `offset` falls in a gap), found through the offset index then a header walk; `Ok(None)`
+    /// if the segment ends before `offset`.
+    fn locate(&self, path: &Path, base_offset: i64, offset: i64, data: &[u8]) -> Result<Option<(usize, BatchHeader)>> {
+        let relative = offset.saturating_sub(base_offset);
+        let mut pos = self
+            .offset_index
+            .floor(relative)
+            .map_or(0, |e| e.position as usize);
+        while pos < data.len() {
+            let header = header_at(path, data, pos)?;
+            if header.last_offset() >= offset {
+                return Ok(Some((pos, header)));
+            }
+            pos += header.total_size();
+        }
+        Ok(None)
+    }
+
+    fn batch_header_at(&self, path: &Path, base_offset: i64, offset: i64) -> Result<Option<BatchHeader>> {
+        self.log
+            .with_published(|data| self.locate(path, base_offset, offset, data))
+            .map(|found| found.map(|(_, h)| h))
+    }
+
+    /// Whole batches from the one holding `offset`: at least one batch (if any holds an offset in
+    /// `offset..max_offset`), then more while the total stays within `max_bytes`. Batches whose
+    /// base offset is at or above `max_offset` are not returned.
+    pub(crate) fn read(
+        &self,
+        path: &Path,
+        base_offset: i64,
+        offset: i64,
+        max_bytes: usize,
+        max_offset: i64,
+        verify_crc: bool,
+    ) -> Result<Option<SegmentRead>> {
+        let data = self.log.slice(0, self.log.published()).unwrap_or_default();
+        let Some((start, _)) = self.locate(path, base_offset, offset, &data)? else {
+            return Ok(None);
+        };
+        let mut pos = start;
+        let mut batches = Vec::new();
+        let mut next_offset = offset;
+        while pos < data.len() {
+            let header = header_at(path, &data, pos)?;
+            let size = header.total_size();
+            if header.base_offset >= max_offset || (!batches.is_empty() && pos + size - start > max_bytes) {
+                break;
+            }
+            let bytes = data.slice(pos..pos + size);
+            let batch = if verify_crc {
+                RecordBatch::parse_crc_only(bytes)
+            } else {
+                RecordBatch::parse_header_only(bytes)
+            }
+            .map_err(|e| Error::corrupt(path, pos as u64, e.to_string()))?;
+            next_offset = header.next_offset();
+            batches.push(batch);
+            pos += size;
+        }
+        if batches.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(SegmentRead {
+            bytes: data.slice(start..pos),
+            batches,
+            next_offset,
+        }))
+    }
+
+    /// The first offset whose record timestamp is `>= timestamp`, if this segment holds one.
+    pub(crate) fn offset_for_timestamp(
+        &self,
+        path: &Path,
+        base_offset: i64,
+        timestamp: i64,
+        verify_crc: bool,
+    ) -> Result<Option<i64>> {
+        let from = self
+            .time_index
+            .floor(timestamp)
+            .map_or(base_offset, |e| base_offset + i64::from(e.relative_offset));
+        let data = self.log.slice(0, self.log.published()).unwrap_or_default();
+        let Some((mut pos, _)) = self.locate(path, base_offset, from, &data)? else {
+            return Ok(None);
+        };
+        while pos < data.len() {
+            let header = header_at(path, &data, pos)?;
+            let size = header.total_size();
+            if header.max_timestamp >= timestamp {
+                let bytes = data.slice(pos..pos + size);
+                let batch = if verify_crc {
+                    RecordBatch::parse_crc_only(bytes)
+                } else {
+                    RecordBatch::parse_header_only(bytes)
+                }
+                .map_err(|e| Error::corrupt(path, pos as u64, e.to_string()))?;
+                // A compressed batch cannot be opened: its base offset is the answer (no record
+                // before it qualifies; some inside it may not either).
+                let Ok(records) = batch.records() else {
+                    return Ok(Some(header.base_offset));
+                };
+                if header.timestamp_type() == TimestampType::LogAppendTime {
+                    // Every record carries the batch's append time.
+                    return Ok(Some(header.base_offset));
+                }
+                for record in records {
+                    let record = record.map_err(|e| Error::corrupt(path, pos as u64, e.to_string()))?;
+                    if record.timestamp >= timestamp {
+                        return Ok(Some(record.offset));
+                    }
+                }
+                // No record reached the batch's max timestamp (an emptied batch): keep looking.
+            }
+            pos += size;
+        }
+        Ok(None)
+    }
+}
+
+/// Parses the header at `pos`, reporting damage with the file and position.
+pub(crate) fn header_at(path: &Path, data: &[u8], pos: usize) -> Result<BatchHeader> {
+    let rest = data.get(pos..).unwrap_or(&[]);
+    let header = BatchHeader::parse(rest).map_err(|e| Error::corrupt(path, pos as u64, e.to_string()))?;
+    if header.total_size() > rest.len() {
+        return Err(Error::corrupt(
+            path,
+            pos as u64,
+            format!("batch declares {} bytes, {} left in the file", header.total_size(), rest.len()),
+        ));
+    }
+    Ok(header)
+}

@@ -1,0 +1,258 @@
+//! Walking a segment's bytes batch by batch: what recovery and index rebuilds stand on. The scan
+//! returns facts (how many bytes are valid, the index entries, where and why it stopped); the
+//! caller decides what to cut.
+
+use bytes::Bytes;
+
+use crate::batch::{self, BatchHeader, RecordBatch, HEADER_SIZE, LOG_OVERHEAD};
+use crate::index::{OffsetEntry, TimeEntry};
+
+/// "No timestamp", as Kafka writes it.
+pub const NO_TIMESTAMP: i64 = -1;
+
+/// Decides which batches get sparse index entries, exactly as appends do (one mechanism for
+/// both live appends and rebuilds): an offset entry once more than `interval` bytes were written
+/// since the last one, and with it a time entry if the largest timestamp grew.
+#[derive(Debug, Clone)]
+pub(crate) struct Indexer {
+    base_offset: i64,
+    interval: u64,
+    bytes_since_last_entry: u64,
+    /// Largest batch max-timestamp seen in the segment, or [`NO_TIMESTAMP`].
+    pub(crate) max_timestamp: i64,
+    /// Base offset of the batch that first reached `max_timestamp`.
+    pub(crate) offset_of_max_timestamp: i64,
+    /// Timestamp of the last time-index entry written (entries must grow).
+    last_time_entry: i64,
+}
+
+/// Index entries to write for one batch.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct NewEntries {
+    pub(crate) offset: Option<OffsetEntry>,
+    pub(crate) time: Option<TimeEntry>,
+}
+
+impl Indexer {
+    pub(crate) fn new(base_offset: i64, interval: u32) -> Self {
+        Indexer {
+            base_offset,
+            interval: u64::from(interval),
+            bytes_since_last_entry: 0,
+            max_timestamp: NO_TIMESTAMP,
+            offset_of_max_timestamp: base_offset,
+            last_time_entry: NO_TIMESTAMP,
+        }
+    }
+
+    /// Resumes indexing a segment whose indexes already end with the given entries and whose
+    /// log holds `log_size` bytes.
+    pub(crate) fn resume(
+        base_offset: i64,
+        interval: u32,
+        last_offset_entry: Option<OffsetEntry>,
+        last_time_entry: Option<TimeEntry>,
+        log_size: u64,
+    ) -> Self {
+        let mut ix = Indexer::new(base_offset, interval);
+        let indexed_position = last_offset_entry.map_or(0, |e| e.position as u64);
+        ix.bytes_since_last_entry = log_size.saturating_sub(indexed_position);
+        if let Some(t) = last_time_entry {
+            ix.max_timestamp = t.timestamp;
+            ix.offset_of_max_timestamp = base_offset + i64::from(t.relative_offset);
+            ix.last_time_entry = t.timestamp;
+        }
+        ix
+    }
+
+    fn relative(&self, offset: i64) -> i32 {
+        // The roll rule keeps every offset of a segment within i32 of its base.
+        i32::try_from(offset - self.base_offset).unwrap_or(i32::MAX)
+    }
+
+    /// Notes that a batch with `header` was written at `position`, and says which index entries
+    /// to add for it.
+    pub(crate) fn on_batch(&mut self, header: &BatchHeader, position: u64) -> NewEntries {
+        if header.max_timestamp > self.max_timestamp {
+            self.max_timestamp = header.max_timestamp;
+            self.offset_of_max_timestamp = header.base_offset;
+        }
+        let mut out = NewEntries::default();
+        if self.bytes_since_last_entry > self.interval {
+            out.offset = Some(OffsetEntry {
+                relative_offset: self.relative(header.base_offset),
+                position: i32::try_from(position).unwrap_or(i32::MAX),
+            });
+            out.time = self.time_entry();
+            self.bytes_since_last_entry = 0;
+        }
+        self.bytes_since_last_entry += header.total_size() as u64;
+        out
+    }
+
+    /// The time entry to add now, if the largest timestamp grew since the last entry; marks it
+    /// written.
+    pub(crate) fn time_entry(&mut self) -> Option<TimeEntry> {
+        if self.max_timestamp > self.last_time_entry {
+            self.last_time_entry = self.max_timestamp;
+            Some(TimeEntry {
+                timestamp: self.max_timestamp,
+                relative_offset: self.relative(self.offset_of_max_timestamp),
+            })
+        } else {
+            None
+        }
+    }
+}
+
+/// How thoroughly each batch is checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Validation {
+    /// Header, CRC and every record's framing (recovery).
+    Full,
+    /// Header and CRC.
+    Crc,
+    /// Header only (a clean segment's tail, which was validated when written).
+    Header,
+}
+
+/// How far past a bad batch the scan looks for non-zero bytes before calling the rest
+/// preallocated space. Bounded so that a crash in a 1 GiB preallocated segment does not make
+/// recovery read (and fault in) every page of its sparse tail.
+const ZERO_TAIL_WINDOW: usize = 64 * 1024;
+
+/// Why a scan stopped before the end of the bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ScanStop {
+    /// Byte position of the first bad batch.
+    pub(crate) position: u64,
+    /// What was wrong with it.
+    pub(crate) reason: String,
+    /// The bytes from `position` on are zero (as far as `ZERO_TAIL_WINDOW` reaches):
+    /// preallocated space, not damage.
+    pub(crate) zero_tail: bool,
+}
+
+/// What a scan found.
+#[derive(Debug, Clone)]
+pub(crate) struct ScanOutcome {
+    /// Bytes of whole valid batches from the scan's start position.
+    pub(crate) valid_end: u64,
+    /// Offset after the last valid batch, if any batch was valid.
+    pub(crate) next_offset: Option<i64>,
+    /// Number of valid batches.
+    pub(crate) batches: u64,
+    /// Max timestamp of the first batch of the segment (for time-based rolling).
+    pub(crate) first_batch_timestamp: Option<i64>,
+    /// Index entries for the valid batches.
+    pub(crate) offset_entries: Vec<OffsetEntry>,
+    /// Time index entries for the valid batches.
+    pub(crate) time_entries: Vec<TimeEntry>,
+    /// The indexing state after the last valid batch.
+    pub(crate) indexer: Indexer,
+    /// Set when the scan stopped at a bad batch rather than at the end of the bytes.
+    pub(crate) stop: Option<ScanStop>,
+}
+
+/// Scans the batches in `data[start..]` of a segment with base offset `base_offset`.
+///
+/// Batches must have offsets increasing from `min_offset` on, within i32 of the base offset, and
+/// pass `validation`. The scan stops at the first batch that does not; a trailing run of zero
+/// bytes is reported as such.
+pub(crate) fn scan(
+    data: &Bytes,
+    start: u64,
+    base_offset: i64,
+    min_offset: i64,
+    mut indexer: Indexer,
+    validation: Validation,
+) -> ScanOutcome {
+    let mut out = ScanOutcome {
+        valid_end: start,
+        next_offset: None,
+        batches: 0,
+        first_batch_timestamp: None,
+        offset_entries: Vec::new(),
+        time_entries: Vec::new(),
+        indexer: indexer.clone(),
+        stop: None,
+    };
+    let mut pos = usize::try_from(start).unwrap_or(usize::MAX).min(data.len());
+    let mut expected_min = min_offset;
+    while pos < data.len() {
+        match check_batch(data, pos, base_offset, expected_min, validation) {
+            Ok(header) => {
+                if out.batches == 0 && pos == 0 {
+                    out.first_batch_timestamp = Some(header.max_timestamp);
+                }
+                let entries = indexer.on_batch(&header, pos as u64);
+                out.offset_entries.extend(entries.offset);
+                out.time_entries.extend(entries.time);
+                pos += header.total_size();
+                expected_min = header.next_offset();
+                out.next_offset = Some(header.next_offset());
+                out.batches += 1;
+                out.valid_end = pos as u64;
+            }
+            Err(reason) => {
+                let window = &data[pos..data.len().min(pos + ZERO_TAIL_WINDOW)];
+                let zero_tail = window.iter().all(|&b| b == 0);
+                out.stop = Some(ScanStop {
+                    position: pos as u64,
+                    reason,
+                    zero_tail,
+                });
+                break;
+            }
+        }
+    }
+    out.indexer = indexer;
+    out
+}
+
+/// Checks the batch at `data[pos..]`; returns its header.
+pub(crate) fn check_batch(
+    data: &Bytes,
+    pos: usize,
+    base_offset: i64,
+    min_offset: i64,
+    validation: Validation,
+) -> Result<BatchHeader, String> {
+    let rest = &data[pos..];
+    if rest.len() < LOG_OVERHEAD {
+        return Err(format!("torn batch: {} bytes left, a batch needs at least {HEADER_SIZE}", rest.len()));
+    }
+    let header = BatchHeader::parse(rest).map_err(|e| e.to_string())?;
+    let size = header.total_size();
+    if size > rest.len() {
+        return Err(format!("torn batch: declares {size} bytes, {} left in the file", rest.len()));
+    }
+    if header.base_offset < min_offset {
+        return Err(format!(
+            "batch base offset {} is not after the previous batch (expected at least {min_offset})",
+            header.base_offset
+        ));
+    }
+    if header.last_offset() - base_offset > i64::from(i32::MAX) {
+        return Err(format!(
+            "batch last offset {} does not fit the segment based at {base_offset}",
+            header.last_offset()
+        ));
+    }
+    let bytes = data.slice(pos..pos + size);
+    let parsed = match validation {
+        Validation::Full => RecordBatch::parse(bytes).map(|_| ()),
+        Validation::Crc => RecordBatch::parse_crc_only(bytes).map(|_| ()),
+        Validation::Header => Ok(()),
+    };
+    parsed.map_err(|e| e.to_string())?;
+    Ok(header)
+}
+
+/// Reads only the frame and header at `pos` (no CRC), for walking a clean segment.
+pub(crate) fn peek_header(data: &[u8], pos: usize) -> Option<BatchHeader> {
+    let rest = data.get(pos..)?;
+    batch::peek_frame(rest)?;
+    let h = BatchHeader::parse(rest).ok()?;
+    (h.total_size() <= rest.len()).then_some(h)
+}
