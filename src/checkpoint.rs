@@ -35,7 +35,11 @@ pub(crate) fn sync_parent(path: &Path) -> Result<()> {
 
 /// Fsyncs a directory.
 pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
-    let dir = if dir.as_os_str().is_empty() { Path::new(".") } else { dir };
+    let dir = if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    };
     File::open(dir)
         .and_then(|d| d.sync_all())
         .map_err(|e| Error::io(dir, "fsync directory", e))
@@ -57,18 +61,30 @@ pub(crate) fn read_offset(path: &Path) -> Result<Option<i64>> {
     let mut position = 0u64;
     let mut fields = Vec::with_capacity(3);
     for line in text.split(|&b| b == b'\n') {
-        let parsed = std::str::from_utf8(line).ok().and_then(|s| s.trim().parse::<i64>().ok());
+        let parsed = std::str::from_utf8(line)
+            .ok()
+            .and_then(|s| s.trim().parse::<i64>().ok());
         match parsed {
             Some(v) if fields.len() < 3 => fields.push(v),
             None if line.is_empty() && fields.len() == 3 => {}
-            _ => return Err(Error::corrupt(path, position, "checkpoint line is not a number")),
+            _ => {
+                return Err(Error::corrupt(
+                    path,
+                    position,
+                    "checkpoint line is not a number",
+                ))
+            }
         }
         position += line.len() as u64 + 1;
     }
     match fields[..] {
         [0, 1, offset] if offset >= 0 => Ok(Some(offset)),
         [0, 1, _] => Err(Error::corrupt(path, 0, "negative offset in checkpoint")),
-        [0, ..] => Err(Error::corrupt(path, 0, "checkpoint must hold exactly one entry")),
+        [0, ..] => Err(Error::corrupt(
+            path,
+            0,
+            "checkpoint must hold exactly one entry",
+        )),
         _ => Err(Error::corrupt(path, 0, "unknown checkpoint version")),
     }
 }
@@ -85,10 +101,25 @@ mod tests {
         write_offset(&p, 42).unwrap();
         assert_eq!(fs::read_to_string(&p).unwrap(), "0\n1\n42\n");
         assert_eq!(read_offset(&p).unwrap(), Some(42));
-        assert!(!dir.path().join("recovery-point-offset-checkpoint.tmp").exists());
-        for bad in ["", "0\n", "1\n1\n5\n", "0\n2\n5\n", "0\n1\n-3\n", "0\n1\nx\n", "0\n1\n5\n6\n", "\u{0}\u{0}"] {
+        assert!(!dir
+            .path()
+            .join("recovery-point-offset-checkpoint.tmp")
+            .exists());
+        for bad in [
+            "",
+            "0\n",
+            "1\n1\n5\n",
+            "0\n2\n5\n",
+            "0\n1\n-3\n",
+            "0\n1\nx\n",
+            "0\n1\n5\n6\n",
+            "\u{0}\u{0}",
+        ] {
             fs::write(&p, bad).unwrap();
-            assert!(matches!(read_offset(&p), Err(Error::Corrupt { .. })), "{bad:?}");
+            assert!(
+                matches!(read_offset(&p), Err(Error::Corrupt { .. })),
+                "{bad:?}"
+            );
         }
     }
 }

@@ -24,7 +24,8 @@ pub struct Config {
     /// Log bytes between two sparse index entries (Kafka `index.interval.bytes`).
     pub index_interval_bytes: u32,
     /// Largest record batch accepted by an append (Kafka `max.message.bytes`). At least 61 (one
-    /// batch header) and at most `segment_bytes`.
+    /// batch header). A batch must also fit in one segment: the effective limit is the smaller
+    /// of this and `segment_bytes`.
     pub max_batch_bytes: u32,
     /// Check each batch's CRC-32C when reading it (partlog only; Kafka leaves this to clients).
     pub verify_crc_on_read: bool,
@@ -60,28 +61,53 @@ fn bad(knob: &'static str, value: impl ToString, reason: &'static str) -> Error 
 }
 
 impl Config {
+    /// The largest batch an append accepts: `max_batch_bytes`, but no more than a segment.
+    pub fn effective_max_batch_bytes(&self) -> usize {
+        self.max_batch_bytes.min(self.segment_bytes) as usize
+    }
+
     /// Checks every knob; the error names the first bad one.
     ///
     /// # Errors
     /// [`Error::Config`] naming the knob, its value and the rule it breaks.
     pub fn validate(&self) -> Result<()> {
         if self.segment_bytes < 1024 || self.segment_bytes > i32::MAX as u32 {
-            return Err(bad("segment_bytes", self.segment_bytes, "must be in [1024, 2^31-1]"));
+            return Err(bad(
+                "segment_bytes",
+                self.segment_bytes,
+                "must be in [1024, 2^31-1]",
+            ));
         }
         if self.segment_ms < 1 {
             return Err(bad("segment_ms", self.segment_ms, "must be at least 1"));
         }
         if self.segment_index_bytes < 24 || self.segment_index_bytes > i32::MAX as u32 {
-            return Err(bad("segment_index_bytes", self.segment_index_bytes, "must be in [24, 2^31-1]"));
+            return Err(bad(
+                "segment_index_bytes",
+                self.segment_index_bytes,
+                "must be in [24, 2^31-1]",
+            ));
         }
         if self.index_interval_bytes > i32::MAX as u32 {
-            return Err(bad("index_interval_bytes", self.index_interval_bytes, "must be at most 2^31-1"));
+            return Err(bad(
+                "index_interval_bytes",
+                self.index_interval_bytes,
+                "must be at most 2^31-1",
+            ));
         }
-        if self.max_batch_bytes < 61 || self.max_batch_bytes > self.segment_bytes {
-            return Err(bad("max_batch_bytes", self.max_batch_bytes, "must be in [61, segment_bytes]"));
+        if self.max_batch_bytes < 61 || self.max_batch_bytes > i32::MAX as u32 {
+            return Err(bad(
+                "max_batch_bytes",
+                self.max_batch_bytes,
+                "must be in [61, 2^31-1]",
+            ));
         }
         if self.max_open_segments < 1 {
-            return Err(bad("max_open_segments", self.max_open_segments, "must be at least 1"));
+            return Err(bad(
+                "max_open_segments",
+                self.max_open_segments,
+                "must be at least 1",
+            ));
         }
         Ok(())
     }
@@ -95,17 +121,62 @@ mod tests {
     fn every_bad_knob_is_named() {
         assert!(Config::default().validate().is_ok());
         let cases: Vec<(&str, Config)> = vec![
-            ("segment_bytes", Config { segment_bytes: 100, ..Default::default() }),
-            ("segment_bytes", Config { segment_bytes: u32::MAX, ..Default::default() }),
-            ("segment_ms", Config { segment_ms: 0, ..Default::default() }),
-            ("segment_index_bytes", Config { segment_index_bytes: 12, ..Default::default() }),
-            ("index_interval_bytes", Config { index_interval_bytes: u32::MAX, ..Default::default() }),
-            ("max_batch_bytes", Config { max_batch_bytes: 10, ..Default::default() }),
+            (
+                "segment_bytes",
+                Config {
+                    segment_bytes: 100,
+                    ..Default::default()
+                },
+            ),
+            (
+                "segment_bytes",
+                Config {
+                    segment_bytes: u32::MAX,
+                    ..Default::default()
+                },
+            ),
+            (
+                "segment_ms",
+                Config {
+                    segment_ms: 0,
+                    ..Default::default()
+                },
+            ),
+            (
+                "segment_index_bytes",
+                Config {
+                    segment_index_bytes: 12,
+                    ..Default::default()
+                },
+            ),
+            (
+                "index_interval_bytes",
+                Config {
+                    index_interval_bytes: u32::MAX,
+                    ..Default::default()
+                },
+            ),
             (
                 "max_batch_bytes",
-                Config { segment_bytes: 4096, max_batch_bytes: 8192, ..Default::default() },
+                Config {
+                    max_batch_bytes: 10,
+                    ..Default::default()
+                },
             ),
-            ("max_open_segments", Config { max_open_segments: 0, ..Default::default() }),
+            (
+                "max_batch_bytes",
+                Config {
+                    max_batch_bytes: u32::MAX,
+                    ..Default::default()
+                },
+            ),
+            (
+                "max_open_segments",
+                Config {
+                    max_open_segments: 0,
+                    ..Default::default()
+                },
+            ),
         ];
         for (knob, c) in cases {
             match c.validate() {

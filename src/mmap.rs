@@ -120,14 +120,6 @@ impl SharedMap {
             _ => Ok(()),
         }
     }
-
-    /// Hints the kernel that the published bytes will be read in order.
-    pub(crate) fn advise_sequential(&self) {
-        if let Some(raw) = &self.raw {
-            // Advice is a hint; failing to give it changes nothing but speed.
-            let _ = raw.advise(memmap2::Advice::Sequential);
-        }
-    }
 }
 
 /// The owner behind a [`Bytes`] that points into a map.
@@ -143,7 +135,9 @@ impl AsRef<[u8]> for MapSlice {
             // SAFETY: `SharedMap::slice` built this only for `start + len <= published`, and the
             // `Arc` held here keeps the mapping alive (invariant 1) and keeps those bytes
             // immutable (invariant 4: the writer cannot truncate while this reference exists).
-            Some(raw) => unsafe { std::slice::from_raw_parts(raw.as_ptr().add(self.start), self.len) },
+            Some(raw) => unsafe {
+                std::slice::from_raw_parts(raw.as_ptr().add(self.start), self.len)
+            },
             None => &[],
         }
     }
@@ -179,11 +173,6 @@ impl MapWriter {
         self.shared.published.load(Ordering::Relaxed)
     }
 
-    /// Room left.
-    pub(crate) fn remaining(&self) -> usize {
-        self.shared.capacity - self.len()
-    }
-
     /// Appends `len` bytes written by `fill` into the unpublished region, then publishes them.
     /// Returns the position of the first byte.
     pub(crate) fn append_with(
@@ -212,6 +201,7 @@ impl MapWriter {
     }
 
     /// Appends a copy of `data`; returns its position.
+    #[cfg(test)]
     pub(crate) fn append(&mut self, data: &[u8]) -> Result<usize, MapFull> {
         self.append_with(data.len(), |dst| dst.copy_from_slice(data))
     }
@@ -249,12 +239,14 @@ mod tests {
         let mut w = MapWriter::new(&file, 64, 0).unwrap();
         assert_eq!(w.append(b"hello").unwrap(), 0);
         let hello = w.shared().slice(0, 5).unwrap();
-        assert!(w.shared().slice(0, 6).is_none(), "unpublished bytes are never handed out");
+        assert!(
+            w.shared().slice(0, 6).is_none(),
+            "unpublished bytes are never handed out"
+        );
         assert_eq!(w.append(b" world").unwrap(), 5);
         assert_eq!(&hello[..], b"hello");
         w.shared().with_published(|b| assert_eq!(b, b"hello world"));
         assert_eq!(w.append(&[0u8; 54]), Err(MapFull));
-        assert_eq!(w.remaining(), 53);
     }
 
     #[test]
@@ -282,7 +274,13 @@ mod tests {
     fn bytes_outlive_the_writer_and_the_file() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("x");
-        let file = File::options().read(true).write(true).create(true).truncate(true).open(&path).unwrap();
+        let file = File::options()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&path)
+            .unwrap();
         file.set_len(16).unwrap();
         let mut w = MapWriter::new(&file, 16, 0).unwrap();
         w.append(b"keep").unwrap();

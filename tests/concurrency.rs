@@ -23,7 +23,10 @@ fn four_readers_and_a_writer_see_only_whole_correct_batches() {
     };
     let log = Arc::new(Log::open(dir.path(), config).unwrap());
     let stop = Arc::new(AtomicBool::new(false));
-    let secs = std::env::var("PARTLOG_SOAK_SECS").ok().and_then(|s| s.parse().ok()).unwrap_or(2);
+    let secs = std::env::var("PARTLOG_SOAK_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(2);
 
     let readers: Vec<_> = (0..4u64)
         .map(|seed| {
@@ -41,12 +44,19 @@ fn four_readers_and_a_writer_see_only_whole_correct_batches() {
                     rng ^= rng >> 7;
                     rng ^= rng << 17;
                     // Half the reads chase the tail, half land anywhere.
-                    let from = if rng % 2 == 0 { leo.saturating_sub(3) } else { (rng % leo as u64) as i64 };
+                    let from = if rng % 2 == 0 {
+                        leo.saturating_sub(3)
+                    } else {
+                        (rng % leo as u64) as i64
+                    };
                     let r = log.read(from, 2000).unwrap();
                     assert!(r.log_end_offset >= leo);
                     let mut expect = None;
                     for b in &r.batches {
-                        assert!(b.last_offset() < r.log_end_offset, "read past the log end offset");
+                        assert!(
+                            b.last_offset() < r.log_end_offset,
+                            "read past the log end offset"
+                        );
                         for rec in b.records().unwrap() {
                             let rec = rec.unwrap();
                             if let Some(e) = expect {
@@ -70,7 +80,7 @@ fn four_readers_and_a_writer_see_only_whole_correct_batches() {
     while Instant::now() < deadline {
         fill(&log, 1, 1 + (batches % 7) as usize, TS);
         batches += 1;
-        if batches % 500 == 0 {
+        if batches.is_multiple_of(500) {
             log.flush().unwrap();
         }
     }

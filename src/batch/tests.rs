@@ -309,7 +309,7 @@ fn corrupt_batch_length() {
     let v = sample();
     let real = v.len() as i32 - 12;
     for bad in [-1, i32::MIN, 0, 48] {
-        // batchLength is outside the CRC... no: it is before byte 21, so the CRC does not cover it.
+        // batchLength lies before byte 21: the CRC does not cover it.
         let mut w = v.clone();
         set_i32(&mut w, BATCH_LENGTH_AT, bad);
         assert_eq!(

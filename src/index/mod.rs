@@ -36,7 +36,12 @@ pub trait IndexEntry: Copy + fmt::Debug + PartialEq + Send + Sync + 'static {
     fn relative_offset(&self) -> i32;
     /// Checks the entry after `prev` (if any) in a segment whose log holds `log_size` bytes and
     /// whose relative offsets stay below `relative_end` (exclusive).
-    fn check(&self, prev: Option<&Self>, log_size: u64, relative_end: i64) -> Result<(), &'static str>;
+    fn check(
+        &self,
+        prev: Option<&Self>,
+        log_size: u64,
+        relative_end: i64,
+    ) -> Result<(), &'static str>;
 }
 
 fn entry_at<E: IndexEntry>(bytes: &[u8], i: usize) -> E {
@@ -93,8 +98,12 @@ impl<E: IndexEntry> IndexReader<E> {
     /// not a whole number of entries.
     pub fn open_read_only(path: &Path) -> Result<Self> {
         let file = File::open(path).map_err(|e| Error::io(path, "open", e))?;
-        let len = file.metadata().map_err(|e| Error::io(path, "stat", e))?.len();
-        let len = usize::try_from(len).map_err(|_| Error::corrupt(path, 0, "index file too large"))?;
+        let len = file
+            .metadata()
+            .map_err(|e| Error::io(path, "stat", e))?
+            .len();
+        let len =
+            usize::try_from(len).map_err(|_| Error::corrupt(path, 0, "index file too large"))?;
         if len % E::SIZE != 0 {
             return Err(Error::corrupt(
                 path,
@@ -169,7 +178,11 @@ impl<E: IndexEntry> IndexWriter<E> {
         let capacity = max_bytes - max_bytes % E::SIZE;
         let published = entries * E::SIZE;
         if published > capacity {
-            return Err(Error::corrupt(path, capacity as u64, format!("{} has more entries than fit", E::NAME)));
+            return Err(Error::corrupt(
+                path,
+                capacity as u64,
+                format!("{} has more entries than fit", E::NAME),
+            ));
         }
         let file = File::options()
             .read(true)
@@ -182,7 +195,8 @@ impl<E: IndexEntry> IndexWriter<E> {
         file.set_len(published as u64)
             .and_then(|()| file.set_len(capacity as u64))
             .map_err(|e| Error::io(path, "preallocate", e))?;
-        let map = MapWriter::new(&file, capacity, published).map_err(|e| Error::io(path, "mmap", e))?;
+        let map =
+            MapWriter::new(&file, capacity, published).map_err(|e| Error::io(path, "mmap", e))?;
         Ok(IndexWriter {
             path: path.to_owned(),
             file,
@@ -204,24 +218,18 @@ impl<E: IndexEntry> IndexWriter<E> {
         self.map.shared().capacity() / E::SIZE
     }
 
-    pub(crate) fn last(&self) -> Option<E> {
-        self.reader().last()
-    }
-
     /// Appends an entry. The caller keeps entries in order; a full index is an error.
     pub(crate) fn append(&mut self, entry: E) -> Result<()> {
         self.map
             .append_with(E::SIZE, |dst| entry.encode(dst))
             .map(|_| ())
-            .map_err(|_| Error::corrupt(&self.path, self.map.len() as u64, format!("{} is full", E::NAME)))
-    }
-
-    /// Drops every entry from `keep` on. Returns `false` (changing nothing) if a reader still
-    /// maps the index.
-    pub(crate) fn truncate_entries(&mut self, keep: usize) -> Result<bool> {
-        self.map
-            .truncate(&self.file, keep * E::SIZE)
-            .map_err(|e| Error::io(&self.path, "truncate", e))
+            .map_err(|_| {
+                Error::corrupt(
+                    &self.path,
+                    self.map.len() as u64,
+                    format!("{} is full", E::NAME),
+                )
+            })
     }
 
     /// Writes dirty entries to disk.

@@ -41,7 +41,12 @@ impl IndexEntry for OffsetEntry {
         self.relative_offset
     }
 
-    fn check(&self, prev: Option<&Self>, log_size: u64, relative_end: i64) -> Result<(), &'static str> {
+    fn check(
+        &self,
+        prev: Option<&Self>,
+        log_size: u64,
+        relative_end: i64,
+    ) -> Result<(), &'static str> {
         if self.relative_offset < 0 || self.position < 0 {
             return Err("negative relative offset or position");
         }

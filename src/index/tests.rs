@@ -34,7 +34,8 @@ fn floor_lookup_at_between_before_and_after_entries() {
 fn floor_lookup_agrees_with_linear_scan_beyond_the_warm_section() {
     let dir = tempfile::tempdir().unwrap();
     // 3,000 entries: more than the 1,024-entry warm section, so both halves are searched.
-    let mut w = IndexWriter::<TimeEntry>::open(&dir.path().join("0.timeindex"), 3000 * 12, 0).unwrap();
+    let mut w =
+        IndexWriter::<TimeEntry>::open(&dir.path().join("0.timeindex"), 3000 * 12, 0).unwrap();
     for i in 0..3000 {
         w.append(TimeEntry {
             timestamp: 1_000 + 7 * i64::from(i),
@@ -42,7 +43,14 @@ fn floor_lookup_agrees_with_linear_scan_beyond_the_warm_section() {
         })
         .unwrap();
     }
-    assert!(w.append(TimeEntry { timestamp: 1 << 40, relative_offset: 1 << 20 }).is_err(), "full");
+    assert!(
+        w.append(TimeEntry {
+            timestamp: 1 << 40,
+            relative_offset: 1 << 20
+        })
+        .is_err(),
+        "full"
+    );
     let r = w.reader();
     let all = r.entries();
     for t in (900..1_000 + 7 * 3000 + 20).step_by(5) {
@@ -57,12 +65,23 @@ fn validation_names_the_first_bad_entry() {
     let dir = tempfile::tempdir().unwrap();
     let ok = offset_index(dir.path(), &[(0, 0), (10, 100)]);
     assert_eq!(ok.reader().validate(200, 20), Ok(()));
-    assert_eq!(ok.reader().validate(100, 20).unwrap_err().0, 8, "position past the log");
-    assert_eq!(ok.reader().validate(200, 10).unwrap_err().0, 8, "offset past the segment");
+    assert_eq!(
+        ok.reader().validate(100, 20).unwrap_err().0,
+        8,
+        "position past the log"
+    );
+    assert_eq!(
+        ok.reader().validate(200, 10).unwrap_err().0,
+        8,
+        "offset past the segment"
+    );
     drop(ok);
     std::fs::remove_file(dir.path().join("0.index")).unwrap();
     let bad = offset_index(dir.path(), &[(0, 0), (10, 100), (10, 200)]);
-    assert_eq!(bad.reader().validate(1000, 100).unwrap_err(), (16, "entries not strictly increasing"));
+    assert_eq!(
+        bad.reader().validate(1000, 100).unwrap_err(),
+        (16, "entries not strictly increasing")
+    );
 }
 
 #[test]
@@ -90,7 +109,17 @@ fn reopening_for_append_keeps_entries_and_drops_stale_tail() {
     drop(offset_index(dir.path(), &[(0, 0), (5, 64), (9, 128)]));
     let mut w = IndexWriter::<OffsetEntry>::open(&path, 1024, 2).unwrap();
     assert_eq!(w.len(), 2);
-    w.append(OffsetEntry { relative_offset: 7, position: 100 }).unwrap();
-    assert_eq!(w.reader().last(), Some(OffsetEntry { relative_offset: 7, position: 100 }));
+    w.append(OffsetEntry {
+        relative_offset: 7,
+        position: 100,
+    })
+    .unwrap();
+    assert_eq!(
+        w.reader().last(),
+        Some(OffsetEntry {
+            relative_offset: 7,
+            position: 100
+        })
+    );
     assert_eq!(w.max_entries(), 128);
 }

@@ -42,7 +42,12 @@ impl IndexEntry for TimeEntry {
         self.relative_offset
     }
 
-    fn check(&self, prev: Option<&Self>, _log_size: u64, relative_end: i64) -> Result<(), &'static str> {
+    fn check(
+        &self,
+        prev: Option<&Self>,
+        _log_size: u64,
+        relative_end: i64,
+    ) -> Result<(), &'static str> {
         if self.relative_offset < 0 {
             return Err("negative relative offset");
         }

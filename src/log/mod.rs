@@ -14,6 +14,7 @@
 
 mod open;
 mod read;
+mod truncate;
 
 use std::collections::VecDeque;
 use std::fs::File;
@@ -120,7 +121,11 @@ impl Log {
     ///
     /// # Errors
     /// As [`Log::open`].
-    pub fn open_with_clock(dir: impl AsRef<Path>, config: Config, clock: Arc<dyn Clock>) -> Result<Log> {
+    pub fn open_with_clock(
+        dir: impl AsRef<Path>,
+        config: Config,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Log> {
         open::open(dir.as_ref(), config, clock)
     }
 
@@ -159,7 +164,9 @@ impl Log {
     }
 
     fn segments_mut(&self) -> RwLockWriteGuard<'_, Vec<Arc<Segment>>> {
-        self.segments.write().unwrap_or_else(PoisonError::into_inner)
+        self.segments
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Number of segments.
@@ -234,11 +241,9 @@ impl Log {
 
     fn append_trusted(&self, batch: &RecordBatch) -> Result<AppendInfo> {
         let size = batch.size();
-        if size > self.config.max_batch_bytes as usize {
-            return Err(Error::BatchTooLarge {
-                size,
-                max: self.config.max_batch_bytes as usize,
-            });
+        let max = self.config.effective_max_batch_bytes();
+        if size > max {
+            return Err(Error::BatchTooLarge { size, max });
         }
         self.check_writable()?;
         let mut w = self.writer()?;
@@ -393,7 +398,10 @@ impl Log {
         active.finish()?;
         checkpoint::write_offset(&self.dir.join(RECOVERY_POINT_FILE), leo)?;
         self.recovery_point.fetch_max(leo, Ordering::AcqRel);
-        checkpoint::write_offset(&self.dir.join(LOG_START_OFFSET_FILE), self.log_start_offset())?;
+        checkpoint::write_offset(
+            &self.dir.join(LOG_START_OFFSET_FILE),
+            self.log_start_offset(),
+        )?;
         let marker = self.dir.join(CLEAN_SHUTDOWN_FILE);
         File::create(&marker)
             .and_then(|f| f.sync_all())

@@ -6,7 +6,10 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicI64};
 use std::sync::{Arc, Mutex, RwLock};
 
-use super::{Log, OpenReport, Writer, CLEAN_SHUTDOWN_FILE, LOCK_FILE, LOG_START_OFFSET_FILE, RECOVERY_POINT_FILE};
+use super::{
+    Log, OpenReport, Writer, CLEAN_SHUTDOWN_FILE, LOCK_FILE, LOG_START_OFFSET_FILE,
+    RECOVERY_POINT_FILE,
+};
 use crate::checkpoint;
 use crate::clock::Clock;
 use crate::config::Config;
@@ -15,7 +18,9 @@ use crate::index::write_index_file;
 use crate::mmap::SharedMap;
 use crate::segment::active::{ActiveSegment, OpenMode};
 use crate::segment::scan::{self, Indexer, Validation};
-use crate::segment::{parse_file_name, Segment, SegmentPaths, INDEX_SUFFIX, LOG_SUFFIX, TIME_INDEX_SUFFIX};
+use crate::segment::{
+    parse_file_name, Segment, SegmentPaths, INDEX_SUFFIX, LOG_SUFFIX, TIME_INDEX_SUFFIX,
+};
 
 /// Suffixes of files left behind by an interrupted operation; removed at open.
 const LEFTOVER_SUFFIXES: [&str; 3] = [".deleted", ".cleaned", ".tmp"];
@@ -39,7 +44,9 @@ fn lock_dir(dir: &Path) -> Result<File> {
         .map_err(|e| Error::io(&path, "open", e))?;
     match file.try_lock() {
         Ok(()) => Ok(file),
-        Err(TryLockError::WouldBlock) => Err(Error::Locked { path: dir.to_owned() }),
+        Err(TryLockError::WouldBlock) => Err(Error::Locked {
+            path: dir.to_owned(),
+        }),
         Err(TryLockError::Error(e)) => Err(Error::io(&path, "lock", e)),
     }
 }
@@ -57,7 +64,10 @@ fn list_segments(dir: &Path) -> Result<BTreeMap<i64, u64>> {
         if LEFTOVER_SUFFIXES.iter().any(|s| name.ends_with(s)) {
             remove(&path)?;
         } else if let Some(base) = parse_file_name(name, LOG_SUFFIX) {
-            let len = entry.metadata().map_err(|e| Error::io(&path, "stat", e))?.len();
+            let len = entry
+                .metadata()
+                .map_err(|e| Error::io(&path, "stat", e))?
+                .len();
             logs.insert(base, len);
         } else if let Some(base) =
             parse_file_name(name, INDEX_SUFFIX).or_else(|| parse_file_name(name, TIME_INDEX_SUFFIX))
@@ -117,7 +127,11 @@ pub(super) fn open(dir: &Path, config: Config, clock: Arc<dyn Clock>) -> Result<
     let Some(&(last_base, _)) = bases.last() else {
         return Err(Error::corrupt(dir, 0, "no segment"));
     };
-    let mode = if clean { OpenMode::Clean } else { OpenMode::Recover };
+    let mode = if clean {
+        OpenMode::Clean
+    } else {
+        OpenMode::Recover
+    };
     let opened = ActiveSegment::open(dir, last_base, &config, now, mode)?;
     if !clean {
         report.segments_recovered += 1;
@@ -137,14 +151,19 @@ pub(super) fn open(dir: &Path, config: Config, clock: Arc<dyn Clock>) -> Result<
 
     let log_end_offset = active.next_offset;
     let first_base = segments.first().map_or(0, |s| s.base_offset());
-    let log_start_offset = start_checkpoint.unwrap_or(first_base).max(first_base).min(log_end_offset);
+    let log_start_offset = start_checkpoint
+        .unwrap_or(first_base)
+        .max(first_base)
+        .min(log_end_offset);
 
     let log = Log {
         dir: dir.to_owned(),
         config,
         clock,
         segments: RwLock::new(segments),
-        writer: Mutex::new(Writer { active: Some(active) }),
+        writer: Mutex::new(Writer {
+            active: Some(active),
+        }),
         flush_lock: Mutex::new(()),
         log_end_offset: AtomicI64::new(log_end_offset),
         log_start_offset: AtomicI64::new(log_start_offset),
@@ -175,7 +194,9 @@ fn recover_inactive(
     recovery_point: i64,
     report: &mut OpenReport,
 ) -> Result<()> {
-    let first = bases.partition_point(|&(b, _)| b <= recovery_point).saturating_sub(1);
+    let first = bases
+        .partition_point(|&(b, _)| b <= recovery_point)
+        .saturating_sub(1);
     let mut i = first;
     while i + 1 < bases.len() {
         let (base, _) = bases[i];
@@ -186,8 +207,12 @@ fn recover_inactive(
             .write(true)
             .open(&paths.log)
             .map_err(|e| Error::io(&paths.log, "open", e))?;
-        let len = file.metadata().map_err(|e| Error::io(&paths.log, "stat", e))?.len();
-        let len = usize::try_from(len).map_err(|_| Error::corrupt(&paths.log, 0, "segment too large"))?;
+        let len = file
+            .metadata()
+            .map_err(|e| Error::io(&paths.log, "stat", e))?
+            .len();
+        let len =
+            usize::try_from(len).map_err(|_| Error::corrupt(&paths.log, 0, "segment too large"))?;
         let map = SharedMap::read_only(&file, len).map_err(|e| Error::io(&paths.log, "mmap", e))?;
         let data = map.slice(0, len).unwrap_or_default();
         let outcome = scan::scan(

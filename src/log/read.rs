@@ -52,7 +52,12 @@ impl Log {
     ///
     /// # Errors
     /// As [`Log::read`].
-    pub fn read_up_to(&self, from_offset: i64, max_bytes: usize, max_offset: i64) -> Result<LogRead> {
+    pub fn read_up_to(
+        &self,
+        from_offset: i64,
+        max_bytes: usize,
+        max_offset: i64,
+    ) -> Result<LogRead> {
         let log_end_offset = self.log_end_offset();
         let log_start_offset = self.log_start_offset();
         if from_offset < log_start_offset || from_offset > log_end_offset {

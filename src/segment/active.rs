@@ -60,7 +60,12 @@ fn open_rw(path: &Path) -> Result<File> {
 
 impl ActiveSegment {
     /// Creates a new, empty segment with `base_offset` in `dir`.
-    pub(crate) fn create(dir: &Path, base_offset: i64, config: &Config, now_ms: i64) -> Result<Self> {
+    pub(crate) fn create(
+        dir: &Path,
+        base_offset: i64,
+        config: &Config,
+        now_ms: i64,
+    ) -> Result<Self> {
         let paths = SegmentPaths::new(dir, base_offset);
         for p in [&paths.log, &paths.index, &paths.time_index] {
             match std::fs::remove_file(p) {
@@ -76,19 +81,27 @@ impl ActiveSegment {
     /// Opens the segment with `base_offset` in `dir` as the active one (creating its files if
     /// absent): maps the log at `segment_bytes` (or its size, if larger), recovers or trusts its
     /// data according to `mode`, and reopens or rebuilds its indexes.
-    pub(crate) fn open(dir: &Path, base_offset: i64, config: &Config, now_ms: i64, mode: OpenMode) -> Result<Opened> {
+    pub(crate) fn open(
+        dir: &Path,
+        base_offset: i64,
+        config: &Config,
+        now_ms: i64,
+        mode: OpenMode,
+    ) -> Result<Opened> {
         let paths = SegmentPaths::new(dir, base_offset);
         let log_file = open_rw(&paths.log)?;
         let file_len = log_file
             .metadata()
             .map_err(|e| Error::io(&paths.log, "stat", e))?
             .len();
-        let file_len = usize::try_from(file_len).map_err(|_| Error::corrupt(&paths.log, 0, "segment too large"))?;
+        let file_len = usize::try_from(file_len)
+            .map_err(|_| Error::corrupt(&paths.log, 0, "segment too large"))?;
         let capacity = file_len.max(config.segment_bytes as usize);
         log_file
             .set_len(capacity as u64)
             .map_err(|e| Error::io(&paths.log, "preallocate", e))?;
-        let mut log = MapWriter::new(&log_file, capacity, capacity).map_err(|e| Error::io(&paths.log, "mmap", e))?;
+        let mut log = MapWriter::new(&log_file, capacity, capacity)
+            .map_err(|e| Error::io(&paths.log, "mmap", e))?;
         // Only the file's old length can hold data: what preallocation added is zeros.
         let data = log.shared().slice(0, file_len).unwrap_or_default();
 
@@ -117,8 +130,15 @@ impl ActiveSegment {
         drop(data);
         let valid = outcome.valid_end as usize;
         // Nobody else holds the map yet, so the cut cannot fail for lack of uniqueness.
-        if !log.truncate(&log_file, valid).map_err(|e| Error::io(&paths.log, "truncate", e))? {
-            return Err(Error::corrupt(&paths.log, valid as u64, "segment map in use during recovery"));
+        if !log
+            .truncate(&log_file, valid)
+            .map_err(|e| Error::io(&paths.log, "truncate", e))?
+        {
+            return Err(Error::corrupt(
+                &paths.log,
+                valid as u64,
+                "segment map in use during recovery",
+            ));
         }
         let mut offset_index = IndexWriter::open(&paths.index, index_bytes, offset_keep)?;
         let mut time_index = IndexWriter::open(&paths.time_index, index_bytes, time_keep)?;
@@ -184,14 +204,20 @@ impl ActiveSegment {
         // The time index keeps its last slot for the entry written when the segment rolls.
         let index_full = self.offset_index.len() >= self.offset_index.max_entries()
             || self.time_index.len() + 1 >= self.time_index.max_entries();
-        let offset_overflow = header.last_offset().saturating_sub(self.base_offset()) > i64::from(i32::MAX);
+        let offset_overflow =
+            header.last_offset().saturating_sub(self.base_offset()) > i64::from(i32::MAX);
         too_big || too_old || index_full || offset_overflow
     }
 
     /// Appends one batch whose bytes are `bytes` and whose header (with the offsets it will
     /// have on disk) is `header`; `patch` may rewrite fields outside the CRC in the copy. The
     /// caller has checked the roll rule.
-    pub(crate) fn append(&mut self, header: &BatchHeader, bytes: &[u8], patch: impl FnOnce(&mut [u8])) -> Result<u64> {
+    pub(crate) fn append(
+        &mut self,
+        header: &BatchHeader,
+        bytes: &[u8],
+        patch: impl FnOnce(&mut [u8]),
+    ) -> Result<u64> {
         let size = bytes.len();
         let pos = self
             .log
@@ -200,7 +226,11 @@ impl ActiveSegment {
                 patch(dst);
             })
             .map_err(|MapFull| {
-                Error::corrupt(&self.segment.paths().log, self.log.len() as u64, "append past the segment's end")
+                Error::corrupt(
+                    &self.segment.paths().log,
+                    self.log.len() as u64,
+                    "append past the segment's end",
+                )
             })?;
         let entries = self.indexer.on_batch(header, pos as u64);
         if let Some(e) = entries.offset {
@@ -291,13 +321,31 @@ fn clean_tail(
 ) -> Option<(scan::ScanOutcome, usize, usize)> {
     let offset_index = IndexReader::<OffsetEntry>::open_read_only(&paths.index).ok()?;
     let time_index = IndexReader::<TimeEntry>::open_read_only(&paths.time_index).ok()?;
-    offset_index.validate(file_len as u64, i64::from(i32::MAX) + 1).ok()?;
-    time_index.validate(file_len as u64, i64::from(i32::MAX) + 1).ok()?;
+    offset_index
+        .validate(file_len as u64, i64::from(i32::MAX) + 1)
+        .ok()?;
+    time_index
+        .validate(file_len as u64, i64::from(i32::MAX) + 1)
+        .ok()?;
     let last_offset_entry = offset_index.last();
     let start = last_offset_entry.map_or(0, |e| e.position as u64);
-    let indexer = Indexer::resume(base_offset, interval, last_offset_entry, time_index.last(), start);
-    let min_offset = last_offset_entry.map_or(base_offset, |e| base_offset + i64::from(e.relative_offset));
-    let mut outcome = scan::scan(data, start, base_offset, min_offset, indexer, Validation::Header);
+    let indexer = Indexer::resume(
+        base_offset,
+        interval,
+        last_offset_entry,
+        time_index.last(),
+        start,
+    );
+    let min_offset =
+        last_offset_entry.map_or(base_offset, |e| base_offset + i64::from(e.relative_offset));
+    let mut outcome = scan::scan(
+        data,
+        start,
+        base_offset,
+        min_offset,
+        indexer,
+        Validation::Header,
+    );
     // The tail must parse to the end of the file, and the index entries found in it are
     // already on disk: keep the files' entries and add none.
     if outcome.stop.is_some() || (last_offset_entry.is_some() && outcome.batches == 0) {

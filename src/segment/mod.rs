@@ -18,7 +18,7 @@ use bytes::Bytes;
 
 use crate::batch::{BatchHeader, RecordBatch, TimestampType};
 use crate::error::{Error, Result};
-use crate::index::{write_index_file, IndexEntry, IndexReader, OffsetEntry, TimeEntry};
+use crate::index::{write_index_file, IndexReader, OffsetEntry, TimeEntry};
 use crate::mmap::SharedMap;
 use scan::{Indexer, Validation, NO_TIMESTAMP};
 
@@ -167,8 +167,12 @@ impl Segment {
     fn load(&self, index_interval: u32) -> Result<SegmentView> {
         let path = &self.paths.log;
         let file = File::open(path).map_err(|e| Error::io(path, "open", e))?;
-        let len = file.metadata().map_err(|e| Error::io(path, "stat", e))?.len();
-        let len_usize = usize::try_from(len).map_err(|_| Error::corrupt(path, 0, "segment too large"))?;
+        let len = file
+            .metadata()
+            .map_err(|e| Error::io(path, "stat", e))?
+            .len();
+        let len_usize =
+            usize::try_from(len).map_err(|_| Error::corrupt(path, 0, "segment too large"))?;
         let log = SharedMap::read_only(&file, len_usize).map_err(|e| Error::io(path, "mmap", e))?;
         self.size.store(len, Ordering::Release);
         if let Some(view) = self.open_indexes(&log, len) {
@@ -189,7 +193,8 @@ impl Segment {
         time_entries.extend(indexer.time_entry());
         write_index_file(&self.paths.index, &outcome.offset_entries)?;
         write_index_file(&self.paths.time_index, &time_entries)?;
-        self.max_timestamp.store(indexer.max_timestamp, Ordering::Release);
+        self.max_timestamp
+            .store(indexer.max_timestamp, Ordering::Release);
         Ok(SegmentView {
             log,
             offset_index: IndexReader::open_read_only(&self.paths.index)?,
@@ -214,7 +219,9 @@ impl Segment {
         let max_ts = match view.time_index.last() {
             Some(t) => {
                 let offset = self.base_offset + i64::from(t.relative_offset);
-                let header = view.batch_header_at(&self.paths.log, self.base_offset, offset).ok()??;
+                let header = view
+                    .batch_header_at(&self.paths.log, self.base_offset, offset)
+                    .ok()??;
                 if header.base_offset != offset || header.max_timestamp != t.timestamp {
                     return None;
                 }
@@ -269,7 +276,13 @@ impl SegmentView {
     /// Position and header of the batch holding `offset` (or the first batch after it, if
     /// `offset` falls in a gap), found through the offset index then a header walk; `Ok(None)`
     /// if the segment ends before `offset`.
-    fn locate(&self, path: &Path, base_offset: i64, offset: i64, data: &[u8]) -> Result<Option<(usize, BatchHeader)>> {
+    fn locate(
+        &self,
+        path: &Path,
+        base_offset: i64,
+        offset: i64,
+        data: &[u8],
+    ) -> Result<Option<(usize, BatchHeader)>> {
         let relative = offset.saturating_sub(base_offset);
         let mut pos = self
             .offset_index
@@ -285,7 +298,12 @@ impl SegmentView {
         Ok(None)
     }
 
-    fn batch_header_at(&self, path: &Path, base_offset: i64, offset: i64) -> Result<Option<BatchHeader>> {
+    fn batch_header_at(
+        &self,
+        path: &Path,
+        base_offset: i64,
+        offset: i64,
+    ) -> Result<Option<BatchHeader>> {
         self.log
             .with_published(|data| self.locate(path, base_offset, offset, data))
             .map(|found| found.map(|(_, h)| h))
@@ -313,7 +331,9 @@ impl SegmentView {
         while pos < data.len() {
             let header = header_at(path, &data, pos)?;
             let size = header.total_size();
-            if header.base_offset >= max_offset || (!batches.is_empty() && pos + size - start > max_bytes) {
+            if header.base_offset >= max_offset
+                || (!batches.is_empty() && pos + size - start > max_bytes)
+            {
                 break;
             }
             let bytes = data.slice(pos..pos + size);
@@ -374,7 +394,8 @@ impl SegmentView {
                     return Ok(Some(header.base_offset));
                 }
                 for record in records {
-                    let record = record.map_err(|e| Error::corrupt(path, pos as u64, e.to_string()))?;
+                    let record =
+                        record.map_err(|e| Error::corrupt(path, pos as u64, e.to_string()))?;
                     if record.timestamp >= timestamp {
                         return Ok(Some(record.offset));
                     }
@@ -390,12 +411,17 @@ impl SegmentView {
 /// Parses the header at `pos`, reporting damage with the file and position.
 pub(crate) fn header_at(path: &Path, data: &[u8], pos: usize) -> Result<BatchHeader> {
     let rest = data.get(pos..).unwrap_or(&[]);
-    let header = BatchHeader::parse(rest).map_err(|e| Error::corrupt(path, pos as u64, e.to_string()))?;
+    let header =
+        BatchHeader::parse(rest).map_err(|e| Error::corrupt(path, pos as u64, e.to_string()))?;
     if header.total_size() > rest.len() {
         return Err(Error::corrupt(
             path,
             pos as u64,
-            format!("batch declares {} bytes, {} left in the file", header.total_size(), rest.len()),
+            format!(
+                "batch declares {} bytes, {} left in the file",
+                header.total_size(),
+                rest.len()
+            ),
         ));
     }
     Ok(header)

@@ -220,12 +220,18 @@ pub(crate) fn check_batch(
 ) -> Result<BatchHeader, String> {
     let rest = &data[pos..];
     if rest.len() < LOG_OVERHEAD {
-        return Err(format!("torn batch: {} bytes left, a batch needs at least {HEADER_SIZE}", rest.len()));
+        return Err(format!(
+            "torn batch: {} bytes left, a batch needs at least {HEADER_SIZE}",
+            rest.len()
+        ));
     }
     let header = BatchHeader::parse(rest).map_err(|e| e.to_string())?;
     let size = header.total_size();
     if size > rest.len() {
-        return Err(format!("torn batch: declares {size} bytes, {} left in the file", rest.len()));
+        return Err(format!(
+            "torn batch: declares {size} bytes, {} left in the file",
+            rest.len()
+        ));
     }
     if header.base_offset < min_offset {
         return Err(format!(

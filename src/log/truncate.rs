@@ -1,0 +1,144 @@
+//! Truncation: dropping every batch at or after an offset (a follower whose log diverged from its
+//! leader's does this, as Kafka's `truncateTo`).
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use super::{lock, Log};
+use crate::checkpoint;
+use crate::error::{Error, Result};
+use crate::segment::active::{ActiveSegment, OpenMode};
+use crate::segment::{header_at, Segment};
+
+use super::RECOVERY_POINT_FILE;
+
+/// Removes a segment's three files.
+pub(super) fn remove_files(segment: &Segment) -> Result<()> {
+    let p = segment.paths();
+    for path in [&p.log, &p.index, &p.time_index] {
+        match std::fs::remove_file(path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(Error::io(path, "remove", e)),
+        }
+    }
+    Ok(())
+}
+
+impl Log {
+    /// Removes every batch holding an offset at or after `offset`; the log end offset becomes
+    /// the base offset of the batch that held `offset` (batches are never split), or `offset`
+    /// if it starts a batch. Does nothing at or past the log end offset.
+    ///
+    /// Readers that already hold batches from the cut part keep valid bytes: the cut segment is
+    /// rewritten to a new file, never changed in place under a reader's map.
+    ///
+    /// # Errors
+    /// [`Error::OffsetOutOfRange`] below the log start offset; [`Error::Io`] if the file system
+    /// fails (the log then refuses writes until reopened).
+    pub fn truncate_to(&self, offset: i64) -> Result<i64> {
+        self.check_writable()?;
+        let mut w = self.writer()?;
+        let leo = self.log_end_offset();
+        if offset >= leo {
+            return Ok(leo);
+        }
+        let lso = self.log_start_offset();
+        if offset < lso {
+            return Err(Error::OffsetOutOfRange {
+                requested: offset,
+                log_start_offset: lso,
+                log_end_offset: leo,
+            });
+        }
+        let r = self.truncate_locked(&mut w, offset);
+        self.fail_on_io(r)
+    }
+
+    fn truncate_locked(&self, w: &mut super::Writer, offset: i64) -> Result<i64> {
+        let target = self.floor_segment(offset).ok_or(Error::Closed)?;
+        // Where the cut falls in the target segment: at the batch holding `offset`.
+        let view = self.view_of(&target)?;
+        let data = view.log.slice(0, view.log.published()).unwrap_or_default();
+        let path = &target.paths().log;
+        let mut pos = view
+            .offset_index
+            .floor(offset - target.base_offset())
+            .map_or(0, |e| e.position as usize);
+        let mut new_leo = offset;
+        while pos < data.len() {
+            let h = header_at(path, &data, pos)?;
+            if h.last_offset() >= offset {
+                new_leo = h.base_offset.min(offset);
+                break;
+            }
+            pos += h.total_size();
+        }
+        if pos >= data.len() {
+            // `offset` lies in a gap after the segment's last batch.
+            new_leo = offset;
+        }
+
+        // 1. The recovery point comes down first: batches appended after the cut must be
+        //    validated by recovery if we crash before they are flushed.
+        if self.recovery_point() > new_leo {
+            checkpoint::write_offset(&self.dir.join(RECOVERY_POINT_FILE), new_leo)?;
+            self.recovery_point.store(new_leo, Ordering::Release);
+        }
+        // 2. Readers stop asking for what is going away.
+        self.log_end_offset.store(new_leo, Ordering::Release);
+        self.log_start_offset.fetch_min(new_leo, Ordering::AcqRel);
+
+        // 3. Later segments go, newest first, so a crash in between leaves a prefix of the log.
+        let later: Vec<Arc<Segment>> = {
+            let segs = self.segments();
+            segs.iter()
+                .filter(|s| s.base_offset() > target.base_offset())
+                .cloned()
+                .collect()
+        };
+        w.active = None;
+        for s in later.iter().rev() {
+            remove_files(s)?;
+        }
+        checkpoint::sync_dir(&self.dir)?;
+
+        // 4. The target segment is rewritten with the kept bytes and reopened as the active one.
+        let kept = data.slice(0..pos);
+        let tmp = self.dir.join(format!(
+            "{}.tmp",
+            crate::segment::file_stem(target.base_offset())
+        ));
+        checkpoint::write_atomically(&tmp, &kept)?;
+        let p = target.paths();
+        for index in [&p.index, &p.time_index] {
+            match std::fs::remove_file(index) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(Error::io(index, "remove", e)),
+            }
+        }
+        std::fs::rename(&tmp, &p.log).map_err(|e| Error::io(&p.log, "rename", e))?;
+        checkpoint::sync_dir(&self.dir)?;
+        drop((data, view, kept));
+        let opened = ActiveSegment::open(
+            &self.dir,
+            target.base_offset(),
+            &self.config,
+            self.clock.now_ms(),
+            OpenMode::Recover,
+        )?;
+        let active = opened.active;
+        let next = active.next_offset;
+        {
+            let mut segs = self.segments_mut();
+            segs.retain(|s| s.base_offset() < target.base_offset());
+            segs.push(Arc::clone(&active.segment));
+        }
+        lock(&self.mapped).retain(|s| s.base_offset() < target.base_offset());
+        w.active = Some(active);
+        // The rewritten segment holds exactly the kept batches.
+        self.log_end_offset.store(next, Ordering::Release);
+        Ok(next)
+    }
+}
