@@ -20,7 +20,10 @@ fn records_read_back_across_segment_boundaries() {
     assert_filled(&records, 0, 1000, TS);
     // Every segment file is named by its base offset, and that is the first offset it holds.
     for (path, base) in log_files(dir.path()).iter().zip(log.segment_base_offsets()) {
-        assert_eq!(path.file_name().unwrap().to_str().unwrap(), format!("{base:020}.log"));
+        assert_eq!(
+            path.file_name().unwrap().to_str().unwrap(),
+            format!("{base:020}.log")
+        );
         let first = log.read(base, 1).unwrap();
         assert_eq!(first.batches[0].base_offset(), base);
     }
@@ -41,9 +44,18 @@ fn read_returns_whole_batches_at_least_one_and_the_next_offset() {
     // A budget of two batches and a half returns two.
     let size = r.batches[0].size();
     let r = log.read(20, size * 5 / 2).unwrap();
-    assert_eq!(r.batches.iter().map(|b| b.base_offset()).collect::<Vec<_>>(), vec![20, 30]);
+    assert_eq!(
+        r.batches
+            .iter()
+            .map(|b| b.base_offset())
+            .collect::<Vec<_>>(),
+        vec![20, 30]
+    );
     assert_eq!(r.next_offset, 40);
-    assert_eq!(r.bytes.len(), r.batches.iter().map(|b| b.size()).sum::<usize>());
+    assert_eq!(
+        r.bytes.len(),
+        r.batches.iter().map(|b| b.size()).sum::<usize>()
+    );
     // At the log end offset: nothing, and the same offset to ask again.
     let r = log.read(100, 1 << 20).unwrap();
     assert!(r.is_empty());
@@ -73,16 +85,25 @@ fn appended_batch_keeps_producer_bytes_except_the_base_offset() {
     fill(&log, 1, 3, TS);
     let mut b = BatchBuilder::new().producer(7, 1, 0);
     for i in 0..4 {
-        b.push(&SimpleRecord::new(TS + i, Some("k"), None::<&[u8]>)).unwrap();
+        b.push(&SimpleRecord::new(TS + i, Some("k"), None::<&[u8]>))
+            .unwrap();
     }
     let produced = b.build().unwrap();
     let info = log.append_batch(&produced).unwrap();
     assert_eq!((info.first_offset, info.last_offset), (3, 6));
     let stored = log.read(3, 1 << 20).unwrap().batches[0].clone();
     assert_eq!(stored.base_offset(), 3);
-    assert_eq!(stored.header().crc, produced.header().crc, "offsets lie outside the CRC");
+    assert_eq!(
+        stored.header().crc,
+        produced.header().crc,
+        "offsets lie outside the CRC"
+    );
     assert_eq!(&stored.as_bytes()[8..], &produced.as_bytes()[8..]);
-    let offsets: Vec<i64> = stored.records().unwrap().map(|r| r.unwrap().offset).collect();
+    let offsets: Vec<i64> = stored
+        .records()
+        .unwrap()
+        .map(|r| r.unwrap().offset)
+        .collect();
     assert_eq!(offsets, vec![3, 4, 5, 6]);
 }
 
@@ -97,16 +118,23 @@ fn bad_appends_are_refused_with_typed_errors() {
     let log = Log::open(dir.path(), config).unwrap();
     assert!(matches!(log.append(&[]), Err(Error::InvalidBatch(_))));
     let big = SimpleRecord::new(TS, None::<&[u8]>, Some(vec![0u8; 500]));
-    assert!(matches!(log.append(&[big]), Err(Error::BatchTooLarge { max: 200, .. })));
+    assert!(matches!(
+        log.append(&[big]),
+        Err(Error::BatchTooLarge { max: 200, .. })
+    ));
     // A batch with a broken CRC is refused by append_batch.
     let good = BatchBuilder::new();
     let mut good = good;
-    good.push(&SimpleRecord::new(TS, Some("k"), Some("v"))).unwrap();
+    good.push(&SimpleRecord::new(TS, Some("k"), Some("v")))
+        .unwrap();
     let mut bytes = good.build().unwrap().into_bytes().to_vec();
     let last = bytes.len() - 1;
     bytes[last] ^= 1;
     let bad = RecordBatch::parse_header_only(bytes.into()).unwrap();
-    assert!(matches!(log.append_batch(&bad), Err(Error::InvalidBatch(_))));
+    assert!(matches!(
+        log.append_batch(&bad),
+        Err(Error::InvalidBatch(_))
+    ));
     assert_eq!(log.log_end_offset(), 0, "nothing was appended");
 }
 
@@ -133,7 +161,11 @@ fn reopen_after_clean_close_reads_identically_and_scans_nothing() {
     let log = Log::open(dir.path(), small_config()).unwrap();
     assert!(log.open_report().clean);
     assert_eq!(log.open_report().bytes_recovered, 0);
-    assert_eq!(log.mapped_segments(), 0, "inactive segments are mapped lazily");
+    assert_eq!(
+        log.mapped_segments(),
+        0,
+        "inactive segments are mapped lazily"
+    );
     assert_eq!(log.segment_base_offsets(), segments);
     assert_eq!(log.log_end_offset(), 600);
     assert_eq!(log.recovery_point(), 600);
@@ -162,7 +194,8 @@ fn offset_for_timestamp_matches_a_linear_search_across_segments() {
         let records: Vec<SimpleRecord> = (0..4)
             .map(|j| {
                 let o = first + j;
-                let ts = TS + o * 10 - if o % 7 == 0 { 95 } else { 0 } + if b % 13 == 0 { 400 } else { 0 };
+                let ts = TS + o * 10 - if o % 7 == 0 { 95 } else { 0 }
+                    + if b % 13 == 0 { 400 } else { 0 };
                 all.push((o, ts));
                 record(o, ts)
             })
@@ -173,7 +206,11 @@ fn offset_for_timestamp_matches_a_linear_search_across_segments() {
     let brute = |t: i64| all.iter().find(|&&(_, ts)| ts >= t).map(|&(o, _)| o);
     let check = |log: &Log| {
         for t in (TS - 200..TS + 5_200).step_by(13) {
-            assert_eq!(log.offset_for_timestamp(t).unwrap(), brute(t), "timestamp {t}");
+            assert_eq!(
+                log.offset_for_timestamp(t).unwrap(),
+                brute(t),
+                "timestamp {t}"
+            );
         }
         assert_eq!(log.offset_for_timestamp(i64::MIN).unwrap(), Some(0));
         assert_eq!(log.offset_for_timestamp(i64::MAX).unwrap(), None);
@@ -189,7 +226,10 @@ fn offset_for_timestamp_matches_a_linear_search_across_segments() {
 fn second_open_of_the_same_directory_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let log = Log::open(dir.path(), Config::default()).unwrap();
-    assert!(matches!(Log::open(dir.path(), Config::default()), Err(Error::Locked { .. })));
+    assert!(matches!(
+        Log::open(dir.path(), Config::default()),
+        Err(Error::Locked { .. })
+    ));
     drop(log);
     Log::open(dir.path(), Config::default()).unwrap();
 }
@@ -203,7 +243,13 @@ fn bad_config_is_refused_before_touching_the_disk() {
         segment_bytes: 10,
         ..Config::default()
     };
-    assert!(matches!(Log::open(&sub, config), Err(Error::Config { knob: "segment_bytes", .. })));
+    assert!(matches!(
+        Log::open(&sub, config),
+        Err(Error::Config {
+            knob: "segment_bytes",
+            ..
+        })
+    ));
     assert!(!sub.exists());
 }
 
@@ -224,7 +270,20 @@ fn bounded_number_of_inactive_segments_stay_mapped() {
     assert_eq!(log.mapped_segments(), 0);
     let held = log.read(0, 100).unwrap();
     assert_filled(&read_all(&log), 0, 1200, TS);
-    assert!(log.mapped_segments() <= 3, "{} mapped", log.mapped_segments());
+    assert!(
+        log.mapped_segments() <= 3,
+        "{} mapped",
+        log.mapped_segments()
+    );
     // Bytes read from a segment that has since been unmapped are still valid.
-    assert_eq!(held.batches[0].records().unwrap().next().unwrap().unwrap().offset, 0);
+    assert_eq!(
+        held.batches[0]
+            .records()
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap()
+            .offset,
+        0
+    );
 }

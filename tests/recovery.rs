@@ -56,7 +56,10 @@ fn torn_tail_cut_at_every_byte_recovers_to_the_last_whole_batch() {
         let name = last_log.file_name().unwrap();
         // The crash left the file cut at `cut`: zeros after it (preallocated space), or the
         // file itself ending there.
-        let f = OpenOptions::new().write(true).open(dir.path().join(name)).unwrap();
+        let f = OpenOptions::new()
+            .write(true)
+            .open(dir.path().join(name))
+            .unwrap();
         let zero_filled = cut % 2 == 1;
         f.set_len(cut).unwrap();
         if zero_filled {
@@ -106,10 +109,17 @@ fn flipped_byte_in_a_flushed_batch_is_reported_never_returned() {
     fs::write(&path, &bytes).unwrap();
 
     let log = Log::open(dir.path(), Config::default()).unwrap();
-    assert!(log.open_report().clean, "a clean open does not read the data");
+    assert!(
+        log.open_report().clean,
+        "a clean open does not read the data"
+    );
     for from in victim..victim + 5 {
         match log.read(from, 1 << 20) {
-            Err(Error::Corrupt { path: p, position, reason }) => {
+            Err(Error::Corrupt {
+                path: p,
+                position,
+                reason,
+            }) => {
                 assert_eq!(p, path);
                 assert_eq!(position, pos, "{reason}");
             }
@@ -175,7 +185,11 @@ fn unclean_open_scans_only_from_the_recovery_point() {
     assert!(!report.clean);
     assert!(report.segments_recovered <= 2, "{report:?}");
     assert_eq!(report.truncated, None);
-    assert_eq!(log.log_end_offset(), leo, "unflushed records in the page cache survive a process crash");
+    assert_eq!(
+        log.log_end_offset(),
+        leo,
+        "unflushed records in the page cache survive a process crash"
+    );
     assert!(matches!(log.read(0, 1 << 20), Err(Error::Corrupt { .. })));
 }
 
@@ -183,7 +197,10 @@ fn damage_indexes(dir: &Path) {
     let mut index_files: Vec<_> = fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|x| x == "index" || x == "timeindex"))
+        .filter(|p| {
+            p.extension()
+                .is_some_and(|x| x == "index" || x == "timeindex")
+        })
         .collect();
     index_files.sort();
     assert!(index_files.len() >= 8);
@@ -205,7 +222,12 @@ fn damage_indexes(dir: &Path) {
             }
             _ => {
                 let len = fs::metadata(p).unwrap().len();
-                OpenOptions::new().write(true).open(p).unwrap().set_len(len / 2 + 1).unwrap();
+                OpenOptions::new()
+                    .write(true)
+                    .open(p)
+                    .unwrap()
+                    .set_len(len / 2 + 1)
+                    .unwrap();
             }
         }
     }
@@ -218,9 +240,14 @@ fn deleted_and_garbage_index_files_are_rebuilt() {
         let dir = tempfile::tempdir().unwrap();
         let log = Log::open(dir.path(), small_config()).unwrap();
         fill(&log, 120, 4, TS);
-        let reads: Vec<Vec<u8>> = (0..480).step_by(11).map(|o| log.read(o, 500).unwrap().bytes.to_vec()).collect();
-        let times: Vec<Option<i64>> =
-            (0..500).step_by(9).map(|t| log.offset_for_timestamp(TS + t).unwrap()).collect();
+        let reads: Vec<Vec<u8>> = (0..480)
+            .step_by(11)
+            .map(|o| log.read(o, 500).unwrap().bytes.to_vec())
+            .collect();
+        let times: Vec<Option<i64>> = (0..500)
+            .step_by(9)
+            .map(|t| log.offset_for_timestamp(TS + t).unwrap())
+            .collect();
         if clean {
             log.close().unwrap();
         } else {
@@ -229,10 +256,15 @@ fn deleted_and_garbage_index_files_are_rebuilt() {
         }
         damage_indexes(dir.path());
         let log = Log::open(dir.path(), small_config()).unwrap();
-        let reads2: Vec<Vec<u8>> = (0..480).step_by(11).map(|o| log.read(o, 500).unwrap().bytes.to_vec()).collect();
+        let reads2: Vec<Vec<u8>> = (0..480)
+            .step_by(11)
+            .map(|o| log.read(o, 500).unwrap().bytes.to_vec())
+            .collect();
         assert_eq!(reads, reads2, "clean={clean}");
-        let times2: Vec<Option<i64>> =
-            (0..500).step_by(9).map(|t| log.offset_for_timestamp(TS + t).unwrap()).collect();
+        let times2: Vec<Option<i64>> = (0..500)
+            .step_by(9)
+            .map(|t| log.offset_for_timestamp(TS + t).unwrap())
+            .collect();
         assert_eq!(times, times2, "clean={clean}");
         assert_filled(&read_all(&log), 0, 480, TS);
         log.close().unwrap();
@@ -271,14 +303,22 @@ fn damaged_checkpoints_give_recovery_or_a_typed_error() {
     fill(&log, 40, 4, TS);
     log.close().unwrap();
     // A garbled recovery point only makes recovery start from the beginning.
-    fs::write(dir.path().join("recovery-point-offset-checkpoint"), b"\xff\xfe garbage").unwrap();
+    fs::write(
+        dir.path().join("recovery-point-offset-checkpoint"),
+        b"\xff\xfe garbage",
+    )
+    .unwrap();
     fs::remove_file(dir.path().join("clean-shutdown")).unwrap();
     let log = Log::open(dir.path(), small_config()).unwrap();
     assert_eq!(log.open_report().segments_recovered, log.segment_count());
     assert_filled(&read_all(&log), 0, 160, TS);
     log.close().unwrap();
     // A garbled log start offset is not guessed at: it could expose deleted records.
-    fs::write(dir.path().join("log-start-offset-checkpoint"), b"0\n1\nabc\n").unwrap();
+    fs::write(
+        dir.path().join("log-start-offset-checkpoint"),
+        b"0\n1\nabc\n",
+    )
+    .unwrap();
     match Log::open(dir.path(), small_config()) {
         Err(Error::Corrupt { path, .. }) => assert!(path.ends_with("log-start-offset-checkpoint")),
         other => panic!("{other:?}"),

@@ -19,7 +19,15 @@ fn one(log: &Log, ts: i64) -> i64 {
 #[cfg_attr(miri, ignore)]
 fn rolls_when_the_next_batch_would_pass_segment_bytes() {
     let dir = tempfile::tempdir().unwrap();
-    let log = Log::open(dir.path(), Config { segment_bytes: 1024, max_batch_bytes: 1024, ..Config::default() }).unwrap();
+    let log = Log::open(
+        dir.path(),
+        Config {
+            segment_bytes: 1024,
+            max_batch_bytes: 1024,
+            ..Config::default()
+        },
+    )
+    .unwrap();
     let mut sizes = Vec::new();
     while log.segment_count() == 1 {
         let o = log.log_end_offset();
@@ -29,11 +37,18 @@ fn rolls_when_the_next_batch_would_pass_segment_bytes() {
     }
     // On roll the time index gets a final entry with the segment's largest timestamp.
     let time_index = std::fs::read(dir.path().join(format!("{:020}.timeindex", 0))).unwrap();
-    assert_eq!(&time_index[time_index.len() - 12..time_index.len() - 4], &(TS + 400).to_be_bytes());
+    assert_eq!(
+        &time_index[time_index.len() - 12..time_index.len() - 4],
+        &(TS + 400).to_be_bytes()
+    );
     // The segment was filled as far as the next batch allowed, and no further.
     let first = dir.path().join(format!("{:020}.log", 0));
     let kept: u64 = sizes[..sizes.len() - 1].iter().sum();
-    assert_eq!(std::fs::metadata(&first).unwrap().len(), kept, "rolled segment is trimmed");
+    assert_eq!(
+        std::fs::metadata(&first).unwrap().len(),
+        kept,
+        "rolled segment is trimmed"
+    );
     assert!(kept <= 1024 && kept + sizes[sizes.len() - 1] > 1024);
     assert_eq!(log.segment_base_offsets(), vec![0, sizes.len() as i64 - 1]);
 }
@@ -43,12 +58,19 @@ fn rolls_when_the_next_batch_would_pass_segment_bytes() {
 fn rolls_when_the_segment_is_older_than_segment_ms_by_wall_clock() {
     let dir = tempfile::tempdir().unwrap();
     let clock = ManualClock::new(TS);
-    let config = Config { segment_ms: 60_000, ..Config::default() };
+    let config = Config {
+        segment_ms: 60_000,
+        ..Config::default()
+    };
     let log = Log::open_with_clock(dir.path(), config, Arc::new(clock.clone())).unwrap();
     one(&log, TS);
     clock.advance(60_000);
     one(&log, TS);
-    assert_eq!(log.segment_count(), 1, "exactly segment_ms old is not too old");
+    assert_eq!(
+        log.segment_count(),
+        1,
+        "exactly segment_ms old is not too old"
+    );
     clock.advance(1);
     one(&log, TS);
     assert_eq!(log.segment_base_offsets(), vec![0, 2]);
@@ -59,7 +81,10 @@ fn rolls_when_the_segment_is_older_than_segment_ms_by_wall_clock() {
 fn rolls_when_record_timestamps_span_more_than_segment_ms() {
     let dir = tempfile::tempdir().unwrap();
     let clock = ManualClock::new(TS);
-    let config = Config { segment_ms: 60_000, ..Config::default() };
+    let config = Config {
+        segment_ms: 60_000,
+        ..Config::default()
+    };
     let log = Log::open_with_clock(dir.path(), config, Arc::new(clock)).unwrap();
     one(&log, TS);
     one(&log, TS + 60_000);
@@ -73,7 +98,11 @@ fn rolls_when_record_timestamps_span_more_than_segment_ms() {
 fn rolls_when_the_offset_index_is_full() {
     let dir = tempfile::tempdir().unwrap();
     // 48 bytes: 6 offset entries, 4 time entries; an entry after every batch past the first.
-    let config = Config { segment_index_bytes: 48, index_interval_bytes: 0, ..Config::default() };
+    let config = Config {
+        segment_index_bytes: 48,
+        index_interval_bytes: 0,
+        ..Config::default()
+    };
     let log = Log::open(dir.path(), config).unwrap();
     // Equal timestamps: the time index gets one entry and never fills.
     for _ in 0..7 {
@@ -81,8 +110,14 @@ fn rolls_when_the_offset_index_is_full() {
     }
     assert_eq!(log.segment_count(), 1);
     one(&log, TS);
-    assert_eq!(log.segment_base_offsets(), vec![0, 7], "6 entries = batches 1..=6, batch 7 rolls");
-    let index = std::fs::metadata(dir.path().join(format!("{:020}.index", 0))).unwrap().len();
+    assert_eq!(
+        log.segment_base_offsets(),
+        vec![0, 7],
+        "6 entries = batches 1..=6, batch 7 rolls"
+    );
+    let index = std::fs::metadata(dir.path().join(format!("{:020}.index", 0)))
+        .unwrap()
+        .len();
     assert_eq!(index, 48, "the full index is trimmed to its six entries");
 }
 
@@ -91,7 +126,11 @@ fn rolls_when_the_offset_index_is_full() {
 fn rolls_when_the_time_index_is_full_keeping_its_last_slot() {
     let dir = tempfile::tempdir().unwrap();
     // 36 bytes: 3 time entries, one kept for the entry written at roll.
-    let config = Config { segment_index_bytes: 36, index_interval_bytes: 0, ..Config::default() };
+    let config = Config {
+        segment_index_bytes: 36,
+        index_interval_bytes: 0,
+        ..Config::default()
+    };
     let log = Log::open(dir.path(), config).unwrap();
     for i in 0..3 {
         one(&log, TS + i);
@@ -111,7 +150,8 @@ fn rolls_when_the_time_index_is_full_keeping_its_last_slot() {
 /// leaves them): the next offset jumps by `delta + 1`.
 fn sparse_batch(delta: i32) -> RecordBatch {
     let mut b = BatchBuilder::new();
-    b.push(&SimpleRecord::new(TS, Some("k"), Some("v"))).unwrap();
+    b.push(&SimpleRecord::new(TS, Some("k"), Some("v")))
+        .unwrap();
     let mut bytes = b.build().unwrap().into_bytes().to_vec();
     bytes[23..27].copy_from_slice(&delta.to_be_bytes());
     let crc = batch::compute_crc(&bytes);
@@ -132,7 +172,10 @@ fn rolls_when_an_offset_would_not_fit_a_relative_i32() {
     let next = one(&log, TS);
     assert_eq!(log.segment_base_offsets(), vec![0, next]);
     // Reads still find both sides.
-    assert_eq!(log.read(1, 1).unwrap().batches[0].last_offset(), info.last_offset);
+    assert_eq!(
+        log.read(1, 1).unwrap().batches[0].last_offset(),
+        info.last_offset
+    );
     assert_eq!(log.read(next, 1).unwrap().batches[0].base_offset(), next);
     log.close().unwrap();
     let log = Log::open(dir.path(), Config::default()).unwrap();

@@ -49,7 +49,10 @@ pub fn read_all(log: &Log) -> Vec<Record> {
     let mut next = log.log_start_offset();
     while next < log.log_end_offset() {
         let r = log.read(next, 1000).unwrap();
-        assert!(!r.is_empty() || r.next_offset > next, "read at {next} made no progress");
+        assert!(
+            !r.is_empty() || r.next_offset > next,
+            "read at {next} made no progress"
+        );
         for b in &r.batches {
             for rec in b.records().unwrap() {
                 let rec = rec.unwrap();
@@ -69,7 +72,12 @@ pub fn assert_filled(records: &[Record], from: i64, to: i64, base_ts: i64) {
     assert_eq!(offsets, (from..to).collect::<Vec<_>>());
     for r in records {
         let want = record(r.offset, base_ts + r.offset);
-        assert_eq!(r.value.as_deref(), want.value.as_deref(), "value at {}", r.offset);
+        assert_eq!(
+            r.value.as_deref(),
+            want.value.as_deref(),
+            "value at {}",
+            r.offset
+        );
         assert_eq!(r.key, want.key, "key at {}", r.offset);
         assert_eq!(r.timestamp, want.timestamp, "timestamp at {}", r.offset);
     }
