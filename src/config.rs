@@ -33,6 +33,25 @@ pub struct Config {
     /// opened is unmapped (partlog only). Bounds the process's map count against
     /// `vm.max_map_count` however many segments the log has. At least 1.
     pub max_open_segments: u32,
+    /// Delete a segment once its largest record timestamp is this old (Kafka `retention.ms`);
+    /// -1 keeps data forever.
+    pub retention_ms: i64,
+    /// Delete the oldest segments while the log would still be at least this big without them
+    /// (Kafka `retention.bytes`); -1 means no size limit.
+    pub retention_bytes: i64,
+    /// Flush after this many records were appended since the last flush (Kafka
+    /// `flush.messages`); `None` leaves flushing to the OS and to explicit [`flush`] calls.
+    ///
+    /// [`flush`]: crate::log::Log::flush
+    pub flush_messages: Option<u64>,
+    /// Flush once this many milliseconds passed since the last flush (Kafka `flush.ms`),
+    /// checked on append and by [`Log::tick`]; `None` never.
+    ///
+    /// [`Log::tick`]: crate::log::Log::tick
+    pub flush_ms: Option<i64>,
+    /// How long a deleted segment's files stay on disk (renamed `.deleted`) before they are
+    /// removed (Kafka `file.delete.delay.ms`).
+    pub file_delete_delay_ms: i64,
 }
 
 /// Kafka's `max.message.bytes` default.
@@ -48,6 +67,11 @@ impl Default for Config {
             max_batch_bytes: DEFAULT_MAX_BATCH_BYTES,
             verify_crc_on_read: true,
             max_open_segments: 1024,
+            retention_ms: 7 * 24 * 60 * 60 * 1000,
+            retention_bytes: -1,
+            flush_messages: None,
+            flush_ms: None,
+            file_delete_delay_ms: 60_000,
         }
     }
 }
@@ -109,6 +133,33 @@ impl Config {
                 "must be at least 1",
             ));
         }
+        if self.retention_ms < -1 {
+            return Err(bad(
+                "retention_ms",
+                self.retention_ms,
+                "must be -1 (forever) or at least 0",
+            ));
+        }
+        if self.retention_bytes < -1 {
+            return Err(bad(
+                "retention_bytes",
+                self.retention_bytes,
+                "must be -1 (unlimited) or at least 0",
+            ));
+        }
+        if self.flush_messages == Some(0) {
+            return Err(bad("flush_messages", 0, "must be at least 1 (None: never)"));
+        }
+        if let Some(ms) = self.flush_ms.filter(|&ms| ms < 0) {
+            return Err(bad("flush_ms", ms, "must be at least 0 (None: never)"));
+        }
+        if self.file_delete_delay_ms < 0 {
+            return Err(bad(
+                "file_delete_delay_ms",
+                self.file_delete_delay_ms,
+                "must be at least 0",
+            ));
+        }
         Ok(())
     }
 }
@@ -167,6 +218,41 @@ mod tests {
                 "max_batch_bytes",
                 Config {
                     max_batch_bytes: u32::MAX,
+                    ..Default::default()
+                },
+            ),
+            (
+                "retention_ms",
+                Config {
+                    retention_ms: -2,
+                    ..Default::default()
+                },
+            ),
+            (
+                "retention_bytes",
+                Config {
+                    retention_bytes: -5,
+                    ..Default::default()
+                },
+            ),
+            (
+                "flush_messages",
+                Config {
+                    flush_messages: Some(0),
+                    ..Default::default()
+                },
+            ),
+            (
+                "flush_ms",
+                Config {
+                    flush_ms: Some(-1),
+                    ..Default::default()
+                },
+            ),
+            (
+                "file_delete_delay_ms",
+                Config {
+                    file_delete_delay_ms: -1,
                     ..Default::default()
                 },
             ),

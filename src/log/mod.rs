@@ -14,6 +14,7 @@
 
 mod open;
 mod read;
+mod retention;
 mod truncate;
 
 use std::collections::VecDeque;
@@ -31,6 +32,7 @@ use crate::segment::active::ActiveSegment;
 use crate::segment::{Segment, SegmentView};
 
 pub use read::LogRead;
+pub use retention::{DeletedSegment, Maintenance, RetentionReason, RetentionReport, SegmentInfo};
 
 /// Name of the file whose presence says the log was closed cleanly.
 pub const CLEAN_SHUTDOWN_FILE: &str = "clean-shutdown";
@@ -77,6 +79,10 @@ pub struct OpenReport {
 struct Writer {
     /// `None` once the log is closed.
     active: Option<ActiveSegment>,
+    /// Records appended since the last flush (for `flush_messages`).
+    unflushed_records: u64,
+    /// Clock time of the last flush (for `flush_ms`).
+    last_flush_ms: i64,
 }
 
 /// One partition's log. See the module docs.
@@ -98,6 +104,8 @@ pub struct Log {
     closed: AtomicBool,
     /// Inactive segments that are mapped, oldest first.
     mapped: Mutex<VecDeque<Arc<Segment>>>,
+    /// Files of deleted segments, removed after `file_delete_delay_ms`.
+    pending_deletes: Mutex<Vec<retention::PendingDelete>>,
     report: OpenReport,
     _lock: File,
 }
@@ -273,6 +281,19 @@ impl Log {
         let position = self.fail_on_io(r)?;
         let segment_base_offset = active.base_offset();
         self.log_end_offset.store(next, Ordering::Release);
+        w.unflushed_records += u64::try_from(batch.record_count()).unwrap_or(0);
+        let flush = self
+            .config
+            .flush_messages
+            .is_some_and(|n| w.unflushed_records >= n)
+            || self
+                .config
+                .flush_ms
+                .is_some_and(|ms| now.saturating_sub(w.last_flush_ms) >= ms);
+        drop(w);
+        if flush {
+            self.flush()?;
+        }
         Ok(AppendInfo {
             first_offset: base,
             last_offset: next - 1,
@@ -347,11 +368,14 @@ impl Log {
         }
         let _flushing = lock(&self.flush_lock);
         let (handle, leo) = {
-            let w = self.writer()?;
+            let mut w = self.writer()?;
             let Some(active) = w.active.as_ref() else {
                 return Ok(());
             };
-            (active.flush_handle(), self.log_end_offset())
+            let handle = active.flush_handle();
+            w.unflushed_records = 0;
+            w.last_flush_ms = self.clock.now_ms();
+            (handle, self.log_end_offset())
         };
         // Segments rolled before this point were synced when they rolled.
         let r = handle.flush();
@@ -362,6 +386,16 @@ impl Log {
             self.recovery_point.fetch_max(leo, Ordering::AcqRel);
         }
         Ok(())
+    }
+
+    /// True if `flush_ms` has passed since the last flush and something is unflushed.
+    fn flush_due(&self, now_ms: i64) -> Result<bool> {
+        let Some(ms) = self.config.flush_ms else {
+            return Ok(false);
+        };
+        let w = self.writer()?;
+        Ok(self.log_end_offset() > self.recovery_point()
+            && now_ms.saturating_sub(w.last_flush_ms) >= ms)
     }
 
     /// Flushes, trims the active segment, writes the recovery point and the clean-shutdown
@@ -396,6 +430,7 @@ impl Log {
         }
         let leo = self.log_end_offset();
         active.finish()?;
+        self.remove_all_pending()?;
         checkpoint::write_offset(&self.dir.join(RECOVERY_POINT_FILE), leo)?;
         self.recovery_point.fetch_max(leo, Ordering::AcqRel);
         checkpoint::write_offset(

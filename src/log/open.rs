@@ -140,7 +140,20 @@ pub(super) fn open(dir: &Path, config: Config, clock: Arc<dyn Clock>) -> Result<
     if let Some(stop) = &opened.truncated {
         report.truncated = Some((last_base, stop.position, stop.reason.clone()));
     }
-    let active = opened.active;
+    let mut active = opened.active;
+    // The log start offset was moved past what recovery kept (records deleted on request, then
+    // an unflushed tail lost): nothing below it may come back, so the log restarts there empty
+    // (Kafka's truncateFullyAndStartAt).
+    if let Some(start) = start_checkpoint.filter(|&s| s > active.next_offset) {
+        drop(active);
+        for &(base, _) in &bases {
+            remove_segment_files(dir, base)?;
+            report.segments_removed += 1;
+        }
+        bases = vec![(start, 0)];
+        active = ActiveSegment::create(dir, start, &config, now)?;
+        checkpoint::sync_dir(dir)?;
+    }
 
     let mut segments: Vec<Arc<Segment>> = Vec::with_capacity(bases.len());
     for pair in bases.windows(2) {
@@ -163,6 +176,8 @@ pub(super) fn open(dir: &Path, config: Config, clock: Arc<dyn Clock>) -> Result<
         segments: RwLock::new(segments),
         writer: Mutex::new(Writer {
             active: Some(active),
+            unflushed_records: 0,
+            last_flush_ms: now,
         }),
         flush_lock: Mutex::new(()),
         log_end_offset: AtomicI64::new(log_end_offset),
@@ -171,6 +186,7 @@ pub(super) fn open(dir: &Path, config: Config, clock: Arc<dyn Clock>) -> Result<
         failed: AtomicBool::new(false),
         closed: AtomicBool::new(false),
         mapped: Mutex::new(VecDeque::new()),
+        pending_deletes: Mutex::new(Vec::new()),
         report,
         _lock: lock,
     };

@@ -78,12 +78,23 @@ impl Log {
         if from_offset >= limit {
             return Ok(empty);
         }
-        let mut segment = self.floor_segment(from_offset);
+        let out_of_range = || Error::OffsetOutOfRange {
+            requested: from_offset,
+            log_start_offset: self.log_start_offset(),
+            log_end_offset: self.log_end_offset(),
+        };
+        // No segment at or below the offset: retention removed it since the range check.
+        let mut segment = Some(self.floor_segment(from_offset).ok_or_else(out_of_range)?);
         while let Some(seg) = segment {
             if seg.base_offset() >= limit {
                 break;
             }
-            let view = self.view_of(&seg)?;
+            let view = match self.view_of(&seg) {
+                Ok(v) => v,
+                // Deleted (and unmapped) between the lookup and the mapping.
+                Err(_) if seg.is_deleted() => return Err(out_of_range()),
+                Err(e) => return Err(e),
+            };
             let found = view.read(
                 &seg.paths().log,
                 seg.base_offset(),
@@ -121,7 +132,7 @@ impl Log {
         let log_end_offset = self.log_end_offset();
         let segments: Vec<Arc<Segment>> = self.segments().clone();
         for seg in segments {
-            if seg.end_offset() <= log_start_offset {
+            if seg.end_offset() <= log_start_offset || seg.is_deleted() {
                 continue;
             }
             let (max_ts, mapped) = seg.max_timestamp(self.config.index_interval_bytes)?;

@@ -11,7 +11,7 @@ pub(crate) mod scan;
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::Bytes;
@@ -90,6 +90,8 @@ pub struct Segment {
     /// Largest batch max-timestamp in the segment, [`NO_TIMESTAMP`] if none, or `UNKNOWN`.
     max_timestamp: AtomicI64,
     view: Mutex<Option<Arc<SegmentView>>>,
+    /// Set when the segment was removed from its log (its files renamed `.deleted`).
+    deleted: AtomicBool,
 }
 
 impl Segment {
@@ -101,6 +103,7 @@ impl Segment {
             end_offset: AtomicI64::new(end_offset),
             max_timestamp: AtomicI64::new(UNKNOWN),
             view: Mutex::new(None),
+            deleted: AtomicBool::new(false),
         }
     }
 
@@ -134,6 +137,47 @@ impl Segment {
 
     pub(crate) fn set_max_timestamp(&self, ts: i64) {
         self.max_timestamp.store(ts, Ordering::Release);
+    }
+
+    /// True once the segment was deleted from its log.
+    pub fn is_deleted(&self) -> bool {
+        self.deleted.load(Ordering::Acquire)
+    }
+
+    /// Marks the segment deleted, unmaps it (readers holding its bytes keep them), and renames
+    /// its files with a `.deleted` suffix. Returns the new paths, to remove later.
+    pub(crate) fn rename_deleted(&self) -> Result<Vec<PathBuf>> {
+        self.deleted.store(true, Ordering::Release);
+        self.set_view(None);
+        let mut renamed = Vec::with_capacity(3);
+        for path in [&self.paths.log, &self.paths.index, &self.paths.time_index] {
+            let mut to = path.as_os_str().to_owned();
+            to.push(".deleted");
+            let to = PathBuf::from(to);
+            match std::fs::rename(path, &to) {
+                Ok(()) => renamed.push(to),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(Error::io(path, "rename", e)),
+            }
+        }
+        Ok(renamed)
+    }
+
+    /// The largest record timestamp, or the `.log` file's modification time if the segment
+    /// holds no timestamp (Kafka's `LogSegment.largestTimestamp`).
+    pub(crate) fn largest_timestamp_or_mtime(&self, index_interval: u32) -> Result<(i64, bool)> {
+        let (ts, mapped) = self.max_timestamp(index_interval)?;
+        if ts >= 0 {
+            return Ok((ts, mapped));
+        }
+        let path = &self.paths.log;
+        let modified = std::fs::metadata(path)
+            .and_then(|m| m.modified())
+            .map_err(|e| Error::io(path, "stat", e))?;
+        let ms = modified
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+        Ok((ms, mapped))
     }
 
     fn slot(&self) -> MutexGuard<'_, Option<Arc<SegmentView>>> {

@@ -109,3 +109,18 @@ pub fn log_files(dir: &Path) -> Vec<std::path::PathBuf> {
 pub fn to_vec(b: &Bytes) -> Vec<u8> {
     b.to_vec()
 }
+
+/// Checks that `records` are exactly offsets `from..to` with the values [`fill`] and [`record`]
+/// give them (whatever their timestamps).
+pub fn assert_values(records: &[Record], from: i64, to: i64) {
+    let offsets: Vec<i64> = records.iter().map(|r| r.offset).collect();
+    assert_eq!(offsets, (from..to).collect::<Vec<_>>());
+    for r in records {
+        assert_eq!(
+            r.value.as_deref(),
+            Some(&value_of(r.offset)[..]),
+            "value at {}",
+            r.offset
+        );
+    }
+}

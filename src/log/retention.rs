@@ -1,0 +1,387 @@
+//! Retention (by log start offset, size and time), delete-records, the flush policy, and the
+//! periodic work an embedding application runs (`tick`, `spawn_maintenance`).
+//!
+//! Rules, as Kafka's `UnifiedLog.deleteOldSegments`:
+//! - only a prefix of segments is ever deleted, and only segments wholly below the log end
+//!   offset; the empty active segment never is;
+//! - if every segment is to go, a new empty segment is rolled first, so the log end offset stays;
+//! - a deleted segment's files are renamed `.deleted` at once and removed after
+//!   `file_delete_delay_ms`; readers that hold its bytes keep valid bytes (the map outlives
+//!   the file name).
+
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use super::{lock, Log, Writer, LOG_START_OFFSET_FILE};
+use crate::checkpoint;
+use crate::error::{Error, Result};
+use crate::segment::Segment;
+
+/// Why a segment was deleted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RetentionReason {
+    /// Every offset in it is below the log start offset (after `delete_records`).
+    LogStartOffset,
+    /// The log was over `retention_bytes` even without it.
+    Size {
+        /// The limit in force.
+        retention_bytes: i64,
+    },
+    /// Its largest timestamp is older than `retention_ms`.
+    Time {
+        /// The segment's largest record timestamp (or file mtime if it has none).
+        largest_timestamp: i64,
+    },
+}
+
+/// One deleted segment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeletedSegment {
+    /// Its base offset.
+    pub base_offset: i64,
+    /// The offset after its last one (the next segment's base offset).
+    pub end_offset: i64,
+    /// Its size in bytes.
+    pub size: u64,
+    /// Why it went.
+    pub reason: RetentionReason,
+}
+
+/// What [`Log::apply_retention`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RetentionReport {
+    /// Segments deleted, oldest first.
+    pub deleted: Vec<DeletedSegment>,
+    /// The log start offset afterwards.
+    pub log_start_offset: i64,
+    /// `.deleted` files whose delay had passed and that were removed.
+    pub files_removed: usize,
+    /// Set when time retention stopped at a segment whose largest timestamp lies in the future
+    /// (`(base offset, largest timestamp)`): such a segment, and every segment after it, stays
+    /// until the clock passes that timestamp plus `retention_ms`.
+    pub pinned_by_future_timestamp: Option<(i64, i64)>,
+}
+
+/// A segment as seen by [`Log::segment_infos`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SegmentInfo {
+    /// Its base offset (its files' name).
+    pub base_offset: i64,
+    /// The offset after its last one: the next segment's base offset, or the log end offset.
+    pub end_offset: i64,
+    /// Bytes of batches.
+    pub size: u64,
+    /// Largest record timestamp, or -1 if it holds none. Time retention counts from this, so a
+    /// producer's clock far in the future keeps the segment: this is where to see why.
+    pub largest_timestamp: i64,
+}
+
+/// Files renamed `.deleted`, to be removed once `due_ms` has passed.
+#[derive(Debug)]
+pub(super) struct PendingDelete {
+    due_ms: i64,
+    paths: Vec<PathBuf>,
+}
+
+/// What decides, segment by segment, whether the prefix goes on.
+enum Rule {
+    StartOffset,
+    Size { excess: i64, retention_bytes: i64 },
+    Time { now_ms: i64, retention_ms: i64 },
+}
+
+impl Log {
+    /// Applies retention as of `now_ms`: deletes the segments below the log start offset, then
+    /// by `retention_bytes`, then by `retention_ms` (Kafka's order), and removes `.deleted`
+    /// files whose delay has passed.
+    ///
+    /// # Errors
+    /// [`Error::Io`] if the file system fails; [`Error::Corrupt`] if a segment's indexes cannot
+    /// be read to learn its largest timestamp.
+    pub fn apply_retention(&self, now_ms: i64) -> Result<RetentionReport> {
+        self.check_writable()?;
+        let mut report = RetentionReport {
+            files_removed: self.remove_due_files(now_ms)?,
+            ..RetentionReport::default()
+        };
+        let mut w = self.writer()?;
+        let r = self.retain(&mut w, now_ms, &mut report);
+        self.fail_on_io(r)?;
+        report.log_start_offset = self.log_start_offset();
+        Ok(report)
+    }
+
+    fn retain(&self, w: &mut Writer, now_ms: i64, report: &mut RetentionReport) -> Result<()> {
+        self.delete_prefix(w, Rule::StartOffset, now_ms, report)?;
+        if self.config.retention_bytes >= 0 {
+            let excess =
+                i64::try_from(self.size()).unwrap_or(i64::MAX) - self.config.retention_bytes;
+            let rule = Rule::Size {
+                excess,
+                retention_bytes: self.config.retention_bytes,
+            };
+            self.delete_prefix(w, rule, now_ms, report)?;
+        }
+        if self.config.retention_ms >= 0 {
+            let rule = Rule::Time {
+                now_ms,
+                retention_ms: self.config.retention_ms,
+            };
+            self.delete_prefix(w, rule, now_ms, report)?;
+        }
+        Ok(())
+    }
+
+    /// Moves the log start offset forward to `before_offset` (Kafka's DeleteRecords) and deletes
+    /// the segments wholly below it. Never moves it backward: a smaller offset changes nothing.
+    /// The new start offset is checkpointed before any file goes, so it survives a crash.
+    ///
+    /// # Errors
+    /// [`Error::OffsetOutOfRange`] past the log end offset; [`Error::Io`] if the file system
+    /// fails.
+    pub fn delete_records(&self, before_offset: i64) -> Result<i64> {
+        self.check_writable()?;
+        let mut w = self.writer()?;
+        let leo = self.log_end_offset();
+        let lso = self.log_start_offset();
+        if before_offset > leo {
+            return Err(Error::OffsetOutOfRange {
+                requested: before_offset,
+                log_start_offset: lso,
+                log_end_offset: leo,
+            });
+        }
+        if before_offset <= lso {
+            return Ok(lso);
+        }
+        let r = checkpoint::write_offset(&self.dir.join(LOG_START_OFFSET_FILE), before_offset);
+        self.fail_on_io(r)?;
+        self.log_start_offset
+            .store(before_offset, Ordering::Release);
+        let mut report = RetentionReport::default();
+        let now = self.clock.now_ms();
+        let r = self.delete_prefix(&mut w, Rule::StartOffset, now, &mut report);
+        self.fail_on_io(r)?;
+        Ok(before_offset)
+    }
+
+    /// Deletes the longest prefix of segments that `rule` allows. Holds the writer lock.
+    fn delete_prefix(
+        &self,
+        w: &mut Writer,
+        mut rule: Rule,
+        now_ms: i64,
+        report: &mut RetentionReport,
+    ) -> Result<()> {
+        let segments: Vec<Arc<Segment>> = self.segments().clone();
+        let leo = self.log_end_offset();
+        let lso = self.log_start_offset();
+        let mut doomed: Vec<(Arc<Segment>, i64, RetentionReason)> = Vec::new();
+        for (i, seg) in segments.iter().enumerate() {
+            let last = i + 1 == segments.len();
+            let end = segments.get(i + 1).map_or(leo, |s| s.base_offset());
+            if last && seg.size() == 0 {
+                break;
+            }
+            let reason = match &mut rule {
+                Rule::StartOffset => (end <= lso).then_some(RetentionReason::LogStartOffset),
+                Rule::Size {
+                    excess,
+                    retention_bytes,
+                } => {
+                    let size = i64::try_from(seg.size()).unwrap_or(i64::MAX);
+                    (*excess - size >= 0).then(|| {
+                        *excess -= size;
+                        RetentionReason::Size {
+                            retention_bytes: *retention_bytes,
+                        }
+                    })
+                }
+                Rule::Time {
+                    now_ms,
+                    retention_ms,
+                } => {
+                    let (largest, mapped) =
+                        seg.largest_timestamp_or_mtime(self.config.index_interval_bytes)?;
+                    if mapped {
+                        self.note_mapped(Arc::clone(seg));
+                    }
+                    if largest > *now_ms {
+                        report.pinned_by_future_timestamp = Some((seg.base_offset(), largest));
+                    }
+                    (now_ms.saturating_sub(largest) > *retention_ms).then_some(
+                        RetentionReason::Time {
+                            largest_timestamp: largest,
+                        },
+                    )
+                }
+            };
+            match reason {
+                Some(reason) => doomed.push((Arc::clone(seg), end, reason)),
+                None => break,
+            }
+        }
+        if doomed.is_empty() {
+            return Ok(());
+        }
+        if doomed.len() == segments.len() {
+            // Keep the log end offset: an empty segment takes over before the last one goes.
+            self.roll(w, leo)?;
+        }
+        let first_kept = {
+            let mut list = self.segments_mut();
+            list.drain(..doomed.len());
+            list.first().map_or(leo, |s| s.base_offset())
+        };
+        if first_kept > self.log_start_offset() {
+            checkpoint::write_offset(&self.dir.join(LOG_START_OFFSET_FILE), first_kept)?;
+            self.log_start_offset
+                .fetch_max(first_kept, Ordering::AcqRel);
+        }
+        lock(&self.mapped).retain(|m| !doomed.iter().any(|(d, _, _)| Arc::ptr_eq(d, m)));
+        let due_ms = now_ms.saturating_add(self.config.file_delete_delay_ms);
+        let mut renamed = Vec::new();
+        for (seg, end, reason) in doomed {
+            renamed.extend(seg.rename_deleted()?);
+            report.deleted.push(DeletedSegment {
+                base_offset: seg.base_offset(),
+                end_offset: end,
+                size: seg.size(),
+                reason,
+            });
+        }
+        checkpoint::sync_dir(&self.dir)?;
+        lock(&self.pending_deletes).push(PendingDelete {
+            due_ms,
+            paths: renamed,
+        });
+        Ok(())
+    }
+
+    /// Removes the `.deleted` files whose delay has passed; returns how many.
+    fn remove_due_files(&self, now_ms: i64) -> Result<usize> {
+        let due: Vec<PendingDelete> = {
+            let mut pending = lock(&self.pending_deletes);
+            let (due, keep) = pending.drain(..).partition(|p| p.due_ms <= now_ms);
+            *pending = keep;
+            due
+        };
+        let mut removed = 0;
+        for p in &due {
+            for path in &p.paths {
+                match std::fs::remove_file(path) {
+                    Ok(()) => removed += 1,
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(Error::io(path, "remove", e)),
+                }
+            }
+        }
+        if removed > 0 {
+            checkpoint::sync_dir(&self.dir)?;
+        }
+        Ok(removed)
+    }
+
+    /// Removes every pending `.deleted` file now (at close).
+    pub(super) fn remove_all_pending(&self) -> Result<usize> {
+        self.remove_due_files(i64::MAX)
+    }
+
+    /// Each segment's base offset, end offset, size and largest timestamp (mapping segments
+    /// whose largest timestamp is not known yet).
+    ///
+    /// # Errors
+    /// [`Error::Io`] / [`Error::Corrupt`] if a segment cannot be mapped.
+    pub fn segment_infos(&self) -> Result<Vec<SegmentInfo>> {
+        let segments: Vec<Arc<Segment>> = self.segments().clone();
+        let leo = self.log_end_offset();
+        let mut out = Vec::with_capacity(segments.len());
+        for (i, seg) in segments.iter().enumerate() {
+            let (largest_timestamp, mapped) =
+                seg.max_timestamp(self.config.index_interval_bytes)?;
+            if mapped {
+                self.note_mapped(Arc::clone(seg));
+            }
+            out.push(SegmentInfo {
+                base_offset: seg.base_offset(),
+                end_offset: segments.get(i + 1).map_or(leo, |s| s.base_offset()),
+                size: seg.size(),
+                largest_timestamp,
+            });
+        }
+        Ok(out)
+    }
+
+    /// The periodic work of a log, as of `now_ms`: a flush if `flush_ms` has passed since the
+    /// last one, then retention (which also removes `.deleted` files whose delay passed).
+    ///
+    /// # Errors
+    /// As [`Log::flush`] and [`Log::apply_retention`].
+    pub fn tick(&self, now_ms: i64) -> Result<RetentionReport> {
+        if self.flush_due(now_ms)? {
+            self.flush()?;
+        }
+        self.apply_retention(now_ms)
+    }
+
+    /// Runs [`Log::tick`] every `every` on a background thread, with the log's clock, until
+    /// the returned handle is dropped or stopped. Errors are passed to `on_error`.
+    pub fn spawn_maintenance(
+        log: Arc<Log>,
+        every: Duration,
+        on_error: impl Fn(&Error) + Send + 'static,
+    ) -> Maintenance {
+        let (stop, stopped) = mpsc::channel::<()>();
+        let thread = std::thread::spawn(move || loop {
+            match stopped.recv_timeout(every) {
+                Err(RecvTimeoutError::Timeout) => {
+                    if log.closed.load(Ordering::Acquire) {
+                        return;
+                    }
+                    if let Err(e) = log.tick(log.clock.now_ms()) {
+                        on_error(&e);
+                    }
+                }
+                Ok(()) | Err(RecvTimeoutError::Disconnected) => return,
+            }
+        });
+        Maintenance {
+            stop: Some(stop),
+            thread: Some(thread),
+        }
+    }
+}
+
+/// Handle of a maintenance thread (see [`Log::spawn_maintenance`]); dropping it stops the
+/// thread and waits for it.
+#[derive(Debug)]
+pub struct Maintenance {
+    stop: Option<mpsc::Sender<()>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Maintenance {
+    /// Stops the thread and waits for it.
+    pub fn stop(mut self) {
+        self.shutdown();
+    }
+
+    fn shutdown(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for Maintenance {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
