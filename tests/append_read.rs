@@ -287,3 +287,42 @@ fn bounded_number_of_inactive_segments_stay_mapped() {
         0
     );
 }
+
+#[test]
+#[cfg_attr(miri, ignore)]
+fn reopening_with_smaller_segments_and_indexes_keeps_everything() {
+    let dir = tempfile::tempdir().unwrap();
+    let big = Config {
+        segment_bytes: 1 << 20,
+        segment_index_bytes: 1 << 16,
+        index_interval_bytes: 64,
+        ..Config::default()
+    };
+    let log = Log::open(dir.path(), big.clone()).unwrap();
+    fill(&log, 200, 3, TS);
+    log.close().unwrap();
+    let small = Config {
+        segment_bytes: 4096,
+        segment_index_bytes: 48,
+        ..big
+    };
+    for unclean in [false, true] {
+        let log = Log::open(dir.path(), small.clone()).unwrap();
+        assert_filled(&read_all(&log), 0, log.log_end_offset(), TS);
+        fill(&log, 5, 3, TS);
+        assert!(
+            log.segment_count() >= 2,
+            "the oversized active segment rolled"
+        );
+        assert_filled(&read_all(&log), 0, log.log_end_offset(), TS);
+        if unclean {
+            log.abandon();
+        } else {
+            log.close().unwrap();
+        }
+        std::fs::remove_file(dir.path().join("clean-shutdown")).ok();
+    }
+    let log = Log::open(dir.path(), small).unwrap();
+    assert_eq!(log.log_end_offset(), 630);
+    assert_filled(&read_all(&log), 0, 630, TS);
+}

@@ -175,15 +175,10 @@ impl<E: IndexEntry> IndexWriter<E> {
     /// Opens (creating if absent) the index at `path` for appending: keeps `entries` existing
     /// entries, preallocates the file to `max_bytes` rounded down to whole entries.
     pub(crate) fn open(path: &Path, max_bytes: usize, entries: usize) -> Result<Self> {
-        let capacity = max_bytes - max_bytes % E::SIZE;
         let published = entries * E::SIZE;
-        if published > capacity {
-            return Err(Error::corrupt(
-                path,
-                capacity as u64,
-                format!("{} has more entries than fit", E::NAME),
-            ));
-        }
+        // An index written under a larger `segment_index_bytes` keeps its entries (it is then
+        // full, and the segment rolls on its next append).
+        let capacity = (max_bytes - max_bytes % E::SIZE).max(published);
         let file = File::options()
             .read(true)
             .write(true)

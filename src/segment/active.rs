@@ -142,10 +142,18 @@ impl ActiveSegment {
         }
         let mut offset_index = IndexWriter::open(&paths.index, index_bytes, offset_keep)?;
         let mut time_index = IndexWriter::open(&paths.time_index, index_bytes, time_keep)?;
+        // An index is sparse: if a rebuilt one does not fit (the config shrank), the entries
+        // that fit still speed up lookups, and the full index rolls the segment.
         for e in &outcome.offset_entries {
+            if offset_index.len() >= offset_index.max_entries() {
+                break;
+            }
             offset_index.append(*e)?;
         }
         for e in &outcome.time_entries {
+            if time_index.len() + 1 >= time_index.max_entries() {
+                break;
+            }
             time_index.append(*e)?;
         }
         if rebuilt {
