@@ -380,13 +380,7 @@ impl SegmentView {
             {
                 break;
             }
-            let bytes = data.slice(pos..pos + size);
-            let batch = if verify_crc {
-                RecordBatch::parse_crc_only(bytes)
-            } else {
-                RecordBatch::parse_header_only(bytes)
-            }
-            .map_err(|e| Error::corrupt(path, pos as u64, e.to_string()))?;
+            let batch = batch_at(path, &data, pos, size, verify_crc)?;
             next_offset = header.next_offset();
             batches.push(batch);
             pos += size;
@@ -421,13 +415,7 @@ impl SegmentView {
             let header = header_at(path, &data, pos)?;
             let size = header.total_size();
             if header.max_timestamp >= timestamp {
-                let bytes = data.slice(pos..pos + size);
-                let batch = if verify_crc {
-                    RecordBatch::parse_crc_only(bytes)
-                } else {
-                    RecordBatch::parse_header_only(bytes)
-                }
-                .map_err(|e| Error::corrupt(path, pos as u64, e.to_string()))?;
+                let batch = batch_at(path, &data, pos, size, verify_crc)?;
                 // A compressed batch cannot be opened: its base offset is the answer (no record
                 // before it qualifies; some inside it may not either).
                 let Ok(records) = batch.records() else {
@@ -450,6 +438,24 @@ impl SegmentView {
         }
         Ok(None)
     }
+}
+
+/// The batch of `size` bytes at `pos`, its CRC checked if `verify_crc`; damage is reported with
+/// the file and position.
+fn batch_at(
+    path: &Path,
+    data: &Bytes,
+    pos: usize,
+    size: usize,
+    verify_crc: bool,
+) -> Result<RecordBatch> {
+    let bytes = data.slice(pos..pos + size);
+    let batch = if verify_crc {
+        RecordBatch::parse_crc_only(bytes)
+    } else {
+        RecordBatch::parse_header_only(bytes)
+    };
+    batch.map_err(|e| Error::corrupt(path, pos as u64, e.to_string()))
 }
 
 /// Parses the header at `pos`, reporting damage with the file and position.
