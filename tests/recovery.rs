@@ -324,3 +324,43 @@ fn damaged_checkpoints_give_recovery_or_a_typed_error() {
         other => panic!("{other:?}"),
     }
 }
+
+#[test]
+#[cfg_attr(miri, ignore)]
+fn recovery_with_an_empty_active_segment_keeps_the_log_end_offset() {
+    // Kafka's testRecoverWithEmptyActiveSegment.
+    let dir = tempfile::tempdir().unwrap();
+    let log = Log::open(dir.path(), config()).unwrap();
+    fill(&log, 20, 3, TS);
+    log.roll_now().unwrap();
+    assert_eq!(*log.segment_base_offsets().last().unwrap(), 60);
+    log.abandon();
+    let log = Log::open(dir.path(), config()).unwrap();
+    assert!(!log.open_report().clean);
+    assert_eq!(log.log_end_offset(), 60);
+    assert_eq!(*log.segment_base_offsets().last().unwrap(), 60);
+    assert_filled(&read_all(&log), 0, 60, TS);
+    fill(&log, 1, 3, TS);
+    assert_filled(&read_all(&log), 0, 63, TS);
+}
+
+#[test]
+#[cfg_attr(miri, ignore)]
+fn repeated_crashes_recover_to_the_same_offsets() {
+    // Kafka's testLogRecoversToCorrectOffset, over several crash/reopen rounds.
+    let dir = tempfile::tempdir().unwrap();
+    let mut expected = 0;
+    for round in 0..5 {
+        let log = Log::open(dir.path(), config()).unwrap();
+        assert_eq!(log.log_end_offset(), expected, "round {round}");
+        assert_eq!(log.recovery_point(), expected);
+        fill(&log, 30 + round, 2, TS);
+        expected = log.log_end_offset();
+        if round % 2 == 0 {
+            log.flush().unwrap();
+        }
+        log.abandon();
+    }
+    let log = Log::open(dir.path(), config()).unwrap();
+    assert_filled(&read_all(&log), 0, expected, TS);
+}
