@@ -14,7 +14,9 @@ use crate::CliError;
 pub struct Parsed {
     /// Arguments that are not options, in order.
     pub positionals: Vec<OsString>,
+    /// Values of the options given, by name.
     values: HashMap<&'static str, OsString>,
+    /// The flags given.
     flags: Vec<&'static str>,
 }
 

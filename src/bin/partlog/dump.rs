@@ -193,6 +193,7 @@ fn dump_log(path: &Path, opts: Options, out: &mut dyn Write) -> Result<bool, Cli
     Ok(clean)
 }
 
+/// Prints one batch header line (and its records, with `--records`) as text.
 fn print_batch(
     out: &mut dyn Write,
     position: usize,
@@ -276,6 +277,7 @@ fn preview_json(bytes: Option<&[u8]>) -> (Option<String>, bool) {
     }
 }
 
+/// One batch (and its records, with `--records`) as a JSON object.
 fn batch_json(
     file: &str,
     position: usize,
@@ -343,10 +345,13 @@ fn batch_json(
 
 /// How an index entry is printed.
 trait DumpEntry: IndexEntry {
+    /// One line of text; offsets are absolute when the segment's `base` offset is known.
     fn text(&self, base: Option<i64>) -> String;
+    /// Adds the entry's fields to a JSON object.
     fn json(&self, base: Option<i64>, o: &mut Object);
 }
 
+/// `base + relative`, if the base is known (and the sum fits).
 fn absolute(base: Option<i64>, relative: i32) -> Option<i64> {
     base.and_then(|b| b.checked_add(i64::from(relative)))
 }

@@ -138,9 +138,13 @@ pub struct Summary {
 /// What verifying one `.log` learned about its batches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct BatchInfo {
+    /// Byte position in the `.log`.
     position: u64,
+    /// Offset of its first record.
     base_offset: i64,
+    /// Offset of its last record.
     last_offset: i64,
+    /// Its `maxTimestamp`.
     max_timestamp: i64,
     /// Largest `max_timestamp` of the batches before this one in the segment.
     max_before: i64,
@@ -148,7 +152,9 @@ struct BatchInfo {
 
 #[derive(Debug, Default)]
 struct SegmentFacts {
+    /// The valid batches, in file order (so by position and by offset).
     batches: Vec<BatchInfo>,
+    /// Records, as the headers count them.
     records: u64,
     /// Bytes of valid batches from the start of the file.
     valid_end: u64,
@@ -159,17 +165,24 @@ struct SegmentFacts {
 /// Where the previous batch of the walk was.
 #[derive(Debug, Clone, Copy)]
 struct Previous {
+    /// Its last offset.
     last_offset: i64,
+    /// Base offset of its segment.
     segment: i64,
 }
 
 /// One segment to check, with its place in the log.
 #[derive(Debug)]
 struct SegmentCheck<'a> {
+    /// The segment's base offset.
     base: i64,
+    /// The next segment's base offset, if this is not the last segment.
     next_base: Option<i64>,
+    /// True for the last (active) segment.
     is_last: bool,
+    /// Whether the clean-shutdown marker is present.
     clean: bool,
+    /// Where warnings go.
     warnings: &'a mut Vec<Finding>,
 }
 
@@ -231,7 +244,7 @@ impl SegmentCheck<'_> {
                             path,
                             position as u64,
                             format!(
-                                "{len} zero bytes of preallocated space after the last batch (the log was not \
+                                "{len} zero bytes of preallocated space after the last batch (the log is open or was not \
                                  closed cleanly; opening it trims them)"
                             ),
                         ));
@@ -335,7 +348,7 @@ impl SegmentCheck<'_> {
                     path,
                     (data_entries * E::SIZE) as u64,
                     format!(
-                        "{} zero entries of preallocated space (the log was not closed cleanly; opening it trims \
+                        "{} zero entries of preallocated space (the log is open or was not closed cleanly; opening it trims \
                          them)",
                         used - data_entries
                     ),

@@ -44,8 +44,11 @@ pub enum Step {
 /// Iterator of [`Step`]s over a segment's bytes.
 #[derive(Debug)]
 pub struct Walker {
+    /// The whole file.
     data: Bytes,
+    /// Position of the next batch.
     pos: usize,
+    /// Set once a step ended the walk.
     done: bool,
 }
 
