@@ -147,8 +147,25 @@ fn corrupt_batch_after_the_recovery_point_is_cut_with_everything_after_it() {
     fill(&log, 600, 3, TS);
     let segments_before = log.segment_count();
     assert!(segments_before > 3);
+    // Every roll synced its segment and moved the recovery point to the new segment's base.
+    assert_eq!(
+        log.recovery_point(),
+        *log.segment_base_offsets().last().unwrap()
+    );
     log.abandon();
-    // Damage a batch in the second segment (after the recovery point).
+    // Put the recovery point back to the first segment's end (as an older checkpoint would
+    // have it), then damage a batch in the second segment: now after the recovery point.
+    let first_end = Log::open(dir.path(), config()).map(|l| {
+        let b = l.segment_base_offsets()[1];
+        l.abandon();
+        b
+    });
+    let first_end = first_end.unwrap();
+    fs::write(
+        dir.path().join("recovery-point-offset-checkpoint"),
+        format!("0\n1\n{first_end}\n"),
+    )
+    .unwrap();
     let files = log_files(dir.path());
     let mut bytes = fs::read(&files[1]).unwrap();
     bytes[300] ^= 0xff;

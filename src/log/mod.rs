@@ -94,8 +94,11 @@ pub struct Log {
     /// All segments in base-offset order; the last is the active one.
     segments: RwLock<Vec<Arc<Segment>>>,
     writer: Mutex<Writer>,
-    /// Serializes flushes, so the recovery point checkpoint only moves forward.
+    /// Serializes flushes.
     flush_lock: Mutex<()>,
+    /// Guards the recovery-point checkpoint file and field. Always the innermost lock: taken
+    /// with or without the writer or flush lock, never the other way round.
+    checkpoint_lock: Mutex<()>,
     log_end_offset: AtomicI64,
     log_start_offset: AtomicI64,
     recovery_point: AtomicI64,
@@ -314,7 +317,10 @@ impl Log {
         self.segments_mut().push(Arc::clone(&new.segment));
         w.active = Some(new);
         self.note_mapped(old);
-        Ok(())
+        // Every segment is synced when it rolls, so everything below the new one is on disk:
+        // the recovery point moves up with it, and recovery after a crash scans at most the
+        // active segment (Kafka rescans every segment since its last flush).
+        self.advance_recovery_point(new_base)
     }
 
     /// Starts a new segment now, even if the active one has room (Kafka's forced roll). Does
@@ -380,10 +386,26 @@ impl Log {
         // Segments rolled before this point were synced when they rolled.
         let r = handle.flush();
         self.fail_on_io(r)?;
-        if leo > self.recovery_point() {
-            let r = checkpoint::write_offset(&self.dir.join(RECOVERY_POINT_FILE), leo);
-            self.fail_on_io(r)?;
-            self.recovery_point.fetch_max(leo, Ordering::AcqRel);
+        let r = self.advance_recovery_point(leo);
+        self.fail_on_io(r)
+    }
+
+    /// Moves the recovery point (and its checkpoint) up to `to`; never down.
+    fn advance_recovery_point(&self, to: i64) -> Result<()> {
+        let _guard = lock(&self.checkpoint_lock);
+        if to > self.recovery_point() {
+            checkpoint::write_offset(&self.dir.join(RECOVERY_POINT_FILE), to)?;
+            self.recovery_point.store(to, Ordering::Release);
+        }
+        Ok(())
+    }
+
+    /// Lowers the recovery point (and its checkpoint) to `to` if it is above (truncation).
+    fn lower_recovery_point(&self, to: i64) -> Result<()> {
+        let _guard = lock(&self.checkpoint_lock);
+        if to < self.recovery_point() {
+            checkpoint::write_offset(&self.dir.join(RECOVERY_POINT_FILE), to)?;
+            self.recovery_point.store(to, Ordering::Release);
         }
         Ok(())
     }
@@ -431,8 +453,7 @@ impl Log {
         let leo = self.log_end_offset();
         active.finish()?;
         self.remove_all_pending()?;
-        checkpoint::write_offset(&self.dir.join(RECOVERY_POINT_FILE), leo)?;
-        self.recovery_point.fetch_max(leo, Ordering::AcqRel);
+        self.advance_recovery_point(leo)?;
         checkpoint::write_offset(
             &self.dir.join(LOG_START_OFFSET_FILE),
             self.log_start_offset(),

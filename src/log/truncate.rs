@@ -10,8 +10,6 @@ use crate::error::{Error, Result};
 use crate::segment::active::{ActiveSegment, OpenMode};
 use crate::segment::{header_at, Segment};
 
-use super::RECOVERY_POINT_FILE;
-
 /// Removes a segment's three files.
 pub(super) fn remove_files(segment: &Segment) -> Result<()> {
     let p = segment.paths();
@@ -81,10 +79,7 @@ impl Log {
 
         // 1. The recovery point comes down first: batches appended after the cut must be
         //    validated by recovery if we crash before they are flushed.
-        if self.recovery_point() > new_leo {
-            checkpoint::write_offset(&self.dir.join(RECOVERY_POINT_FILE), new_leo)?;
-            self.recovery_point.store(new_leo, Ordering::Release);
-        }
+        self.lower_recovery_point(new_leo)?;
         // 2. Readers stop asking for what is going away.
         self.log_end_offset.store(new_leo, Ordering::Release);
         self.log_start_offset.fetch_min(new_leo, Ordering::AcqRel);
