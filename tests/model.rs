@@ -38,14 +38,14 @@ use proptest::prelude::*;
 /// records below the start offset, and partlog's docs say it does too. While this is `true`
 /// the model accepts that answer as well. See
 /// `known_bug_offset_for_timestamp_counts_records_below_the_log_start_offset`.
-const TOLERATE_TIME_LOOKUP_BELOW_START: bool = true;
+const TOLERATE_TIME_LOOKUP_BELOW_START: bool = false;
 /// KNOWN BUG switch (set to `false` once fixed): `truncate_to` may lower the log start offset
 /// (to the base of the batch holding the cut, when the start lay inside it) without writing
 /// the log-start checkpoint; after a crash the old, higher start comes back, and if it is past
 /// the new end the log restarts empty there, moving the log end offset forward. While this is
 /// `true` the model replays that at a crash. See
 /// `known_bug_crash_after_truncating_below_the_log_start_offset_moves_the_log_end`.
-const TOLERATE_TRUNCATION_NOT_CHECKPOINTING_START: bool = true;
+const TOLERATE_TRUNCATION_NOT_CHECKPOINTING_START: bool = false;
 
 // ------------------------------------------------------------------------------------------
 // Operations.
@@ -936,13 +936,12 @@ proptest! {
     }
 }
 
-/// KNOWN BUG: one batch, offsets 0..=3 with timestamps 895, 0, 0, 0; `delete_records(2)` moves
+/// Fixed bug (regression test): one batch, offsets 0..=3 with timestamps 895, 0, 0, 0; `delete_records(2)` moves
 /// the log start offset into it. No record at or after the start has a timestamp at or after
 /// 895, so `offset_for_timestamp(895)` must be `None`; partlog finds record 0 (below the start),
 /// raises it to 2 and answers `Some(2)`, a record of time 0.
 #[test]
-#[ignore = "KNOWN BUG: offset_for_timestamp counts records below the log start offset"]
-fn known_bug_offset_for_timestamp_counts_records_below_the_log_start_offset() {
+fn regression_offset_for_timestamp_counts_records_below_the_log_start_offset() {
     let dir = tmp();
     let log = Log::open(dir.path(), Config::default()).unwrap();
     let records: Vec<SimpleRecord> = [895, 0, 0, 0]
@@ -954,15 +953,14 @@ fn known_bug_offset_for_timestamp_counts_records_below_the_log_start_offset() {
     assert_eq!(log.offset_for_timestamp(895).unwrap(), None);
 }
 
-/// KNOWN BUG: `delete_records(3)` puts the log start offset inside batch 1..=5; `truncate_to(3)`
+/// Fixed bug (regression test): `delete_records(3)` puts the log start offset inside batch 1..=5; `truncate_to(3)`
 /// cuts that whole batch, so the log end offset becomes 1 and the start offset is lowered to 1,
 /// but the log-start checkpoint still says 3. After a crash the open finds the start (3) past
 /// the end (1) and restarts the log empty at 3: the log end offset moved forward from 1 to 3
 /// across a crash (a process crash must change nothing). Truncation must checkpoint the start
 /// offset it lowers (or not lower it).
 #[test]
-#[ignore = "KNOWN BUG: a crash after truncating below the log start offset moves the log end"]
-fn known_bug_crash_after_truncating_below_the_log_start_offset_moves_the_log_end() {
+fn regression_crash_after_truncating_below_the_log_start_offset_moves_the_log_end() {
     let dir = tmp();
     let log = Log::open(dir.path(), Config::default()).unwrap();
     let record = SimpleRecord::new(0, None::<&[u8]>, Some("v"));

@@ -299,22 +299,22 @@ fn read_batch(log: &Log, seg: &SegFile, b: &BatchAt, from: i64) -> Got {
 /// `Log::read` parses the header of the batch after the last one it returns before it checks
 /// `max_bytes`: a good batch right before a batch with a damaged header cannot be read (the read
 /// reports the next batch's damage). See `known_bug_good_batch_unreadable_when_the_next_header_is_damaged`.
-const TOLERATE_READ_PARSING_THE_NEXT_HEADER: bool = true;
+const TOLERATE_READ_PARSING_THE_NEXT_HEADER: bool = false;
 /// The base offset (outside the CRC) is only checked to increase, not to continue the previous
 /// batch: a flipped bit there serves records under wrong offsets, and makes recovery keep the
 /// damaged batch and cut the good ones after it. See
 /// `known_bug_flipped_base_offset_serves_records_under_wrong_offsets`.
-const TOLERATE_UNCHECKED_BASE_OFFSET: bool = true;
+const TOLERATE_UNCHECKED_BASE_OFFSET: bool = false;
 /// A segment whose indexes are rebuilt because a batch is damaged gets a largest timestamp
 /// from the batches before the damage only: a time lookup that the damaged batch would answer
 /// skips it and answers with a later offset, instead of reporting the damage. See
 /// `known_bug_time_lookup_skips_a_damaged_batch`.
-const TOLERATE_TIME_LOOKUP_SKIPPING_DAMAGE: bool = true;
+const TOLERATE_TIME_LOOKUP_SKIPPING_DAMAGE: bool = false;
 /// On a clean open the active segment's time index is only checked for shape, not against the
 /// batch its last entry names (as inactive segments' are): a time index from another segment
 /// is trusted and time lookups in the active segment answer wrong. See
 /// `known_bug_active_segment_time_index_is_not_checked_against_its_batches`.
-const TOLERATE_ACTIVE_TIME_INDEX_TRUSTED: bool = true;
+const TOLERATE_ACTIVE_TIME_INDEX_TRUSTED: bool = false;
 
 /// `got` for batch `x` that lies before the damaged batch at byte `damaged_pos` of the same
 /// segment: must be `Good` (or, while the bug stands, the damage of the next batch).
@@ -1476,14 +1476,13 @@ fn offsets_of(r: &partlog::LogRead) -> Vec<i64> {
         .collect()
 }
 
-/// KNOWN BUG: the base offset lies outside the CRC and reads only check that batches do not go
+/// Fixed bug (regression test): the base offset lies outside the CRC and reads only check that batches do not go
 /// backwards. Batch 3..=5 whose base offset rotted to 4 is served as offsets 4..=6 holding the
 /// records written at 3..=5. partlog's batches are contiguous (each starts where the previous
 /// one ended, the first at the segment's base offset), so this is detectable: the read must
 /// report `Corrupt` at the batch.
 #[test]
-#[ignore = "KNOWN BUG: a rotted base offset serves records under wrong offsets"]
-fn known_bug_flipped_base_offset_serves_records_under_wrong_offsets() {
+fn regression_flipped_base_offset_serves_records_under_wrong_offsets() {
     let (dir, segs) = three_batch_segments(1);
     let b = segs[0].batches[1];
     assert_eq!(b.base, 3);
@@ -1510,13 +1509,12 @@ fn known_bug_flipped_base_offset_serves_records_under_wrong_offsets() {
     }
 }
 
-/// KNOWN BUG: the same rot in the last segment, found by recovery: the damaged batch (base
+/// Fixed bug (regression test): the same rot in the last segment, found by recovery: the damaged batch (base
 /// offset 3 + 2^24) is kept, the good batches after it are cut as "not after the previous
 /// batch", and the log end offset jumps to 2^24 + 6, so new appends get offsets 16 million
 /// ahead. Recovery must cut at the damaged batch instead (log end offset 3).
 #[test]
-#[ignore = "KNOWN BUG: recovery keeps a batch with a rotted base offset and cuts the good ones after it"]
-fn known_bug_flipped_base_offset_makes_recovery_cut_good_batches() {
+fn regression_flipped_base_offset_makes_recovery_cut_good_batches() {
     let dir = tmp();
     let log = Log::open(dir.path(), small()).unwrap();
     fill(&log, 4, 3, TS);
@@ -1539,15 +1537,14 @@ fn known_bug_flipped_base_offset_makes_recovery_cut_good_batches() {
     );
 }
 
-/// KNOWN BUG: `read` parses the header of the batch after the last one it will return before
+/// Fixed bug (regression test): `read` parses the header of the batch after the last one it will return before
 /// checking `max_bytes`, so a good batch right before a batch whose header is damaged (here its
 /// length is -1) cannot be read at all: `read(3, 1)` reports the next batch's damage instead
 /// of returning batch 3..=5. (A flipped record byte in the next batch does not do this: only
 /// its header is parsed.) The read must return batch 3..=5; the next read, at 6, reports the
 /// damage.
 #[test]
-#[ignore = "KNOWN BUG: a good batch is unreadable when the next batch's header is damaged"]
-fn known_bug_good_batch_unreadable_when_the_next_header_is_damaged() {
+fn regression_good_batch_unreadable_when_the_next_header_is_damaged() {
     let (dir, segs) = three_batch_segments(1);
     let next = segs[0].batches[2];
     patch(&segs[0], dir.path(), next.pos + 8, &(-1i32).to_be_bytes());
@@ -1559,14 +1556,13 @@ fn known_bug_good_batch_unreadable_when_the_next_header_is_damaged() {
     }
 }
 
-/// KNOWN BUG: a time lookup that a damaged batch would answer skips it. The last batch of the
+/// Fixed bug (regression test): a time lookup that a damaged batch would answer skips it. The last batch of the
 /// first segment (offsets 6..=8) has a damaged length; its segment's indexes are rebuilt from
 /// the batches before it, so the segment's largest timestamp is that of offset 5, and
 /// `offset_for_timestamp(TS + 6)` answers 9 (the next segment), silently skipping 6..=8. It
 /// must report the damage (`Corrupt`).
 #[test]
-#[ignore = "KNOWN BUG: offset_for_timestamp skips a damaged batch and answers a later offset"]
-fn known_bug_time_lookup_skips_a_damaged_batch() {
+fn regression_time_lookup_skips_a_damaged_batch() {
     let (dir, segs) = three_batch_segments(2);
     let b = segs[0].batches[2];
     assert_eq!(b.base, 6);
@@ -1578,14 +1574,13 @@ fn known_bug_time_lookup_skips_a_damaged_batch() {
     }
 }
 
-/// KNOWN BUG: on a clean open the active segment's time index is checked for shape only
+/// Fixed bug (regression test): on a clean open the active segment's time index is checked for shape only
 /// (inactive segments' are also checked against the batch their last entry names). With the
 /// first segment's time index in place of the active one's, the active segment's largest
 /// timestamp and time entries are taken from the wrong file, and a time lookup of a record in
 /// it answers wrong: here `offset_for_timestamp(TS + 40)` = 57 (and `None` in other layouts).
 #[test]
-#[ignore = "KNOWN BUG: a wrong time index of the active segment is trusted at a clean open"]
-fn known_bug_active_segment_time_index_is_not_checked_against_its_batches() {
+fn regression_active_segment_time_index_is_not_checked_against_its_batches() {
     let dir = tmp();
     let log = Log::open(dir.path(), small()).unwrap();
     fill(&log, 10, 3, TS);
@@ -1601,15 +1596,14 @@ fn known_bug_active_segment_time_index_is_not_checked_against_its_batches() {
     assert_eq!(log.offset_for_timestamp(TS + 40).unwrap(), Some(40));
 }
 
-/// KNOWN BUG: a segment after the recovery point that lost its last batch whole (the file ends
+/// Fixed bug (regression test): a segment after the recovery point that lost its last batch whole (the file ends
 /// at a batch boundary, as after a lost block) is accepted by recovery: no batch is torn, so
 /// nothing is cut, and the log keeps a hole where that batch's offsets were. Reads of those
 /// offsets then silently answer with the next segment's batches. partlog writes no gaps, so a
 /// segment that ends before the next segment's base offset lost data: recovery must treat it
 /// like a torn batch (cut there and remove the later segments).
 #[test]
-#[ignore = "KNOWN BUG: recovery leaves a hole when a middle segment lost its last batch whole"]
-fn known_bug_unflushed_segment_that_lost_its_last_batch_leaves_a_hole() {
+fn regression_unflushed_segment_that_lost_its_last_batch_leaves_a_hole() {
     let dir = tmp();
     let log = Log::open(dir.path(), small()).unwrap();
     for _ in 0..3 {
@@ -1631,12 +1625,11 @@ fn known_bug_unflushed_segment_that_lost_its_last_batch_leaves_a_hole() {
     );
 }
 
-/// KNOWN BUG: the same lost batch in a flushed segment (not scanned at open): `read(15)`
+/// Fixed bug (regression test): the same lost batch in a flushed segment (not scanned at open): `read(15)`
 /// answers with the batch at 18 of the next segment, silently skipping 15..=17. A read of an
 /// offset the segment should hold but does not must report `Corrupt`.
 #[test]
-#[ignore = "KNOWN BUG: a read of an offset in a hole answers with a later batch"]
-fn known_bug_read_of_an_offset_in_a_hole_answers_with_a_later_batch() {
+fn regression_read_of_an_offset_in_a_hole_answers_with_a_later_batch() {
     let (dir, segs) = three_batch_segments(3);
     let b = segs[1].batches[2];
     assert_eq!(b.base, 15);

@@ -17,7 +17,7 @@ use crate::error::{Error, Result};
 use crate::index::write_index_file;
 use crate::mmap::SharedMap;
 use crate::segment::active::{ActiveSegment, OpenMode};
-use crate::segment::scan::{self, Indexer, Validation};
+use crate::segment::scan::{self, Bounds, Indexer, Validation};
 use crate::segment::{
     parse_file_name, Segment, SegmentPaths, INDEX_SUFFIX, LOG_SUFFIX, TIME_INDEX_SUFFIX,
 };
@@ -130,7 +130,9 @@ pub(super) fn open(dir: &Path, config: Config, clock: Arc<dyn Clock>) -> Result<
     let mode = if clean {
         OpenMode::Clean
     } else {
-        OpenMode::Recover
+        OpenMode::Recover {
+            trusted_below: recovery_point,
+        }
     };
     let opened = ActiveSegment::open(dir, last_base, &config, now, mode)?;
     if !clean {
@@ -233,11 +235,16 @@ fn recover_inactive(
             usize::try_from(len).map_err(|_| Error::corrupt(&paths.log, 0, "segment too large"))?;
         let map = SharedMap::read_only(&file, len).map_err(|e| Error::io(&paths.log, "mmap", e))?;
         let data = map.slice(0, len).unwrap_or_default();
+        let bounds = Bounds {
+            first_offset: base,
+            end_offset: next_base,
+            trusted_below: recovery_point,
+        };
         let outcome = scan::scan(
             &data,
             0,
             base,
-            base,
+            bounds,
             Indexer::new(base, config.index_interval_bytes),
             Validation::Full,
         );
@@ -245,18 +252,20 @@ fn recover_inactive(
         drop(map);
         report.segments_recovered += 1;
         report.bytes_recovered += outcome.valid_end;
-        // Batches reaching into the next segment's offsets are as wrong as a bad CRC.
-        let overlap = outcome.next_offset.is_some_and(|n| n > next_base);
-        let damaged = outcome.stop.as_ref().filter(|s| !s.zero_tail);
-        if damaged.is_some() || overlap {
-            let position = damaged.map_or(outcome.valid_end, |s| s.position);
-            let reason = damaged.map_or_else(
-                || format!("batches run past the next segment's base offset {next_base}"),
-                |s| s.reason.clone(),
-            );
+        // partlog leaves no offset gaps: a segment that ends before the next one begins lost
+        // its last batches, which is as wrong as a bad CRC.
+        let ends_at = outcome.next_offset.unwrap_or(base);
+        let damaged = match outcome.stop.as_ref().filter(|s| !s.zero_tail) {
+            Some(stop) => Some((stop.position, stop.reason.clone())),
+            None if ends_at != next_base => Some((
+                outcome.valid_end,
+                format!("segment ends at offset {ends_at}, before the next segment's base offset {next_base}"),
+            )),
+            None => None,
+        };
+        if let Some((position, reason)) = damaged {
             // Cut here; this segment becomes the last one and is reopened as active.
-            let keep = if overlap { 0 } else { outcome.valid_end };
-            file.set_len(keep)
+            file.set_len(position)
                 .and_then(|()| file.sync_all())
                 .map_err(|e| Error::io(&paths.log, "truncate", e))?;
             for &(later, _) in &bases[i + 1..] {
@@ -265,7 +274,7 @@ fn recover_inactive(
             }
             checkpoint::sync_dir(dir)?;
             bases.truncate(i + 1);
-            report.truncated = Some((base, if overlap { 0 } else { position }, reason));
+            report.truncated = Some((base, position, reason));
             return Ok(());
         }
         if outcome.valid_end < len as u64 {

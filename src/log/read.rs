@@ -96,8 +96,7 @@ impl Log {
                 Err(e) => return Err(e),
             };
             let found = view.read(
-                &seg.paths().log,
-                seg.base_offset(),
+                &seg,
                 from_offset,
                 max_bytes,
                 limit,
@@ -140,20 +139,28 @@ impl Log {
                 self.note_mapped(Arc::clone(&seg));
             }
             if max_ts < timestamp {
+                if let Some(position) = seg.damaged_at() {
+                    // Part of the segment cannot be read: the answer may lie there.
+                    return Err(Error::corrupt(
+                        &seg.paths().log,
+                        position,
+                        "damaged batch: the timestamps from here on are unknown",
+                    ));
+                }
                 continue;
             }
             let view = self.view_of(&seg)?;
             let found = view.offset_for_timestamp(
-                &seg.paths().log,
-                seg.base_offset(),
+                &seg,
                 timestamp,
+                log_start_offset,
                 self.config.verify_crc_on_read,
             )?;
             if let Some(offset) = found {
                 if offset >= log_end_offset {
                     return Ok(None);
                 }
-                return Ok(Some(offset.max(log_start_offset)));
+                return Ok(Some(offset));
             }
         }
         Ok(None)

@@ -82,7 +82,11 @@ impl Log {
         self.lower_recovery_point(new_leo)?;
         // 2. Readers stop asking for what is going away.
         self.log_end_offset.store(new_leo, Ordering::Release);
-        self.log_start_offset.fetch_min(new_leo, Ordering::AcqRel);
+        // The whole batch holding the old start offset may go: the start comes down with the
+        // end, and is checkpointed so a crash cannot move the end back up to it.
+        if self.log_start_offset.fetch_min(new_leo, Ordering::AcqRel) > new_leo {
+            checkpoint::write_offset(&self.dir.join(super::LOG_START_OFFSET_FILE), new_leo)?;
+        }
 
         // 3. Later segments go, newest first, so a crash in between leaves a prefix of the log.
         let later: Vec<Arc<Segment>> = {
@@ -121,7 +125,10 @@ impl Log {
             target.base_offset(),
             &self.config,
             self.clock.now_ms(),
-            OpenMode::Recover,
+            // The kept batches were part of the log: their framing is all that needs checking.
+            OpenMode::Recover {
+                trusted_below: new_leo,
+            },
         )?;
         let active = opened.active;
         let next = active.next_offset;

@@ -11,7 +11,7 @@ use crate::error::{Error, Result};
 use crate::index::{IndexReader, IndexWriter, OffsetEntry, TimeEntry};
 use crate::mmap::{MapFull, MapWriter};
 
-use super::scan::{self, Indexer, ScanStop, Validation};
+use super::scan::{self, Bounds, Indexer, ScanStop, Validation};
 use super::{Segment, SegmentPaths, SegmentView};
 
 /// The segment being appended to.
@@ -36,8 +36,14 @@ pub(crate) struct ActiveSegment {
 pub(crate) enum OpenMode {
     /// After a clean shutdown: trust the data, read only the tail after the last index entry.
     Clean,
-    /// After a crash: validate every batch from `from_position`, cut at the first bad one.
-    Recover,
+    /// After a crash: validate every batch, cut at the first bad one. Batches that end at or
+    /// below `trusted_below` (the recovery point: flushed data) get a header check only, so rot
+    /// in a flushed batch's payload is reported on read rather than costing the flushed batches
+    /// after it.
+    Recover {
+        /// The recovery point.
+        trusted_below: i64,
+    },
 }
 
 /// What opening the last segment found.
@@ -74,7 +80,10 @@ impl ActiveSegment {
                 Err(e) => return Err(Error::io(p, "remove stale file", e)),
             }
         }
-        let opened = Self::open(dir, base_offset, config, now_ms, OpenMode::Recover)?;
+        let mode = OpenMode::Recover {
+            trusted_below: i64::MIN,
+        };
+        let opened = Self::open(dir, base_offset, config, now_ms, mode)?;
         Ok(opened.active)
     }
 
@@ -111,16 +120,24 @@ impl ActiveSegment {
         // the last offset-index entry; otherwise (or if they fail) rebuild from a full scan.
         let clean = match mode {
             OpenMode::Clean => clean_tail(&paths, base_offset, file_len, &data, interval),
-            OpenMode::Recover => None,
+            OpenMode::Recover { .. } => None,
         };
         let (outcome, offset_keep, time_keep, rebuilt) = match clean {
             Some((outcome, offset_keep, time_keep)) => (outcome, offset_keep, time_keep, false),
             None => {
+                let trusted_below = match mode {
+                    OpenMode::Recover { trusted_below } => trusted_below,
+                    OpenMode::Clean => i64::MIN,
+                };
+                let bounds = Bounds {
+                    trusted_below,
+                    ..Bounds::from(base_offset)
+                };
                 let outcome = scan::scan(
                     &data,
                     0,
                     base_offset,
-                    base_offset,
+                    bounds,
                     Indexer::new(base_offset, interval),
                     Validation::Full,
                 );
@@ -270,8 +287,11 @@ impl ActiveSegment {
     /// What a flush outside the writer's lock needs.
     pub(crate) fn flush_handle(&self) -> FlushHandle {
         FlushHandle {
-            segment: Arc::clone(&self.segment),
+            path: self.segment.paths().log.clone(),
+            log: Arc::clone(self.log.shared()),
             log_len: self.log.len(),
+            offset_index: self.offset_index.reader(),
+            time_index: self.time_index.reader(),
         }
     }
 
@@ -295,25 +315,27 @@ impl ActiveSegment {
     }
 }
 
-/// Handle to flush the active segment without holding the log's writer lock.
+/// Handle to flush the active segment without holding the log's writer lock. It holds the maps
+/// themselves, so a roll or a deletion in the meantime cannot make it fail.
 #[derive(Debug, Clone)]
 pub(crate) struct FlushHandle {
-    segment: Arc<Segment>,
+    path: std::path::PathBuf,
+    log: Arc<crate::mmap::SharedMap>,
     log_len: usize,
+    offset_index: IndexReader<OffsetEntry>,
+    time_index: IndexReader<TimeEntry>,
 }
 
 impl FlushHandle {
     pub(crate) fn flush(&self) -> Result<()> {
-        let (view, _) = self.segment.view(0)?;
-        view.log
+        self.log
             .flush_range(0, self.log_len)
-            .map_err(|e| Error::io(&self.segment.paths().log, "msync", e))?;
-        let flush_index = |map: &Arc<crate::mmap::SharedMap>, path: &Path| {
+            .map_err(|e| Error::io(&self.path, "msync", e))?;
+        for map in [self.offset_index.map(), self.time_index.map()] {
             map.flush_range(0, map.published())
-                .map_err(|e| Error::io(path, "msync", e))
-        };
-        flush_index(view.offset_index.map(), &self.segment.paths().index)?;
-        flush_index(view.time_index.map(), &self.segment.paths().time_index)
+                .map_err(|e| Error::io(&self.path, "msync index", e))?;
+        }
+        Ok(())
     }
 }
 
@@ -335,6 +357,28 @@ fn clean_tail(
     time_index
         .validate(file_len as u64, i64::from(i32::MAX) + 1)
         .ok()?;
+    // The last time entry must name a batch that has exactly that timestamp (as for inactive
+    // segments): retention and time lookups trust it.
+    if let Some(t) = time_index.last() {
+        let target = base_offset + i64::from(t.relative_offset);
+        let mut pos = offset_index
+            .floor(i64::from(t.relative_offset))
+            .map_or(0, |e| e.position as usize);
+        let file = data.get(..file_len)?;
+        loop {
+            let h = scan::peek_header(file, pos)?;
+            if h.base_offset == target {
+                if h.max_timestamp != t.timestamp {
+                    return None;
+                }
+                break;
+            }
+            if h.base_offset > target {
+                return None;
+            }
+            pos += h.total_size();
+        }
+    }
     let last_offset_entry = offset_index.last();
     let start = last_offset_entry.map_or(0, |e| e.position as u64);
     let indexer = Indexer::resume(
@@ -350,7 +394,7 @@ fn clean_tail(
         data,
         start,
         base_offset,
-        min_offset,
+        Bounds::from(min_offset),
         indexer,
         Validation::Header,
     );

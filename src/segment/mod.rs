@@ -20,7 +20,7 @@ use crate::batch::{BatchHeader, RecordBatch, TimestampType};
 use crate::error::{Error, Result};
 use crate::index::{write_index_file, IndexReader, OffsetEntry, TimeEntry};
 use crate::mmap::SharedMap;
-use scan::{Indexer, Validation, NO_TIMESTAMP};
+use scan::{Bounds, Indexer, Validation, NO_TIMESTAMP};
 
 /// File name suffix of a segment's record batches.
 pub const LOG_SUFFIX: &str = ".log";
@@ -92,6 +92,11 @@ pub struct Segment {
     view: Mutex<Option<Arc<SegmentView>>>,
     /// Set when the segment was removed from its log (its files renamed `.deleted`).
     deleted: AtomicBool,
+    /// Set when mapping found damage: batches that do not validate, or the segment ending before
+    /// the next one begins. Its largest timestamp then covers only the readable part.
+    damaged: AtomicBool,
+    /// Byte position where mapping found the damage (valid while `damaged` is set).
+    damaged_at: AtomicU64,
 }
 
 impl Segment {
@@ -104,6 +109,8 @@ impl Segment {
             max_timestamp: AtomicI64::new(UNKNOWN),
             view: Mutex::new(None),
             deleted: AtomicBool::new(false),
+            damaged: AtomicBool::new(false),
+            damaged_at: AtomicU64::new(0),
         }
     }
 
@@ -137,6 +144,14 @@ impl Segment {
 
     pub(crate) fn set_max_timestamp(&self, ts: i64) {
         self.max_timestamp.store(ts, Ordering::Release);
+    }
+
+    /// The byte position of damage found when the segment was mapped (its readable batches
+    /// end there), if any.
+    pub fn damaged_at(&self) -> Option<u64> {
+        self.damaged
+            .load(Ordering::Acquire)
+            .then(|| self.damaged_at.load(Ordering::Acquire))
     }
 
     /// True once the segment was deleted from its log.
@@ -224,14 +239,25 @@ impl Segment {
         }
         // Missing or bad index: rebuild both from the log.
         let data = log.slice(0, len_usize).unwrap_or_default();
+        let bounds = Bounds {
+            end_offset: self.end_offset(),
+            ..Bounds::from(self.base_offset)
+        };
         let outcome = scan::scan(
             &data,
             0,
             self.base_offset,
-            self.base_offset,
+            bounds,
             Indexer::new(self.base_offset, index_interval),
             Validation::Crc,
         );
+        // The rebuilt indexes cover only the batches before any damage: what lies beyond (its
+        // timestamps among it) is unknown, and time lookups must not skip over it.
+        let ends_short = outcome.next_offset.unwrap_or(self.base_offset) != self.end_offset();
+        if outcome.stop.is_some() || ends_short {
+            self.damaged_at.store(outcome.valid_end, Ordering::Release);
+            self.damaged.store(true, Ordering::Release);
+        }
         let mut time_entries = outcome.time_entries;
         let mut indexer = outcome.indexer;
         time_entries.extend(indexer.time_entry());
@@ -263,9 +289,7 @@ impl Segment {
         let max_ts = match view.time_index.last() {
             Some(t) => {
                 let offset = self.base_offset + i64::from(t.relative_offset);
-                let header = view
-                    .batch_header_at(&self.paths.log, self.base_offset, offset)
-                    .ok()??;
+                let header = view.batch_header_at(self, offset).ok()??;
                 if header.base_offset != offset || header.max_timestamp != t.timestamp {
                     return None;
                 }
@@ -317,76 +341,112 @@ pub(crate) struct SegmentRead {
 }
 
 impl SegmentView {
-    /// Position and header of the batch holding `offset` (or the first batch after it, if
-    /// `offset` falls in a gap), found through the offset index then a header walk; `Ok(None)`
-    /// if the segment ends before `offset`.
+    /// Position and header of the batch holding `offset` in `seg`, found through the offset
+    /// index then a header walk; `Ok(None)` if the segment's batches end before `offset`.
+    ///
+    /// The walk checks that batches follow each other without gaps from the indexed one (or
+    /// from the segment's base offset), so a rotted base offset or a lost batch is reported as
+    /// damage rather than answered with the wrong batch.
     fn locate(
         &self,
-        path: &Path,
-        base_offset: i64,
+        seg: &Segment,
         offset: i64,
         data: &[u8],
     ) -> Result<Option<(usize, BatchHeader)>> {
-        let relative = offset.saturating_sub(base_offset);
-        let mut pos = self
-            .offset_index
-            .floor(relative)
-            .map_or(0, |e| e.position as usize);
+        let path = &seg.paths.log;
+        let relative = offset.saturating_sub(seg.base_offset);
+        let (mut pos, mut expected) =
+            self.offset_index
+                .floor(relative)
+                .map_or((0, seg.base_offset), |e| {
+                    (
+                        e.position as usize,
+                        seg.base_offset + i64::from(e.relative_offset),
+                    )
+                });
         while pos < data.len() {
             let header = header_at(path, data, pos)?;
+            if header.base_offset != expected {
+                return Err(Error::corrupt(
+                    path,
+                    pos as u64,
+                    format!(
+                        "batch base offset {} where offset {expected} was expected",
+                        header.base_offset
+                    ),
+                ));
+            }
             if header.last_offset() >= offset {
                 return Ok(Some((pos, header)));
             }
+            expected = header.next_offset();
             pos += header.total_size();
+        }
+        // The segment's batches end before `offset`; in a segment followed by another, the
+        // offsets up to the next base must have been here.
+        let end = seg.end_offset();
+        if end != i64::MAX && expected < end && offset < end {
+            return Err(Error::corrupt(
+                path,
+                pos as u64,
+                format!("segment ends at offset {expected}, before the next segment's base offset {end}"),
+            ));
         }
         Ok(None)
     }
 
-    fn batch_header_at(
-        &self,
-        path: &Path,
-        base_offset: i64,
-        offset: i64,
-    ) -> Result<Option<BatchHeader>> {
+    fn batch_header_at(&self, seg: &Segment, offset: i64) -> Result<Option<BatchHeader>> {
         self.log
-            .with_published(|data| self.locate(path, base_offset, offset, data))
+            .with_published(|data| self.locate(seg, offset, data))
             .map(|found| found.map(|(_, h)| h))
     }
 
-    /// Whole batches from the one holding `offset`: at least one batch (if any holds an offset in
-    /// `offset..max_offset`), then more while the total stays within `max_bytes`. Batches whose
-    /// base offset is at or above `max_offset` are not returned.
+    /// Whole batches of `seg` from the one holding `offset`: at least one batch (if any holds an
+    /// offset in `offset..max_offset`), then more while the total stays within `max_bytes`.
+    /// Batches whose base offset is at or above `max_offset` are not returned. Damage after
+    /// the first batch ends the answer there (the next read reports it).
     pub(crate) fn read(
         &self,
-        path: &Path,
-        base_offset: i64,
+        seg: &Segment,
         offset: i64,
         max_bytes: usize,
         max_offset: i64,
         verify_crc: bool,
     ) -> Result<Option<SegmentRead>> {
+        let path = &seg.paths.log;
         let data = self.log.slice(0, self.log.published()).unwrap_or_default();
-        let Some((start, _)) = self.locate(path, base_offset, offset, &data)? else {
+        let Some((start, first)) = self.locate(seg, offset, &data)? else {
             return Ok(None);
         };
-        let mut pos = start;
-        let mut batches = Vec::new();
-        let mut next_offset = offset;
+        if first.base_offset >= max_offset {
+            return Ok(None);
+        }
+        let mut batches = vec![batch_at(
+            path,
+            &data,
+            start,
+            first.total_size(),
+            verify_crc,
+        )?];
+        let mut next_offset = first.next_offset();
+        let mut pos = start + first.total_size();
         while pos < data.len() {
-            let header = header_at(path, &data, pos)?;
+            let Ok(header) = header_at(path, &data, pos) else {
+                break;
+            };
             let size = header.total_size();
-            if header.base_offset >= max_offset
-                || (!batches.is_empty() && pos + size - start > max_bytes)
+            if header.base_offset != next_offset
+                || header.base_offset >= max_offset
+                || pos + size - start > max_bytes
             {
                 break;
             }
-            let batch = batch_at(path, &data, pos, size, verify_crc)?;
+            let Ok(batch) = batch_at(path, &data, pos, size, verify_crc) else {
+                break;
+            };
             next_offset = header.next_offset();
             batches.push(batch);
             pos += size;
-        }
-        if batches.is_empty() {
-            return Ok(None);
         }
         Ok(Some(SegmentRead {
             bytes: data.slice(start..pos),
@@ -395,44 +455,60 @@ impl SegmentView {
         }))
     }
 
-    /// The first offset whose record timestamp is `>= timestamp`, if this segment holds one.
+    /// The first offset at or above `min_offset` whose record timestamp is `>= timestamp`, if
+    /// `seg` holds one.
     pub(crate) fn offset_for_timestamp(
         &self,
-        path: &Path,
-        base_offset: i64,
+        seg: &Segment,
         timestamp: i64,
+        min_offset: i64,
         verify_crc: bool,
     ) -> Result<Option<i64>> {
+        let path = &seg.paths.log;
+        let base_offset = seg.base_offset;
         let from = self
             .time_index
             .floor(timestamp)
-            .map_or(base_offset, |e| base_offset + i64::from(e.relative_offset));
+            .map_or(base_offset, |e| base_offset + i64::from(e.relative_offset))
+            .max(min_offset);
         let data = self.log.slice(0, self.log.published()).unwrap_or_default();
-        let Some((mut pos, _)) = self.locate(path, base_offset, from, &data)? else {
+        let Some((mut pos, _)) = self.locate(seg, from, &data)? else {
             return Ok(None);
         };
+        let mut expected = None;
         while pos < data.len() {
             let header = header_at(path, &data, pos)?;
+            if expected.is_some_and(|e| e != header.base_offset) {
+                return Err(Error::corrupt(
+                    path,
+                    pos as u64,
+                    format!(
+                        "batch base offset {} where offset {} was expected",
+                        header.base_offset,
+                        expected.unwrap_or_default()
+                    ),
+                ));
+            }
+            expected = Some(header.next_offset());
             let size = header.total_size();
-            if header.max_timestamp >= timestamp {
+            if header.max_timestamp >= timestamp && header.last_offset() >= min_offset {
                 let batch = batch_at(path, &data, pos, size, verify_crc)?;
-                // A compressed batch cannot be opened: its base offset is the answer (no record
-                // before it qualifies; some inside it may not either).
-                let Ok(records) = batch.records() else {
-                    return Ok(Some(header.base_offset));
-                };
+                // A compressed batch cannot be opened, nor one stamped with its append time:
+                // its first offset in range is the answer.
                 if header.timestamp_type() == TimestampType::LogAppendTime {
-                    // Every record carries the batch's append time.
-                    return Ok(Some(header.base_offset));
+                    return Ok(Some(header.base_offset.max(min_offset)));
                 }
+                let Ok(records) = batch.records() else {
+                    return Ok(Some(header.base_offset.max(min_offset)));
+                };
                 for record in records {
                     let record =
                         record.map_err(|e| Error::corrupt(path, pos as u64, e.to_string()))?;
-                    if record.timestamp >= timestamp {
+                    if record.offset >= min_offset && record.timestamp >= timestamp {
                         return Ok(Some(record.offset));
                     }
                 }
-                // No record reached the batch's max timestamp (an emptied batch): keep looking.
+                // No record in range reached the batch's max timestamp: keep looking.
             }
             pos += size;
         }

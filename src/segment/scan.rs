@@ -154,16 +154,40 @@ pub(crate) struct ScanOutcome {
     pub(crate) stop: Option<ScanStop>,
 }
 
+/// What a scan expects of the batches it walks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Bounds {
+    /// The offset the first batch scanned must start at.
+    pub(crate) first_offset: i64,
+    /// No batch may hold this offset or a later one (the next segment's base offset).
+    pub(crate) end_offset: i64,
+    /// Batches ending at or below this offset (flushed data) get a header check only.
+    pub(crate) trusted_below: i64,
+}
+
+impl Bounds {
+    /// From `first_offset`, unbounded above, every batch checked in full.
+    pub(crate) fn from(first_offset: i64) -> Self {
+        Bounds {
+            first_offset,
+            end_offset: i64::MAX,
+            trusted_below: i64::MIN,
+        }
+    }
+}
+
 /// Scans the batches in `data[start..]` of a segment with base offset `base_offset`.
 ///
-/// Batches must have offsets increasing from `min_offset` on, within i32 of the base offset, and
-/// pass `validation`. The scan stops at the first batch that does not; a trailing run of zero
-/// bytes is reported as such.
+/// partlog writes batches contiguously: the first batch of a segment starts at its base
+/// offset and each later one at the offset after the previous one. So the first batch scanned
+/// must start exactly at `bounds.first_offset`, each next one where the previous one ended, all
+/// below `bounds.end_offset` and within i32 of the base offset. The scan stops at the first
+/// batch that fails; a trailing run of zero bytes is reported as such.
 pub(crate) fn scan(
     data: &Bytes,
     start: u64,
     base_offset: i64,
-    min_offset: i64,
+    bounds: Bounds,
     mut indexer: Indexer,
     validation: Validation,
 ) -> ScanOutcome {
@@ -177,11 +201,16 @@ pub(crate) fn scan(
         indexer: indexer.clone(),
         stop: None,
     };
+    let initial_indexer = indexer.clone();
     let mut pos = usize::try_from(start).unwrap_or(usize::MAX).min(data.len());
-    let mut expected_min = min_offset;
+    let mut expected = bounds.first_offset;
+    // The last batch accepted on a header check alone, if it was: (position, header).
+    let mut last_trusted: Option<(usize, BatchHeader)> = None;
     while pos < data.len() {
-        match check_batch(data, pos, base_offset, expected_min, validation) {
+        match check_batch(data, pos, base_offset, expected, bounds, validation) {
             Ok(header) => {
+                last_trusted =
+                    (header.next_offset() <= bounds.trusted_below).then_some((pos, header));
                 if out.batches == 0 && pos == 0 {
                     out.first_batch_timestamp = Some(header.max_timestamp);
                 }
@@ -189,12 +218,31 @@ pub(crate) fn scan(
                 out.offset_entries.extend(entries.offset);
                 out.time_entries.extend(entries.time);
                 pos += header.total_size();
-                expected_min = header.next_offset();
+                expected = header.next_offset();
                 out.next_offset = Some(header.next_offset());
                 out.batches += 1;
                 out.valid_end = pos as u64;
             }
             Err(reason) => {
+                // A batch taken on its header alone may be what derailed the walk (a rotted
+                // length or offset delta): if its CRC fails, the damage starts there.
+                if let Some((at, h)) = last_trusted {
+                    let bytes = data.slice(at..at + h.total_size());
+                    if RecordBatch::parse_crc_only(bytes).is_err() {
+                        let bounds = Bounds {
+                            trusted_below: h.base_offset,
+                            ..bounds
+                        };
+                        return scan(
+                            data,
+                            start,
+                            base_offset,
+                            bounds,
+                            initial_indexer,
+                            validation,
+                        );
+                    }
+                }
                 let window = &data[pos..data.len().min(pos + ZERO_TAIL_WINDOW)];
                 let zero_tail = window.iter().all(|&b| b == 0);
                 out.stop = Some(ScanStop {
@@ -210,12 +258,14 @@ pub(crate) fn scan(
     out
 }
 
-/// Checks the batch at `data[pos..]`; returns its header.
-pub(crate) fn check_batch(
+/// Checks the batch at `data[pos..]`, which must start at offset `expected` and stay within
+/// `bounds`; returns its header.
+fn check_batch(
     data: &Bytes,
     pos: usize,
     base_offset: i64,
-    min_offset: i64,
+    expected: i64,
+    bounds: Bounds,
     validation: Validation,
 ) -> Result<BatchHeader, String> {
     let rest = &data[pos..];
@@ -233,10 +283,17 @@ pub(crate) fn check_batch(
             rest.len()
         ));
     }
-    if header.base_offset < min_offset {
+    if header.base_offset != expected {
         return Err(format!(
-            "batch base offset {} is not after the previous batch (expected at least {min_offset})",
+            "batch base offset {} where offset {expected} was expected",
             header.base_offset
+        ));
+    }
+    if header.next_offset() > bounds.end_offset {
+        return Err(format!(
+            "batch runs to offset {}, past the next segment's base offset {}",
+            header.last_offset(),
+            bounds.end_offset
         ));
     }
     if header.last_offset() - base_offset > i64::from(i32::MAX) {
@@ -246,6 +303,11 @@ pub(crate) fn check_batch(
         ));
     }
     let bytes = data.slice(pos..pos + size);
+    let validation = if header.next_offset() <= bounds.trusted_below {
+        Validation::Header
+    } else {
+        validation
+    };
     let parsed = match validation {
         Validation::Full => RecordBatch::parse(bytes).map(|_| ()),
         Validation::Crc => RecordBatch::parse_crc_only(bytes).map(|_| ()),
