@@ -421,6 +421,7 @@ fn flush_policy_moves_the_recovery_point_exactly_when_due() {
         dir.path(),
         Config {
             segment_bytes: 1 << 20,
+            retention_ms: -1,
             ..retention_config()
         },
         &clock,
