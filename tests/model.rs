@@ -31,22 +31,6 @@ use partlog::batch::{BatchBuilder, RecordBatch, SimpleRecord, TimestampType};
 use partlog::{Config, Error, Log, LogRead, ManualClock};
 use proptest::prelude::*;
 
-/// KNOWN BUG switch (set to `false` once fixed): `offset_for_timestamp` finds the first record
-/// whose timestamp is at or after the target counting records below the log start offset (in
-/// the batch or segment holding it), then raises the answer to the log start offset, whose own
-/// timestamp may be older than the target. Kafka (`FileRecords.searchForTimestamp`) skips
-/// records below the start offset, and partlog's docs say it does too. While this is `true`
-/// the model accepts that answer as well. See
-/// `known_bug_offset_for_timestamp_counts_records_below_the_log_start_offset`.
-const TOLERATE_TIME_LOOKUP_BELOW_START: bool = false;
-/// KNOWN BUG switch (set to `false` once fixed): `truncate_to` may lower the log start offset
-/// (to the base of the batch holding the cut, when the start lay inside it) without writing
-/// the log-start checkpoint; after a crash the old, higher start comes back, and if it is past
-/// the new end the log restarts empty there, moving the log end offset forward. While this is
-/// `true` the model replays that at a crash. See
-/// `known_bug_crash_after_truncating_below_the_log_start_offset_moves_the_log_end`.
-const TOLERATE_TRUNCATION_NOT_CHECKPOINTING_START: bool = false;
-
 // ------------------------------------------------------------------------------------------
 // Operations.
 
@@ -254,9 +238,6 @@ struct Model {
     last_flush_ms: i64,
     /// `.deleted` files waiting: (due time, number of files).
     pending: Vec<(i64, usize)>,
-    /// What the log-start-offset checkpoint file holds (written by delete-records, by
-    /// retention when the start moves, and at close).
-    start_checkpoint: Option<i64>,
 }
 
 enum Rule {
@@ -277,7 +258,6 @@ impl Model {
             unflushed_records: 0,
             last_flush_ms: now,
             pending: Vec::new(),
-            start_checkpoint: None,
         }
     }
 
@@ -379,23 +359,6 @@ impl Model {
             .map(|(o, _)| o)
     }
 
-    /// What partlog answers today (see [`TOLERATE_TIME_LOOKUP_BELOW_START`]): the first record
-    /// with a timestamp at or after the target, counting records below the log start offset,
-    /// then raised to the log start offset.
-    fn offset_for_timestamp_clamped(&self, target: i64) -> Option<i64> {
-        self.batches
-            .iter()
-            .flat_map(|b| {
-                b.timestamps
-                    .iter()
-                    .enumerate()
-                    .map(move |(i, &ts)| (b.base + i as i64, ts))
-            })
-            .find(|&(_, ts)| ts >= target)
-            .filter(|&(o, _)| o < self.end)
-            .map(|(o, _)| o.max(self.start))
-    }
-
     /// Deletes the longest prefix of segments `rule` allows; returns their base offsets.
     fn delete_prefix(&mut self, mut rule: Rule, now: i64) -> Vec<i64> {
         let n = self.segments.len();
@@ -441,7 +404,6 @@ impl Model {
         self.batches.retain(|b| b.base >= first_kept);
         if first_kept > self.start {
             self.start = first_kept;
-            self.start_checkpoint = Some(first_kept);
         }
         self.pending.push((
             now.saturating_add(self.config.file_delete_delay_ms),
@@ -769,10 +731,8 @@ fn run(config: Config, ops: Vec<Op>) {
                     .offset_for_timestamp(t)
                     .unwrap_or_else(|e| panic!("step {step}: {e}"));
                 let want = m.offset_for_timestamp(t);
-                let tolerated =
-                    TOLERATE_TIME_LOOKUP_BELOW_START && got == m.offset_for_timestamp_clamped(t);
                 assert!(
-                    got == want || tolerated,
+                    got == want,
                     "step {step}: offset_for_timestamp({t}) = {got:?}, want {want:?}"
                 );
             }
@@ -817,20 +777,8 @@ fn run(config: Config, ops: Vec<Op>) {
                 let clean = matches!(op, Op::ReopenClean);
                 if clean {
                     log.close().unwrap();
-                    m.start_checkpoint = Some(m.start);
                 } else {
                     log.abandon();
-                    if TOLERATE_TRUNCATION_NOT_CHECKPOINTING_START {
-                        // While the bug stands, the stale checkpoint comes back.
-                        if let Some(cp) = m.start_checkpoint.filter(|&cp| cp > m.start) {
-                            if cp > m.end {
-                                m.batches.clear();
-                                m.segments = vec![cp];
-                                m.end = cp;
-                            }
-                            m.start = cp;
-                        }
-                    }
                 }
                 log = open(dir.path(), &config, &clock);
                 assert_eq!(
@@ -875,7 +823,6 @@ fn run(config: Config, ops: Vec<Op>) {
                 } else {
                     assert_eq!(got.unwrap(), before, "step {step}");
                     m.start = before;
-                    m.start_checkpoint = Some(before);
                     m.delete_prefix(Rule::StartOffset, now);
                 }
             }
@@ -936,10 +883,8 @@ proptest! {
     }
 }
 
-/// Fixed bug (regression test): one batch, offsets 0..=3 with timestamps 895, 0, 0, 0; `delete_records(2)` moves
-/// the log start offset into it. No record at or after the start has a timestamp at or after
-/// 895, so `offset_for_timestamp(895)` must be `None`; partlog finds record 0 (below the start),
-/// raises it to 2 and answers `Some(2)`, a record of time 0.
+/// Regression test: `offset_for_timestamp` counted records below the log start offset and raised
+/// the answer to the start (`Some(2)`, a record of time 0); it must skip them and answer `None`.
 #[test]
 fn regression_offset_for_timestamp_counts_records_below_the_log_start_offset() {
     let dir = tmp();
@@ -953,12 +898,9 @@ fn regression_offset_for_timestamp_counts_records_below_the_log_start_offset() {
     assert_eq!(log.offset_for_timestamp(895).unwrap(), None);
 }
 
-/// Fixed bug (regression test): `delete_records(3)` puts the log start offset inside batch 1..=5; `truncate_to(3)`
-/// cuts that whole batch, so the log end offset becomes 1 and the start offset is lowered to 1,
-/// but the log-start checkpoint still says 3. After a crash the open finds the start (3) past
-/// the end (1) and restarts the log empty at 3: the log end offset moved forward from 1 to 3
-/// across a crash (a process crash must change nothing). Truncation must checkpoint the start
-/// offset it lowers (or not lower it).
+/// Regression test: `truncate_to` lowered the log start offset without checkpointing it, so a
+/// crash restored the old start past the new end and moved the log end offset forward; a crash
+/// must now leave both offsets as they were.
 #[test]
 fn regression_crash_after_truncating_below_the_log_start_offset_moves_the_log_end() {
     let dir = tmp();

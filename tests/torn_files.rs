@@ -292,37 +292,6 @@ fn read_batch(log: &Log, seg: &SegFile, b: &BatchAt, from: i64) -> Got {
     }
 }
 
-/// KNOWN BUG switches. Each tolerates one known wrong behaviour in the sweeps below, so that
-/// they keep checking everything else; the `known_bug_*` tests (ignored) show each bug on its
-/// own. Set a switch to `false` once its bug is fixed.
-///
-/// `Log::read` parses the header of the batch after the last one it returns before it checks
-/// `max_bytes`: a good batch right before a batch with a damaged header cannot be read (the read
-/// reports the next batch's damage). See `known_bug_good_batch_unreadable_when_the_next_header_is_damaged`.
-const TOLERATE_READ_PARSING_THE_NEXT_HEADER: bool = false;
-/// The base offset (outside the CRC) is only checked to increase, not to continue the previous
-/// batch: a flipped bit there serves records under wrong offsets, and makes recovery keep the
-/// damaged batch and cut the good ones after it. See
-/// `known_bug_flipped_base_offset_serves_records_under_wrong_offsets`.
-const TOLERATE_UNCHECKED_BASE_OFFSET: bool = false;
-/// A segment whose indexes are rebuilt because a batch is damaged gets a largest timestamp
-/// from the batches before the damage only: a time lookup that the damaged batch would answer
-/// skips it and answers with a later offset, instead of reporting the damage. See
-/// `known_bug_time_lookup_skips_a_damaged_batch`.
-const TOLERATE_TIME_LOOKUP_SKIPPING_DAMAGE: bool = false;
-/// On a clean open the active segment's time index is only checked for shape, not against the
-/// batch its last entry names (as inactive segments' are): a time index from another segment
-/// is trusted and time lookups in the active segment answer wrong. See
-/// `known_bug_active_segment_time_index_is_not_checked_against_its_batches`.
-const TOLERATE_ACTIVE_TIME_INDEX_TRUSTED: bool = false;
-
-/// `got` for batch `x` that lies before the damaged batch at byte `damaged_pos` of the same
-/// segment: must be `Good` (or, while the bug stands, the damage of the next batch).
-fn good_before_damage(got: &Got, x: &BatchAt, damaged_pos: usize, damaged: &Got) -> bool {
-    *got == Got::Good
-        || (TOLERATE_READ_PARSING_THE_NEXT_HEADER && x.end() == damaged_pos && got == damaged)
-}
-
 fn is_corrupt_in(got: &Got, file: &Path) -> bool {
     matches!(got, Got::Corrupt { path, .. } if path == file)
 }
@@ -414,7 +383,7 @@ fn last_segment_cut_at_every_byte_of_its_last_three_batches() {
 /// at every byte of its last batch: recovery cuts the log there and removes later segments.
 /// (Cuts that leave only zeros of the batch, including a cut exactly at its start, leave a
 /// segment that ends early without a torn batch: see
-/// `known_bug_unflushed_segment_that_lost_its_last_batch_leaves_a_hole`.)
+/// `regression_unflushed_segment_that_lost_its_last_batch_leaves_a_hole`.)
 #[test]
 #[cfg_attr(miri, ignore)]
 fn unflushed_middle_segment_cut_at_every_byte_of_its_last_batch() {
@@ -501,12 +470,6 @@ fn flushed_middle_segment_cut_is_reported_on_read() {
                     };
                     if si == 2 && x.base == b.base {
                         assert_eq!(got, damaged, "{what}");
-                    } else if si == 2 {
-                        assert!(
-                            good_before_damage(&got, x, b.pos, &damaged),
-                            "{what}: batch at {}: {got:?}",
-                            x.base
-                        );
                     } else {
                         assert_eq!(got, Got::Good, "{what}: batch at {}", x.base);
                     }
@@ -642,8 +605,7 @@ fn check_flip(
     let end = segs[n - 1].batches.last().unwrap().next;
     // Recovery may instead cut the last segment at the damaged batch.
     let cut_at_open = log.log_end_offset() != end;
-    let tolerated = TOLERATE_UNCHECKED_BASE_OFFSET && field_of(at) == "baseOffset";
-    if cut_at_open && !tolerated {
+    if cut_at_open {
         let t = log.open_report().truncated.clone();
         if si != n - 1 || log.log_end_offset() != b.base {
             out.push(format!(
@@ -681,12 +643,9 @@ fn check_flip(
                     // skips it: reporting damage is right too (a derailed walk may name
                     // where it derailed rather than the damaged batch).
                     got == Got::Good || is_corrupt_in(&got, &dir.join(seg.name()))
-                } else if sj == si {
-                    good_before_damage(&got, x, b.pos, &damaged)
                 } else {
                     got == Got::Good
                 };
-                let ok = ok || (TOLERATE_UNCHECKED_BASE_OFFSET && field_of(at) == "baseOffset");
                 if !ok {
                     let which = if sj != si {
                         "other segment"
@@ -820,9 +779,6 @@ fn swapped_index_files_are_detected_and_rebuilt() {
     let mut cases: Vec<(String, Damage)> = Vec::new();
     for (i, j) in [(0, 1), (1, 2), (2, 3), (0, 4), (3, 4), (4, 5), (0, 5)] {
         for (kind, files) in [("index", &index), ("timeindex", &time)] {
-            if TOLERATE_ACTIVE_TIME_INDEX_TRUSTED && kind == "timeindex" && j == n - 1 {
-                continue;
-            }
             let (a, b) = (files[i].file_name().unwrap(), files[j].file_name().unwrap());
             let (a, b) = (PathBuf::from(a), PathBuf::from(b));
             cases.push((
@@ -1222,15 +1178,7 @@ fn clean_shutdown_marker_that_lies() {
         for x in &seg.batches {
             if x.base != mb.base && x.base != fb.base {
                 let got = read_batch(&log, seg, x, x.base);
-                let damaged = Got::Corrupt {
-                    path: dir.path().join(mid.name()),
-                    position: mb.pos as u64,
-                };
-                assert!(
-                    good_before_damage(&got, x, mb.pos, &damaged),
-                    "batch at {}: {got:?}",
-                    x.base
-                );
+                assert_eq!(got, Got::Good, "batch at {}", x.base);
             }
         }
     }
@@ -1361,12 +1309,6 @@ fn check_absurd(
                     got == Got::Good || is_corrupt_in(&got, &dir.join(seg.name())),
                     "{what}: {got:?}"
                 );
-            } else if sj == si {
-                assert!(
-                    good_before_damage(&got, x, b.pos, &damaged),
-                    "{what}: read({}): {got:?}",
-                    x.base
-                );
             } else {
                 assert_eq!(got, Got::Good, "{what}: read({})", x.base);
             }
@@ -1377,11 +1319,7 @@ fn check_absurd(
         match log.offset_for_timestamp(t) {
             Ok(got) => {
                 let want = time_answer(t, 0, end);
-                // While the bug stands: the damaged batch is skipped, the answer is later.
-                let tolerated = TOLERATE_TIME_LOOKUP_SKIPPING_DAMAGE
-                    && want.is_some_and(|w| (b.base..b.next).contains(&w))
-                    && got.is_some_and(|g| g >= b.next);
-                assert!(got == want || tolerated, "{what}: time {}: {got:?}", t - TS);
+                assert!(got == want, "{what}: time {}: {got:?}", t - TS);
             }
             Err(Error::Corrupt { .. }) => {}
             Err(e) => panic!("{what}: time lookup: {e:?}"),
@@ -1445,8 +1383,8 @@ fn garbage_records_under_a_valid_crc() {
 }
 
 // ------------------------------------------------------------------------------------------
-// Known bugs: each the smallest case of a wrong behaviour found by the sweeps above. Ignored so
-// that the suite stays green; run with `cargo test --test torn_files -- --ignored`.
+// Regression tests: each the smallest case of a wrong behaviour the sweeps above found (now
+// fixed).
 
 /// A log of `segments` segments of three 3-record batches each (plus the active one holding
 /// one batch), closed cleanly.
@@ -1476,11 +1414,8 @@ fn offsets_of(r: &partlog::LogRead) -> Vec<i64> {
         .collect()
 }
 
-/// Fixed bug (regression test): the base offset lies outside the CRC and reads only check that batches do not go
-/// backwards. Batch 3..=5 whose base offset rotted to 4 is served as offsets 4..=6 holding the
-/// records written at 3..=5. partlog's batches are contiguous (each starts where the previous
-/// one ended, the first at the segment's base offset), so this is detectable: the read must
-/// report `Corrupt` at the batch.
+/// Regression test: a batch whose base offset (outside the CRC) rotted from 3 to 4 was served as
+/// offsets 4..=6; batches must continue one another, so the read must report `Corrupt`.
 #[test]
 fn regression_flipped_base_offset_serves_records_under_wrong_offsets() {
     let (dir, segs) = three_batch_segments(1);
@@ -1509,10 +1444,8 @@ fn regression_flipped_base_offset_serves_records_under_wrong_offsets() {
     }
 }
 
-/// Fixed bug (regression test): the same rot in the last segment, found by recovery: the damaged batch (base
-/// offset 3 + 2^24) is kept, the good batches after it are cut as "not after the previous
-/// batch", and the log end offset jumps to 2^24 + 6, so new appends get offsets 16 million
-/// ahead. Recovery must cut at the damaged batch instead (log end offset 3).
+/// Regression test: recovery kept a batch whose base offset rotted to 3 + 2^24 and cut the good
+/// batches after it, moving the log end offset to 2^24 + 6; it must cut at the damaged batch (3).
 #[test]
 fn regression_flipped_base_offset_makes_recovery_cut_good_batches() {
     let dir = tmp();
@@ -1537,12 +1470,8 @@ fn regression_flipped_base_offset_makes_recovery_cut_good_batches() {
     );
 }
 
-/// Fixed bug (regression test): `read` parses the header of the batch after the last one it will return before
-/// checking `max_bytes`, so a good batch right before a batch whose header is damaged (here its
-/// length is -1) cannot be read at all: `read(3, 1)` reports the next batch's damage instead
-/// of returning batch 3..=5. (A flipped record byte in the next batch does not do this: only
-/// its header is parsed.) The read must return batch 3..=5; the next read, at 6, reports the
-/// damage.
+/// Regression test: `read` parsed the next batch's header before checking `max_bytes`, so a good
+/// batch before a damaged header could not be read; `read(3, 1)` must return batch 3..=5.
 #[test]
 fn regression_good_batch_unreadable_when_the_next_header_is_damaged() {
     let (dir, segs) = three_batch_segments(1);
@@ -1556,11 +1485,8 @@ fn regression_good_batch_unreadable_when_the_next_header_is_damaged() {
     }
 }
 
-/// Fixed bug (regression test): a time lookup that a damaged batch would answer skips it. The last batch of the
-/// first segment (offsets 6..=8) has a damaged length; its segment's indexes are rebuilt from
-/// the batches before it, so the segment's largest timestamp is that of offset 5, and
-/// `offset_for_timestamp(TS + 6)` answers 9 (the next segment), silently skipping 6..=8. It
-/// must report the damage (`Corrupt`).
+/// Regression test: a time lookup that a damaged batch would answer skipped it and answered a
+/// later offset (9); it must report the damage (`Corrupt`).
 #[test]
 fn regression_time_lookup_skips_a_damaged_batch() {
     let (dir, segs) = three_batch_segments(2);
@@ -1574,11 +1500,9 @@ fn regression_time_lookup_skips_a_damaged_batch() {
     }
 }
 
-/// Fixed bug (regression test): on a clean open the active segment's time index is checked for shape only
-/// (inactive segments' are also checked against the batch their last entry names). With the
-/// first segment's time index in place of the active one's, the active segment's largest
-/// timestamp and time entries are taken from the wrong file, and a time lookup of a record in
-/// it answers wrong: here `offset_for_timestamp(TS + 40)` = 57 (and `None` in other layouts).
+/// Regression test: on a clean open the active segment's time index was checked for shape only,
+/// so one swapped in from another segment gave wrong time lookups; it must be detected and
+/// rebuilt (`offset_for_timestamp(TS + 40)` = 40).
 #[test]
 fn regression_active_segment_time_index_is_not_checked_against_its_batches() {
     let dir = tmp();
@@ -1596,12 +1520,8 @@ fn regression_active_segment_time_index_is_not_checked_against_its_batches() {
     assert_eq!(log.offset_for_timestamp(TS + 40).unwrap(), Some(40));
 }
 
-/// Fixed bug (regression test): a segment after the recovery point that lost its last batch whole (the file ends
-/// at a batch boundary, as after a lost block) is accepted by recovery: no batch is torn, so
-/// nothing is cut, and the log keeps a hole where that batch's offsets were. Reads of those
-/// offsets then silently answer with the next segment's batches. partlog writes no gaps, so a
-/// segment that ends before the next segment's base offset lost data: recovery must treat it
-/// like a torn batch (cut there and remove the later segments).
+/// Regression test: recovery accepted a segment after the recovery point that lost its last
+/// batch whole (no torn batch, so a hole at 15..18); it must cut there like a torn batch.
 #[test]
 fn regression_unflushed_segment_that_lost_its_last_batch_leaves_a_hole() {
     let dir = tmp();
@@ -1625,9 +1545,8 @@ fn regression_unflushed_segment_that_lost_its_last_batch_leaves_a_hole() {
     );
 }
 
-/// Fixed bug (regression test): the same lost batch in a flushed segment (not scanned at open): `read(15)`
-/// answers with the batch at 18 of the next segment, silently skipping 15..=17. A read of an
-/// offset the segment should hold but does not must report `Corrupt`.
+/// Regression test: in a flushed segment that lost its last batch, `read(15)` answered with the
+/// next segment's batch at 18; a read of an offset in the hole must report `Corrupt`.
 #[test]
 fn regression_read_of_an_offset_in_a_hole_answers_with_a_later_batch() {
     let (dir, segs) = three_batch_segments(3);
