@@ -357,26 +357,12 @@ fn clean_tail(
     time_index
         .validate(file_len as u64, i64::from(i32::MAX) + 1)
         .ok()?;
-    // The last time entry must name a batch that has exactly that timestamp (as for inactive
-    // segments): retention and time lookups trust it.
+    // The last time entry must be the segment's largest timestamp, as for inactive segments:
+    // retention and time lookups trust it.
     if let Some(t) = time_index.last() {
-        let target = base_offset + i64::from(t.relative_offset);
-        let mut pos = offset_index
-            .floor(i64::from(t.relative_offset))
-            .map_or(0, |e| e.position as usize);
         let file = data.get(..file_len)?;
-        loop {
-            let h = scan::peek_header(file, pos)?;
-            if h.base_offset == target {
-                if h.max_timestamp != t.timestamp {
-                    return None;
-                }
-                break;
-            }
-            if h.base_offset > target {
-                return None;
-            }
-            pos += h.total_size();
+        if !super::time_entry_is_segment_max(file, &offset_index, base_offset, t) {
+            return None;
         }
     }
     let last_offset_entry = offset_index.last();

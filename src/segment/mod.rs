@@ -97,6 +97,8 @@ pub struct Segment {
     damaged: AtomicBool,
     /// Byte position where mapping found the damage (valid while `damaged` is set).
     damaged_at: AtomicU64,
+    /// Set when a lookup found the offset index wrong: the next mapping rebuilds it.
+    index_suspect: AtomicBool,
 }
 
 impl Segment {
@@ -111,6 +113,7 @@ impl Segment {
             deleted: AtomicBool::new(false),
             damaged: AtomicBool::new(false),
             damaged_at: AtomicU64::new(0),
+            index_suspect: AtomicBool::new(false),
         }
     }
 
@@ -234,8 +237,10 @@ impl Segment {
             usize::try_from(len).map_err(|_| Error::corrupt(path, 0, "segment too large"))?;
         let log = SharedMap::read_only(&file, len_usize).map_err(|e| Error::io(path, "mmap", e))?;
         self.size.store(len, Ordering::Release);
-        if let Some(view) = self.open_indexes(&log, len) {
-            return Ok(view);
+        if !self.index_suspect.swap(false, Ordering::AcqRel) {
+            if let Some(view) = self.open_indexes(&log, len) {
+                return Ok(view);
+            }
         }
         // Missing or bad index: rebuild both from the log.
         let data = log.slice(0, len_usize).unwrap_or_default();
@@ -284,13 +289,14 @@ impl Segment {
             offset_index,
             time_index,
         };
-        // The last time entry must name a batch that really has that timestamp: it is what
-        // retention and timestamp lookups trust.
+        // The last time entry must name a batch that really has that timestamp, and no later
+        // batch may have a larger one: it is what retention and timestamp lookups trust.
         let max_ts = match view.time_index.last() {
             Some(t) => {
-                let offset = self.base_offset + i64::from(t.relative_offset);
-                let header = view.batch_header_at(self, offset).ok()??;
-                if header.base_offset != offset || header.max_timestamp != t.timestamp {
+                let ok = view.log.with_published(|data| {
+                    time_entry_is_segment_max(data, &view.offset_index, self.base_offset, t)
+                });
+                if !ok {
                     return None;
                 }
                 t.timestamp
@@ -353,52 +359,27 @@ impl SegmentView {
         offset: i64,
         data: &[u8],
     ) -> Result<Option<(usize, BatchHeader)>> {
-        let path = &seg.paths.log;
         let relative = offset.saturating_sub(seg.base_offset);
-        let (mut pos, mut expected) =
-            self.offset_index
-                .floor(relative)
-                .map_or((0, seg.base_offset), |e| {
-                    (
-                        e.position as usize,
-                        seg.base_offset + i64::from(e.relative_offset),
-                    )
-                });
-        while pos < data.len() {
-            let header = header_at(path, data, pos)?;
-            if header.base_offset != expected {
-                return Err(Error::corrupt(
-                    path,
-                    pos as u64,
-                    format!(
-                        "batch base offset {} where offset {expected} was expected",
-                        header.base_offset
-                    ),
-                ));
+        let Some(entry) = self.offset_index.floor(relative) else {
+            return walk_to(seg, data, 0, seg.base_offset, offset);
+        };
+        let start = entry.position as usize;
+        let expected = seg.base_offset + i64::from(entry.relative_offset);
+        match walk_to(seg, data, start, expected, offset) {
+            Ok(found) => Ok(found),
+            Err(from_index) => {
+                // Index files carry no checksum: an entry can pass every check and still not
+                // land on its batch. Walk from the segment's start instead; if that works, the
+                // index was wrong, and an inactive segment rebuilds it when next mapped.
+                let found =
+                    walk_to(seg, data, 0, seg.base_offset, offset).map_err(|_| from_index)?;
+                seg.index_suspect.store(true, Ordering::Release);
+                if seg.end_offset() != i64::MAX {
+                    seg.set_view(None);
+                }
+                Ok(found)
             }
-            if header.last_offset() >= offset {
-                return Ok(Some((pos, header)));
-            }
-            expected = header.next_offset();
-            pos += header.total_size();
         }
-        // The segment's batches end before `offset`; in a segment followed by another, the
-        // offsets up to the next base must have been here.
-        let end = seg.end_offset();
-        if end != i64::MAX && expected < end && offset < end {
-            return Err(Error::corrupt(
-                path,
-                pos as u64,
-                format!("segment ends at offset {expected}, before the next segment's base offset {end}"),
-            ));
-        }
-        Ok(None)
-    }
-
-    fn batch_header_at(&self, seg: &Segment, offset: i64) -> Result<Option<BatchHeader>> {
-        self.log
-            .with_published(|data| self.locate(seg, offset, data))
-            .map(|found| found.map(|(_, h)| h))
     }
 
     /// Whole batches of `seg` from the one holding `offset`: at least one batch (if any holds an
@@ -466,12 +447,28 @@ impl SegmentView {
     ) -> Result<Option<i64>> {
         let path = &seg.paths.log;
         let base_offset = seg.base_offset;
-        let from = self
-            .time_index
-            .floor(timestamp)
-            .map_or(base_offset, |e| base_offset + i64::from(e.relative_offset))
-            .max(min_offset);
         let data = self.log.slice(0, self.log.published()).unwrap_or_default();
+        // The entry says every record before its offset is older than its timestamp. Index
+        // files carry no checksum, so the entry must at least match the batch it names (that
+        // batch reached exactly that timestamp); if not, search from the segment's start and
+        // have the index rebuilt.
+        let from = match self.time_index.floor(timestamp) {
+            None => base_offset,
+            Some(e) => {
+                let o = base_offset + i64::from(e.relative_offset);
+                match self.locate(seg, o, &data) {
+                    Ok(Some((_, h))) if h.base_offset == o && h.max_timestamp == e.timestamp => o,
+                    _ => {
+                        seg.index_suspect.store(true, Ordering::Release);
+                        if seg.end_offset() != i64::MAX {
+                            seg.set_view(None);
+                        }
+                        base_offset
+                    }
+                }
+            }
+        }
+        .max(min_offset);
         let Some((mut pos, _)) = self.locate(seg, from, &data)? else {
             return Ok(None);
         };
@@ -514,6 +511,95 @@ impl SegmentView {
         }
         Ok(None)
     }
+}
+
+/// Walks batch headers from `pos` (where a batch starting at offset `expected` must be) to the
+/// batch holding `offset`; `Ok(None)` if the segment's batches end before it.
+///
+/// The walk checks that batches follow each other without gaps, so a rotted base offset or a
+/// lost batch is reported as damage rather than answered with the wrong batch; and that a
+/// segment followed by another holds every offset up to the next one's base.
+fn walk_to(
+    seg: &Segment,
+    data: &[u8],
+    mut pos: usize,
+    mut expected: i64,
+    offset: i64,
+) -> Result<Option<(usize, BatchHeader)>> {
+    let path = &seg.paths.log;
+    while pos < data.len() {
+        let header = header_at(path, data, pos)?;
+        if header.base_offset != expected {
+            return Err(Error::corrupt(
+                path,
+                pos as u64,
+                format!(
+                    "batch base offset {} where offset {expected} was expected",
+                    header.base_offset
+                ),
+            ));
+        }
+        if header.last_offset() >= offset {
+            return Ok(Some((pos, header)));
+        }
+        expected = header.next_offset();
+        pos += header.total_size();
+    }
+    let end = seg.end_offset();
+    if end != i64::MAX && expected < end && offset < end {
+        return Err(Error::corrupt(
+            path,
+            pos as u64,
+            format!(
+                "segment ends at offset {expected}, before the next segment's base offset {end}"
+            ),
+        ));
+    }
+    Ok(None)
+}
+
+/// True if the batch `t` names (found through `offset_index`, or from the start if the index
+/// does not lead there) has exactly `t.timestamp` as its largest timestamp and no batch after
+/// it has a larger one: then `t` is the segment's largest timestamp, as the final entry written
+/// at roll must be. Reads batch headers only.
+pub(crate) fn time_entry_is_segment_max(
+    data: &[u8],
+    offset_index: &IndexReader<OffsetEntry>,
+    base_offset: i64,
+    t: TimeEntry,
+) -> bool {
+    let target = base_offset + i64::from(t.relative_offset);
+    let walk = |mut pos: usize, mut expected: i64| -> Option<usize> {
+        loop {
+            let h = scan::peek_header(data, pos)?;
+            if h.base_offset != expected || h.base_offset > target {
+                return None;
+            }
+            if h.base_offset == target {
+                return (h.max_timestamp == t.timestamp).then_some(pos + h.total_size());
+            }
+            expected = h.next_offset();
+            pos += h.total_size();
+        }
+    };
+    let from_index = offset_index
+        .floor(i64::from(t.relative_offset))
+        .and_then(|e| {
+            walk(
+                e.position as usize,
+                base_offset + i64::from(e.relative_offset),
+            )
+        });
+    let Some(mut pos) = from_index.or_else(|| walk(0, base_offset)) else {
+        return false;
+    };
+    while pos < data.len() {
+        match scan::peek_header(data, pos) {
+            Some(h) if h.max_timestamp <= t.timestamp => pos += h.total_size(),
+            _ => return false,
+        }
+    }
+    true
 }
 
 /// The batch of `size` bytes at `pos`, its CRC checked if `verify_crc`; damage is reported with
