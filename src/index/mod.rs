@@ -115,10 +115,6 @@ impl<E: IndexEntry> IndexReader<E> {
         Ok(Self::new(map))
     }
 
-    pub(crate) fn map(&self) -> &Arc<SharedMap> {
-        &self.map
-    }
-
     /// Number of entries.
     pub fn len(&self) -> usize {
         self.map.published() / E::SIZE

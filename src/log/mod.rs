@@ -390,11 +390,12 @@ impl Log {
         self.fail_on_io(r)
     }
 
-    /// Moves the recovery point (and its checkpoint) up to `to`; never down.
+    /// Moves the recovery point (and its checkpoint) up to `to`; never down. The data below
+    /// `to` is already synced; the checkpoint itself need not be (see `write_offset_relaxed`).
     fn advance_recovery_point(&self, to: i64) -> Result<()> {
         let _guard = lock(&self.checkpoint_lock);
         if to > self.recovery_point() {
-            checkpoint::write_offset(&self.dir.join(RECOVERY_POINT_FILE), to)?;
+            checkpoint::write_offset_relaxed(&self.dir.join(RECOVERY_POINT_FILE), to)?;
             self.recovery_point.store(to, Ordering::Release);
         }
         Ok(())

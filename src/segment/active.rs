@@ -3,16 +3,23 @@
 
 use std::fs::File;
 use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use crate::batch::BatchHeader;
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::index::{IndexReader, IndexWriter, OffsetEntry, TimeEntry};
-use crate::mmap::{MapFull, MapWriter};
+use std::os::unix::fs::FileExt;
+
+use crate::batch::HEADER_SIZE;
+use crate::mmap::{AppendFailed, MapFull, MapWriter};
 
 use super::scan::{self, Bounds, Indexer, ScanStop, Validation};
 use super::{Segment, SegmentPaths, SegmentView};
+
+/// Batches at least this big are written with `pwrite` rather than copied through the map.
+const WRITE_THROUGH_FILE_BYTES: usize = 32 * 1024;
 
 /// The segment being appended to.
 #[derive(Debug)]
@@ -29,6 +36,8 @@ pub(crate) struct ActiveSegment {
     rolling_timestamp: Option<i64>,
     /// Wall-clock time the segment was created or reopened.
     created_ms: i64,
+    /// Bytes of the log known to be on disk (flushes sync only what lies past this).
+    flushed_to: Arc<AtomicUsize>,
 }
 
 /// How to open the last segment of a log.
@@ -189,6 +198,7 @@ impl ActiveSegment {
             next_offset: outcome.next_offset.unwrap_or(base_offset),
             rolling_timestamp: outcome.first_batch_timestamp,
             created_ms: now_ms,
+            flushed_to: Arc::new(AtomicUsize::new(0)),
         };
         active.publish_view();
         Ok(Opened {
@@ -244,19 +254,35 @@ impl ActiveSegment {
         patch: impl FnOnce(&mut [u8]),
     ) -> Result<u64> {
         let size = bytes.len();
-        let pos = self
-            .log
-            .append_with(size, |dst| {
-                dst.copy_from_slice(bytes);
-                patch(dst);
-            })
-            .map_err(|MapFull| {
-                Error::corrupt(
-                    &self.segment.paths().log,
-                    self.log.len() as u64,
-                    "append past the segment's end",
-                )
-            })?;
+        let path = &self.segment.paths().log;
+        let at = self.log.len() as u64;
+        let full = || Error::corrupt(path, at, "append past the segment's end");
+        let pos = if cfg!(target_os = "linux") && size >= WRITE_THROUGH_FILE_BYTES {
+            // Large batch: through the file (no zero-fill of fresh map pages), with the header
+            // patched in a copy.
+            let (head, tail) = bytes.split_at(HEADER_SIZE.min(size));
+            let mut patched = [0u8; HEADER_SIZE];
+            let patched = &mut patched[..head.len()];
+            patched.copy_from_slice(head);
+            patch(patched);
+            let file = &self.log_file;
+            self.log
+                .append_by_file(size, |pos| {
+                    file.write_all_at(patched, pos)?;
+                    file.write_all_at(tail, pos + head.len() as u64)
+                })
+                .map_err(|e| match e {
+                    AppendFailed::Full => full(),
+                    AppendFailed::Io(e) => Error::io(path, "write", e),
+                })?
+        } else {
+            self.log
+                .append_with(size, |dst| {
+                    dst.copy_from_slice(bytes);
+                    patch(dst);
+                })
+                .map_err(|MapFull| full())?
+        };
         let entries = self.indexer.on_batch(header, pos as u64);
         if let Some(e) = entries.offset {
             self.offset_index.append(e)?;
@@ -289,9 +315,9 @@ impl ActiveSegment {
         FlushHandle {
             path: self.segment.paths().log.clone(),
             log: Arc::clone(self.log.shared()),
-            log_len: self.log.len(),
-            offset_index: self.offset_index.reader(),
-            time_index: self.time_index.reader(),
+            from: self.flushed_to.load(Ordering::Acquire),
+            to: self.log.len(),
+            flushed_to: Arc::clone(&self.flushed_to),
         }
     }
 
@@ -315,25 +341,27 @@ impl ActiveSegment {
     }
 }
 
-/// Handle to flush the active segment without holding the log's writer lock. It holds the maps
-/// themselves, so a roll or a deletion in the meantime cannot make it fail.
+/// Handle to flush the active segment without holding the log's writer lock. It holds the map
+/// itself, so a roll or a deletion in the meantime cannot make it fail.
+///
+/// Only the log's new bytes are synced: the active segment's indexes need not be durable, as
+/// recovery rebuilds them from the log (and they are synced when the segment rolls).
 #[derive(Debug, Clone)]
 pub(crate) struct FlushHandle {
     path: std::path::PathBuf,
     log: Arc<crate::mmap::SharedMap>,
-    log_len: usize,
-    offset_index: IndexReader<OffsetEntry>,
-    time_index: IndexReader<TimeEntry>,
+    from: usize,
+    to: usize,
+    flushed_to: Arc<AtomicUsize>,
 }
 
 impl FlushHandle {
     pub(crate) fn flush(&self) -> Result<()> {
-        self.log
-            .flush_range(0, self.log_len)
-            .map_err(|e| Error::io(&self.path, "msync", e))?;
-        for map in [self.offset_index.map(), self.time_index.map()] {
-            map.flush_range(0, map.published())
-                .map_err(|e| Error::io(&self.path, "msync index", e))?;
+        if self.to > self.from {
+            self.log
+                .flush_range(self.from, self.to)
+                .map_err(|e| Error::io(&self.path, "msync", e))?;
+            self.flushed_to.fetch_max(self.to, Ordering::AcqRel);
         }
         Ok(())
     }
