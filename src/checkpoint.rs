@@ -50,16 +50,28 @@ pub(crate) fn write_offset(path: &Path, offset: i64) -> Result<()> {
     write_atomically(path, format!("0\n1\n{offset}\n").as_bytes())
 }
 
-/// Writes a checkpoint holding one offset without waiting for the disk: temp file, rename, no
-/// fsync. Only for values where an older file, or a garbled one, is safe after a crash: the
-/// recovery point moving *up* (an older, lower one only makes recovery scan more; a garbled one
-/// makes it scan everything). Saves three syncs per flush.
+/// Writes a checkpoint holding one offset in place, without waiting for the disk: the offset is
+/// zero-padded so the file always has the same 24 bytes, and one small `pwrite` rewrites it (no
+/// temp file: a rename costs ext4 a forced flush, ~0.2 ms). Only for values where an older file,
+/// or a garbled one, is safe after a crash: the recovery point moving *up* (an older, lower one
+/// only makes recovery scan more; a garbled one makes it scan everything).
 pub(crate) fn write_offset_relaxed(path: &Path, offset: i64) -> Result<()> {
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".tmp");
-    let tmp = Path::new(&tmp);
-    fs::write(tmp, format!("0\n1\n{offset}\n")).map_err(|e| Error::io(tmp, "write", e))?;
-    fs::rename(tmp, path).map_err(|e| Error::io(path, "rename", e))
+    use std::os::unix::fs::FileExt;
+    let text = format!("0\n1\n{offset:019}\n");
+    let f = File::options()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)
+        .map_err(|e| Error::io(path, "open", e))?;
+    f.write_all_at(text.as_bytes(), 0)
+        .map_err(|e| Error::io(path, "write", e))?;
+    let len = f.metadata().map_err(|e| Error::io(path, "stat", e))?.len();
+    if len != text.len() as u64 {
+        f.set_len(text.len() as u64)
+            .map_err(|e| Error::io(path, "truncate", e))?;
+    }
+    Ok(())
 }
 
 /// Reads a checkpoint holding one offset; `Ok(None)` if the file does not exist. A file that does

@@ -147,14 +147,7 @@ impl AsRef<[u8]> for MapSlice {
 #[derive(Debug)]
 pub(crate) struct MapWriter {
     shared: Arc<SharedMap>,
-    /// Pages below this were faulted in ahead of the writes (`MADV_POPULATE_WRITE`); 0 and
-    /// `usize::MAX` once the kernel refused the advice.
-    populated: usize,
 }
-
-/// How far ahead of the write position pages are faulted in, in one system call instead of one
-/// page fault per 4 KiB page.
-const POPULATE_AHEAD: usize = 4 << 20;
 
 /// The map has no room for the bytes being appended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -175,7 +168,6 @@ impl MapWriter {
     pub(crate) fn new(file: &File, capacity: usize, published: usize) -> io::Result<Self> {
         Ok(MapWriter {
             shared: Arc::new(SharedMap::map(file, capacity, published, true)?),
-            populated: 0,
         })
     }
 
@@ -207,16 +199,6 @@ impl MapWriter {
         let Some(raw) = &self.shared.raw else {
             return Err(MapFull);
         };
-        if pos + len > self.populated {
-            // Fault in the next pages in one go. A hint: if the kernel does not know the
-            // advice, stop asking and let page faults do it.
-            let start = pos & !4095;
-            let ahead = (len + POPULATE_AHEAD).min(self.shared.capacity - start);
-            self.populated = match raw.advise_range(memmap2::Advice::PopulateWrite, start, ahead) {
-                Ok(()) => start + ahead,
-                Err(_) => usize::MAX,
-            };
-        }
         // SAFETY: `pos + len <= capacity`, checked above, so the range is inside the live
         // mapping (invariant 1); it is at or above `published`, so no reader looks at it
         // (the protocol), and `&mut self` on the only writer (invariant 3) makes this the only

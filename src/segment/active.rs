@@ -18,8 +18,9 @@ use crate::mmap::{AppendFailed, MapFull, MapWriter};
 use super::scan::{self, Bounds, Indexer, ScanStop, Validation};
 use super::{Segment, SegmentPaths, SegmentView};
 
-/// Batches at least this big are written with `pwrite` rather than copied through the map.
-const WRITE_THROUGH_FILE_BYTES: usize = 32 * 1024;
+/// Batches at least this big (a page) are written with `pwrite` rather than copied through the
+/// map: a fault on a fresh map page costs a zero-fill of the page on top of the copy.
+const WRITE_THROUGH_FILE_BYTES: usize = 4 * 1024;
 
 /// The segment being appended to.
 #[derive(Debug)]
@@ -200,18 +201,25 @@ impl ActiveSegment {
             created_ms: now_ms,
             flushed_to: Arc::new(AtomicUsize::new(0)),
         };
-        active.publish_view();
+        active.publish_view(false);
         Ok(Opened {
             active,
             truncated: outcome.stop.filter(|s| !s.zero_tail),
         })
     }
 
-    fn publish_view(&self) {
+    /// Hands readers the segment's maps; `frozen` once no more bytes will be appended.
+    fn publish_view(&self, frozen: bool) {
+        let log = self.log.shared();
         self.segment.set_view(Some(Arc::new(SegmentView {
-            log: Arc::clone(self.log.shared()),
+            log: Arc::clone(log),
             offset_index: self.offset_index.reader(),
             time_index: self.time_index.reader(),
+            frozen: if frozen {
+                log.slice(0, log.published())
+            } else {
+                None
+            },
         })));
     }
 
@@ -328,7 +336,7 @@ impl ActiveSegment {
         if let Some(e) = self.indexer.time_entry() {
             self.time_index.append(e)?;
         }
-        self.publish_view();
+        self.publish_view(true);
         self.flush()?;
         let path = &self.segment.paths().log;
         self.log_file

@@ -72,6 +72,9 @@ pub(crate) struct SegmentView {
     pub(crate) log: Arc<SharedMap>,
     pub(crate) offset_index: IndexReader<OffsetEntry>,
     pub(crate) time_index: IndexReader<TimeEntry>,
+    /// All of the log's bytes, for a segment no longer written: reads slice this instead of
+    /// making a new `Bytes` (an allocation) each time.
+    pub(crate) frozen: Option<Bytes>,
 }
 
 /// "Largest timestamp not computed yet".
@@ -271,6 +274,7 @@ impl Segment {
         self.max_timestamp
             .store(indexer.max_timestamp, Ordering::Release);
         Ok(SegmentView {
+            frozen: log.slice(0, log.published()),
             log,
             offset_index: IndexReader::open_read_only(&self.paths.index)?,
             time_index: IndexReader::open_read_only(&self.paths.time_index)?,
@@ -288,6 +292,7 @@ impl Segment {
             log: Arc::clone(log),
             offset_index,
             time_index,
+            frozen: log.slice(0, log.published()),
         };
         // The last time entry must name a batch that really has that timestamp, and no later
         // batch may have a larger one: it is what retention and timestamp lookups trust.
@@ -347,6 +352,14 @@ pub(crate) struct SegmentRead {
 }
 
 impl SegmentView {
+    /// The published bytes of the log.
+    fn data(&self) -> Bytes {
+        match &self.frozen {
+            Some(b) => b.clone(),
+            None => self.log.slice(0, self.log.published()).unwrap_or_default(),
+        }
+    }
+
     /// Position and header of the batch holding `offset` in `seg`, found through the offset
     /// index then a header walk; `Ok(None)` if the segment's batches end before `offset`.
     ///
@@ -395,7 +408,7 @@ impl SegmentView {
         verify_crc: bool,
     ) -> Result<Option<SegmentRead>> {
         let path = &seg.paths.log;
-        let data = self.log.slice(0, self.log.published()).unwrap_or_default();
+        let data = self.data();
         let Some((start, first)) = self.locate(seg, offset, &data)? else {
             return Ok(None);
         };
@@ -447,7 +460,7 @@ impl SegmentView {
     ) -> Result<Option<i64>> {
         let path = &seg.paths.log;
         let base_offset = seg.base_offset;
-        let data = self.log.slice(0, self.log.published()).unwrap_or_default();
+        let data = self.data();
         // The entry says every record before its offset is older than its timestamp. Index
         // files carry no checksum, so the entry must at least match the batch it names (that
         // batch reached exactly that timestamp); if not, search from the segment's start and
