@@ -27,7 +27,7 @@ use std::cell::OnceCell;
 use std::fs::File;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
 use commitlog::message::{MessageBuf, MessageSet};
@@ -35,6 +35,10 @@ use commitlog::{CommitLog, LogOptions, ReadLimit};
 use criterion::{BenchmarkId, Criterion, SamplingMode, Throughput};
 use partlog::batch::{BatchBuilder, SimpleRecord};
 use partlog::{Config, Log};
+
+#[path = "common/mod.rs"]
+mod common;
+use common::{records, size_label, tempdir, timed_appends, touch, value, Rng};
 use tempfile::TempDir;
 
 const MIB: u64 = 1 << 20;
@@ -71,68 +75,6 @@ impl Scale {
     }
 }
 
-fn value(size: usize, seed: u64) -> Bytes {
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    let v: Vec<u8> = (0..size)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect();
-    Bytes::from(v)
-}
-
-fn records(n: usize, value: &Bytes, ts0: i64) -> Vec<SimpleRecord> {
-    (0..n)
-        .map(|i| SimpleRecord::new(ts0 + i as i64, None::<Bytes>, Some(value.clone())))
-        .collect()
-}
-
-fn touch(bytes: &[u8]) -> u64 {
-    let mut acc = [0u64; 4];
-    let mut chunks = bytes.chunks_exact(32);
-    for c in &mut chunks {
-        for (i, a) in acc.iter_mut().enumerate() {
-            let mut w = [0u8; 8];
-            w.copy_from_slice(&c[i * 8..i * 8 + 8]);
-            *a ^= u64::from_le_bytes(w);
-        }
-    }
-    let mut x = acc[0] ^ acc[1] ^ acc[2] ^ acc[3];
-    for &b in chunks.remainder() {
-        x = x.rotate_left(8) ^ u64::from(b);
-    }
-    x
-}
-
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0 % n
-    }
-}
-
-fn tempdir() -> TempDir {
-    match std::env::var_os("PARTLOG_BENCH_DIR") {
-        Some(d) => tempfile::tempdir_in(d).expect("tempdir"),
-        None => tempfile::tempdir().expect("tempdir"),
-    }
-}
-
-fn size_label(value_size: usize) -> String {
-    if value_size >= 1024 {
-        format!("{}KiB", value_size / 1024)
-    } else {
-        format!("{value_size}B")
-    }
-}
-
 fn segment_file(dir: &Path) -> std::path::PathBuf {
     dir.join(format!("{:020}.log", 0))
 }
@@ -142,34 +84,6 @@ fn open_commitlog(dir: &Path) -> CommitLog {
     // Large enough for 1000 x 1 KiB in one append (its default is 1,000,000 bytes).
     opts.message_max_bytes(4 << 20);
     CommitLog::new(opts).expect("commitlog open")
-}
-
-/// As in benches/log.rs: times `iters` steps, starting a fresh target (untimed) every
-/// `recycle_bytes`, so that no sample hits a segment roll or a full disk.
-fn timed_appends<T>(
-    iters: u64,
-    batch_bytes: u64,
-    recycle_bytes: u64,
-    open: impl Fn(&Path) -> T,
-    mut step: impl FnMut(&mut T),
-) -> Duration {
-    let per_target = (recycle_bytes / batch_bytes).max(1);
-    let mut total = Duration::ZERO;
-    let mut left = iters;
-    while left > 0 {
-        let n = left.min(per_target);
-        let dir = tempdir();
-        let mut target = open(dir.path());
-        let start = Instant::now();
-        for _ in 0..n {
-            step(&mut target);
-        }
-        total += start.elapsed();
-        drop(target);
-        drop(dir);
-        left -= n;
-    }
-    total
 }
 
 /// A partlog log that is dropped as after a crash (no flush, no trim).
@@ -217,21 +131,29 @@ fn peers_append(c: &mut Criterion, scale: Scale) {
                                     log.flush().expect("flush");
                                 }
                             },
+                            drop,
                         )
                     })
                 });
                 group.bench_function(BenchmarkId::new("commitlog", &param), |b| {
                     b.iter_custom(|iters| {
-                        timed_appends(iters, disk, recycle, open_commitlog, |log| {
-                            let mut buf = MessageBuf::default();
-                            for _ in 0..n {
-                                buf.push(&v).expect("push");
-                            }
-                            log.append(&mut buf).expect("append");
-                            if flush {
-                                log.flush().expect("flush");
-                            }
-                        })
+                        timed_appends(
+                            iters,
+                            disk,
+                            recycle,
+                            open_commitlog,
+                            |log| {
+                                let mut buf = MessageBuf::default();
+                                for _ in 0..n {
+                                    buf.push(&v).expect("push");
+                                }
+                                log.append(&mut buf).expect("append");
+                                if flush {
+                                    log.flush().expect("flush");
+                                }
+                            },
+                            drop,
+                        )
                     })
                 });
                 if flush {
@@ -255,6 +177,7 @@ fn peers_append(c: &mut Criterion, scale: Scale) {
                                     log.flush().expect("flush");
                                     seg.sync_data().expect("fdatasync");
                                 },
+                                drop,
                             )
                         })
                     });
