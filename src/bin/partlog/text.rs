@@ -1,7 +1,6 @@
 //! Rendering bytes and names for people: lossy UTF-8, truncation, escaping.
 
 use std::ffi::OsStr;
-use std::fmt::Write as _;
 
 /// How many characters of a key or value `dump --records` shows.
 pub const PREVIEW_CHARS: usize = 60;
@@ -24,24 +23,10 @@ pub fn preview(bytes: &[u8], max_chars: usize) -> (String, bool) {
 }
 
 /// A double-quoted rendering of `s` with control characters, quotes and backslashes escaped,
-/// so that it stays on one line.
+/// so that it stays on one line (the same escaping as the JSON output).
 pub fn quote(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if c.is_control() => {
-                let _ = write!(out, "\\u{{{:x}}}", u32::from(c));
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
+    crate::json::write_str(&mut out, s);
     out
 }
 
@@ -96,7 +81,7 @@ mod tests {
 
     #[test]
     fn quote_escapes() {
-        assert_eq!(quote("a\"b\\c\nd\u{1}"), "\"a\\\"b\\\\c\\nd\\u{1}\"");
+        assert_eq!(quote("a\"b\\c\nd\u{1}"), "\"a\\\"b\\\\c\\nd\\u0001\"");
         assert_eq!(quoted_preview(None), "null");
     }
 
