@@ -25,6 +25,15 @@ pub(crate) fn write_atomically(path: &Path, contents: &[u8]) -> Result<()> {
     sync_parent(path)
 }
 
+/// Removes `path`; `Ok(false)` if it was already gone.
+pub(crate) fn remove_if_exists(path: &Path) -> Result<bool> {
+    match fs::remove_file(path) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(Error::io(path, "remove", e)),
+    }
+}
+
 /// Fsyncs the directory holding `path`, so a create, rename or delete in it is durable.
 pub(crate) fn sync_parent(path: &Path) -> Result<()> {
     match path.parent() {

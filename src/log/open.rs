@@ -14,7 +14,6 @@ use crate::checkpoint;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::index::write_index_file;
 use crate::mmap::SharedMap;
 use crate::segment::active::{ActiveSegment, OpenMode};
 use crate::segment::scan::{self, Bounds, Indexer, Validation};
@@ -24,14 +23,6 @@ use crate::segment::{
 
 /// Suffixes of files left behind by an interrupted operation; removed at open.
 const LEFTOVER_SUFFIXES: [&str; 3] = [".deleted", ".cleaned", ".tmp"];
-
-fn remove(path: &Path) -> Result<()> {
-    match fs::remove_file(path) {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(Error::io(path, "remove", e)),
-    }
-}
 
 fn lock_dir(dir: &Path) -> Result<File> {
     let path = dir.join(LOCK_FILE);
@@ -84,11 +75,12 @@ fn list_segments(dir: &Path) -> Result<BTreeMap<i64, u64>> {
     Ok(logs)
 }
 
+fn remove(path: &Path) -> Result<()> {
+    checkpoint::remove_if_exists(path).map(|_| ())
+}
+
 fn remove_segment_files(dir: &Path, base: i64) -> Result<()> {
-    let p = SegmentPaths::new(dir, base);
-    remove(&p.log)?;
-    remove(&p.index)?;
-    remove(&p.time_index)
+    SegmentPaths::new(dir, base).remove_all()
 }
 
 pub(super) fn open(dir: &Path, config: Config, clock: Arc<dyn Clock>) -> Result<Log> {
@@ -283,12 +275,8 @@ fn recover_inactive(
                 .and_then(|()| file.sync_all())
                 .map_err(|e| Error::io(&paths.log, "trim", e))?;
         }
-        let mut indexer = outcome.indexer;
-        let mut time_entries = outcome.time_entries;
-        time_entries.extend(indexer.time_entry());
-        write_index_file(&paths.index, &outcome.offset_entries)?;
-        write_index_file(&paths.time_index, &time_entries)?;
         bases[i].1 = outcome.valid_end;
+        outcome.write_indexes(&paths)?;
         i += 1;
     }
     Ok(())

@@ -273,10 +273,8 @@ impl Log {
         let mut removed = 0;
         for p in &due {
             for path in &p.paths {
-                match std::fs::remove_file(path) {
-                    Ok(()) => removed += 1,
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                    Err(e) => return Err(Error::io(path, "remove", e)),
+                if checkpoint::remove_if_exists(path)? {
+                    removed += 1;
                 }
             }
         }

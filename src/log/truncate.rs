@@ -8,20 +8,7 @@ use super::{lock, Log};
 use crate::checkpoint;
 use crate::error::{Error, Result};
 use crate::segment::active::{ActiveSegment, OpenMode};
-use crate::segment::{header_at, Segment};
-
-/// Removes a segment's three files.
-pub(super) fn remove_files(segment: &Segment) -> Result<()> {
-    let p = segment.paths();
-    for path in [&p.log, &p.index, &p.time_index] {
-        match std::fs::remove_file(path) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(Error::io(path, "remove", e)),
-        }
-    }
-    Ok(())
-}
+use crate::segment::Segment;
 
 impl Log {
     /// Removes every batch holding an offset at or after `offset`; the log end offset becomes
@@ -57,25 +44,12 @@ impl Log {
         let target = self.floor_segment(offset).ok_or(Error::Closed)?;
         // Where the cut falls in the target segment: at the batch holding `offset`.
         let view = self.view_of(&target)?;
-        let data = view.log.slice(0, view.log.published()).unwrap_or_default();
-        let path = &target.paths().log;
-        let mut pos = view
-            .offset_index
-            .floor(offset - target.base_offset())
-            .map_or(0, |e| e.position as usize);
-        let mut new_leo = offset;
-        while pos < data.len() {
-            let h = header_at(path, &data, pos)?;
-            if h.last_offset() >= offset {
-                new_leo = h.base_offset.min(offset);
-                break;
-            }
-            pos += h.total_size();
-        }
-        if pos >= data.len() {
-            // `offset` lies in a gap after the segment's last batch.
-            new_leo = offset;
-        }
+        let data = view.data();
+        let (pos, new_leo) = match view.locate(&target, offset, &data)? {
+            Some((pos, h)) => (pos, h.base_offset.min(offset)),
+            // `offset` lies past the segment's last batch (it is the active one).
+            None => (data.len(), offset),
+        };
 
         // 1. The recovery point comes down first: batches appended after the cut must be
         //    validated by recovery if we crash before they are flushed.
@@ -98,7 +72,7 @@ impl Log {
         };
         w.active = None;
         for s in later.iter().rev() {
-            remove_files(s)?;
+            s.paths().remove_all()?;
         }
         checkpoint::sync_dir(&self.dir)?;
 
@@ -110,13 +84,9 @@ impl Log {
         ));
         checkpoint::write_atomically(&tmp, &kept)?;
         let p = target.paths();
-        for index in [&p.index, &p.time_index] {
-            match std::fs::remove_file(index) {
-                Ok(()) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => return Err(Error::io(index, "remove", e)),
-            }
-        }
+        // Unlinked, not truncated: a reader may still map the old ones.
+        checkpoint::remove_if_exists(&p.index)?;
+        checkpoint::remove_if_exists(&p.time_index)?;
         std::fs::rename(&tmp, &p.log).map_err(|e| Error::io(&p.log, "rename", e))?;
         checkpoint::sync_dir(&self.dir)?;
         drop((data, view, kept));

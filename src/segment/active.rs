@@ -82,14 +82,7 @@ impl ActiveSegment {
         config: &Config,
         now_ms: i64,
     ) -> Result<Self> {
-        let paths = SegmentPaths::new(dir, base_offset);
-        for p in [&paths.log, &paths.index, &paths.time_index] {
-            match std::fs::remove_file(p) {
-                Ok(()) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => return Err(Error::io(p, "remove stale file", e)),
-            }
-        }
+        SegmentPaths::new(dir, base_offset).remove_all()?;
         let mode = OpenMode::Recover {
             trusted_below: i64::MIN,
         };

@@ -18,7 +18,7 @@ use bytes::Bytes;
 
 use crate::batch::{BatchHeader, RecordBatch, TimestampType};
 use crate::error::{Error, Result};
-use crate::index::{write_index_file, IndexReader, OffsetEntry, TimeEntry};
+use crate::index::{IndexReader, OffsetEntry, TimeEntry};
 use crate::mmap::SharedMap;
 use scan::{Bounds, Indexer, Validation, NO_TIMESTAMP};
 
@@ -55,6 +55,14 @@ pub struct SegmentPaths {
 }
 
 impl SegmentPaths {
+    /// Removes the three files (those that exist).
+    pub(crate) fn remove_all(&self) -> Result<()> {
+        for path in [&self.log, &self.index, &self.time_index] {
+            crate::checkpoint::remove_if_exists(path)?;
+        }
+        Ok(())
+    }
+
     /// The paths of the segment with `base_offset` in `dir`.
     pub fn new(dir: &Path, base_offset: i64) -> Self {
         let stem = file_stem(base_offset);
@@ -266,13 +274,8 @@ impl Segment {
             self.damaged_at.store(outcome.valid_end, Ordering::Release);
             self.damaged.store(true, Ordering::Release);
         }
-        let mut time_entries = outcome.time_entries;
-        let mut indexer = outcome.indexer;
-        time_entries.extend(indexer.time_entry());
-        write_index_file(&self.paths.index, &outcome.offset_entries)?;
-        write_index_file(&self.paths.time_index, &time_entries)?;
-        self.max_timestamp
-            .store(indexer.max_timestamp, Ordering::Release);
+        let max_timestamp = outcome.write_indexes(&self.paths)?;
+        self.max_timestamp.store(max_timestamp, Ordering::Release);
         Ok(SegmentView {
             frozen: log.slice(0, log.published()),
             log,
@@ -353,7 +356,7 @@ pub(crate) struct SegmentRead {
 
 impl SegmentView {
     /// The published bytes of the log.
-    fn data(&self) -> Bytes {
+    pub(crate) fn data(&self) -> Bytes {
         match &self.frozen {
             Some(b) => b.clone(),
             None => self.log.slice(0, self.log.published()).unwrap_or_default(),
@@ -366,7 +369,7 @@ impl SegmentView {
     /// The walk checks that batches follow each other without gaps from the indexed one (or
     /// from the segment's base offset), so a rotted base offset or a lost batch is reported as
     /// damage rather than answered with the wrong batch.
-    fn locate(
+    pub(crate) fn locate(
         &self,
         seg: &Segment,
         offset: i64,

@@ -176,6 +176,20 @@ impl Bounds {
     }
 }
 
+impl ScanOutcome {
+    /// Writes the index files of an inactive segment from this scan (with the final time
+    /// entry a rolled segment carries); returns the segment's largest timestamp.
+    pub(crate) fn write_indexes(
+        mut self,
+        paths: &super::SegmentPaths,
+    ) -> crate::error::Result<i64> {
+        self.time_entries.extend(self.indexer.time_entry());
+        crate::index::write_index_file(&paths.index, &self.offset_entries)?;
+        crate::index::write_index_file(&paths.time_index, &self.time_entries)?;
+        Ok(self.indexer.max_timestamp)
+    }
+}
+
 /// Scans the batches in `data[start..]` of a segment with base offset `base_offset`.
 ///
 /// partlog writes batches contiguously: the first batch of a segment starts at its base
