@@ -168,6 +168,16 @@ impl Segment {
             .then(|| self.damaged_at.load(Ordering::Acquire))
     }
 
+    /// A lookup found an index entry that does not match the log: an inactive segment is
+    /// unmapped so that its next mapping rebuilds both indexes (readers keep their views). The
+    /// active segment's indexes stay; lookups through a wrong entry fall back to a walk.
+    fn distrust_indexes(&self) {
+        self.index_suspect.store(true, Ordering::Release);
+        if self.end_offset() != i64::MAX {
+            self.set_view(None);
+        }
+    }
+
     /// True once the segment was deleted from its log.
     pub fn is_deleted(&self) -> bool {
         self.deleted.load(Ordering::Acquire)
@@ -389,10 +399,7 @@ impl SegmentView {
                 // index was wrong, and an inactive segment rebuilds it when next mapped.
                 let found =
                     walk_to(seg, data, 0, seg.base_offset, offset).map_err(|_| from_index)?;
-                seg.index_suspect.store(true, Ordering::Release);
-                if seg.end_offset() != i64::MAX {
-                    seg.set_view(None);
-                }
+                seg.distrust_indexes();
                 Ok(found)
             }
         }
@@ -475,10 +482,7 @@ impl SegmentView {
                 match self.locate(seg, o, &data) {
                     Ok(Some((_, h))) if h.base_offset == o && h.max_timestamp == e.timestamp => o,
                     _ => {
-                        seg.index_suspect.store(true, Ordering::Release);
-                        if seg.end_offset() != i64::MAX {
-                            seg.set_view(None);
-                        }
+                        seg.distrust_indexes();
                         base_offset
                     }
                 }
