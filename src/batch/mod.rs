@@ -52,6 +52,7 @@ pub use error::BatchError;
 pub use header::{
     compute_crc, peek_frame, set_base_offset, set_partition_leader_epoch, BatchHeader,
 };
+pub(crate) use header::{peek_span, BatchSpan};
 pub use iter::{batches, BatchIter};
 pub use record::{Header, Record, RecordIter, SimpleRecord};
 pub use view::RecordBatch;

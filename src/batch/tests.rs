@@ -1094,3 +1094,63 @@ fn errors_display() {
         "CRC mismatch: stored 0x00000001, computed 0x00abcdef"
     );
 }
+
+// ------------------------------------------------------------------------------------------
+// peek_span: the walk's cheap header check must accept exactly what a full parse accepts.
+
+/// `peek_span` and `BatchHeader::parse` (plus "the whole batch is there") agree on every bit
+/// flip of the header, on every cut of the batch, and on hostile lengths and offsets.
+#[test]
+fn peek_span_accepts_exactly_what_parse_accepts() {
+    let good = sample();
+    let agree = |v: &[u8], what: &str| {
+        let full = BatchHeader::parse(v)
+            .ok()
+            .filter(|h| h.total_size() <= v.len());
+        let span = peek_span(v);
+        assert_eq!(
+            span.is_some(),
+            full.is_some(),
+            "{what}: peek_span {span:?}, parse {full:?}"
+        );
+        if let (Some(s), Some(h)) = (span, full) {
+            assert_eq!(s.base_offset, h.base_offset, "{what}");
+            assert_eq!(s.last_offset(), h.last_offset(), "{what}");
+            assert_eq!(s.next_offset(), h.next_offset(), "{what}");
+            assert_eq!(s.total_size, h.total_size(), "{what}");
+        }
+    };
+    agree(&good, "intact");
+    let mut accepted = 0;
+    for at in 0..HEADER_SIZE {
+        for bit in 0..8 {
+            let mut v = good.clone();
+            v[at] ^= 1 << bit;
+            agree(&v, &format!("byte {at} bit {bit}"));
+            accepted += usize::from(peek_span(&v).is_some());
+        }
+    }
+    // Flips of fields the header checks do not constrain (CRC, timestamps, producer) pass.
+    assert!(accepted > 100 && accepted < HEADER_SIZE * 8, "{accepted}");
+    for cut in 0..good.len() {
+        agree(&good[..cut], &format!("cut at {cut}"));
+    }
+    for (at, x) in [
+        (BATCH_LENGTH_AT, i32::MAX),
+        (BATCH_LENGTH_AT, -1),
+        (BATCH_LENGTH_AT, MIN_BATCH_LENGTH - 1),
+        (LAST_OFFSET_DELTA_AT, i32::MAX),
+        (LAST_OFFSET_DELTA_AT, -1),
+        (RECORD_COUNT_AT, -1),
+        (RECORD_COUNT_AT, i32::MAX),
+    ] {
+        let mut v = good.clone();
+        set_i32(&mut v, at, x);
+        agree(&v, &format!("i32 {x} at {at}"));
+    }
+    for base in [i64::MAX, i64::MAX - 6, i64::MAX - 7, i64::MIN, -1] {
+        let mut v = good.clone();
+        set_i64(&mut v, BASE_OFFSET_AT, base);
+        agree(&v, &format!("base offset {base}"));
+    }
+}

@@ -131,7 +131,21 @@ impl<E: IndexEntry> IndexReader<E> {
             .with_published(|b| floor_index::<E>(b, target).map(|i| entry_at(b, i)))
     }
 
-    /// The last entry.
+    /// [`IndexReader::floor`], and the entry after it (the first entry if there is no floor).
+    pub fn floor_and_next(&self, target: i64) -> (Option<E>, Option<E>) {
+        self.map.with_published(|b| {
+            let n = b.len() / E::SIZE;
+            match floor_index::<E>(b, target) {
+                Some(i) => (
+                    Some(entry_at(b, i)),
+                    (i + 1 < n).then(|| entry_at(b, i + 1)),
+                ),
+                None => (None, (n > 0).then(|| entry_at(b, 0))),
+            }
+        })
+    }
+
+    /// The last entry, if any.
     pub fn last(&self) -> Option<E> {
         self.map
             .with_published(|b| (b.len() >= E::SIZE).then(|| entry_at(b, b.len() / E::SIZE - 1)))

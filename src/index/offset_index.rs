@@ -19,9 +19,9 @@ impl IndexEntry for OffsetEntry {
     const NAME: &'static str = "offset index";
 
     fn decode(b: &[u8]) -> Self {
-        let mut w = [0u8; 8];
-        let n = b.len().min(8);
-        w[..n].copy_from_slice(&b[..n]);
+        // A fixed-size read (no copy loop): callers pass whole entries; anything shorter
+        // reads as zeros.
+        let w: [u8; 8] = b.get(..8).and_then(|s| s.try_into().ok()).unwrap_or([0; 8]);
         OffsetEntry {
             relative_offset: i32::from_be_bytes([w[0], w[1], w[2], w[3]]),
             position: i32::from_be_bytes([w[4], w[5], w[6], w[7]]),

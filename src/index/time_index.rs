@@ -20,9 +20,12 @@ impl IndexEntry for TimeEntry {
     const NAME: &'static str = "time index";
 
     fn decode(b: &[u8]) -> Self {
-        let mut w = [0u8; 12];
-        let n = b.len().min(12);
-        w[..n].copy_from_slice(&b[..n]);
+        // A fixed-size read (no copy loop): callers pass whole entries; anything shorter
+        // reads as zeros.
+        let w: [u8; 12] = b
+            .get(..12)
+            .and_then(|s| s.try_into().ok())
+            .unwrap_or([0; 12]);
         TimeEntry {
             timestamp: i64::from_be_bytes([w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]]),
             relative_offset: i32::from_be_bytes([w[8], w[9], w[10], w[11]]),

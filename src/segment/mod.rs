@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::Bytes;
 
-use crate::batch::{BatchHeader, RecordBatch, TimestampType};
+use crate::batch::{peek_span, BatchHeader, BatchSpan, RecordBatch, TimestampType, HEADER_SIZE};
 use crate::error::{Error, Result};
 use crate::index::{IndexReader, OffsetEntry, TimeEntry};
 use crate::mmap::SharedMap;
@@ -386,19 +386,22 @@ impl SegmentView {
         data: &[u8],
     ) -> Result<Option<(usize, BatchHeader)>> {
         let relative = offset.saturating_sub(seg.base_offset);
-        let Some(entry) = self.offset_index.floor(relative) else {
-            return walk_to(seg, data, 0, seg.base_offset, offset);
+        let (floor, next) = self.offset_index.floor_and_next(relative);
+        // Where the batch sought must end by, if the index is right.
+        let ahead = next.map_or(usize::MAX, |n| n.position as usize);
+        let Some(entry) = floor else {
+            return walk_to(seg, data, 0, seg.base_offset, offset, ahead);
         };
         let start = entry.position as usize;
         let expected = seg.base_offset + i64::from(entry.relative_offset);
-        match walk_to(seg, data, start, expected, offset) {
+        match walk_to(seg, data, start, expected, offset, ahead) {
             Ok(found) => Ok(found),
             Err(from_index) => {
                 // Index files carry no checksum: an entry can pass every check and still not
                 // land on its batch. Walk from the segment's start instead; if that works, the
                 // index was wrong, and an inactive segment rebuilds it when next mapped.
-                let found =
-                    walk_to(seg, data, 0, seg.base_offset, offset).map_err(|_| from_index)?;
+                let found = walk_to(seg, data, 0, seg.base_offset, offset, usize::MAX)
+                    .map_err(|_| from_index)?;
                 seg.distrust_indexes();
                 Ok(found)
             }
@@ -434,7 +437,8 @@ impl SegmentView {
         )?];
         let mut next_offset = first.next_offset();
         let mut pos = start + first.total_size();
-        while pos < data.len() {
+        // Any further batch is at least a header long.
+        while pos < data.len() && pos + HEADER_SIZE - start <= max_bytes {
             let Ok(header) = header_at(path, &data, pos) else {
                 break;
             };
@@ -533,6 +537,9 @@ impl SegmentView {
     }
 }
 
+/// Most bytes a walk prefetches.
+const WALK_PREFETCH: usize = 8 << 10;
+
 /// Walks batch headers from `pos` (where a batch starting at offset `expected` must be) to the
 /// batch holding `offset`; `Ok(None)` if the segment's batches end before it.
 ///
@@ -545,25 +552,33 @@ fn walk_to(
     mut pos: usize,
     mut expected: i64,
     offset: i64,
+    ahead: usize,
 ) -> Result<Option<(usize, BatchHeader)>> {
     let path = &seg.paths.log;
+    // The batch sought lies before `ahead`: start loading all of those cache lines now, in
+    // parallel, rather than one after the other as the walk reaches each header.
+    crate::mmap::prefetch(
+        data.get(pos..ahead.min(pos + WALK_PREFETCH).min(data.len()))
+            .unwrap_or(&[]),
+    );
     while pos < data.len() {
-        let header = header_at(path, data, pos)?;
-        if header.base_offset != expected {
+        // Batches passed over need only their span; the one found is parsed whole.
+        let span = span_at(path, data, pos)?;
+        if span.base_offset != expected {
             return Err(Error::corrupt(
                 path,
                 pos as u64,
                 format!(
                     "batch base offset {} where offset {expected} was expected",
-                    header.base_offset
+                    span.base_offset
                 ),
             ));
         }
-        if header.last_offset() >= offset {
-            return Ok(Some((pos, header)));
+        if span.last_offset() >= offset {
+            return Ok(Some((pos, header_at(path, data, pos)?)));
         }
-        expected = header.next_offset();
-        pos += header.total_size();
+        expected = span.next_offset();
+        pos += span.total_size;
     }
     let end = seg.end_offset();
     if end != i64::MAX && expected < end && offset < end {
@@ -638,6 +653,17 @@ fn batch_at(
         RecordBatch::parse_header_only(bytes)
     };
     batch.map_err(|e| Error::corrupt(path, pos as u64, e.to_string()))
+}
+
+/// The span of the batch at `pos` (header fields a walk needs, checked); damage is reported
+/// as [`header_at`] reports it.
+fn span_at(path: &Path, data: &[u8], pos: usize) -> Result<BatchSpan> {
+    if let Some(span) = data.get(pos..).and_then(peek_span) {
+        return Ok(span);
+    }
+    // `header_at` checks all that `peek_span` checks and more, so it fails here too.
+    header_at(path, data, pos)?;
+    Err(Error::corrupt(path, pos as u64, "unreadable batch header"))
 }
 
 /// Parses the header at `pos`, reporting damage with the file and position.
