@@ -91,6 +91,28 @@ impl RecordBatch {
         Ok(())
     }
 
+    /// The offset of the first record at or above `min_offset` whose timestamp is
+    /// `>= timestamp`, `None` if there is none; records are checked as
+    /// [`RecordBatch::validate_records`] checks them, up to the one found. Decodes only what
+    /// the answer needs (no key, value or header is sliced out).
+    ///
+    /// Compressed batch: [`BatchError::UnsupportedCompression`].
+    pub(crate) fn first_offset_reaching(
+        &self,
+        timestamp: i64,
+        min_offset: i64,
+    ) -> Result<Option<i64>, BatchError> {
+        self.check_uncompressed()?;
+        let mut walk = Walk::new(&self.header);
+        while let Some(r) = walk.next_raw(&self.bytes, &mut ()) {
+            let r = r?;
+            if r.offset >= min_offset && r.timestamp >= timestamp {
+                return Ok(Some(r.offset));
+            }
+        }
+        Ok(None)
+    }
+
     fn check_uncompressed(&self) -> Result<(), BatchError> {
         match self.header.codec() {
             0 => Ok(()),

@@ -129,11 +129,9 @@ impl Log {
     pub fn offset_for_timestamp(&self, timestamp: i64) -> Result<Option<i64>> {
         let log_start_offset = self.log_start_offset();
         let log_end_offset = self.log_end_offset();
-        let segments: Vec<Arc<Segment>> = self.segments().clone();
-        for seg in segments {
-            if seg.end_offset() <= log_start_offset || seg.is_deleted() {
-                continue;
-            }
+        let mut after = None;
+        while let Some(seg) = self.timestamp_candidate(after, log_start_offset, timestamp) {
+            after = Some(seg.base_offset());
             let (max_ts, mapped) = seg.max_timestamp(self.config.index_interval_bytes)?;
             if mapped {
                 self.note_mapped(Arc::clone(&seg));
@@ -164,5 +162,30 @@ impl Log {
             }
         }
         Ok(None)
+    }
+
+    /// The first segment after the one based at `after` (from the log start if `None`) that
+    /// may hold a record stamped `timestamp` or later, or is damaged: segments whose largest
+    /// timestamp is known and older are passed over under the lock, without cloning the list.
+    fn timestamp_candidate(
+        &self,
+        after: Option<i64>,
+        log_start_offset: i64,
+        timestamp: i64,
+    ) -> Option<Arc<Segment>> {
+        let segs = self.segments();
+        let first = match after {
+            Some(base) => segs.partition_point(|s| s.base_offset() <= base),
+            None => 0,
+        };
+        segs.get(first..)?
+            .iter()
+            .find(|seg| {
+                seg.end_offset() > log_start_offset
+                    && !seg.is_deleted()
+                    && (seg.damaged_at().is_some()
+                        || seg.known_max_timestamp().is_none_or(|ts| ts >= timestamp))
+            })
+            .cloned()
     }
 }

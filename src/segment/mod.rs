@@ -16,7 +16,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::Bytes;
 
-use crate::batch::{peek_span, BatchHeader, BatchSpan, RecordBatch, TimestampType, HEADER_SIZE};
+use crate::batch::{
+    peek_span, BatchError, BatchHeader, BatchSpan, RecordBatch, TimestampType, HEADER_SIZE,
+};
 use crate::error::{Error, Result};
 use crate::index::{IndexReader, OffsetEntry, TimeEntry};
 use crate::mmap::SharedMap;
@@ -328,6 +330,12 @@ impl Segment {
         Some(view)
     }
 
+    /// The largest record timestamp, if known without mapping the segment.
+    pub(crate) fn known_max_timestamp(&self) -> Option<i64> {
+        let known = self.max_timestamp.load(Ordering::Acquire);
+        (known != UNKNOWN).then_some(known)
+    }
+
     /// The largest record timestamp in the segment ([`NO_TIMESTAMP`] if it has none), mapping
     /// the segment if it was never mapped.
     pub(crate) fn max_timestamp(&self, index_interval: u32) -> Result<(i64, bool)> {
@@ -479,21 +487,27 @@ impl SegmentView {
         // files carry no checksum, so the entry must at least match the batch it names (that
         // batch reached exactly that timestamp); if not, search from the segment's start and
         // have the index rebuilt.
-        let from = match self.time_index.floor(timestamp) {
-            None => base_offset,
+        let (indexed, found_at) = match self.time_index.floor(timestamp) {
+            None => (base_offset, None),
             Some(e) => {
                 let o = base_offset + i64::from(e.relative_offset);
                 match self.locate(seg, o, &data) {
-                    Ok(Some((_, h))) if h.base_offset == o && h.max_timestamp == e.timestamp => o,
+                    Ok(Some((pos, h))) if h.base_offset == o && h.max_timestamp == e.timestamp => {
+                        (o, Some(pos))
+                    }
                     _ => {
                         seg.distrust_indexes();
-                        base_offset
+                        (base_offset, None)
                     }
                 }
             }
-        }
-        .max(min_offset);
-        let Some((mut pos, _)) = self.locate(seg, from, &data)? else {
+        };
+        let from = indexed.max(min_offset);
+        let start = match found_at {
+            Some(pos) if from == indexed => Some(pos),
+            _ => self.locate(seg, from, &data)?.map(|(pos, _)| pos),
+        };
+        let Some(mut pos) = start else {
             return Ok(None);
         };
         let mut expected = None;
@@ -519,15 +533,13 @@ impl SegmentView {
                 if header.timestamp_type() == TimestampType::LogAppendTime {
                     return Ok(Some(header.base_offset.max(min_offset)));
                 }
-                let Ok(records) = batch.records() else {
-                    return Ok(Some(header.base_offset.max(min_offset)));
-                };
-                for record in records {
-                    let record =
-                        record.map_err(|e| Error::corrupt(path, pos as u64, e.to_string()))?;
-                    if record.offset >= min_offset && record.timestamp >= timestamp {
-                        return Ok(Some(record.offset));
+                match batch.first_offset_reaching(timestamp, min_offset) {
+                    Ok(Some(offset)) => return Ok(Some(offset)),
+                    Ok(None) => {}
+                    Err(BatchError::UnsupportedCompression { .. }) => {
+                        return Ok(Some(header.base_offset.max(min_offset)))
                     }
+                    Err(e) => return Err(Error::corrupt(path, pos as u64, e.to_string())),
                 }
                 // No record in range reached the batch's max timestamp: keep looking.
             }
