@@ -276,7 +276,7 @@ fn pread_all(file: &File, size: u64, buf: &mut [u8], crc: bool) -> u64 {
         file.read_exact_at(&mut buf[..n], pos).expect("pread");
         acc ^= touch(&buf[..n]);
         if crc {
-            acc ^= u64::from(crc32c::crc32c(&buf[..n]));
+            acc ^= u64::from(partlog::batch::crc32c(&buf[..n]));
         }
         pos += n as u64;
     }

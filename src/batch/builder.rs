@@ -351,7 +351,7 @@ mod tests {
             0,                                  // headerCount 0
         ];
         assert_eq!(expected.len(), 70);
-        let crc = crc32c::crc32c(&expected[21..]);
+        let crc = ::crc32c::crc32c(&expected[21..]);
         expected[17..21].copy_from_slice(&crc.to_be_bytes());
 
         let mut b = BatchBuilder::new();
@@ -399,7 +399,7 @@ mod tests {
         ];
         let len = expected.len() as i32 - 12;
         expected[8..12].copy_from_slice(&len.to_be_bytes());
-        let crc = crc32c::crc32c(&expected[21..]);
+        let crc = ::crc32c::crc32c(&expected[21..]);
         expected[17..21].copy_from_slice(&crc.to_be_bytes());
 
         let mut b = BatchBuilder::new()
