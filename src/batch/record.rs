@@ -81,6 +81,17 @@ impl SimpleRecord {
         }
     }
 
+    /// About the bytes this record takes in a batch (at least; more for large varints), to
+    /// size buffers before encoding.
+    pub fn encoded_size_estimate(&self) -> usize {
+        let len = |b: &Option<Bytes>| b.as_ref().map_or(0, Bytes::len);
+        let headers = self.headers.iter().fold(0usize, |n, h| {
+            n.saturating_add(h.key.len() + len(&h.value) + 2)
+        });
+        // Length, attributes, timestamp and offset deltas, key and value lengths, header count.
+        (len(&self.key) + len(&self.value)).saturating_add(headers) + 16
+    }
+
     /// Adds a header. Write `None::<Bytes>` for a null value.
     pub fn with_header(mut self, key: impl Into<Bytes>, value: Option<impl Into<Bytes>>) -> Self {
         self.headers.push(Header::new(key, value));
@@ -353,6 +364,78 @@ pub(crate) fn decode_record<S: HeaderSink>(
         value,
         end: c.end,
     })
+}
+
+/// True if every record of `buf` (a whole uncompressed batch whose header, `header`, was
+/// validated) passes the checks [`Walk`] makes, and nothing follows the last one: the same
+/// verdict as walking it with [`Walk::next_raw`], in one tight pass that builds no values and
+/// no errors. Callers walk again for the error when this says no.
+pub(crate) fn records_valid(buf: &[u8], header: &BatchHeader) -> bool {
+    #[inline(always)]
+    fn varint(buf: &[u8], p: &mut usize, end: usize) -> Option<i32> {
+        let (v, n) = decode_varint(buf.get(*p..end)?).ok()?;
+        *p += n;
+        Some(v)
+    }
+    /// A length-prefixed field: -1 (null) if `nullable`, else its bytes must lie before `end`.
+    #[inline(always)]
+    fn field(buf: &[u8], p: &mut usize, end: usize, nullable: bool) -> Option<usize> {
+        let len = varint(buf, p, end)?;
+        if len == -1 && nullable {
+            return Some(*p);
+        }
+        let len = usize::try_from(len).ok()?;
+        if len > end - *p {
+            return None;
+        }
+        let start = *p;
+        *p += len;
+        Some(start)
+    }
+    let check = || -> Option<()> {
+        let count = usize::try_from(header.record_count).ok()?;
+        let append_time = header.timestamp_type() == TimestampType::LogAppendTime;
+        let mut p = HEADER_SIZE;
+        let mut prev_delta: i64 = -1;
+        for _ in 0..count {
+            let len = usize::try_from(varint(buf, &mut p, buf.len())?).ok()?;
+            if len > buf.len() - p {
+                return None;
+            }
+            let end = p + len;
+            // Attributes.
+            if p >= end {
+                return None;
+            }
+            p += 1;
+            let (ts_delta, n) = decode_varlong(buf.get(p..end)?).ok()?;
+            p += n;
+            if !append_time {
+                header.base_timestamp.checked_add(ts_delta)?;
+            }
+            let delta = i64::from(varint(buf, &mut p, end)?);
+            if delta <= prev_delta || delta > i64::from(header.last_offset_delta) {
+                return None;
+            }
+            prev_delta = delta;
+            field(buf, &mut p, end, true)?;
+            field(buf, &mut p, end, true)?;
+            let headers = usize::try_from(varint(buf, &mut p, end)?).ok()?;
+            if headers > (end - p) / MIN_HEADER_SIZE {
+                return None;
+            }
+            for _ in 0..headers {
+                let key = field(buf, &mut p, end, false)?;
+                std::str::from_utf8(buf.get(key..p)?).ok()?;
+                field(buf, &mut p, end, true)?;
+            }
+            if p != end {
+                return None;
+            }
+        }
+        (p == buf.len()).then_some(())
+    };
+    check().is_some()
 }
 
 /// Iterates the records of an uncompressed batch (from [`super::RecordBatch::records`]).

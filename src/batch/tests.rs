@@ -1221,3 +1221,98 @@ fn crc_agrees_with_two_independent_implementations() {
         );
     }
 }
+
+// ------------------------------------------------------------------------------------------
+// records_valid: the fast record check must give the record walk's verdict.
+
+/// The walk's verdict on `v` (a batch with a valid header): true if it accepts every record.
+fn walk_accepts(v: &[u8]) -> bool {
+    let header = BatchHeader::parse(v).unwrap();
+    let mut walk = super::record::Walk::new(&header);
+    while let Some(r) = walk.next_raw(v, &mut ()) {
+        if r.is_err() {
+            return false;
+        }
+    }
+    true
+}
+
+fn agree_on_records(v: &[u8], what: &str) -> bool {
+    let Ok(header) = BatchHeader::parse(v) else {
+        return false;
+    };
+    let fast = super::record::records_valid(v, &header);
+    assert_eq!(fast, walk_accepts(v), "{what}");
+    fast
+}
+
+/// Every bit of every record byte flipped, every record-affecting header field bent, and
+/// hostile varints spliced in: `records_valid` says yes exactly when the walk does.
+#[test]
+fn records_valid_agrees_with_the_walk() {
+    let good = sample();
+    assert!(agree_on_records(&good, "intact"));
+    let mut accepted = 0;
+    let mut cases = 0;
+    for at in HEADER_SIZE..good.len() {
+        for bit in 0..8 {
+            let mut v = good.clone();
+            v[at] ^= 1 << bit;
+            accepted += usize::from(agree_on_records(&v, &format!("byte {at} bit {bit}")));
+            cases += 1;
+        }
+    }
+    // Payload flips keep the batch valid, length and varint flips do not: both kinds occur.
+    assert!(accepted > 0 && accepted < cases, "{accepted} of {cases}");
+    // Header fields the record walk checks against.
+    for count in [-1, 0, 1, 6, 7, 8, 100, i32::MAX] {
+        let mut v = good.clone();
+        set_i32(&mut v, RECORD_COUNT_AT, count);
+        agree_on_records(&v, &format!("record count {count}"));
+    }
+    for delta in [0, 5, 6, 7, 1000] {
+        let mut v = good.clone();
+        set_i32(&mut v, LAST_OFFSET_DELTA_AT, delta);
+        agree_on_records(&v, &format!("last offset delta {delta}"));
+    }
+    for ts in [i64::MAX, i64::MAX - 1_000, i64::MIN, 0] {
+        for log_append_time in [false, true] {
+            let mut v = good.clone();
+            set_i64(&mut v, BASE_TIMESTAMP_AT, ts);
+            if log_append_time {
+                v[ATTRIBUTES_AT + 1] |= TIMESTAMP_TYPE_MASK as u8;
+            }
+            agree_on_records(
+                &v,
+                &format!("base timestamp {ts}, append time {log_append_time}"),
+            );
+        }
+    }
+    // Trailing bytes, a missing tail, and overlong or overflowing varints in the first record.
+    for extra in [&[][..], &[0], &[0x80], &[2, 0, 0, 0, 1, 1, 0]] {
+        let mut v = good.clone();
+        v.extend_from_slice(extra);
+        agree_on_records(&v, &format!("trailing {extra:?}"));
+    }
+    for cut in HEADER_SIZE..good.len() {
+        agree_on_records(&good[..cut], &format!("cut at {cut}"));
+    }
+    for splice in [
+        &[0xff, 0xff, 0xff, 0xff, 0x7f][..],
+        &[0xff, 0xff, 0xff, 0xff, 0x0f],
+        &[0x80, 0x80, 0x80, 0x80, 0x80, 0x00],
+        &[0x80, 0x00],
+        &[0x81, 0x80, 0x00],
+    ] {
+        for field in 0..4 {
+            let mut v = good[..HEADER_SIZE].to_vec();
+            let rest = &good[HEADER_SIZE..];
+            // Replace the first byte of the first record, or of a later field, by the splice.
+            let at = [0, 1, 2, 3][field];
+            v.extend_from_slice(&rest[..at]);
+            v.extend_from_slice(splice);
+            v.extend_from_slice(&rest[at + 1..]);
+            agree_on_records(&v, &format!("splice {splice:?} at record byte {at}"));
+        }
+    }
+}

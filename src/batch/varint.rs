@@ -82,6 +82,15 @@ pub fn decode_varint(buf: &[u8]) -> Result<(i32, usize), VarintError> {
         Some(&b) if b & 0x80 == 0 => return Ok((zigzag_decode_i32(u32::from(b)), 1)),
         Some(_) => {}
     }
+    // Two bytes (-8192..=8191): lengths of records up to 8 KiB, most deltas.
+    if let [b0, b1, ..] = *buf {
+        if b1 & 0x80 == 0 {
+            return Ok((
+                zigzag_decode_i32(u32::from(b0 & 0x7f) | u32::from(b1) << 7),
+                2,
+            ));
+        }
+    }
     let mut raw: u32 = 0;
     for (i, &b) in buf.iter().take(MAX_VARINT_LEN).enumerate() {
         if i == MAX_VARINT_LEN - 1 {
@@ -109,6 +118,14 @@ pub fn decode_varlong(buf: &[u8]) -> Result<(i64, usize), VarintError> {
         None => return Err(VarintError::Truncated),
         Some(&b) if b & 0x80 == 0 => return Ok((zigzag_decode_i64(u64::from(b)), 1)),
         Some(_) => {}
+    }
+    if let [b0, b1, ..] = *buf {
+        if b1 & 0x80 == 0 {
+            return Ok((
+                zigzag_decode_i64(u64::from(b0 & 0x7f) | u64::from(b1) << 7),
+                2,
+            ));
+        }
     }
     let mut raw: u64 = 0;
     for (i, &b) in buf.iter().take(MAX_VARLONG_LEN).enumerate() {
