@@ -23,12 +23,14 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
+use bytes::{Bytes, BytesMut};
+
 use crate::batch::{self, BatchBuilder, BatchHeader, RecordBatch, SimpleRecord, HEADER_SIZE};
 use crate::checkpoint;
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::segment::active::ActiveSegment;
+use crate::segment::active::{ActiveSegment, Source};
 use crate::segment::{Segment, SegmentView};
 
 pub use read::LogRead;
@@ -42,6 +44,14 @@ pub const RECOVERY_POINT_FILE: &str = "recovery-point-offset-checkpoint";
 pub const LOG_START_OFFSET_FILE: &str = "log-start-offset-checkpoint";
 /// Name of the lock file that keeps a second process out of the directory.
 pub const LOCK_FILE: &str = ".lock";
+
+/// A validated batch on its way into the log.
+enum Unwritten<'a> {
+    /// The caller's bytes, shared: never written to.
+    Shared(&'a Bytes),
+    /// Bytes the log built for this append.
+    Owned(Bytes),
+}
 
 /// Where an append landed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -240,7 +250,8 @@ impl Log {
             builder.push(r)?;
         }
         let batch = builder.build()?;
-        self.append_trusted(&batch)
+        let header = *batch.header();
+        self.append_trusted(&header, Unwritten::Owned(batch.into_bytes()))
     }
 
     /// Appends a record batch built elsewhere (a producer's batch as it came off the wire). The
@@ -251,11 +262,16 @@ impl Log {
     /// As [`Log::append`], and [`Error::InvalidBatch`] for a batch that does not validate.
     pub fn append_batch(&self, batch: &RecordBatch) -> Result<AppendInfo> {
         let checked = RecordBatch::parse(batch.as_bytes().clone())?;
-        self.append_trusted(&checked)
+        self.append_trusted(checked.header(), Unwritten::Shared(checked.as_bytes()))
     }
 
-    fn append_trusted(&self, batch: &RecordBatch) -> Result<AppendInfo> {
-        let size = batch.size();
+    /// Appends a validated batch whose header is `batch_header`.
+    fn append_trusted(
+        &self,
+        batch_header: &BatchHeader,
+        bytes: Unwritten<'_>,
+    ) -> Result<AppendInfo> {
+        let size = batch_header.total_size();
         let max = self.config.effective_max_batch_bytes();
         if size > max {
             return Err(Error::BatchTooLarge { size, max });
@@ -264,7 +280,7 @@ impl Log {
         let mut w = self.writer()?;
         let active = w.active.as_ref().ok_or(Error::Closed)?;
         let base = active.next_offset;
-        let delta = i64::from(batch.header().last_offset_delta);
+        let delta = i64::from(batch_header.last_offset_delta);
         let Some(next) = base.checked_add(delta).and_then(|l| l.checked_add(1)) else {
             return Err(Error::InvalidOffset {
                 first_offset: base,
@@ -273,7 +289,7 @@ impl Log {
         };
         let header = BatchHeader {
             base_offset: base,
-            ..*batch.header()
+            ..*batch_header
         };
         let now = self.clock.now_ms();
         if active.should_roll(&header, &self.config, now) {
@@ -281,14 +297,24 @@ impl Log {
             self.fail_on_io(r)?;
         }
         let active = w.active.as_mut().ok_or(Error::Closed)?;
-        let r = active.append(&header, batch.as_bytes(), |dst| {
-            // The copy is exactly one batch, so it has a header to patch.
-            let _ = batch::set_base_offset(dst, base);
-        });
+        let mut owned;
+        let source = match bytes {
+            // Already carrying the offset it gets (a replica's copy, say): written as it is.
+            Unwritten::Shared(b) if batch_header.base_offset == base => Source::Ready(b),
+            Unwritten::Shared(b) => Source::Foreign(b),
+            Unwritten::Owned(b) => {
+                // Built here and not shared: its base offset is set in place (outside the
+                // CRC), so the segment writes it in one piece. Shared after all: a copy.
+                owned = b.try_into_mut().unwrap_or_else(|b| BytesMut::from(&b[..]));
+                let _ = batch::set_base_offset(&mut owned, base);
+                Source::Ready(&owned)
+            }
+        };
+        let r = active.append(&header, source);
         let position = self.fail_on_io(r)?;
         let segment_base_offset = active.base_offset();
         self.log_end_offset.store(next, Ordering::Release);
-        w.unflushed_records += u64::try_from(batch.record_count()).unwrap_or(0);
+        w.unflushed_records += u64::try_from(batch_header.record_count).unwrap_or(0);
         let flush = self
             .config
             .flush_messages

@@ -6,7 +6,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use crate::batch::BatchHeader;
+use crate::batch::{self, BatchHeader};
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::index::{IndexReader, IndexWriter, OffsetEntry, TimeEntry};
@@ -21,6 +21,14 @@ use super::{Segment, SegmentPaths, SegmentView};
 /// Batches at least this big (a page) are written with `pwrite` rather than copied through the
 /// map: a fault on a fresh map page costs a zero-fill of the page on top of the copy.
 const WRITE_THROUGH_FILE_BYTES: usize = 4 * 1024;
+
+/// The bytes of one validated batch to append.
+pub(crate) enum Source<'a> {
+    /// A batch as it came (shared, read-only): its base offset is set in the copy written.
+    Foreign(&'a [u8]),
+    /// A batch whose base offset is already the one it gets: written as it is.
+    Ready(&'a [u8]),
+}
 
 /// The segment being appended to.
 #[derive(Debug)]
@@ -246,41 +254,49 @@ impl ActiveSegment {
     }
 
     /// Appends one batch whose bytes are `bytes` and whose header (with the offsets it will
-    /// have on disk) is `header`; `patch` may rewrite fields outside the CRC in the copy. The
-    /// caller has checked the roll rule.
-    pub(crate) fn append(
-        &mut self,
-        header: &BatchHeader,
-        bytes: &[u8],
-        patch: impl FnOnce(&mut [u8]),
-    ) -> Result<u64> {
+    /// have on disk) is `header`; a [`Source::Foreign`] batch gets `header.base_offset` written
+    /// into the copy (outside the CRC). The caller has checked the roll rule.
+    pub(crate) fn append(&mut self, header: &BatchHeader, bytes: Source<'_>) -> Result<u64> {
+        let (bytes, patch) = match bytes {
+            Source::Foreign(b) => (b, true),
+            Source::Ready(b) => (b, false),
+        };
+        let base_offset = header.base_offset;
+        let patch_header = |dst: &mut [u8]| {
+            if patch {
+                // `dst` starts with a whole batch header (the batch was validated).
+                let _ = batch::set_base_offset(dst, base_offset);
+            }
+        };
         let size = bytes.len();
         let path = &self.segment.paths().log;
         let at = self.log.len() as u64;
         let full = || Error::corrupt(path, at, "append past the segment's end");
         let pos = if cfg!(target_os = "linux") && size >= WRITE_THROUGH_FILE_BYTES {
-            // Large batch: through the file (no zero-fill of fresh map pages), with the header
-            // patched in a copy.
-            let (head, tail) = bytes.split_at(HEADER_SIZE.min(size));
-            let mut patched = [0u8; HEADER_SIZE];
-            let patched = &mut patched[..head.len()];
-            patched.copy_from_slice(head);
-            patch(patched);
+            // Large batch: through the file (no zero-fill of fresh map pages). A batch that
+            // still needs its base offset goes in two writes, the header patched in a copy.
             let file = &self.log_file;
-            self.log
-                .append_by_file(size, |pos| {
-                    file.write_all_at(patched, pos)?;
-                    file.write_all_at(tail, pos + head.len() as u64)
-                })
-                .map_err(|e| match e {
-                    AppendFailed::Full => full(),
-                    AppendFailed::Io(e) => Error::io(path, "write", e),
-                })?
+            let write = |pos: u64| -> std::io::Result<()> {
+                if !patch {
+                    return file.write_all_at(bytes, pos);
+                }
+                let (head, tail) = bytes.split_at(HEADER_SIZE.min(size));
+                let mut patched = [0u8; HEADER_SIZE];
+                let patched = &mut patched[..head.len()];
+                patched.copy_from_slice(head);
+                patch_header(patched);
+                file.write_all_at(patched, pos)?;
+                file.write_all_at(tail, pos + head.len() as u64)
+            };
+            self.log.append_by_file(size, write).map_err(|e| match e {
+                AppendFailed::Full => full(),
+                AppendFailed::Io(e) => Error::io(path, "write", e),
+            })?
         } else {
             self.log
                 .append_with(size, |dst| {
                     dst.copy_from_slice(bytes);
-                    patch(dst);
+                    patch_header(dst);
                 })
                 .map_err(|MapFull| full())?
         };
