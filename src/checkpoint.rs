@@ -61,27 +61,36 @@ pub(crate) fn write_offset(path: &Path, offset: i64) -> Result<()> {
 
 /// Writes a checkpoint holding one offset in place, without waiting for the disk: the offset is
 /// zero-padded so the file always has the same 24 bytes, and one small `pwrite` rewrites it (no
-/// temp file: a rename costs ext4 a forced flush, ~0.2 ms). Only for values where an older file,
+/// temp file: a rename costs ext4 a forced flush, ~0.2 ms) through `f`, held open (see
+/// [`open_for_rewrite`]). Only for values where an older file,
 /// or a garbled one, is safe after a crash: the recovery point moving *up* (an older, lower one
 /// only makes recovery scan more; a garbled one makes it scan everything).
-pub(crate) fn write_offset_relaxed(path: &Path, offset: i64) -> Result<()> {
+pub(crate) fn write_offset_relaxed(f: &File, path: &Path, offset: i64) -> Result<()> {
     use std::os::unix::fs::FileExt;
     let text = format!("0\n1\n{offset:019}\n");
+    f.write_all_at(text.as_bytes(), 0)
+        .map_err(|e| Error::io(path, "write", e))
+}
+
+/// Opens (creating if needed) a checkpoint file for [`write_offset_relaxed`], cut to the size
+/// every offset checkpoint has (24 bytes), so that in-place rewrites leave nothing behind.
+pub(crate) fn open_for_rewrite(path: &Path) -> Result<File> {
     let f = File::options()
         .write(true)
         .create(true)
         .truncate(false)
         .open(path)
         .map_err(|e| Error::io(path, "open", e))?;
-    f.write_all_at(text.as_bytes(), 0)
-        .map_err(|e| Error::io(path, "write", e))?;
     let len = f.metadata().map_err(|e| Error::io(path, "stat", e))?.len();
-    if len != text.len() as u64 {
-        f.set_len(text.len() as u64)
+    if len > OFFSET_CHECKPOINT_LEN {
+        f.set_len(OFFSET_CHECKPOINT_LEN)
             .map_err(|e| Error::io(path, "truncate", e))?;
     }
-    Ok(())
+    Ok(f)
 }
+
+/// Bytes of an offset checkpoint: `0\n1\n` and 19 zero-padded digits and `\n`.
+const OFFSET_CHECKPOINT_LEN: u64 = 24;
 
 /// Reads a checkpoint holding one offset; `Ok(None)` if the file does not exist. A file that does
 /// not parse is reported as corrupt, with the byte position of the bad line.

@@ -184,6 +184,47 @@ fn corrupt_batch_after_the_recovery_point_is_cut_with_everything_after_it() {
     assert_eq!(log.recovery_point(), log.log_end_offset());
 }
 
+/// The recovery-point checkpoint written after a crash (a new file renamed in) and the one each
+/// later flush rewrites in place are the same file: after crash, open, append, flush and close,
+/// the next clean open finds the recovery point at the log end offset. (A held-open handle once
+/// kept writing to the file the rename had replaced.)
+#[test]
+#[cfg_attr(miri, ignore)]
+fn recovery_point_after_a_crash_follows_later_flushes() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = Log::open(dir.path(), config()).unwrap();
+    fill(&log, 3, 3, TS);
+    log.abandon();
+    for round in 0..3 {
+        let log = Log::open(dir.path(), config()).unwrap();
+        fill(&log, 4, 3, TS);
+        log.flush().unwrap();
+        let leo = log.log_end_offset();
+        assert_eq!(log.recovery_point(), leo, "round {round}");
+        let text = fs::read_to_string(dir.path().join("recovery-point-offset-checkpoint")).unwrap();
+        let on_disk: i64 = text.lines().nth(2).unwrap().parse().unwrap();
+        assert_eq!(
+            on_disk, leo,
+            "round {round}: the checkpoint file after a flush"
+        );
+        if round == 1 {
+            log.close().unwrap();
+            let log = Log::open(dir.path(), config()).unwrap();
+            assert!(log.open_report().clean);
+            assert_eq!(log.recovery_point(), leo, "after a clean close");
+            log.abandon();
+        } else {
+            log.abandon();
+        }
+        let log = Log::open(dir.path(), config()).unwrap();
+        let report = log.open_report().clone();
+        assert!(!report.clean);
+        assert_eq!(report.truncated, None, "round {round}: {report:?}");
+        assert_eq!(log.log_end_offset(), leo);
+        log.abandon();
+    }
+}
+
 #[test]
 #[cfg_attr(miri, ignore)]
 fn unclean_open_scans_only_from_the_recovery_point() {

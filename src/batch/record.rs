@@ -5,7 +5,10 @@ use std::ops::Range;
 
 use bytes::Bytes;
 
-use super::varint::{decode_varint, decode_varlong, VarintError};
+use super::varint::{
+    decode_varint, decode_varlong, zigzag_decode_i32, zigzag_decode_i64, VarintError,
+    MAX_VARINT_LEN, MAX_VARLONG_LEN,
+};
 use super::{BatchError, BatchHeader, TimestampType, HEADER_SIZE};
 
 /// A record header: a UTF-8 key and an optional value.
@@ -371,11 +374,35 @@ pub(crate) fn decode_record<S: HeaderSink>(
 /// verdict as walking it with [`Walk::next_raw`], in one tight pass that builds no values and
 /// no errors. Callers walk again for the error when this says no.
 pub(crate) fn records_valid(buf: &[u8], header: &BatchHeader) -> bool {
+    /// The unsigned value of the varint at `*p`: at most `max` bytes, all before `end`, the
+    /// last permitted one without a continuation bit or any bit in `overflow` (the checks
+    /// `decode_varint` / `decode_varlong` make), inlined into this loop.
+    #[inline(always)]
+    fn unsigned(buf: &[u8], p: &mut usize, end: usize, max: usize, overflow: u8) -> Option<u64> {
+        let s = buf.get(*p..end)?;
+        let mut v = 0u64;
+        for i in 0..max {
+            let b = *s.get(i)?;
+            if i == max - 1 && b & (0x80 | overflow) != 0 {
+                return None;
+            }
+            v |= u64::from(b & 0x7f) << (7 * i);
+            if b & 0x80 == 0 {
+                *p += i + 1;
+                return Some(v);
+            }
+        }
+        None
+    }
     #[inline(always)]
     fn varint(buf: &[u8], p: &mut usize, end: usize) -> Option<i32> {
-        let (v, n) = decode_varint(buf.get(*p..end)?).ok()?;
-        *p += n;
-        Some(v)
+        let v = unsigned(buf, p, end, MAX_VARINT_LEN, 0x70)?;
+        Some(zigzag_decode_i32(v as u32))
+    }
+    #[inline(always)]
+    fn varlong(buf: &[u8], p: &mut usize, end: usize) -> Option<i64> {
+        let v = unsigned(buf, p, end, MAX_VARLONG_LEN, 0x7e)?;
+        Some(zigzag_decode_i64(v))
     }
     /// A length-prefixed field: -1 (null) if `nullable`, else its bytes must lie before `end`.
     #[inline(always)]
@@ -408,8 +435,7 @@ pub(crate) fn records_valid(buf: &[u8], header: &BatchHeader) -> bool {
                 return None;
             }
             p += 1;
-            let (ts_delta, n) = decode_varlong(buf.get(p..end)?).ok()?;
-            p += n;
+            let ts_delta = varlong(buf, &mut p, end)?;
             if !append_time {
                 header.base_timestamp.checked_add(ts_delta)?;
             }

@@ -106,9 +106,11 @@ pub struct Log {
     writer: Mutex<Writer>,
     /// Serializes flushes.
     flush_lock: Mutex<()>,
-    /// Guards the recovery-point checkpoint file and field. Always the innermost lock: taken
-    /// with or without the writer or flush lock, never the other way round.
-    checkpoint_lock: Mutex<()>,
+    /// Guards the recovery-point checkpoint file and field, and holds the file open for the
+    /// in-place rewrites of every flush (`None` until first used, and after the file is
+    /// replaced). Always the innermost lock: taken with or without the writer or flush lock,
+    /// never the other way round.
+    checkpoint_lock: Mutex<Option<File>>,
     log_end_offset: AtomicI64,
     log_start_offset: AtomicI64,
     recovery_point: AtomicI64,
@@ -423,9 +425,15 @@ impl Log {
     /// Moves the recovery point (and its checkpoint) up to `to`; never down. The data below
     /// `to` is already synced; the checkpoint itself need not be (see `write_offset_relaxed`).
     fn advance_recovery_point(&self, to: i64) -> Result<()> {
-        let _guard = lock(&self.checkpoint_lock);
+        let mut file = lock(&self.checkpoint_lock);
         if to > self.recovery_point() {
-            checkpoint::write_offset_relaxed(&self.dir.join(RECOVERY_POINT_FILE), to)?;
+            let path = self.dir.join(RECOVERY_POINT_FILE);
+            if file.is_none() {
+                *file = Some(checkpoint::open_for_rewrite(&path)?);
+            }
+            if let Some(f) = file.as_ref() {
+                checkpoint::write_offset_relaxed(f, &path, to)?;
+            }
             self.recovery_point.store(to, Ordering::Release);
         }
         Ok(())
@@ -433,12 +441,27 @@ impl Log {
 
     /// Lowers the recovery point (and its checkpoint) to `to` if it is above (truncation).
     fn lower_recovery_point(&self, to: i64) -> Result<()> {
-        let _guard = lock(&self.checkpoint_lock);
+        let mut file = lock(&self.checkpoint_lock);
         if to < self.recovery_point() {
-            checkpoint::write_offset(&self.dir.join(RECOVERY_POINT_FILE), to)?;
-            self.recovery_point.store(to, Ordering::Release);
+            self.replace_recovery_point(&mut file, to)?;
         }
         Ok(())
+    }
+
+    /// Sets the recovery point (and its checkpoint, durably: a new file renamed over the old)
+    /// to `to`, up or down. `file` is the held checkpoint lock.
+    fn replace_recovery_point(&self, file: &mut Option<File>, to: i64) -> Result<()> {
+        // The rename replaces the file: a handle held open would name the old one.
+        *file = None;
+        checkpoint::write_offset(&self.dir.join(RECOVERY_POINT_FILE), to)?;
+        self.recovery_point.store(to, Ordering::Release);
+        Ok(())
+    }
+
+    /// [`Log::replace_recovery_point`], taking the checkpoint lock.
+    pub(super) fn reset_recovery_point(&self, to: i64) -> Result<()> {
+        let mut file = lock(&self.checkpoint_lock);
+        self.replace_recovery_point(&mut file, to)
     }
 
     /// True if `flush_ms` has passed since the last flush and something is unflushed.

@@ -174,7 +174,7 @@ pub(super) fn open(dir: &Path, config: Config, clock: Arc<dyn Clock>) -> Result<
             last_flush_ms: now,
         }),
         flush_lock: Mutex::new(()),
-        checkpoint_lock: Mutex::new(()),
+        checkpoint_lock: Mutex::new(None),
         log_end_offset: AtomicI64::new(log_end_offset),
         log_start_offset: AtomicI64::new(log_start_offset),
         recovery_point: AtomicI64::new(recovery_point.min(log_end_offset)),
@@ -189,9 +189,7 @@ pub(super) fn open(dir: &Path, config: Config, clock: Arc<dyn Clock>) -> Result<
         // Everything validated is now made durable, so the next recovery starts here; and a
         // checkpoint past the end (a cut tail) must not outlive this open.
         log.flush()?;
-        checkpoint::write_offset(&dir.join(RECOVERY_POINT_FILE), log.log_end_offset())?;
-        log.recovery_point
-            .store(log.log_end_offset(), std::sync::atomic::Ordering::Release);
+        log.reset_recovery_point(log.log_end_offset())?;
     }
     Ok(log)
 }
