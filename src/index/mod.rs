@@ -131,6 +131,21 @@ impl<E: IndexEntry> IndexReader<E> {
             .with_published(|b| floor_index::<E>(b, target).map(|i| entry_at(b, i)))
     }
 
+    /// [`IndexReader::floor`] with the entry's position in the index.
+    pub fn floor_at(&self, target: i64) -> Option<(usize, E)> {
+        self.map
+            .with_published(|b| floor_index::<E>(b, target).map(|i| (i, entry_at(b, i))))
+    }
+
+    /// Entries `i` and `i + 1` (either `None` past the end).
+    pub fn pair_at(&self, i: usize) -> (Option<E>, Option<E>) {
+        self.map.with_published(|b| {
+            let n = b.len() / E::SIZE;
+            let get = |j: usize| (j < n).then(|| entry_at(b, j));
+            (get(i), i.checked_add(1).and_then(get))
+        })
+    }
+
     /// [`IndexReader::floor`], and the entry after it (the first entry if there is no floor).
     pub fn floor_and_next(&self, target: i64) -> (Option<E>, Option<E>) {
         self.map.with_published(|b| {

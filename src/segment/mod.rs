@@ -393,8 +393,24 @@ impl SegmentView {
         offset: i64,
         data: &[u8],
     ) -> Result<Option<(usize, BatchHeader)>> {
+        self.locate_hinted(seg, offset, data, None)
+    }
+
+    /// [`SegmentView::locate`]; `hint` is where in the offset index an entry for exactly
+    /// `offset` may be (the time index's entries usually pair with the offset index's, as both
+    /// are written at the same batches): if it is there, the binary search is skipped.
+    fn locate_hinted(
+        &self,
+        seg: &Segment,
+        offset: i64,
+        data: &[u8],
+        hint: Option<usize>,
+    ) -> Result<Option<(usize, BatchHeader)>> {
         let relative = offset.saturating_sub(seg.base_offset);
-        let (floor, next) = self.offset_index.floor_and_next(relative);
+        let (floor, next) = match hint.map(|i| self.offset_index.pair_at(i)) {
+            Some((Some(e), next)) if i64::from(e.relative_offset) == relative => (Some(e), next),
+            _ => self.offset_index.floor_and_next(relative),
+        };
         // Where the batch sought must end by, if the index is right.
         let ahead = next.map_or(usize::MAX, |n| n.position as usize);
         let Some(entry) = floor else {
@@ -487,11 +503,11 @@ impl SegmentView {
         // files carry no checksum, so the entry must at least match the batch it names (that
         // batch reached exactly that timestamp); if not, search from the segment's start and
         // have the index rebuilt.
-        let (indexed, found_at) = match self.time_index.floor(timestamp) {
+        let (indexed, found_at) = match self.time_index.floor_at(timestamp) {
             None => (base_offset, None),
-            Some(e) => {
+            Some((i, e)) => {
                 let o = base_offset + i64::from(e.relative_offset);
-                match self.locate(seg, o, &data) {
+                match self.locate_hinted(seg, o, &data, Some(i)) {
                     Ok(Some((pos, h))) if h.base_offset == o && h.max_timestamp == e.timestamp => {
                         (o, Some(pos))
                     }
