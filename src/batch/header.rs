@@ -250,7 +250,7 @@ pub fn peek_frame(buf: &[u8]) -> Option<(i64, i32)> {
 }
 
 /// Where a batch starts and ends, in offsets and bytes: what a walk over consecutive batches
-/// needs, read from the first 27 bytes of the header only.
+/// needs, without building a whole [`BatchHeader`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct BatchSpan {
     /// `baseOffset`.
