@@ -65,10 +65,34 @@ fn floor_index<E: IndexEntry>(bytes: &[u8], target: i64) -> Option<usize> {
         (0, n - warm)
     };
     // Invariant: key(lo) <= target, and every index >= hi has key > target (or is past the end).
+    let mut lo_key = entry_at::<E>(bytes, lo).key();
+    // The first probes interpolate: offsets and timestamps usually grow about evenly with the
+    // entries, so a guess lands at or next to the answer, and each probe of a large index is a
+    // cache miss. Then plain halving, so a skewed index costs at most these extra probes.
+    let mut guesses = 3;
     while hi - lo > 1 {
-        let mid = lo + (hi - lo) / 2;
-        if entry_at::<E>(bytes, mid).key() <= target {
+        let mid = if guesses > 0 {
+            guesses -= 1;
+            let last = hi - 1;
+            let last_key = entry_at::<E>(bytes, last).key();
+            if last_key <= target {
+                return Some(last);
+            }
+            hi = last;
+            if hi - lo <= 1 {
+                break;
+            }
+            // lo_key <= target < last_key, so the span is positive; i128 cannot overflow.
+            let span = i128::from(last_key) - i128::from(lo_key);
+            let ahead = (i128::from(target) - i128::from(lo_key)) * (last - lo) as i128 / span;
+            lo + usize::try_from(ahead).unwrap_or(0).clamp(1, hi - lo - 1)
+        } else {
+            lo + (hi - lo) / 2
+        };
+        let key = entry_at::<E>(bytes, mid).key();
+        if key <= target {
             lo = mid;
+            lo_key = key;
         } else {
             hi = mid;
         }

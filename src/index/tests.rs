@@ -123,3 +123,63 @@ fn reopening_for_append_keeps_entries_and_drops_stale_tail() {
     );
     assert_eq!(w.max_entries(), 128);
 }
+
+/// `floor_index` (interpolating first, then halving) against a linear scan, on keys that grow
+/// evenly, exponentially, in steps with long runs of equal keys (a time index), with huge gaps
+/// and near the i64 limits; for every target around every key.
+#[test]
+fn floor_index_agrees_with_a_linear_scan_on_skewed_keys() {
+    let mut x = 0x2545_F491_4F6C_DD1Du64;
+    let mut rnd = move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    let shapes: Vec<(&str, Vec<i64>)> = vec![
+        ("even", (0..3000).map(|i| i * 7).collect()),
+        ("exponential", (0..60).map(|i| 1i64 << i).collect()),
+        ("squares", (0..2500i64).map(|i| i * i * i).collect()),
+        (
+            "runs of equal keys",
+            (0..3000).map(|i| (i / 250) * 1000).collect(),
+        ),
+        ("one key", vec![5; 2000]),
+        ("single entry", vec![42]),
+        (
+            "random steps",
+            (0..3000)
+                .scan(0i64, |k, _| {
+                    *k += (rnd() % 1000) as i64 * if rnd() % 50 == 0 { 1_000_000 } else { 1 };
+                    Some(*k)
+                })
+                .collect(),
+        ),
+        (
+            "near the limits",
+            vec![i64::MIN, i64::MIN + 1, -1, 0, 1, i64::MAX - 1, i64::MAX],
+        ),
+    ];
+    for (name, keys) in shapes {
+        let mut bytes = vec![0u8; keys.len() * TimeEntry::SIZE];
+        for (chunk, &k) in bytes.chunks_exact_mut(TimeEntry::SIZE).zip(&keys) {
+            TimeEntry {
+                timestamp: k,
+                relative_offset: 0,
+            }
+            .encode(chunk);
+        }
+        let linear = |t: i64| keys.iter().rposition(|&k| k <= t);
+        let mut targets = vec![i64::MIN, i64::MAX];
+        for &k in &keys {
+            targets.extend([k.saturating_sub(1), k, k.saturating_add(1)]);
+        }
+        for t in targets {
+            assert_eq!(
+                floor_index::<TimeEntry>(&bytes, t),
+                linear(t),
+                "{name}: target {t}"
+            );
+        }
+    }
+}
