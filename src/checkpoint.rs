@@ -60,11 +60,11 @@ pub(crate) fn write_offset(path: &Path, offset: i64) -> Result<()> {
 }
 
 /// Writes a checkpoint holding one offset in place, without waiting for the disk: the offset is
-/// zero-padded so the file always has the same 24 bytes, and one small `pwrite` rewrites it (no
-/// temp file: a rename costs ext4 a forced flush, ~0.2 ms) through `f`, held open (see
-/// [`open_for_rewrite`]). Only for values where an older file,
-/// or a garbled one, is safe after a crash: the recovery point moving *up* (an older, lower one
-/// only makes recovery scan more; a garbled one makes it scan everything).
+/// zero-padded so the file always has the same 24 bytes, and one small `pwrite` through `f`
+/// (held open, see [`open_for_rewrite`]) rewrites it; no temp file, since a rename costs ext4 a
+/// forced flush (~0.2 ms). Only for values where an older file, or a garbled one, is safe after
+/// a crash: the recovery point moving *up* (an older, lower one only makes recovery scan more;
+/// a garbled one makes it scan everything).
 pub(crate) fn write_offset_relaxed(f: &File, path: &Path, offset: i64) -> Result<()> {
     use std::os::unix::fs::FileExt;
     let text = format!("0\n1\n{offset:019}\n");

@@ -142,32 +142,14 @@ impl BatchHeader {
     }
 
     fn validate(&self) -> Result<(), BatchError> {
-        if self.magic != MAGIC {
-            return Err(BatchError::BadMagic(self.magic));
-        }
-        let total = usize::try_from(self.batch_length)
-            .ok()
-            .and_then(|l| l.checked_add(LOG_OVERHEAD));
-        if self.batch_length < MIN_BATCH_LENGTH || total.is_none() {
-            return Err(BatchError::InvalidLength {
-                batch_length: self.batch_length,
-            });
-        }
-        if Compression::from_codec(self.codec()).is_none() {
-            return Err(BatchError::InvalidAttributes(self.attributes));
-        }
-        if self.last_offset_delta < 0 {
-            return Err(BatchError::InvalidLastOffsetDelta(self.last_offset_delta));
-        }
-        if self.record_count < 0
-            || i64::from(self.record_count) > i64::from(self.last_offset_delta) + 1
-        {
-            return Err(BatchError::InvalidRecordCount {
-                record_count: self.record_count,
-                last_offset_delta: self.last_offset_delta,
-            });
-        }
-        check_offsets(self.base_offset, self.last_offset_delta)
+        check_fields(
+            self.magic,
+            self.batch_length,
+            self.attributes,
+            self.last_offset_delta,
+            self.record_count,
+            self.base_offset,
+        )
     }
 
     /// Size of the whole batch in bytes: `batch_length + LOG_OVERHEAD`.
@@ -227,6 +209,41 @@ impl BatchHeader {
     }
 }
 
+/// The checks [`BatchHeader::parse`] makes (see there), on the fields they involve; shared with
+/// [`peek_span`] so that both accept exactly the same headers.
+#[inline]
+fn check_fields(
+    magic: i8,
+    batch_length: i32,
+    attributes: i16,
+    last_offset_delta: i32,
+    record_count: i32,
+    base_offset: i64,
+) -> Result<(), BatchError> {
+    if magic != MAGIC {
+        return Err(BatchError::BadMagic(magic));
+    }
+    let total = usize::try_from(batch_length)
+        .ok()
+        .and_then(|l| l.checked_add(LOG_OVERHEAD));
+    if batch_length < MIN_BATCH_LENGTH || total.is_none() {
+        return Err(BatchError::InvalidLength { batch_length });
+    }
+    if Compression::from_codec((attributes & COMPRESSION_CODEC_MASK) as u8).is_none() {
+        return Err(BatchError::InvalidAttributes(attributes));
+    }
+    if last_offset_delta < 0 {
+        return Err(BatchError::InvalidLastOffsetDelta(last_offset_delta));
+    }
+    if record_count < 0 || i64::from(record_count) > i64::from(last_offset_delta) + 1 {
+        return Err(BatchError::InvalidRecordCount {
+            record_count,
+            last_offset_delta,
+        });
+    }
+    check_offsets(base_offset, last_offset_delta)
+}
+
 /// `base_offset + last_offset_delta + 1` must be representable.
 fn check_offsets(base_offset: i64, last_offset_delta: i32) -> Result<(), BatchError> {
     base_offset
@@ -281,24 +298,19 @@ impl BatchSpan {
 #[inline]
 pub(crate) fn peek_span(buf: &[u8]) -> Option<BatchSpan> {
     let h: &[u8; HEADER_SIZE] = buf.get(..HEADER_SIZE)?.try_into().ok()?;
-    if h[MAGIC_AT] as i8 != MAGIC {
-        return None;
-    }
+    let base_offset = get_i64(h, BASE_OFFSET_AT)?;
     let batch_length = get_i32(h, BATCH_LENGTH_AT)?;
     let last_offset_delta = get_i32(h, LAST_OFFSET_DELTA_AT)?;
-    let base_offset = get_i64(h, BASE_OFFSET_AT)?;
-    let record_count = get_i32(h, RECORD_COUNT_AT)?;
-    let codec = (get_i16(h, ATTRIBUTES_AT)? & COMPRESSION_CODEC_MASK) as u8;
-    if batch_length < MIN_BATCH_LENGTH
-        || last_offset_delta < 0
-        || record_count < 0
-        || i64::from(record_count) > i64::from(last_offset_delta) + 1
-        || Compression::from_codec(codec).is_none()
-    {
-        return None;
-    }
+    check_fields(
+        get_i8(h, MAGIC_AT)?,
+        batch_length,
+        get_i16(h, ATTRIBUTES_AT)?,
+        last_offset_delta,
+        get_i32(h, RECORD_COUNT_AT)?,
+        base_offset,
+    )
+    .ok()?;
     let total_size = usize::try_from(batch_length).ok()? + LOG_OVERHEAD;
-    base_offset.checked_add(i64::from(last_offset_delta) + 1)?;
     (total_size <= buf.len()).then_some(BatchSpan {
         base_offset,
         last_offset_delta,

@@ -86,7 +86,7 @@ impl SimpleRecord {
 
     /// About the bytes this record takes in a batch (at least; more for large varints), to
     /// size buffers before encoding.
-    pub fn encoded_size_estimate(&self) -> usize {
+    pub(crate) fn encoded_size_estimate(&self) -> usize {
         let len = |b: &Option<Bytes>| b.as_ref().map_or(0, Bytes::len);
         let headers = self.headers.iter().fold(0usize, |n, h| {
             n.saturating_add(h.key.len() + len(&h.value) + 2)

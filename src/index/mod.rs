@@ -151,8 +151,7 @@ impl<E: IndexEntry> IndexReader<E> {
 
     /// The last entry whose key is `<= target`.
     pub fn floor(&self, target: i64) -> Option<E> {
-        self.map
-            .with_published(|b| floor_index::<E>(b, target).map(|i| entry_at(b, i)))
+        self.floor_at(target).map(|(_, e)| e)
     }
 
     /// [`IndexReader::floor`] with the entry's position in the index.
@@ -161,27 +160,10 @@ impl<E: IndexEntry> IndexReader<E> {
             .with_published(|b| floor_index::<E>(b, target).map(|i| (i, entry_at(b, i))))
     }
 
-    /// Entries `i` and `i + 1` (either `None` past the end).
-    pub fn pair_at(&self, i: usize) -> (Option<E>, Option<E>) {
-        self.map.with_published(|b| {
-            let n = b.len() / E::SIZE;
-            let get = |j: usize| (j < n).then(|| entry_at(b, j));
-            (get(i), i.checked_add(1).and_then(get))
-        })
-    }
-
-    /// [`IndexReader::floor`], and the entry after it (the first entry if there is no floor).
-    pub fn floor_and_next(&self, target: i64) -> (Option<E>, Option<E>) {
-        self.map.with_published(|b| {
-            let n = b.len() / E::SIZE;
-            match floor_index::<E>(b, target) {
-                Some(i) => (
-                    Some(entry_at(b, i)),
-                    (i + 1 < n).then(|| entry_at(b, i + 1)),
-                ),
-                None => (None, (n > 0).then(|| entry_at(b, 0))),
-            }
-        })
+    /// Entry `i`, if the index has that many.
+    pub fn entry(&self, i: usize) -> Option<E> {
+        self.map
+            .with_published(|b| (i < b.len() / E::SIZE).then(|| entry_at(b, i)))
     }
 
     /// The last entry, if any.

@@ -30,7 +30,7 @@ use crate::checkpoint;
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::segment::active::{ActiveSegment, Source};
+use crate::segment::active::ActiveSegment;
 use crate::segment::{Segment, SegmentView};
 
 pub use read::LogRead;
@@ -300,19 +300,18 @@ impl Log {
         }
         let active = w.active.as_mut().ok_or(Error::Closed)?;
         let mut owned;
-        let source = match bytes {
-            // Already carrying the offset it gets (a replica's copy, say): written as it is.
-            Unwritten::Shared(b) if batch_header.base_offset == base => Source::Ready(b),
-            Unwritten::Shared(b) => Source::Foreign(b),
+        let bytes: &[u8] = match bytes {
+            // The segment sets the base offset in the copy it writes.
+            Unwritten::Shared(b) => b,
             Unwritten::Owned(b) => {
                 // Built here and not shared: its base offset is set in place (outside the
                 // CRC), so the segment writes it in one piece. Shared after all: a copy.
                 owned = b.try_into_mut().unwrap_or_else(|b| BytesMut::from(&b[..]));
                 let _ = batch::set_base_offset(&mut owned, base);
-                Source::Ready(&owned)
+                &owned
             }
         };
-        let r = active.append(&header, source);
+        let r = active.append(&header, bytes);
         let position = self.fail_on_io(r)?;
         let segment_base_offset = active.base_offset();
         self.log_end_offset.store(next, Ordering::Release);

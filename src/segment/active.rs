@@ -22,14 +22,6 @@ use super::{Segment, SegmentPaths, SegmentView};
 /// map: a fault on a fresh map page costs a zero-fill of the page on top of the copy.
 const WRITE_THROUGH_FILE_BYTES: usize = 4 * 1024;
 
-/// The bytes of one validated batch to append.
-pub(crate) enum Source<'a> {
-    /// A batch as it came (shared, read-only): its base offset is set in the copy written.
-    Foreign(&'a [u8]),
-    /// A batch whose base offset is already the one it gets: written as it is.
-    Ready(&'a [u8]),
-}
-
 /// The segment being appended to.
 #[derive(Debug)]
 pub(crate) struct ActiveSegment {
@@ -253,15 +245,14 @@ impl ActiveSegment {
         too_big || too_old || index_full || offset_overflow
     }
 
-    /// Appends one batch whose bytes are `bytes` and whose header (with the offsets it will
-    /// have on disk) is `header`; a [`Source::Foreign`] batch gets `header.base_offset` written
-    /// into the copy (outside the CRC). The caller has checked the roll rule.
-    pub(crate) fn append(&mut self, header: &BatchHeader, bytes: Source<'_>) -> Result<u64> {
-        let (bytes, patch) = match bytes {
-            Source::Foreign(b) => (b, true),
-            Source::Ready(b) => (b, false),
-        };
+    /// Appends one validated batch whose bytes are `bytes` and whose header (with the offsets it
+    /// will have on disk) is `header`. If the bytes carry another base offset (a producer's
+    /// batch), `header.base_offset` is written into the copy (outside the CRC); bytes that
+    /// already carry it are written as they are, in one piece. The caller has checked the roll
+    /// rule.
+    pub(crate) fn append(&mut self, header: &BatchHeader, bytes: &[u8]) -> Result<u64> {
         let base_offset = header.base_offset;
+        let patch = batch::peek_frame(bytes).map(|(base, _)| base) != Some(base_offset);
         let patch_header = |dst: &mut [u8]| {
             if patch {
                 // `dst` starts with a whole batch header (the batch was validated).

@@ -407,12 +407,15 @@ impl SegmentView {
         hint: Option<usize>,
     ) -> Result<Option<(usize, BatchHeader)>> {
         let relative = offset.saturating_sub(seg.base_offset);
-        let (floor, next) = match hint.map(|i| self.offset_index.pair_at(i)) {
-            Some((Some(e), next)) if i64::from(e.relative_offset) == relative => (Some(e), next),
-            _ => self.offset_index.floor_and_next(relative),
+        let hinted = hint.and_then(|i| Some((i, self.offset_index.entry(i)?)));
+        let floor = match hinted {
+            Some((i, e)) if i64::from(e.relative_offset) == relative => Some((i, e)),
+            _ => self.offset_index.floor_at(relative),
         };
-        // Where the batch sought must end by, if the index is right.
+        // Where the batch sought must end by, if the index is right: the next entry's batch.
+        let next = self.offset_index.entry(floor.map_or(0, |(i, _)| i + 1));
         let ahead = next.map_or(usize::MAX, |n| n.position as usize);
+        let floor = floor.map(|(_, e)| e);
         let Some(entry) = floor else {
             return walk_to(seg, data, 0, seg.base_offset, offset, ahead);
         };
