@@ -29,7 +29,7 @@ use std::fs::File;
 use std::hint::black_box;
 use std::io::Write;
 use std::os::unix::fs::FileExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -40,47 +40,18 @@ use partlog::{Config, Log};
 
 #[path = "common/mod.rs"]
 mod common;
-use common::{batch_of, build, records, size_label, tempdir, timed_appends, touch, value, Rng};
+use common::{
+    batch_of, build, first_segment, records, size_label, tempdir, timed_appends, touch, value, Rng,
+    Scale, MIB, READ_CHUNK, TS0,
+};
 use tempfile::TempDir;
 
 const KIB: u64 = 1 << 10;
-const MIB: u64 = 1 << 20;
-/// Base of the record timestamps (2024-01-01T00:00:00Z).
-const TS0: i64 = 1_704_067_200_000;
-/// Bytes asked for per sequential read, as a Kafka consumer's `max.partition.fetch.bytes`.
-const READ_CHUNK: usize = 1 << 20;
 
 // -------------------------------------------------------------------------------------------
 // Sizes.
 
-/// Full-size fixtures under `cargo bench`; tiny ones under `cargo test --benches`.
-#[derive(Debug, Clone, Copy)]
-struct Scale {
-    full: bool,
-}
-
 impl Scale {
-    fn detect() -> Scale {
-        let mut bench = false;
-        let mut test = false;
-        for a in std::env::args() {
-            bench |= a == "--bench";
-            test |= a == "--test";
-        }
-        let small = std::env::var_os("PARTLOG_BENCH_SMALL").is_some();
-        Scale {
-            full: bench && !test && !small,
-        }
-    }
-
-    fn pick(self, full: u64, small: u64) -> u64 {
-        if self.full {
-            full
-        } else {
-            small
-        }
-    }
-
     /// A fresh append target is started (untimed) once this many bytes went into one.
     fn recycle_bytes(self) -> u64 {
         self.pick(512 * MIB, 16 * MIB)
@@ -115,11 +86,6 @@ fn env_mib(name: &str) -> Option<u64> {
 
 // -------------------------------------------------------------------------------------------
 // Data.
-
-/// The one `.log` file of a log that has a single segment.
-fn first_segment(dir: &Path) -> PathBuf {
-    dir.join(format!("{:020}.log", 0))
-}
 
 fn raw_file(dir: &Path) -> File {
     File::options()
@@ -660,18 +626,7 @@ fn concurrent(c: &mut Criterion, scale: Scale) {
 
 fn main() {
     let scale = Scale::detect();
-    // Short settings by default (a full `cargo bench` stays near ten minutes on 2 cores); the
-    // command line overrides them. Plots cost ~4 s per benchmark, so the HTML report is made
-    // only when asked for: `PARTLOG_BENCH_PLOTS=1 cargo bench`.
-    let mut c = Criterion::default();
-    if std::env::var_os("PARTLOG_BENCH_PLOTS").is_none() {
-        c = c.without_plots();
-    }
-    let mut c = c
-        .sample_size(10)
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(3))
-        .configure_from_args();
+    let mut c = common::criterion();
     append(&mut c, scale, false);
     append(&mut c, scale, true);
     sequential_read(&mut c, scale);

@@ -27,7 +27,6 @@ use std::cell::OnceCell;
 use std::fs::File;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
-use std::time::Duration;
 
 use bytes::Bytes;
 use commitlog::message::{MessageBuf, MessageSet};
@@ -38,46 +37,14 @@ use partlog::{Config, Log};
 
 #[path = "common/mod.rs"]
 mod common;
-use common::{records, size_label, tempdir, timed_appends, touch, value, Rng};
+use common::{
+    first_segment, records, size_label, tempdir, timed_appends, touch, value, Rng, Scale, MIB,
+    READ_CHUNK, TS0,
+};
 use tempfile::TempDir;
 
-const MIB: u64 = 1 << 20;
-const TS0: i64 = 1_704_067_200_000;
-const READ_CHUNK: usize = 1 << 20;
 /// commitlog's per-message header.
 const COMMITLOG_HEADER: usize = 20;
-
-#[derive(Debug, Clone, Copy)]
-struct Scale {
-    full: bool,
-}
-
-impl Scale {
-    fn detect() -> Scale {
-        let mut bench = false;
-        let mut test = false;
-        for a in std::env::args() {
-            bench |= a == "--bench";
-            test |= a == "--test";
-        }
-        let small = std::env::var_os("PARTLOG_BENCH_SMALL").is_some();
-        Scale {
-            full: bench && !test && !small,
-        }
-    }
-
-    fn pick(self, full: u64, small: u64) -> u64 {
-        if self.full {
-            full
-        } else {
-            small
-        }
-    }
-}
-
-fn segment_file(dir: &Path) -> std::path::PathBuf {
-    dir.join(format!("{:020}.log", 0))
-}
 
 fn open_commitlog(dir: &Path) -> CommitLog {
     let mut opts = LogOptions::new(dir);
@@ -165,7 +132,7 @@ fn peers_append(c: &mut Criterion, scale: Scale) {
                                 recycle,
                                 |dir| {
                                     let log = open_commitlog(dir);
-                                    let seg = File::open(segment_file(dir)).expect("segment");
+                                    let seg = File::open(first_segment(dir)).expect("segment");
                                     (log, seg)
                                 },
                                 |(log, seg)| {
@@ -340,6 +307,22 @@ struct TornOutcome {
     torn_record: String,
 }
 
+impl TornOutcome {
+    /// The library did not open the cut log: nothing after the reopen column applies.
+    fn failed_to_open(case: &'static str, reopen: String) -> TornOutcome {
+        let na = || "-".to_string();
+        TornOutcome {
+            case,
+            reopen,
+            end_after_reopen: na(),
+            appended_at: na(),
+            read_from_0: na(),
+            intact: na(),
+            torn_record: na(),
+        }
+    }
+}
+
 const TORN_N: usize = 1000;
 
 fn panic_text(e: Box<dyn std::any::Any + Send>) -> String {
@@ -374,7 +357,7 @@ fn torn_partlog(case: &'static str, flush_last: bool, clean_close: bool) -> Torn
     let last = last.expect("appended");
     let file = File::options()
         .write(true)
-        .open(segment_file(dir.path()))
+        .open(first_segment(dir.path()))
         .expect("segment");
     file.set_len(last.position + last.size as u64 / 2)
         .expect("cut");
@@ -383,15 +366,7 @@ fn torn_partlog(case: &'static str, flush_last: bool, clean_close: bool) -> Torn
     let log = match Log::open(dir.path(), Config::default()) {
         Ok(l) => l,
         Err(e) => {
-            return TornOutcome {
-                case,
-                reopen: format!("error: {e}"),
-                end_after_reopen: "-".into(),
-                appended_at: "-".into(),
-                read_from_0: "-".into(),
-                intact: "-".into(),
-                torn_record: "-".into(),
-            }
+            return TornOutcome::failed_to_open(case, format!("error: {e}"));
         }
     };
     let report = log.open_report().clone();
@@ -482,7 +457,7 @@ fn torn_commitlog() -> TornOutcome {
         }
         log.flush().expect("flush");
     }
-    let path = segment_file(dir.path());
+    let path = first_segment(dir.path());
     let len = std::fs::metadata(&path).expect("stat").len();
     let msg = (100 + COMMITLOG_HEADER) as u64;
     let file = File::options().write(true).open(&path).expect("segment");
@@ -497,26 +472,10 @@ fn torn_commitlog() -> TornOutcome {
     let mut log = match opened {
         Ok(Ok(l)) => l,
         Ok(Err(e)) => {
-            return TornOutcome {
-                case,
-                reopen: format!("error: {e}"),
-                end_after_reopen: "-".into(),
-                appended_at: "-".into(),
-                read_from_0: "-".into(),
-                intact: "-".into(),
-                torn_record: "-".into(),
-            }
+            return TornOutcome::failed_to_open(case, format!("error: {e}"));
         }
         Err(p) => {
-            return TornOutcome {
-                case,
-                reopen: format!("panic: {}", panic_text(p)),
-                end_after_reopen: "-".into(),
-                appended_at: "-".into(),
-                read_from_0: "-".into(),
-                intact: "-".into(),
-                torn_record: "-".into(),
-            }
+            return TornOutcome::failed_to_open(case, format!("panic: {}", panic_text(p)));
         }
     };
     let reopen = "opens, nothing checked or cut".to_string();
@@ -604,18 +563,7 @@ fn torn_tail_table() {
 
 fn main() {
     let scale = Scale::detect();
-    // Short settings by default (a full `cargo bench` stays near ten minutes on 2 cores); the
-    // command line overrides them. Plots cost ~4 s per benchmark, so the HTML report is made
-    // only when asked for: `PARTLOG_BENCH_PLOTS=1 cargo bench`.
-    let mut c = Criterion::default();
-    if std::env::var_os("PARTLOG_BENCH_PLOTS").is_none() {
-        c = c.without_plots();
-    }
-    let mut c = c
-        .sample_size(10)
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(3))
-        .configure_from_args();
+    let mut c = common::criterion();
     if !std::env::args().any(|a| a == "--list") {
         torn_tail_table();
     }

@@ -1,12 +1,67 @@
 //! Helpers shared by the two benches (included with `#[path]`).
 #![allow(dead_code)]
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use partlog::batch::{BatchBuilder, RecordBatch, SimpleRecord};
 use tempfile::TempDir;
+
+pub const MIB: u64 = 1 << 20;
+/// Base of the record timestamps (2024-01-01T00:00:00Z).
+pub const TS0: i64 = 1_704_067_200_000;
+/// Bytes asked for per sequential read, as a Kafka consumer's `max.partition.fetch.bytes`.
+pub const READ_CHUNK: usize = 1 << 20;
+
+/// Full-size fixtures under `cargo bench`; tiny ones under `cargo test --benches` (or with
+/// `PARTLOG_BENCH_SMALL` set). Each bench adds its own sizes in an `impl Scale` of its own.
+#[derive(Debug, Clone, Copy)]
+pub struct Scale {
+    pub full: bool,
+}
+
+impl Scale {
+    pub fn detect() -> Scale {
+        let mut bench = false;
+        let mut test = false;
+        for a in std::env::args() {
+            bench |= a == "--bench";
+            test |= a == "--test";
+        }
+        let small = std::env::var_os("PARTLOG_BENCH_SMALL").is_some();
+        Scale {
+            full: bench && !test && !small,
+        }
+    }
+
+    pub fn pick(self, full: u64, small: u64) -> u64 {
+        if self.full {
+            full
+        } else {
+            small
+        }
+    }
+}
+
+/// Criterion with the benches' short settings (a full `cargo bench` stays near ten minutes on
+/// 2 cores); the command line overrides them. Plots cost ~4 s per benchmark, so the HTML report
+/// is made only when asked for: `PARTLOG_BENCH_PLOTS=1 cargo bench`.
+pub fn criterion() -> criterion::Criterion {
+    let mut c = criterion::Criterion::default();
+    if std::env::var_os("PARTLOG_BENCH_PLOTS").is_none() {
+        c = c.without_plots();
+    }
+    c.sample_size(10)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3))
+        .configure_from_args()
+}
+
+/// The `.log` file of a log's first segment (base offset 0).
+pub fn first_segment(dir: &Path) -> PathBuf {
+    dir.join(format!("{:020}.log", 0))
+}
 
 /// `size` pseudo-random bytes (xorshift), so that nothing compresses or folds away.
 pub fn value(size: usize, seed: u64) -> Bytes {
