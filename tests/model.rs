@@ -27,7 +27,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use partlog::batch::{BatchBuilder, RecordBatch, SimpleRecord, TimestampType};
+use partlog::batch::{BatchBuilder, BatchError, RecordBatch, SimpleRecord, TimestampType};
 use partlog::{Config, Error, Log, LogRead, ManualClock};
 use proptest::prelude::*;
 
@@ -493,18 +493,22 @@ fn check_read(
                     w.base
                 );
                 // The records decode to the model's offsets and timestamps.
-                if let Ok(records) = g.records() {
-                    let got: Vec<(i64, i64)> = records
-                        .map(|r| r.map(|r| (r.offset, r.timestamp)).unwrap())
-                        .collect();
-                    let want: Vec<(i64, i64)> = w
-                        .timestamps
-                        .iter()
-                        .enumerate()
-                        .map(|(i, &ts)| (w.base + i as i64, ts))
-                        .collect();
-                    assert_eq!(got, want, "step {step}: records of batch {}", w.base);
-                }
+                let records = g
+                    .records()
+                    .unwrap_or_else(|e| panic!("step {step}: records of batch {}: {e}", w.base));
+                let got: Vec<(i64, i64)> = records
+                    .map(|r| {
+                        r.map(|r| (r.offset, r.timestamp))
+                            .unwrap_or_else(|e| panic!("step {step}: record: {e}"))
+                    })
+                    .collect();
+                let want: Vec<(i64, i64)> = w
+                    .timestamps
+                    .iter()
+                    .enumerate()
+                    .map(|(i, &ts)| (w.base + i as i64, ts))
+                    .collect();
+                assert_eq!(got, want, "step {step}: records of batch {}", w.base);
             }
             let concat: Vec<u8> = batches
                 .iter()
@@ -589,7 +593,16 @@ fn run(config: Config, ops: Vec<Op>) {
                         for r in &records {
                             b.push(r).unwrap();
                         }
-                        let expected = b.build().ok();
+                        // Offsets are small and base offsets in range: the only reason a build
+                        // can fail here is that there are no records.
+                        let expected = match b.build() {
+                            Ok(batch) => Some(batch),
+                            Err(e) => {
+                                assert_eq!(e, BatchError::Empty, "step {step}");
+                                assert!(recs.is_empty(), "step {step}: build failed: {e}");
+                                None
+                            }
+                        };
                         let ts = recs.iter().map(|r| r.ts).collect();
                         (log.append(&records), expected, ts)
                     }
@@ -614,9 +627,16 @@ fn run(config: Config, ops: Vec<Op>) {
                         for r in recs {
                             b.push(&r.to_record()).unwrap();
                         }
-                        let Ok(batch) = b.build() else {
-                            // An empty batch cannot be built: nothing to append.
-                            continue;
+                        let batch = match b.build() {
+                            Ok(batch) => batch,
+                            Err(e) => {
+                                // An empty batch cannot be built: nothing to append. No other
+                                // build error is possible (base offset clamped, small records).
+                                assert_eq!(e, BatchError::Empty, "step {step}");
+                                assert!(recs.is_empty(), "step {step}: build failed: {e}");
+                                check_state(step, &log, &m);
+                                continue;
+                            }
                         };
                         let max_ts = recs.iter().map(|r| r.ts).max().unwrap();
                         let ts = if *log_append_time {
@@ -626,13 +646,16 @@ fn run(config: Config, ops: Vec<Op>) {
                         };
                         let mut stored = batch.as_bytes().to_vec();
                         partlog::batch::set_base_offset(&mut stored, m.end).unwrap();
-                        let expected = RecordBatch::parse(stored.into()).ok();
+                        let expected = RecordBatch::parse(stored.into())
+                            .unwrap_or_else(|e| panic!("step {step}: rebased batch: {e}"));
+                        let expected = Some(expected);
                         (log.append_batch(&batch), expected, ts)
                     }
                     _ => unreachable!(),
                 };
                 let Some(want) = expected.take() else {
                     // No records: refused, nothing changes.
+                    assert!(timestamps.is_empty(), "step {step}: no batch for records");
                     assert!(
                         matches!(result, Err(Error::InvalidBatch(_))),
                         "step {step}: {result:?}"
@@ -655,13 +678,16 @@ fn run(config: Config, ops: Vec<Op>) {
                 }
                 let info = result.unwrap_or_else(|e| panic!("step {step}: append: {e}"));
                 let n = timestamps.len() as i64;
+                // The largest timestamp of the records as readers see them (with LogAppendTime
+                // every record reads as the largest timestamp pushed; the log keeps it as is).
+                let max_timestamp = timestamps.iter().copied().max().unwrap();
                 assert_eq!(
                     (info.first_offset, info.last_offset),
                     (m.end, m.end + n - 1),
                     "step {step}"
                 );
                 assert_eq!(info.size, want.size(), "step {step}");
-                assert_eq!(info.max_timestamp, want.max_timestamp(), "step {step}");
+                assert_eq!(info.max_timestamp, max_timestamp, "step {step}");
                 // Where it landed: the end of the active segment, or a new one.
                 let active = m.segments.len() - 1;
                 let active_size = m.segment_size(active);
@@ -688,7 +714,7 @@ fn run(config: Config, ops: Vec<Op>) {
                 m.batches.push(MBatch {
                     base: m.end,
                     bytes: want.as_bytes().to_vec(),
-                    max_timestamp: want.max_timestamp(),
+                    max_timestamp,
                     timestamps,
                 });
                 m.end += n;

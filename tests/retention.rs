@@ -5,7 +5,7 @@ mod common;
 
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use common::*;
 use partlog::batch::SimpleRecord;
@@ -449,9 +449,15 @@ fn maintenance_thread_applies_retention() {
     ));
     segment(&log, 3, T0);
     log.append(&[record(3, T0 + 20 * HOUR)]).unwrap();
-    let m = Log::spawn_maintenance(Arc::clone(&log), std::time::Duration::from_millis(5), |e| {
-        panic!("{e}")
-    });
+    // A panic in `on_error` would die with the thread unseen (stopping discards it): collect
+    // the errors and check them after the thread has stopped.
+    let errors = Arc::new(Mutex::new(Vec::<String>::new()));
+    let sink = Arc::clone(&errors);
+    let m = Log::spawn_maintenance(
+        Arc::clone(&log),
+        std::time::Duration::from_millis(5),
+        move |e| sink.lock().unwrap().push(e.to_string()),
+    );
     clock.set(T0 + 11 * HOUR);
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     while log.log_start_offset() != 3 {
@@ -459,6 +465,11 @@ fn maintenance_thread_applies_retention() {
         std::thread::sleep(std::time::Duration::from_millis(5));
     }
     m.stop();
+    assert_eq!(
+        *errors.lock().unwrap(),
+        Vec::<String>::new(),
+        "the maintenance thread reported errors"
+    );
 }
 
 #[test]

@@ -7,6 +7,9 @@ use common::*;
 use partlog::{Error, Log};
 
 const TS: i64 = 1_600_000_000_000;
+/// Base timestamp of records appended after a truncation: unlike the records cut, so a read
+/// that served stale bytes of the cut tail would show the old timestamps.
+const TS2: i64 = TS + 5_000_000;
 
 #[test]
 #[cfg_attr(miri, ignore)]
@@ -31,12 +34,26 @@ fn truncation_cuts_whole_batches_across_segments_and_survives_reopen() {
             })
         ));
         assert_filled(&read_all(&log), 0, 200, TS);
-        // The held bytes are still the old records.
-        let rec = held.batches[0].records().unwrap().next().unwrap().unwrap();
-        assert_eq!(rec.value.as_deref(), Some(&value_of(rec.offset)[..]));
-        // Appends go on from the cut, with new data.
-        fill(&log, 10, 4, TS);
-        assert_filled(&read_all(&log), 0, 240, TS);
+        // Appends go on from the cut, with new data (other timestamps).
+        fill(&log, 10, 4, TS2);
+        let check = |log: &Log| {
+            let all = read_all(log);
+            assert_eq!(all.len(), 240);
+            assert_filled(&all[..200], 0, 200, TS);
+            assert_filled(&all[200..], 200, 240, TS2);
+        };
+        check(&log);
+        // The held bytes are still the old records, even now that new ones took their offsets.
+        assert_eq!(held.batches[0].base_offset(), 388);
+        let held_records: Vec<_> = held
+            .batches
+            .iter()
+            .flat_map(|b| b.records().unwrap().map(Result::unwrap))
+            .filter(|r| r.offset >= 390)
+            .collect();
+        assert!(!held_records.is_empty());
+        let last = held_records.last().unwrap().offset;
+        assert_filled(&held_records, 390, last + 1, TS);
         if clean {
             log.close().unwrap();
         } else {
@@ -44,7 +61,7 @@ fn truncation_cuts_whole_batches_across_segments_and_survives_reopen() {
         }
         let log = Log::open(dir.path(), small_config()).unwrap();
         assert_eq!(log.log_end_offset(), 240, "clean={clean}");
-        assert_filled(&read_all(&log), 0, 240, TS);
+        check(&log);
     }
 }
 
@@ -66,8 +83,11 @@ fn truncation_at_a_segment_base_empties_that_segment() {
         "preallocated again"
     );
     assert!(!dir.path().join(format!("{:020}.log", bases[3])).exists());
-    fill(&log, 3, 4, TS);
-    assert_filled(&read_all(&log), 0, cut + 12, TS);
+    fill(&log, 3, 4, TS2);
+    let all = read_all(&log);
+    assert_eq!(all.len() as i64, cut + 12);
+    assert_filled(&all[..cut as usize], 0, cut, TS);
+    assert_filled(&all[cut as usize..], cut, cut + 12, TS2);
     // Truncating to the end is a no-op; below the start is refused.
     assert_eq!(log.truncate_to(i64::MAX).unwrap(), cut + 12);
     assert!(matches!(
@@ -77,6 +97,6 @@ fn truncation_at_a_segment_base_empties_that_segment() {
     // Truncating everything leaves an empty log that still works.
     assert_eq!(log.truncate_to(0).unwrap(), 0);
     assert_eq!(log.segment_base_offsets(), vec![0]);
-    fill(&log, 2, 2, TS);
-    assert_filled(&read_all(&log), 0, 4, TS);
+    fill(&log, 2, 2, TS2 + 1_000_000);
+    assert_filled(&read_all(&log), 0, 4, TS2 + 1_000_000);
 }
