@@ -482,9 +482,6 @@ fn segment_files_decode_with_kafka_protocol() {
                 base_offset: 0,
                 ..meta
             };
-            if meta.control {
-                continue;
-            }
             k_encode(meta, &records, &mut out);
             let produced = RecordBatch::parse(out.freeze()).unwrap();
             let info = log.append_batch(&produced).unwrap();

@@ -691,12 +691,17 @@ fn reference_log() -> Reference {
     }
     fill(&log, 8, 2, TS);
     let end = log.log_end_offset();
+    // The reference is what the intact log answers: first check it against what was written.
+    assert_holds(&log, end, "reference log");
     let reads = (0..end)
         .map(|o| (o, log.read(o, 700).unwrap().bytes.to_vec()))
         .collect();
-    let times = (-2..end + 2)
+    let times: Vec<(i64, Option<i64>)> = (-2..end + 2)
         .map(|t| (TS + t, log.offset_for_timestamp(TS + t).unwrap()))
         .collect();
+    for &(t, got) in &times {
+        assert_eq!(got, time_answer(t, 0, end), "reference log: time {t}");
+    }
     log.close().unwrap();
     Reference {
         dir,

@@ -1018,12 +1018,25 @@ fn random_mutations_never_panic() {
             w[MAGIC_AT] = 2;
             set_i32(&mut w, BATCH_LENGTH_AT, len as i32 - 12);
         }
+        // Whatever the stream yields passed the full parse: it parses again, and its records
+        // iterate to exactly `recordCount` without an error.
         for (_, batch) in batches(Bytes::from(w.clone())).flatten() {
-            let _ = batch.records().map(|it| it.count());
+            let again = RecordBatch::parse(batch.as_bytes().clone());
+            assert_eq!(again.as_ref(), Ok(&batch));
+            if let Ok(it) = batch.records() {
+                let records: Vec<_> = it.collect();
+                assert_eq!(records.len(), batch.record_count() as usize);
+                assert!(records.iter().all(Result::is_ok));
+            }
         }
+        // A header-only parse promises nothing about the records; validation and iteration
+        // must agree on whether they are whole.
         if let Ok(batch) = RecordBatch::parse_header_only(Bytes::from(w)) {
-            let _ = batch.validate_records();
-            let _ = batch.records().map(|it| it.count());
+            if let Ok(it) = batch.records() {
+                let all_ok = it.clone().all(|r| r.is_ok());
+                let whole = all_ok && it.count() == batch.record_count() as usize;
+                assert_eq!(batch.validate_records().is_ok(), whole);
+            }
         }
     }
 }
