@@ -3,9 +3,10 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
 
 use partlog::batch::SimpleRecord;
+use partlog::log::{CLEAN_SHUTDOWN_FILE, RECOVERY_POINT_FILE};
 use partlog::segment::SegmentPaths;
 use partlog::{AppendInfo, Config, Log};
 
@@ -750,19 +751,31 @@ fn zeros_in_a_segment_that_is_not_the_last_are_an_error() {
 }
 
 #[test]
-fn orphan_index_and_overlapping_segments_are_errors() {
+fn orphan_index_is_a_warning_and_overlapping_segments_are_errors() {
     let tmp = tempfile::tempdir().unwrap();
     let infos = make_log(tmp.path());
+    // An interrupted deletion leaves index files without their .log; opening removes them.
     let orphan = segment_paths(tmp.path(), 999_999).index;
+    let orphan_time = segment_paths(tmp.path(), 999_999).time_index;
     fs::write(&orphan, []).unwrap();
+    fs::write(&orphan_time, []).unwrap();
     let out = partlog(&["verify", &p(tmp.path())]);
-    assert_eq!(out.code, 1, "{}", out.all());
-    assert!(
-        out.stderr.contains(&file_name(&orphan)) && out.stderr.contains("orphan"),
-        "{}",
-        out.stderr
-    );
-    fs::remove_file(&orphan).unwrap();
+    assert_eq!(out.code, 0, "{}", out.all());
+    for path in [&orphan, &orphan_time] {
+        assert!(
+            out.stderr.lines().any(|l| l.starts_with("warning: ")
+                && l.contains(&file_name(path))
+                && l.contains("orphan")),
+            "{}",
+            out.stderr
+        );
+    }
+    assert!(out.stdout.contains("warnings: 2"), "{}", out.stdout);
+    // The library agrees: the orphans go, the log is intact.
+    let log = Log::open(tmp.path(), small_config()).unwrap();
+    assert_eq!(log.log_end_offset(), infos.last().unwrap().last_offset + 1);
+    log.close().unwrap();
+    assert!(!orphan.exists() && !orphan_time.exists());
 
     // Rename the second segment one offset down: the first one now reaches into it.
     let second = middle_batch(&infos).segment_base_offset;
@@ -932,6 +945,225 @@ fn garbage_files_never_crash_the_tool() {
             let out = partlog(&args);
             assert!(out.code == 0 || out.code == 1, "{args:?}: {}", out.all());
             assert!(!out.stderr.contains("panicked"), "{args:?}: {}", out.stderr);
+            // Random bytes are never a valid segment: checking or dumping the log says so.
+            let reads_the_log = args[0] == "verify" || args[1] == p(&seg.log);
+            if len > 0 && reads_the_log {
+                assert_eq!(out.code, 1, "{args:?} on {len} random bytes: {}", out.all());
+            }
         }
     }
+}
+
+/// Writes the recovery-point checkpoint as 0 and removes the clean-shutdown marker: the next
+/// open recovers (and validates) every segment.
+fn force_full_recovery(dir: &Path) {
+    fs::write(dir.join(RECOVERY_POINT_FILE), "0\n1\n0\n").unwrap();
+    fs::remove_file(dir.join(CLEAN_SHUTDOWN_FILE)).unwrap();
+}
+
+#[test]
+fn segment_ending_before_the_next_base_is_an_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let infos = make_log(tmp.path());
+    let segments = {
+        let mut b: Vec<i64> = infos.iter().map(|i| i.segment_base_offset).collect();
+        b.dedup();
+        b.len()
+    };
+    // Cut the last batch off segment 0, and remove its index files (a missing index is only a
+    // warning) so that only the offsets tell.
+    let cut = *infos.iter().rfind(|i| i.segment_base_offset == 0).unwrap();
+    assert!(cut.position > 0);
+    let log0 = segment_paths(tmp.path(), 0).log;
+    fs::OpenOptions::new()
+        .write(true)
+        .open(&log0)
+        .unwrap()
+        .set_len(cut.position)
+        .unwrap();
+    fs::remove_file(segment_paths(tmp.path(), 0).index).unwrap();
+    fs::remove_file(segment_paths(tmp.path(), 0).time_index).unwrap();
+    force_full_recovery(tmp.path());
+
+    let out = partlog(&["verify", &p(tmp.path())]);
+    assert_eq!(out.code, 1, "{}", out.all());
+    assert!(
+        out.stderr
+            .contains(&format!("{}:{}:", file_name(&log0), cut.position))
+            && out.stderr.contains(&format!(
+                "segment ends at offset {}, before the next segment's base offset {}",
+                cut.first_offset,
+                cut.last_offset + 1
+            )),
+        "{}",
+        out.stderr
+    );
+
+    // The library cuts the log there and removes the later segments.
+    let log = Log::open(tmp.path(), small_config()).unwrap();
+    assert!(segments > 1);
+    assert_eq!(log.segment_count(), 1);
+    assert_eq!(log.log_end_offset(), cut.first_offset);
+    log.close().unwrap();
+}
+
+#[test]
+fn gap_between_batches_is_an_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let infos = make_log(tmp.path());
+    // Remove the second batch of the last segment, and its index files (a missing index is only
+    // a warning), so that only the offsets tell.
+    let last_base = infos.last().unwrap().segment_base_offset;
+    let in_last: Vec<AppendInfo> = infos
+        .iter()
+        .filter(|i| i.segment_base_offset == last_base)
+        .copied()
+        .collect();
+    assert!(in_last.len() >= 3, "{in_last:?}");
+    let gone = in_last[1];
+    let seg = segment_paths(tmp.path(), last_base);
+    let mut data = fs::read(&seg.log).unwrap();
+    data.drain(gone.position as usize..gone.position as usize + gone.size);
+    fs::write(&seg.log, &data).unwrap();
+    fs::remove_file(&seg.index).unwrap();
+    fs::remove_file(&seg.time_index).unwrap();
+    force_full_recovery(tmp.path());
+
+    let out = partlog(&["verify", &p(tmp.path())]);
+    assert_eq!(out.code, 1, "{}", out.all());
+    assert!(
+        out.stderr
+            .contains(&format!("{}:{}:", file_name(&seg.log), gone.position))
+            && out.stderr.contains(&format!(
+                "batch base offset {} leaves a gap",
+                gone.last_offset + 1
+            )),
+        "{}",
+        out.stderr
+    );
+
+    // The library cuts the segment at the gap.
+    let log = Log::open(tmp.path(), small_config()).unwrap();
+    assert_eq!(log.log_end_offset(), gone.first_offset);
+    log.close().unwrap();
+}
+
+#[test]
+fn records_with_timestamp_zero_verify_and_dump() {
+    let tmp = tempfile::tempdir().unwrap();
+    let log = Log::open(tmp.path(), small_config()).unwrap();
+    log.append(&[SimpleRecord::new(0, Some("k"), Some("v"))])
+        .unwrap();
+    log.close().unwrap();
+    let seg = segment_paths(tmp.path(), 0);
+    assert_eq!(fs::read(&seg.time_index).unwrap(), [0u8; 12]);
+
+    let out = partlog(&["verify", &p(tmp.path())]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert!(out.stdout.contains("warnings: 0"), "{}", out.all());
+    assert!(
+        out.stdout.contains("index entries: 0 offset, 1 time"),
+        "{}",
+        out.stdout
+    );
+
+    let out = partlog(&["dump", &p(&seg.time_index)]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert!(out.stdout.contains("1 entries"), "{}", out.stdout);
+    assert!(
+        out.stdout
+            .contains("timestamp: 0 offset: 0 relativeOffset: 0"),
+        "{}",
+        out.stdout
+    );
+    assert!(!out.stdout.contains("preallocated"), "{}", out.stdout);
+}
+
+#[test]
+fn swap_files_are_not_called_leftovers() {
+    // The library removes .deleted, .cleaned and .tmp files at open, not .swap ones.
+    let tmp = tempfile::tempdir().unwrap();
+    make_log(tmp.path());
+    let swap = tmp.path().join("00000000000000000000.log.swap");
+    let tmp_file = tmp.path().join("00000000000000000000.index.tmp");
+    fs::write(&swap, b"x").unwrap();
+    fs::write(&tmp_file, b"x").unwrap();
+    let out = partlog(&["verify", &p(tmp.path())]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert!(!out.stderr.contains(&file_name(&swap)), "{}", out.stderr);
+    assert!(
+        out.stderr.contains(&file_name(&tmp_file)) && out.stderr.contains("removes it"),
+        "{}",
+        out.stderr
+    );
+    let log = Log::open(tmp.path(), small_config()).unwrap();
+    log.close().unwrap();
+    assert!(swap.exists() && !tmp_file.exists());
+}
+
+#[test]
+fn short_tail_with_a_small_declared_length_is_invalid_not_torn() {
+    let tmp = tempfile::tempdir().unwrap();
+    let seg = segment_paths(tmp.path(), 0);
+    // 20 bytes: baseOffset 1, batchLength 5 (17 bytes in all, less than a header), junk.
+    let mut data = 1i64.to_be_bytes().to_vec();
+    data.extend(5i32.to_be_bytes());
+    data.extend([7u8; 8]);
+    fs::write(&seg.log, &data).unwrap();
+
+    let out = partlog(&["dump", &p(&seg.log)]);
+    assert_eq!(out.code, 1, "{}", out.all());
+    assert!(out.stdout.contains("position: 0 invalid"), "{}", out.stdout);
+    assert!(!out.stdout.contains("torn"), "{}", out.stdout);
+    let out = partlog(&["verify", &p(tmp.path())]);
+    assert_eq!(out.code, 1, "{}", out.all());
+    assert!(!out.stderr.contains("torn"), "{}", out.stderr);
+    assert!(out.stderr.contains("invalid"), "{}", out.stderr);
+
+    // A declared size of a whole batch, cut short, is still torn.
+    data[8..12].copy_from_slice(&100i32.to_be_bytes());
+    fs::write(&seg.log, &data).unwrap();
+    let out = partlog(&["dump", &p(&seg.log)]);
+    assert_eq!(out.code, 1, "{}", out.all());
+    assert!(
+        out.stdout
+            .contains("torn batch: declares 112 bytes, 20 left in the file"),
+        "{}",
+        out.stdout
+    );
+}
+
+/// Runs partlog with its standard output a pipe whose reader is already closed.
+fn partlog_into_closed_pipe(args: &[String]) -> i32 {
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    Command::new(env!("CARGO_BIN_EXE_partlog"))
+        .args(args)
+        .stdout(writer)
+        .stderr(Stdio::null())
+        .status()
+        .expect("run partlog")
+        .code()
+        .expect("partlog exited by a signal")
+}
+
+#[test]
+fn broken_pipe_keeps_the_exit_status_of_problems() {
+    let tmp = tempfile::tempdir().unwrap();
+    let infos = make_log(tmp.path());
+    let log0 = segment_paths(tmp.path(), 0).log;
+    // Sound: a closed pipe is no failure.
+    assert_eq!(partlog_into_closed_pipe(&["dump".into(), p(&log0)]), 0);
+    assert_eq!(partlog_into_closed_pipe(&["dump".into(), p(tmp.path())]), 0);
+    // Tear the last batch of segment 0.
+    let last0 = *infos.iter().rfind(|i| i.segment_base_offset == 0).unwrap();
+    fs::OpenOptions::new()
+        .write(true)
+        .open(&log0)
+        .unwrap()
+        .set_len(last0.position + 10)
+        .unwrap();
+    // The problem found still exits 1, whether the file or the directory is dumped.
+    assert_eq!(partlog_into_closed_pipe(&["dump".into(), p(&log0)]), 1);
+    assert_eq!(partlog_into_closed_pipe(&["dump".into(), p(tmp.path())]), 1);
 }

@@ -124,13 +124,16 @@ fn main() -> ExitCode {
     // Flush what the command printed before any error message, so the two stay in order.
     let flushed = out.flush();
     let result = match (result, flushed) {
+        // A closed pipe (`partlog dump ... | head`) is the reader's choice, not a failure: the
+        // command's outcome stands (problems it found still exit 1).
+        (Ok(outcome), Err(e)) if e.kind() == io::ErrorKind::BrokenPipe => Ok(outcome),
         (Ok(_), Err(e)) => Err(CliError::Output(e)),
         (result, _) => result,
     };
     match result {
         Ok(Outcome::Success) => ExitCode::SUCCESS,
         Ok(Outcome::Problems) => ExitCode::from(1),
-        // A closed pipe (`partlog dump ... | head`) is the reader's choice, not a failure.
+        // The command stopped at the closed pipe before it had found any problem.
         Err(CliError::Output(e)) if e.kind() == io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
         Err(CliError::Usage(m)) => {
             let _ = writeln!(err, "partlog: {m}\n\n{USAGE}");

@@ -3,7 +3,7 @@
 
 use std::ffi::OsString;
 use std::fs;
-use std::io::Write;
+use std::io::{self, Write};
 use std::path::Path;
 
 use bytes::Bytes;
@@ -57,7 +57,15 @@ pub fn run(args: &[OsString], out: &mut dyn Write) -> Result<Outcome, CliError> 
         }
         let mut clean = true;
         for log in listing.logs.values() {
-            clean &= dump_log(log, opts, out)?;
+            match dump_log(log, opts, out) {
+                Ok(ok) => clean &= ok,
+                // The reader went away after a bad segment was reported: keep the outcome
+                // (the caller's flush then meets the same closed pipe).
+                Err(CliError::Output(e)) if !clean && e.kind() == io::ErrorKind::BrokenPipe => {
+                    return Ok(Outcome::Problems)
+                }
+                Err(e) => return Err(e),
+            }
         }
         clean
     } else {
@@ -399,7 +407,8 @@ impl DumpEntry for TimeEntry {
 }
 
 /// Prints the entries of an index file; returns whether the file is whole entries. A trailing
-/// run of all-zero entries is reported as preallocated space. In JSON, `indexPosition` is the
+/// run of all-zero entries is reported as preallocated space where the file may hold some (see
+/// [`files::used_entries`]). In JSON, `indexPosition` is the
 /// byte position in the index file (an offset entry's `position` is the one in the `.log`).
 fn dump_index<E: DumpEntry>(
     path: &Path,
@@ -411,11 +420,17 @@ fn dump_index<E: DumpEntry>(
     let file = path.display().to_string();
     let whole = data.len() - data.len() % E::SIZE;
     let (entries, partial) = data.split_at(whole);
-    // Entries up to the last one with a non-zero byte are data; the zeros after are free slots.
-    let used = entries
-        .chunks_exact(E::SIZE)
-        .rposition(|c| c.iter().any(|&b| b != 0))
-        .map_or(0, |i| i + 1);
+    // In an index that may be preallocated, entries up to the last one with a non-zero byte are
+    // data and the zeros after are free slots; otherwise zero entries are data too.
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let used = files::used_entries(
+        entries,
+        E::SIZE,
+        files::index_may_be_preallocated(dir, base),
+    );
     if !opts.json {
         writeln!(out, "Dumping {file}")?;
         let base_text = base.map_or_else(|| "unknown".to_owned(), |b| b.to_string());

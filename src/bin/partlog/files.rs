@@ -5,10 +5,13 @@ use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
+use partlog::log::CLEAN_SHUTDOWN_FILE;
 use partlog::segment::{parse_file_name, INDEX_SUFFIX, LOG_SUFFIX, TIME_INDEX_SUFFIX};
 
-/// Suffixes of files an interrupted operation leaves behind (removed when the log opens).
-pub const LEFTOVER_SUFFIXES: [&str; 4] = [".deleted", ".cleaned", ".swap", ".tmp"];
+/// Suffixes of files an interrupted operation leaves behind (removed when the log opens). A copy
+/// of the library's list (`LEFTOVER_SUFFIXES` in `src/log/open.rs`, which is private): keep the
+/// two equal, or `verify` promises removals that opening the log does not do.
+pub const LEFTOVER_SUFFIXES: [&str; 3] = [".deleted", ".cleaned", ".tmp"];
 
 /// What kind of file a path names, judging by its name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,7 +47,7 @@ pub struct Listing {
     pub indexes: BTreeMap<i64, PathBuf>,
     /// `.timeindex` files by base offset.
     pub time_indexes: BTreeMap<i64, PathBuf>,
-    /// Files with a leftover suffix (`.deleted`, `.cleaned`, `.swap`, `.tmp`).
+    /// Files with a leftover suffix (`.deleted`, `.cleaned`, `.tmp`).
     pub leftovers: Vec<PathBuf>,
     /// Files that end like segment files but whose name is not a 20-digit base offset.
     pub misnamed: Vec<PathBuf>,
@@ -82,4 +85,35 @@ pub fn list(dir: &Path) -> io::Result<Listing> {
     listing.leftovers.sort();
     listing.misnamed.sort();
     Ok(listing)
+}
+
+/// How many of the whole `size`-byte entries at the start of `data` (an index file's contents)
+/// hold data. With `preallocated`, a trailing run of all-zero entries is free space that the
+/// writer preallocated and is not counted; without it every whole entry counts, zeros included
+/// (an all-zero entry is valid data: a time-index entry for timestamp 0 at the segment's base
+/// offset, an offset-index entry for the base offset at position 0).
+///
+/// Index files are preallocated only while their segment is active and the log open: closing
+/// the log trims them. So zeros may be preallocated space only in the last segment of a log
+/// without the clean-shutdown marker. Shared by `dump` and `verify`, so that both read the same
+/// entries from a file.
+pub fn used_entries(data: &[u8], size: usize, preallocated: bool) -> usize {
+    let whole = data.len() / size;
+    if !preallocated {
+        return whole;
+    }
+    data.chunks_exact(size)
+        .rposition(|c| c.iter().any(|&b| b != 0))
+        .map_or(0, |i| i + 1)
+}
+
+/// Whether the index file of the segment based at `base` in `dir` may end in preallocated space
+/// (see [`used_entries`]): the log was not closed cleanly and no later segment exists. An
+/// unknown base (a misnamed file) or an unreadable directory count as "may".
+pub fn index_may_be_preallocated(dir: &Path, base: Option<i64>) -> bool {
+    if dir.join(CLEAN_SHUTDOWN_FILE).exists() {
+        return false;
+    }
+    let Some(base) = base else { return true };
+    list(dir).map_or(true, |l| l.logs.keys().all(|&b| b <= base))
 }

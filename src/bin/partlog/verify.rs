@@ -1,9 +1,11 @@
 //! `partlog verify`: checks a log directory, read-only, without opening it as a log (opening
 //! would recover, and so modify, it).
 //!
-//! Checked, in order: index files without their `.log` (orphans); then per segment, in base
-//! offset order, every batch fully valid, batch offsets strictly increasing across batches and
-//! segments and within `[base offset, next segment's base offset)`, no record timestamp above
+//! Checked, in order: index files without their `.log` (orphans, a warning); then per segment,
+//! in base offset order, every batch fully valid, the first batch starting at the segment's base
+//! offset and each next one right after the previous one's last offset, all within
+//! `[base offset, next segment's base offset)`, a segment that is not the last ending exactly
+//! at the next one's base offset (no gap), no record timestamp above
 //! its batch's `maxTimestamp`; every `.index` entry increasing and pointing at the start of the
 //! batch whose base offset it names; every `.timeindex` entry increasing and naming the first
 //! batch that reached its timestamp, the last entry holding the segment's largest timestamp;
@@ -11,9 +13,11 @@
 //!
 //! Preallocated space (trailing zeros) in the last segment's files and a missing final time-index
 //! entry in a log that was not closed cleanly are what a crash leaves, and what the next open
-//! repairs: they are warnings. Anywhere else they are problems. So is a log that another process
-//! holds open (its files may change under the reader), leftover temporary files, and files that
-//! look like segment files but are misnamed.
+//! repairs: they are warnings. Anywhere else they are problems (in a cleanly closed log, zero
+//! index entries are data: closing trims the index files). Also warnings: a log that another
+//! process holds open (its files may change under the reader), leftover temporary files and
+//! orphan index files (opening removes both), and files that look like segment files but are
+//! misnamed.
 
 use std::ffi::OsString;
 use std::fmt;
@@ -162,15 +166,6 @@ struct SegmentFacts {
     max_timestamp: i64,
 }
 
-/// Where the previous batch of the walk was.
-#[derive(Debug, Clone, Copy)]
-struct Previous {
-    /// Its last offset.
-    last_offset: i64,
-    /// Base offset of its segment.
-    segment: i64,
-}
-
 /// One segment to check, with its place in the log.
 #[derive(Debug)]
 struct SegmentCheck<'a> {
@@ -193,16 +188,15 @@ impl SegmentCheck<'_> {
             .map_or(i64::from(i32::MAX) + 1, |n| n.saturating_sub(self.base))
     }
 
-    fn verify_log(
-        &mut self,
-        path: &Path,
-        prev: &mut Option<Previous>,
-    ) -> Result<SegmentFacts, VerifyError> {
+    fn verify_log(&mut self, path: &Path) -> Result<SegmentFacts, VerifyError> {
         let data = Bytes::from(fs::read(path).map_err(io_error(path, "read"))?);
         let mut facts = SegmentFacts {
             max_timestamp: NO_TIMESTAMP,
             ..SegmentFacts::default()
         };
+        // The offset the next batch must start at: the library's open cuts the segment at the
+        // first batch that does not start exactly there.
+        let mut expected = self.base;
         let mut walker = walk(data);
         for step in walker.by_ref() {
             match step {
@@ -219,7 +213,7 @@ impl SegmentCheck<'_> {
                             format!("invalid batch (base offset {}): {e}", header.base_offset),
                         )
                     })?;
-                    self.check_offsets(path, pos, &batch, prev)?;
+                    self.check_offsets(path, pos, &batch, expected)?;
                     check_timestamps(path, pos, &batch)?;
                     facts.batches.push(BatchInfo {
                         position: pos,
@@ -230,10 +224,7 @@ impl SegmentCheck<'_> {
                     });
                     facts.max_timestamp = facts.max_timestamp.max(header.max_timestamp);
                     facts.records += u64::try_from(header.record_count).unwrap_or(0);
-                    *prev = Some(Previous {
-                        last_offset: header.last_offset(),
-                        segment: self.base,
-                    });
+                    expected = header.last_offset().saturating_add(1);
                 }
                 Step::Invalid { position, reason } | Step::Torn { position, reason } => {
                     return Err(problem(path, position as u64, reason));
@@ -259,6 +250,20 @@ impl SegmentCheck<'_> {
             }
         }
         facts.valid_end = walker.valid_end() as u64;
+        if let Some(next) = self.next_base {
+            // No offset gaps: a segment that ends before the next one begins lost its last
+            // batches, and opening the log cuts the log there (dropping the later segments).
+            if expected != next {
+                return Err(problem(
+                    path,
+                    facts.valid_end,
+                    format!(
+                        "segment ends at offset {expected}, before the next segment's base offset {next} (a gap: \
+                         opening the log cuts it here and removes the later segments)"
+                    ),
+                ));
+            }
+        }
         Ok(facts)
     }
 
@@ -267,35 +272,28 @@ impl SegmentCheck<'_> {
         path: &Path,
         pos: u64,
         batch: &RecordBatch,
-        prev: &Option<Previous>,
+        expected: i64,
     ) -> Result<(), VerifyError> {
         let (first, last) = (batch.base_offset(), batch.last_offset());
-        if first < self.base {
+        if first != expected {
+            let place = if expected == self.base {
+                format!("the segment's base offset {expected}")
+            } else {
+                format!(
+                    "offset {expected}, right after the previous batch's last offset {}",
+                    expected - 1
+                )
+            };
+            let what = if first < expected {
+                "overlaps"
+            } else {
+                "leaves a gap"
+            };
             return Err(problem(
                 path,
                 pos,
-                format!(
-                    "batch base offset {first} is below the segment's base offset {}",
-                    self.base
-                ),
+                format!("batch base offset {first} {what}: the batch must start at {place}"),
             ));
-        }
-        if let Some(p) = prev {
-            if first <= p.last_offset {
-                let place = if p.segment == self.base {
-                    "the previous batch".to_owned()
-                } else {
-                    format!("the last batch of segment {}", file_stem(p.segment))
-                };
-                return Err(problem(
-                    path,
-                    pos,
-                    format!(
-                        "batch base offset {first} is not after offset {}, the last offset of {place}",
-                        p.last_offset
-                    ),
-                ));
-            }
         }
         if let Some(next) = self.next_base {
             if last >= next {
@@ -322,7 +320,8 @@ impl SegmentCheck<'_> {
     }
 
     /// Entries of an index file: whole entries, with a trailing run of zero entries dropped
-    /// (with a warning) in the last segment.
+    /// (with a warning) in the last segment of a log not closed cleanly (closing trims the index
+    /// files, so in a clean log zero entries are data, e.g. a time-index entry for timestamp 0).
     fn entries<E: IndexEntry>(&mut self, path: &Path) -> Result<Vec<E>, VerifyError> {
         let data = fs::read(path).map_err(io_error(path, "read"))?;
         if data.len() % E::SIZE != 0 {
@@ -338,11 +337,8 @@ impl SegmentCheck<'_> {
             ));
         }
         let mut used = data.len() / E::SIZE;
-        if self.is_last {
-            let data_entries = data
-                .chunks_exact(E::SIZE)
-                .rposition(|c| c.iter().any(|&b| b != 0))
-                .map_or(0, |i| i + 1);
+        if self.is_last && !self.clean {
+            let data_entries = files::used_entries(&data, E::SIZE, true);
             if data_entries < used {
                 self.warnings.push(finding(
                     path,
@@ -573,12 +569,14 @@ pub fn verify_dir(dir: &Path, warnings: &mut Vec<Finding>) -> Result<Summary, Ve
         ("offset index", &listing.indexes),
         ("time index", &listing.time_indexes),
     ] {
-        if let Some((base, path)) = map.iter().find(|(b, _)| !listing.logs.contains_key(b)) {
-            return Err(problem(
+        for (base, path) in map.iter().filter(|(b, _)| !listing.logs.contains_key(b)) {
+            // What an interrupted deletion (retention's renames) leaves: opening removes it.
+            warnings.push(finding(
                 path,
                 0,
                 format!(
-                    "orphan {kind}: {}{LOG_SUFFIX} does not exist",
+                    "orphan {kind}: {}{LOG_SUFFIX} does not exist (left over from an interrupted deletion; \
+                     opening the log removes it)",
                     file_stem(*base)
                 ),
             ));
@@ -606,7 +604,6 @@ pub fn verify_dir(dir: &Path, warnings: &mut Vec<Finding>) -> Result<Summary, Ve
         clean_shutdown: clean,
         ..Summary::default()
     };
-    let mut prev: Option<Previous> = None;
     for (i, (&base, log_path)) in listing.logs.iter().enumerate() {
         let mut check = SegmentCheck {
             base,
@@ -615,7 +612,7 @@ pub fn verify_dir(dir: &Path, warnings: &mut Vec<Finding>) -> Result<Summary, Ve
             clean,
             warnings,
         };
-        let facts = check.verify_log(log_path, &mut prev)?;
+        let facts = check.verify_log(log_path)?;
         let paths = SegmentPaths::new(dir, base);
         match listing.indexes.get(&base) {
             Some(p) => summary.index_entries += check.verify_offset_index(p, &facts)?,

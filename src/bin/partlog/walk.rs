@@ -92,18 +92,40 @@ impl Iterator for Walker {
             });
         }
         if rest.len() < HEADER_SIZE {
-            let reason = match peek_frame(rest) {
-                Some((_, length)) if length >= 0 => format!(
-                    "torn batch: declares {} bytes, {} left in the file",
-                    i64::from(length) + LOG_OVERHEAD as i64,
-                    rest.len()
-                ),
-                _ => format!(
-                    "torn batch: {} bytes left in the file, a batch header needs {HEADER_SIZE}",
-                    rest.len()
-                ),
-            };
-            return Some(Step::Torn { position, reason });
+            // Fewer bytes than a header: a torn batch only if the declared size is that of a
+            // possible batch (at least a header) and more than what is left. Anything else
+            // cannot be the start of a batch.
+            return Some(match peek_frame(rest) {
+                None => Step::Torn {
+                    position,
+                    reason: format!(
+                        "torn batch: {} bytes left in the file, a batch header needs {HEADER_SIZE}",
+                        rest.len()
+                    ),
+                },
+                Some((_, length)) => {
+                    let declared = i64::from(length) + LOG_OVERHEAD as i64;
+                    if declared >= HEADER_SIZE as i64 {
+                        // `declared` > rest.len() here, since rest.len() < HEADER_SIZE.
+                        Step::Torn {
+                            position,
+                            reason: format!(
+                                "torn batch: declares {declared} bytes, {} left in the file",
+                                rest.len()
+                            ),
+                        }
+                    } else {
+                        Step::Invalid {
+                            position,
+                            reason: format!(
+                                "invalid batch header: batchLength {length} gives {declared} bytes, less than the \
+                                 {HEADER_SIZE} of a batch header ({} bytes left in the file)",
+                                rest.len()
+                            ),
+                        }
+                    }
+                }
+            });
         }
         let header = match BatchHeader::parse(rest) {
             Ok(h) => h,
@@ -180,6 +202,21 @@ mod tests {
                 "cut {cut}: {steps:?}"
             );
         }
+        // Fewer bytes than a header, declaring fewer than a header: invalid, not torn.
+        let mut short = full[..20].to_vec();
+        short[8..12].copy_from_slice(&5i32.to_be_bytes());
+        let steps: Vec<Step> = walk(Bytes::from(short)).collect();
+        assert!(
+            matches!(&steps[..], [Step::Invalid { position: 0, reason }] if !reason.contains("torn")),
+            "{steps:?}"
+        );
+        let mut negative = full[..20].to_vec();
+        negative[8..12].copy_from_slice(&(-1i32).to_be_bytes());
+        let steps: Vec<Step> = walk(Bytes::from(negative)).collect();
+        assert!(
+            matches!(steps[..], [Step::Invalid { position: 0, .. }]),
+            "{steps:?}"
+        );
         let mut bad = full.clone();
         bad[16] = 1; // magic
         let steps: Vec<Step> = walk(Bytes::from(bad)).collect();
