@@ -8,7 +8,7 @@ use std::process::{Command, Stdio};
 use partlog::batch::SimpleRecord;
 use partlog::log::{CLEAN_SHUTDOWN_FILE, RECOVERY_POINT_FILE};
 use partlog::segment::SegmentPaths;
-use partlog::{AppendInfo, Config, Log};
+use partlog::{AppendInfo, Log};
 
 // ---------------------------------------------------------------------------------------------
 // Running the binary.
@@ -24,6 +24,9 @@ impl Output {
         format!("{}{}", self.stdout, self.stderr)
     }
 }
+
+mod common;
+use common::small_config;
 
 fn partlog<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> Output {
     let out = Command::new(env!("CARGO_BIN_EXE_partlog"))
@@ -43,16 +46,6 @@ fn p(path: &Path) -> String {
 
 // ---------------------------------------------------------------------------------------------
 // Test logs built with the library.
-
-fn small_config() -> Config {
-    Config {
-        segment_bytes: 4096,
-        index_interval_bytes: 256,
-        max_batch_bytes: 4096,
-        segment_index_bytes: 1024,
-        ..Default::default()
-    }
-}
 
 const T0: i64 = 1_600_000_000_000;
 

@@ -24,6 +24,8 @@
 //! times) so that rolls, full indexes, index entries and unmapping all happen. `PROPTEST_CASES`
 //! sets the number of cases (default 256, about 2 s in a debug build).
 
+mod common;
+
 use std::path::Path;
 use std::sync::Arc;
 
@@ -441,16 +443,7 @@ impl Model {
 // Running a case.
 
 fn tmp() -> tempfile::TempDir {
-    let shm = Path::new("/dev/shm");
-    if shm.is_dir() {
-        if let Ok(d) = tempfile::Builder::new()
-            .prefix("partlog-model-")
-            .tempdir_in(shm)
-        {
-            return d;
-        }
-    }
-    tempfile::tempdir().unwrap()
+    common::tmp_in_memory("partlog-model-")
 }
 
 fn same_error(got: &Error, want: &Error) -> bool {

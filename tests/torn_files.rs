@@ -176,20 +176,9 @@ fn set_len(path: &Path, len: u64) {
         .unwrap();
 }
 
-/// A temporary directory, in memory when the machine has `/dev/shm`: these cases open and close
-/// logs thousands of times, and each open or close syncs files; durability is not what they
-/// test (the crash test runs on the real disk).
+/// A temporary directory, in memory where possible (see [`tmp_in_memory`]).
 fn tmp() -> tempfile::TempDir {
-    let shm = Path::new("/dev/shm");
-    if shm.is_dir() {
-        if let Ok(d) = tempfile::Builder::new()
-            .prefix("partlog-torn-")
-            .tempdir_in(shm)
-        {
-            return d;
-        }
-    }
-    tempfile::tempdir().unwrap()
+    tmp_in_memory("partlog-torn-")
 }
 
 /// A fresh copy of `src` (a log directory) to damage.

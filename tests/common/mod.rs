@@ -18,6 +18,19 @@ pub fn small_config() -> Config {
     }
 }
 
+/// A temporary directory named `prefix...`, in memory when the machine has `/dev/shm`: for
+/// suites that open and close logs thousands of times, where each open or close syncs files and
+/// durability is not what they test (the crash test runs on the real disk).
+pub fn tmp_in_memory(prefix: &str) -> tempfile::TempDir {
+    let shm = Path::new("/dev/shm");
+    if shm.is_dir() {
+        if let Ok(d) = tempfile::Builder::new().prefix(prefix).tempdir_in(shm) {
+            return d;
+        }
+    }
+    tempfile::tempdir().unwrap()
+}
+
 /// The value of record number `i`: self-describing, so readers can check it.
 pub fn value_of(i: i64) -> Vec<u8> {
     format!("value-{i:08}-{}", "x".repeat((i % 37) as usize)).into_bytes()
