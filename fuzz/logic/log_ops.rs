@@ -317,14 +317,23 @@ impl State {
             .find(|b| b.last >= to)
             .map_or(to, |b| b.base.min(to));
         let got = r.unwrap_or_else(|e| panic!("truncate_to({to}): {e}"));
+        if new_leo < self.lso {
+            // The batch holding the start offset would go, and the start with it: the log is
+            // emptied and restarts at `to` instead (the start never decreases), checkpointed.
+            assert_eq!(
+                got, to,
+                "truncate_to({to}) inside the batch holding the start"
+            );
+            self.batches.clear();
+            self.leo = to;
+            self.lso = to;
+            self.lso_checkpoint = to;
+            self.flushed = to;
+            return;
+        }
         assert_eq!(got, new_leo, "truncate_to({to})");
         self.batches.retain(|b| b.base < new_leo);
         self.leo = new_leo;
-        if new_leo < self.lso {
-            // The batch holding the start offset went: the start comes down, checkpointed.
-            self.lso = new_leo;
-            self.lso_checkpoint = new_leo;
-        }
         self.flushed = self.flushed.min(new_leo);
     }
 

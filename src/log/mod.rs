@@ -10,9 +10,19 @@
 //! # Invariants
 //! - `log_start_offset <= log_end_offset`; segments hold every offset in between that was
 //!   appended, in base-offset order, and only the last segment is written.
-//! - `recovery_point <= log_end_offset`: every batch below the recovery point is on disk.
+//! - `recovery_point <= log_end_offset`: every batch below the recovery point is on disk. A
+//!   truncation lowers the recovery point before the log end offset, and a flush raises it only
+//!   if no truncation happened since it took the log end offset (`truncations`, compared under
+//!   the checkpoint lock).
+//! - The log start offset never decreases, and it is published before anything below it becomes
+//!   unreadable (retention moves it, then takes segments out of the list, then renames files).
+//! - A read or lookup that finds its segment gone (deleted or cut since it was chosen), or a
+//!   truncation during it, starts again: so an [`Error::OffsetOutOfRange`] it returns names a
+//!   range that does not contain the offset asked for, and no I/O error comes from a file that
+//!   the log itself removed.
 
 mod open;
+mod pause;
 mod read;
 mod retention;
 mod truncate;
@@ -20,7 +30,7 @@ mod truncate;
 use std::collections::VecDeque;
 use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use bytes::{Bytes, BytesMut};
@@ -114,6 +124,11 @@ pub struct Log {
     log_end_offset: AtomicI64,
     log_start_offset: AtomicI64,
     recovery_point: AtomicI64,
+    /// Truncations so far. Bumped under the checkpoint lock (and the writer lock) by every
+    /// truncation; a flush compares it, under the checkpoint lock, with the count it saw when it
+    /// took the log end offset, and leaves the recovery point alone if they differ. Readers use
+    /// it to notice a truncation during a read.
+    truncations: AtomicU64,
     /// Set after a failed write or sync: the log refuses writes until reopened.
     failed: AtomicBool,
     closed: AtomicBool,
@@ -123,6 +138,9 @@ pub struct Log {
     pending_deletes: Mutex<Vec<retention::PendingDelete>>,
     report: OpenReport,
     _lock: File,
+    /// Test-only pause points (see the `pause` module).
+    #[cfg(test)]
+    pauses: pause::Pauses,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -350,8 +368,9 @@ impl Log {
         self.note_mapped(old);
         // Every segment is synced when it rolls, so everything below the new one is on disk:
         // the recovery point moves up with it, and recovery after a crash scans at most the
-        // active segment (Kafka rescans every segment since its last flush).
-        self.advance_recovery_point(new_base)
+        // active segment (Kafka rescans every segment since its last flush). The writer lock is
+        // held: no truncation can come between.
+        self.advance_recovery_point(new_base, self.truncations.load(Ordering::Acquire))
     }
 
     /// Starts a new segment now, even if the active one has room (Kafka's forced roll). Does
@@ -404,7 +423,7 @@ impl Log {
             return Err(Error::PreviousIo);
         }
         let _flushing = lock(&self.flush_lock);
-        let (handle, leo) = {
+        let (handle, leo, truncations) = {
             let mut w = self.writer()?;
             let Some(active) = w.active.as_ref() else {
                 return Ok(());
@@ -412,20 +431,32 @@ impl Log {
             let handle = active.flush_handle();
             w.unflushed_records = 0;
             w.last_flush_ms = self.clock.now_ms();
-            (handle, self.log_end_offset())
+            let truncations = self.truncations.load(Ordering::Acquire);
+            (handle, self.log_end_offset(), truncations)
         };
         // Segments rolled before this point were synced when they rolled.
         let r = handle.flush();
         self.fail_on_io(r)?;
-        let r = self.advance_recovery_point(leo);
+        self.pause(pause::Point::FlushSynced);
+        let r = self.advance_recovery_point(leo, truncations);
         self.fail_on_io(r)
     }
 
     /// Moves the recovery point (and its checkpoint) up to `to`; never down. The data below
     /// `to` is already synced; the checkpoint itself need not be (see `write_offset_relaxed`).
-    fn advance_recovery_point(&self, to: i64) -> Result<()> {
+    /// `truncations` is the truncation count seen when `to` was taken under the writer lock:
+    /// if a truncation came since, `to` may lie past the new log end, or cover batches appended
+    /// after the cut that were never synced, and nothing moves.
+    fn advance_recovery_point(&self, to: i64, truncations: u64) -> Result<()> {
         let mut file = lock(&self.checkpoint_lock);
+        if truncations != self.truncations.load(Ordering::Acquire) {
+            return Ok(());
+        }
         if to > self.recovery_point() {
+            debug_assert!(
+                to <= self.log_end_offset(),
+                "recovery point past the log end"
+            );
             let path = self.dir.join(RECOVERY_POINT_FILE);
             if file.is_none() {
                 *file = Some(checkpoint::open_for_rewrite(&path)?);
@@ -438,9 +469,12 @@ impl Log {
         Ok(())
     }
 
-    /// Lowers the recovery point (and its checkpoint) to `to` if it is above (truncation).
-    fn lower_recovery_point(&self, to: i64) -> Result<()> {
+    /// A truncation to `to` begins: counts it (so that a flush in flight does not raise the
+    /// recovery point past the cut) and lowers the recovery point (and its checkpoint) to `to` if
+    /// it is above. Called with the writer lock held, before the log end offset comes down.
+    fn begin_truncation(&self, to: i64) -> Result<()> {
         let mut file = lock(&self.checkpoint_lock);
+        self.truncations.fetch_add(1, Ordering::AcqRel);
         if to < self.recovery_point() {
             self.replace_recovery_point(&mut file, to)?;
         }
@@ -506,7 +540,8 @@ impl Log {
         let leo = self.log_end_offset();
         active.finish()?;
         self.remove_all_pending()?;
-        self.advance_recovery_point(leo)?;
+        // The writer is gone (`active` taken): no truncation can come any more.
+        self.advance_recovery_point(leo, self.truncations.load(Ordering::Acquire))?;
         checkpoint::write_offset(
             &self.dir.join(LOG_START_OFFSET_FILE),
             self.log_start_offset(),
@@ -516,6 +551,20 @@ impl Log {
             .and_then(|f| f.sync_all())
             .map_err(|e| Error::io(&marker, "create", e))?;
         checkpoint::sync_dir(&self.dir)
+    }
+
+    /// Holds the caller at `point` if a test armed it; nothing outside tests.
+    #[inline(always)]
+    fn pause(&self, point: pause::Point) {
+        #[cfg(test)]
+        self.pauses.reach(point);
+        #[cfg(not(test))]
+        let _ = point;
+    }
+
+    /// The number of truncations so far (see the field).
+    fn truncation_count(&self) -> u64 {
+        self.truncations.load(Ordering::Acquire)
     }
 
     /// The segment holding `offset` (the last one whose base offset is `<= offset`).

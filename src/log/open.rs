@@ -3,7 +3,7 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::fs::{self, File, TryLockError};
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, AtomicI64};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64};
 use std::sync::{Arc, Mutex, RwLock};
 
 use super::{
@@ -178,12 +178,15 @@ pub(super) fn open(dir: &Path, config: Config, clock: Arc<dyn Clock>) -> Result<
         log_end_offset: AtomicI64::new(log_end_offset),
         log_start_offset: AtomicI64::new(log_start_offset),
         recovery_point: AtomicI64::new(recovery_point.min(log_end_offset)),
+        truncations: AtomicU64::new(0),
         failed: AtomicBool::new(false),
         closed: AtomicBool::new(false),
         mapped: Mutex::new(VecDeque::new()),
         pending_deletes: Mutex::new(Vec::new()),
         report,
         _lock: lock,
+        #[cfg(test)]
+        pauses: super::pause::Pauses::default(),
     };
     if !clean || recovery_point > log_end_offset {
         // Everything validated is now made durable, so the next recovery starts here; and a

@@ -32,6 +32,25 @@ impl LogRead {
     }
 }
 
+/// Why one attempt at a read or lookup stopped without an answer.
+enum Attempt<T> {
+    /// The answer.
+    Done(T),
+    /// A segment it chose was deleted or cut meanwhile, or a truncation ran during it: the
+    /// caller starts again with fresh offsets.
+    Again,
+}
+
+/// Turns the failure to map or search `seg` into [`Attempt::Again`] if the log removed the
+/// segment meanwhile (its file may be gone; the error says nothing about the data).
+fn unless_vanished<T>(seg: &Segment, r: Result<T>) -> Result<Attempt<T>> {
+    match r {
+        Ok(v) => Ok(Attempt::Done(v)),
+        Err(_) if seg.is_deleted() => Ok(Attempt::Again),
+        Err(e) => Err(e),
+    }
+}
+
 impl Log {
     /// Reads whole batches starting from the one that holds `from_offset`, up to `max_bytes`
     /// (but always at least one batch, however large, as Kafka does), from one segment.
@@ -39,10 +58,14 @@ impl Log {
     /// Reading at the log end offset returns no batches. Batches are zero-copy slices of the
     /// segment's map; holding them keeps that map alive, even after the segment is deleted.
     ///
+    /// A read that races retention or truncation answers as of one moment: if its segment goes
+    /// or the log is cut while it runs, it starts again with the new offsets.
+    ///
     /// # Errors
-    /// [`Error::OffsetOutOfRange`] below the log start offset or above the log end offset;
-    /// [`Error::Corrupt`] (naming the file and position) if a batch on disk fails its checks:
-    /// bad bytes are never returned.
+    /// [`Error::OffsetOutOfRange`] below the log start offset or above the log end offset (its
+    /// range never contains `from_offset`); [`Error::Corrupt`] (naming the file and position) if
+    /// a batch on disk fails its checks: bad bytes are never returned; [`Error::Io`] if a
+    /// segment file cannot be mapped for a reason other than its deletion by the log.
     pub fn read(&self, from_offset: i64, max_bytes: usize) -> Result<LogRead> {
         self.read_up_to(from_offset, max_bytes, i64::MAX)
     }
@@ -58,9 +81,28 @@ impl Log {
         max_bytes: usize,
         max_offset: i64,
     ) -> Result<LogRead> {
-        let log_end_offset = self.log_end_offset();
+        loop {
+            if let Attempt::Done(r) = self.try_read(from_offset, max_bytes, max_offset)? {
+                return Ok(r);
+            }
+        }
+    }
+
+    fn try_read(
+        &self,
+        from_offset: i64,
+        max_bytes: usize,
+        max_offset: i64,
+    ) -> Result<Attempt<LogRead>> {
+        let truncations = self.truncation_count();
+        // The start is loaded first: it only grows, and it is published before anything below
+        // it goes, so a segment missing later means the start has moved past it.
         let log_start_offset = self.log_start_offset();
+        let log_end_offset = self.log_end_offset();
         if from_offset < log_start_offset || from_offset > log_end_offset {
+            if truncations != self.truncation_count() {
+                return Ok(Attempt::Again);
+            }
             return Err(Error::OffsetOutOfRange {
                 requested: from_offset,
                 log_start_offset,
@@ -76,24 +118,20 @@ impl Log {
         };
         let limit = max_offset.min(log_end_offset);
         if from_offset >= limit {
-            return Ok(empty);
+            return Ok(Attempt::Done(empty));
         }
-        let out_of_range = || Error::OffsetOutOfRange {
-            requested: from_offset,
-            log_start_offset: self.log_start_offset(),
-            log_end_offset: self.log_end_offset(),
-        };
         // No segment at or below the offset: retention removed it since the range check.
-        let mut segment = Some(self.floor_segment(from_offset).ok_or_else(out_of_range)?);
-        while let Some(seg) = segment {
+        let Some(mut seg) = self.floor_segment(from_offset) else {
+            return Ok(Attempt::Again);
+        };
+        loop {
             if seg.base_offset() >= limit {
                 break;
             }
-            let view = match self.view_of(&seg) {
-                Ok(v) => v,
-                // Deleted (and unmapped) between the lookup and the mapping.
-                Err(_) if seg.is_deleted() => return Err(out_of_range()),
-                Err(e) => return Err(e),
+            self.pause(super::pause::Point::ReadChoseSegment);
+            let view = match unless_vanished(&seg, self.view_of(&seg))? {
+                Attempt::Done(v) => v,
+                Attempt::Again => return Ok(Attempt::Again),
             };
             let found = view.read(
                 &seg,
@@ -101,38 +139,73 @@ impl Log {
                 max_bytes,
                 limit,
                 self.config.verify_crc_on_read,
-            )?;
+            );
+            let found = match unless_vanished(&seg, found)? {
+                Attempt::Done(f) => f,
+                Attempt::Again => return Ok(Attempt::Again),
+            };
+            if truncations != self.truncation_count() {
+                // The bytes may be of batches the truncation cut.
+                return Ok(Attempt::Again);
+            }
             if let Some(r) = found {
-                return Ok(LogRead {
+                return Ok(Attempt::Done(LogRead {
                     batches: r.batches,
                     bytes: r.bytes,
                     next_offset: r.next_offset,
                     log_start_offset,
                     log_end_offset,
-                });
+                }));
             }
-            segment = self.next_segment(seg.base_offset());
+            match self.next_segment(seg.base_offset()) {
+                Some(next) => seg = next,
+                None => break,
+            }
+        }
+        if truncations != self.truncation_count() {
+            return Ok(Attempt::Again);
         }
         // Nothing at or after `from_offset` below the limit: an offset gap up to it.
-        Ok(LogRead {
+        Ok(Attempt::Done(LogRead {
             next_offset: limit,
             ..empty
-        })
+        }))
     }
 
     /// The first offset whose record timestamp is `>= timestamp`, or `None` if every record is
     /// older (Kafka's ListOffsets by timestamp). Records below the log start offset are not
     /// considered.
     ///
+    /// A lookup that races retention or truncation answers as of one moment: if a segment it
+    /// chose goes, or the log is cut, while it runs, it starts again.
+    ///
     /// # Errors
-    /// [`Error::Corrupt`] if a batch on the way fails its checks.
+    /// [`Error::Corrupt`] if a batch on the way fails its checks; [`Error::Io`] if a segment
+    /// file cannot be mapped for a reason other than its deletion by the log.
     pub fn offset_for_timestamp(&self, timestamp: i64) -> Result<Option<i64>> {
+        loop {
+            if let Attempt::Done(r) = self.try_offset_for_timestamp(timestamp)? {
+                return Ok(r);
+            }
+        }
+    }
+
+    fn try_offset_for_timestamp(&self, timestamp: i64) -> Result<Attempt<Option<i64>>> {
+        let truncations = self.truncation_count();
         let log_start_offset = self.log_start_offset();
         let log_end_offset = self.log_end_offset();
         let mut after = None;
-        while let Some(seg) = self.timestamp_candidate(after, log_start_offset, timestamp) {
+        let answer = loop {
+            let Some(seg) = self.timestamp_candidate(after, log_start_offset, timestamp) else {
+                break None;
+            };
+            self.pause(super::pause::Point::TimestampLookupChoseSegment);
             after = Some(seg.base_offset());
-            let (max_ts, mapped) = seg.max_timestamp(self.config.index_interval_bytes)?;
+            let max_ts = seg.max_timestamp(self.config.index_interval_bytes);
+            let (max_ts, mapped) = match unless_vanished(&seg, max_ts)? {
+                Attempt::Done(m) => m,
+                Attempt::Again => return Ok(Attempt::Again),
+            };
             if mapped {
                 self.note_mapped(Arc::clone(&seg));
             }
@@ -147,21 +220,24 @@ impl Log {
                 }
                 continue;
             }
-            let view = self.view_of(&seg)?;
-            let found = view.offset_for_timestamp(
-                &seg,
-                timestamp,
-                log_start_offset,
-                self.config.verify_crc_on_read,
-            )?;
-            if let Some(offset) = found {
-                if offset >= log_end_offset {
-                    return Ok(None);
-                }
-                return Ok(Some(offset));
+            let found = self.view_of(&seg).and_then(|view| {
+                view.offset_for_timestamp(
+                    &seg,
+                    timestamp,
+                    log_start_offset,
+                    self.config.verify_crc_on_read,
+                )
+            });
+            match unless_vanished(&seg, found)? {
+                Attempt::Done(Some(offset)) => break (offset < log_end_offset).then_some(offset),
+                Attempt::Done(None) => {}
+                Attempt::Again => return Ok(Attempt::Again),
             }
+        };
+        if truncations != self.truncation_count() {
+            return Ok(Attempt::Again);
         }
-        Ok(None)
+        Ok(Attempt::Done(answer))
     }
 
     /// The first segment after the one based at `after` (from the log start if `None`) that

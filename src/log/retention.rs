@@ -232,16 +232,20 @@ impl Log {
             // Keep the log end offset: an empty segment takes over before the last one goes.
             self.roll(w, leo)?;
         }
-        let first_kept = {
-            let mut list = self.segments_mut();
-            list.drain(..doomed.len());
-            list.first().map_or(leo, |s| s.base_offset())
-        };
+        // The log start moves first (checkpointed, then published): a reader that then misses
+        // a segment finds the start past the offset it asked for, and a timestamp lookup never
+        // passes over records still at or above the published start.
+        let first_kept = self
+            .segments()
+            .get(doomed.len())
+            .map_or(leo, |s| s.base_offset());
         if first_kept > self.log_start_offset() {
             checkpoint::write_offset(&self.dir.join(LOG_START_OFFSET_FILE), first_kept)?;
             self.log_start_offset
                 .fetch_max(first_kept, Ordering::AcqRel);
         }
+        self.segments_mut().drain(..doomed.len());
+        self.pause(super::pause::Point::RetentionDetached);
         lock(&self.mapped).retain(|m| !doomed.iter().any(|(d, _, _)| Arc::ptr_eq(d, m)));
         let due_ms = now_ms.saturating_add(self.config.file_delete_delay_ms);
         let mut renamed = Vec::new();
@@ -290,7 +294,8 @@ impl Log {
     }
 
     /// Each segment's base offset, end offset, size and largest timestamp (mapping segments
-    /// whose largest timestamp is not known yet).
+    /// whose largest timestamp is not known yet). Segments that retention or truncation removes
+    /// while this runs are left out.
     ///
     /// # Errors
     /// [`Error::Io`] / [`Error::Corrupt`] if a segment cannot be mapped.
@@ -300,7 +305,12 @@ impl Log {
         let mut out = Vec::with_capacity(segments.len());
         for (i, seg) in segments.iter().enumerate() {
             let (largest_timestamp, mapped) =
-                seg.max_timestamp(self.config.index_interval_bytes)?;
+                match seg.max_timestamp(self.config.index_interval_bytes) {
+                    Ok(found) => found,
+                    // Removed by retention or truncation since the list was taken.
+                    Err(_) if seg.is_deleted() => continue,
+                    Err(e) => return Err(e),
+                };
             if mapped {
                 self.note_mapped(Arc::clone(seg));
             }

@@ -15,6 +15,10 @@ impl Log {
     /// the base offset of the batch that held `offset` (batches are never split), or `offset`
     /// if it starts a batch. Does nothing at or past the log end offset.
     ///
+    /// If the batch holding `offset` began below the log start offset, cutting at its base
+    /// would hand out again offsets that were deleted: the log is then emptied and restarts at
+    /// `offset` (Kafka's rule), so the log start offset never decreases.
+    ///
     /// Readers that already hold batches from the cut part keep valid bytes: the cut segment is
     /// rewritten to a new file, never changed in place under a reader's map.
     ///
@@ -40,6 +44,61 @@ impl Log {
         self.fail_on_io(r)
     }
 
+    /// Removes every segment and starts an empty one at `offset`, which becomes both the log
+    /// start and the log end offset (Kafka's `truncateFullyAndStartAt`: a follower whose log
+    /// end is below its leader's log start does this). Returns `offset`.
+    ///
+    /// # Errors
+    /// [`Error::OffsetOutOfRange`] below the log start offset (it never decreases);
+    /// [`Error::Io`] if the file system fails (the log then refuses writes until reopened).
+    pub fn truncate_fully_and_start_at(&self, offset: i64) -> Result<i64> {
+        self.check_writable()?;
+        let mut w = self.writer()?;
+        let lso = self.log_start_offset();
+        if offset < lso {
+            return Err(Error::OffsetOutOfRange {
+                requested: offset,
+                log_start_offset: lso,
+                log_end_offset: self.log_end_offset(),
+            });
+        }
+        let r = self.truncate_fully_locked(&mut w, offset);
+        self.fail_on_io(r)
+    }
+
+    fn truncate_fully_locked(&self, w: &mut super::Writer, offset: i64) -> Result<i64> {
+        // 1. The recovery point comes down if it is above `offset`.
+        self.begin_truncation(offset)?;
+        // 2. The new start is durable before any file goes, so a crash cannot bring back an
+        //    offset below it; then published, start and end in the order that keeps
+        //    start <= end for readers.
+        checkpoint::write_offset(&self.dir.join(super::LOG_START_OFFSET_FILE), offset)?;
+        if offset > self.log_end_offset() {
+            self.log_end_offset.store(offset, Ordering::Release);
+            self.log_start_offset.store(offset, Ordering::Release);
+        } else {
+            self.log_start_offset.store(offset, Ordering::Release);
+            self.log_end_offset.store(offset, Ordering::Release);
+        }
+        // 3. Every segment goes, newest first, and an empty one starts at `offset`.
+        let all: Vec<Arc<Segment>> = self.segments().clone();
+        w.active = None;
+        for s in all.iter().rev() {
+            s.mark_deleted();
+            s.paths().remove_all()?;
+        }
+        let active = ActiveSegment::create(&self.dir, offset, &self.config, self.clock.now_ms())?;
+        checkpoint::sync_dir(&self.dir)?;
+        *self.segments_mut() = vec![Arc::clone(&active.segment)];
+        lock(&self.mapped).clear();
+        w.active = Some(active);
+        // 4. Nothing below `offset` is left to recover.
+        if self.recovery_point() < offset {
+            self.reset_recovery_point(offset)?;
+        }
+        Ok(offset)
+    }
+
     fn truncate_locked(&self, w: &mut super::Writer, offset: i64) -> Result<i64> {
         let target = self.floor_segment(offset).ok_or(Error::Closed)?;
         // Where the cut falls in the target segment: at the batch holding `offset`.
@@ -50,17 +109,19 @@ impl Log {
             // `offset` lies past the segment's last batch (it is the active one).
             None => (data.len(), offset),
         };
+        if new_leo < self.log_start_offset() {
+            // The batch holding `offset` straddles the log start: keeping its base as the end
+            // would lower the start and reuse deleted offsets.
+            drop((data, view));
+            return self.truncate_fully_locked(w, offset);
+        }
 
         // 1. The recovery point comes down first: batches appended after the cut must be
-        //    validated by recovery if we crash before they are flushed.
-        self.lower_recovery_point(new_leo)?;
+        //    validated by recovery if we crash before they are flushed. A flush in flight is
+        //    told not to raise it again.
+        self.begin_truncation(new_leo)?;
         // 2. Readers stop asking for what is going away.
         self.log_end_offset.store(new_leo, Ordering::Release);
-        // The whole batch holding the old start offset may go: the start comes down with the
-        // end, and is checkpointed so a crash cannot move the end back up to it.
-        if self.log_start_offset.fetch_min(new_leo, Ordering::AcqRel) > new_leo {
-            checkpoint::write_offset(&self.dir.join(super::LOG_START_OFFSET_FILE), new_leo)?;
-        }
 
         // 3. Later segments go, newest first, so a crash in between leaves a prefix of the log.
         let later: Vec<Arc<Segment>> = {
@@ -72,6 +133,7 @@ impl Log {
         };
         w.active = None;
         for s in later.iter().rev() {
+            s.mark_deleted();
             s.paths().remove_all()?;
         }
         checkpoint::sync_dir(&self.dir)?;
@@ -90,6 +152,8 @@ impl Log {
         std::fs::rename(&tmp, &p.log).map_err(|e| Error::io(&p.log, "rename", e))?;
         checkpoint::sync_dir(&self.dir)?;
         drop((data, view, kept));
+        // Readers that chose the old segment and find its file replaced start again.
+        target.mark_deleted();
         let opened = ActiveSegment::open(
             &self.dir,
             target.base_offset(),

@@ -185,11 +185,18 @@ impl Segment {
         self.deleted.load(Ordering::Acquire)
     }
 
+    /// Marks the segment removed from its log (a truncation cut it, or it goes with its files)
+    /// and unmaps it; readers holding its bytes keep them, and a reader that chose it and finds
+    /// its files gone knows why.
+    pub(crate) fn mark_deleted(&self) {
+        self.deleted.store(true, Ordering::Release);
+        self.set_view(None);
+    }
+
     /// Marks the segment deleted, unmaps it (readers holding its bytes keep them), and renames
     /// its files with a `.deleted` suffix. Returns the new paths, to remove later.
     pub(crate) fn rename_deleted(&self) -> Result<Vec<PathBuf>> {
-        self.deleted.store(true, Ordering::Release);
-        self.set_view(None);
+        self.mark_deleted();
         let mut renamed = Vec::with_capacity(3);
         for path in [&self.paths.log, &self.paths.index, &self.paths.time_index] {
             let mut to = path.as_os_str().to_owned();
