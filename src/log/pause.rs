@@ -18,7 +18,7 @@ pub(crate) enum Point {
 }
 
 #[cfg(test)]
-pub(crate) use armed::{Gate, Pauses};
+pub(crate) use armed::Pauses;
 
 #[cfg(test)]
 mod armed {
@@ -29,10 +29,13 @@ mod armed {
 
     use super::Point;
 
+    /// The operation's end of an armed point: tell the test it arrived, wait to be resumed.
+    type Held = (Sender<()>, Receiver<()>);
+
     /// The pause points armed on one log.
     #[derive(Debug, Default)]
     pub(crate) struct Pauses {
-        armed: Mutex<HashMap<Point, (Sender<()>, Receiver<()>)>>,
+        armed: Mutex<HashMap<Point, Held>>,
     }
 
     /// The test's end of an armed point.
