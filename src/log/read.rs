@@ -128,11 +128,11 @@ impl Log {
             if seg.base_offset() >= limit {
                 break;
             }
-            self.pause(super::pause::Point::ReadChoseSegment);
             let view = match unless_vanished(&seg, self.view_of(&seg))? {
                 Attempt::Done(v) => v,
                 Attempt::Again => return Ok(Attempt::Again),
             };
+            self.pause(super::pause::Point::ReadMappedSegment);
             let found = view.read(
                 &seg,
                 from_offset,
