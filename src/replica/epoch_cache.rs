@@ -1,18 +1,5 @@
 //! The leader epoch cache: which leader epoch began at which offset, kept in memory and in Kafka's
-//! `leader-epoch-checkpoint` file in the partition directory.
-//!
-//! Invariants, checked on load and kept by every method:
-//! 1. entries are strictly increasing in epoch *and* in start offset;
-//! 2. every epoch and start offset is `>= 0`;
-//! 3. after a successful mutating call the file on disk holds exactly the entries in memory
-//!    (written with [`write_atomically`]: temp file, fsync, rename, directory fsync).
-//!
-//! If a write fails, the cache keeps its previous entries in memory (the file holds either the old
-//! or the new list, never a mix), refuses further changes with [`Error::PreviousIo`], and should
-//! be reloaded.
-//!
-//! The file layout (Kafka's `LeaderEpochCheckpointFile`): line 1 the version `0`, line 2 the
-//! number of entries, then one `epoch start_offset` line per entry, each line ending in `\n`.
+//! `leader-epoch-checkpoint` file in the partition directory. See [`LeaderEpochCache`].
 
 use std::fs::File;
 use std::io::Read;
@@ -108,7 +95,35 @@ pub enum EpochCacheMismatch {
 }
 
 /// Kafka's `LeaderEpochFileCache`: `(leader_epoch, start_offset)` entries, backed by the
-/// `leader-epoch-checkpoint` file. See the [module docs](self) for the invariants.
+/// `leader-epoch-checkpoint` file in the partition directory.
+///
+/// Invariants, checked on load and kept by every method:
+/// 1. entries are strictly increasing in epoch *and* in start offset;
+/// 2. every epoch and start offset is `>= 0`;
+/// 3. after a successful mutating call the file on disk holds exactly the entries in memory
+///    (written atomically: temp file, fsync, rename, directory fsync).
+///
+/// If a write fails, the cache keeps its previous entries in memory (the file holds either the
+/// old or the new list, never a mix), refuses further changes with [`Error::PreviousIo`], and
+/// should be reloaded.
+///
+/// The file layout (Kafka's `LeaderEpochCheckpointFile`): line 1 the version `0`, line 2 the
+/// number of entries, then one `epoch start_offset` line per entry, each line ending in `\n`.
+///
+/// ```
+/// use partlog::replica::{EpochEndOffset, LeaderEpochCache};
+/// let dir = tempfile::tempdir()?;
+/// let mut cache = LeaderEpochCache::load(dir.path())?; // no file yet: empty
+/// cache.assign(1, 0)?;
+/// cache.assign(3, 40)?; // a new leader at epoch 3, its log end offset 40
+/// // A follower whose last batch is of epoch 2 asks where epoch 2 ended on this leader.
+/// assert_eq!(
+///     cache.end_offset_for(2, 55),
+///     Some(EpochEndOffset { leader_epoch: 1, end_offset: 40 })
+/// );
+/// assert_eq!(LeaderEpochCache::load(dir.path())?.entries(), cache.entries());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 ///
 /// Not thread-safe by itself: mutating methods take `&mut self`; hold it behind a lock.
 #[derive(Debug)]

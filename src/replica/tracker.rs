@@ -1,20 +1,4 @@
-//! The leader's view of a partition's replicas (Kafka's `Partition` + `Replica` bookkeeping,
-//! without I/O): each follower's log end offset and last caught-up time, the in-sync replica set
-//! (ISR), and the high watermark.
-//!
-//! Time comes in as `now_ms` arguments (milliseconds, any monotonic origin, e.g. a
-//! [`Clock`](crate::Clock)); nothing sleeps or spawns.
-//!
-//! Invariants:
-//! 1. the ISR is a subset of the replica set and always contains the leader;
-//! 2. `0 <= high_watermark <= log_end_offset` (the leader's), and the high watermark never
-//!    decreases while this tracker lives;
-//! 3. `epoch_start_offset <= log_end_offset`.
-//!
-//! A leader serving a follower's fetch calls, in Kafka's order: [`ReplicaTracker::on_fetch`],
-//! [`ReplicaTracker::maybe_expand_isr`], [`ReplicaTracker::maybe_advance_hw`]; after its own
-//! appends [`ReplicaTracker::set_leader_log_end`] then `maybe_advance_hw`; and periodically
-//! [`ReplicaTracker::shrink_isr`] then `maybe_advance_hw`.
+//! The leader's view of a partition's replicas, without I/O. See [`ReplicaTracker`].
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -189,8 +173,23 @@ pub enum AcksAllStatus {
     NotEnoughReplicasAfterAppend,
 }
 
-/// The leader-side bookkeeping of one partition. See the [module docs](self) for the call order
-/// and the invariants.
+/// The leader's view of a partition's replicas (Kafka's `Partition` + `Replica` bookkeeping,
+/// without I/O): each follower's log end offset and last caught-up time, the in-sync replica set
+/// (ISR), and the high watermark.
+///
+/// Time comes in as `now_ms` arguments (milliseconds, any monotonic origin, e.g. a
+/// [`Clock`](crate::Clock)); nothing sleeps or spawns.
+///
+/// Invariants:
+/// 1. the ISR is a subset of the replica set and always contains the leader;
+/// 2. `0 <= high_watermark <= log_end_offset` (the leader's), and the high watermark never
+///    decreases while this tracker lives;
+/// 3. `epoch_start_offset <= log_end_offset`.
+///
+/// A leader serving a follower's fetch calls, in Kafka's order: [`Self::on_fetch`],
+/// [`Self::maybe_expand_isr`], [`Self::maybe_advance_hw`]; after its own
+/// appends [`Self::set_leader_log_end`] then `maybe_advance_hw`; and periodically
+/// [`Self::shrink_isr`] then `maybe_advance_hw`.
 ///
 /// ```
 /// use partlog::replica::{LeaderTerm, ReplicaId, ReplicaTracker, TrackerConfig};
