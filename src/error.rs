@@ -6,6 +6,7 @@ use std::io;
 use std::path::PathBuf;
 
 use crate::batch::BatchError;
+use crate::replica::ReplicaError;
 
 /// Result alias for partlog operations.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -84,6 +85,8 @@ pub enum Error {
         /// The log directory.
         path: PathBuf,
     },
+    /// A replication call (epoch cache, replica tracker) broke one of its rules.
+    Replica(ReplicaError),
 }
 
 impl Error {
@@ -150,6 +153,7 @@ impl fmt::Display for Error {
             ),
             Error::Closed => write!(f, "the log is closed"),
             Error::Locked { path } => write!(f, "log directory {} is in use", path.display()),
+            Error::Replica(e) => write!(f, "{e}"),
         }
     }
 }
@@ -159,6 +163,7 @@ impl std::error::Error for Error {
         match self {
             Error::Io { source, .. } => Some(source),
             Error::InvalidBatch(e) => Some(e),
+            Error::Replica(e) => Some(e),
             _ => None,
         }
     }
@@ -170,5 +175,11 @@ impl From<BatchError> for Error {
             BatchError::UnsupportedCompression { codec } => Error::UnsupportedCompression { codec },
             e => Error::InvalidBatch(e),
         }
+    }
+}
+
+impl From<ReplicaError> for Error {
+    fn from(e: ReplicaError) -> Self {
+        Error::Replica(e)
     }
 }

@@ -35,6 +35,7 @@ mod error;
 pub mod index;
 pub mod log;
 mod mmap;
+pub mod replica;
 pub mod segment;
 
 pub use clock::{Clock, ManualClock, SystemClock};

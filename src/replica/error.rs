@@ -1,0 +1,128 @@
+//! Errors of the replication bookkeeping: bad arguments to the epoch cache and the replica
+//! tracker. They fold into [`crate::Error::Replica`].
+
+use std::fmt;
+
+use super::tracker::ReplicaId;
+
+/// A replication call was given arguments that break one of its rules.
+///
+/// Nothing is changed when one of these is returned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ReplicaError {
+    /// A leader epoch entry with a negative epoch or start offset (Kafka rejects these too).
+    InvalidEpochEntry {
+        /// The rejected epoch.
+        leader_epoch: i32,
+        /// The rejected start offset.
+        start_offset: i64,
+    },
+    /// An offset argument that must not be negative was.
+    NegativeOffset {
+        /// Which argument (`"end_offset"`, `"fetch_offset"`...).
+        what: &'static str,
+        /// The rejected value.
+        offset: i64,
+    },
+    /// The replica is not in the partition's replica set.
+    UnknownReplica {
+        /// The replica asked about.
+        replica: ReplicaId,
+    },
+    /// The same replica is listed twice in a replica set or ISR.
+    DuplicateReplica {
+        /// The replica listed twice.
+        replica: ReplicaId,
+    },
+    /// The in-sync replica set must contain the leader.
+    LeaderNotInIsr {
+        /// The leader.
+        leader: ReplicaId,
+    },
+    /// Leader epochs only increase.
+    EpochNotIncreasing {
+        /// The epoch in force.
+        current: i32,
+        /// The epoch asked for.
+        requested: i32,
+    },
+    /// A follower reported a fetch offset past the leader's log end offset at that fetch.
+    FetchOffsetBeyondLogEnd {
+        /// The follower.
+        replica: ReplicaId,
+        /// Its fetch offset.
+        fetch_offset: i64,
+        /// The leader's log end offset when the fetch was served.
+        log_end_offset: i64,
+    },
+    /// The leader's log end offset would fall below the high watermark, or a high watermark was
+    /// given above the log end offset.
+    LogEndBelowHighWatermark {
+        /// The log end offset.
+        log_end_offset: i64,
+        /// The high watermark.
+        high_watermark: i64,
+    },
+    /// The current epoch's start offset is past the leader's log end offset.
+    EpochStartBeyondLogEnd {
+        /// The epoch's start offset.
+        epoch_start_offset: i64,
+        /// The log end offset.
+        log_end_offset: i64,
+    },
+}
+
+impl fmt::Display for ReplicaError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ReplicaError::InvalidEpochEntry {
+                leader_epoch,
+                start_offset,
+            } => write!(
+                f,
+                "invalid leader epoch entry: epoch {leader_epoch} at offset {start_offset}"
+            ),
+            ReplicaError::NegativeOffset { what, offset } => {
+                write!(f, "{what} must not be negative, got {offset}")
+            }
+            ReplicaError::UnknownReplica { replica } => {
+                write!(f, "replica {replica} is not in the replica set")
+            }
+            ReplicaError::DuplicateReplica { replica } => {
+                write!(f, "replica {replica} is listed twice")
+            }
+            ReplicaError::LeaderNotInIsr { leader } => {
+                write!(f, "the in-sync replicas must include the leader {leader}")
+            }
+            ReplicaError::EpochNotIncreasing { current, requested } => write!(
+                f,
+                "leader epoch {requested} is not above the current epoch {current}"
+            ),
+            ReplicaError::FetchOffsetBeyondLogEnd {
+                replica,
+                fetch_offset,
+                log_end_offset,
+            } => write!(
+                f,
+                "replica {replica} fetched at {fetch_offset}, past the leader's log end offset {log_end_offset}"
+            ),
+            ReplicaError::LogEndBelowHighWatermark {
+                log_end_offset,
+                high_watermark,
+            } => write!(
+                f,
+                "log end offset {log_end_offset} is below the high watermark {high_watermark}"
+            ),
+            ReplicaError::EpochStartBeyondLogEnd {
+                epoch_start_offset,
+                log_end_offset,
+            } => write!(
+                f,
+                "epoch start offset {epoch_start_offset} is past the log end offset {log_end_offset}"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for ReplicaError {}
