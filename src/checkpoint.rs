@@ -9,6 +9,7 @@ use std::fs::{self, File};
 use std::io::Write;
 use std::path::Path;
 
+use crate::durability;
 use crate::error::{Error, Result};
 
 /// Writes `contents` to `path` atomically: temp file, fsync, rename, fsync the directory.
@@ -17,18 +18,24 @@ pub(crate) fn write_atomically(path: &Path, contents: &[u8]) -> Result<()> {
     tmp.push(".tmp");
     let tmp = Path::new(&tmp);
     let mut f = File::create(tmp).map_err(|e| Error::io(tmp, "create", e))?;
+    durability::created(tmp);
     f.write_all(contents)
         .and_then(|()| f.sync_all())
         .map_err(|e| Error::io(tmp, "write", e))?;
+    durability::file_synced(tmp);
     drop(f);
     fs::rename(tmp, path).map_err(|e| Error::io(path, "rename", e))?;
+    durability::renamed(tmp, path);
     sync_parent(path)
 }
 
 /// Removes `path`; `Ok(false)` if it was already gone.
 pub(crate) fn remove_if_exists(path: &Path) -> Result<bool> {
     match fs::remove_file(path) {
-        Ok(()) => Ok(true),
+        Ok(()) => {
+            durability::removed(path);
+            Ok(true)
+        }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
         Err(e) => Err(Error::io(path, "remove", e)),
     }
@@ -51,7 +58,9 @@ pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
     };
     File::open(dir)
         .and_then(|d| d.sync_all())
-        .map_err(|e| Error::io(dir, "fsync directory", e))
+        .map_err(|e| Error::io(dir, "fsync directory", e))?;
+    durability::dir_synced(dir);
+    Ok(())
 }
 
 /// Writes a checkpoint holding one offset.
@@ -81,6 +90,7 @@ pub(crate) fn open_for_rewrite(path: &Path) -> Result<File> {
         .truncate(false)
         .open(path)
         .map_err(|e| Error::io(path, "open", e))?;
+    durability::created(path);
     let len = f.metadata().map_err(|e| Error::io(path, "stat", e))?.len();
     if len > OFFSET_CHECKPOINT_LEN {
         f.set_len(OFFSET_CHECKPOINT_LEN)

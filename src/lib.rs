@@ -31,6 +31,7 @@ pub mod batch;
 mod checkpoint;
 pub mod clock;
 pub mod config;
+mod durability;
 mod error;
 pub mod index;
 pub mod log;

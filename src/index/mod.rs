@@ -217,6 +217,7 @@ impl<E: IndexEntry> IndexWriter<E> {
             .truncate(false)
             .open(path)
             .map_err(|e| Error::io(path, "open", e))?;
+        crate::durability::created(path);
         // Anything past the kept entries is stale: cut it, then grow back with zeros.
         file.set_len(published as u64)
             .and_then(|()| file.set_len(capacity as u64))
@@ -263,7 +264,9 @@ impl<E: IndexEntry> IndexWriter<E> {
         self.map
             .shared()
             .flush_range(0, self.map.len())
-            .map_err(|e| Error::io(&self.path, "msync", e))
+            .map_err(|e| Error::io(&self.path, "msync", e))?;
+        crate::durability::range_synced(&self.path, 0, self.map.len());
+        Ok(())
     }
 
     /// Cuts the file to its entries and syncs it (the segment is no longer active). The map
@@ -273,7 +276,9 @@ impl<E: IndexEntry> IndexWriter<E> {
         self.file
             .set_len(self.map.len() as u64)
             .and_then(|()| self.file.sync_all())
-            .map_err(|e| Error::io(&self.path, "trim", e))
+            .map_err(|e| Error::io(&self.path, "trim", e))?;
+        crate::durability::file_synced(&self.path);
+        Ok(())
     }
 }
 

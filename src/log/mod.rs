@@ -23,6 +23,8 @@
 
 mod open;
 mod pause;
+#[cfg(test)]
+mod power_loss;
 mod read;
 mod retention;
 mod truncate;
@@ -550,6 +552,8 @@ impl Log {
         File::create(&marker)
             .and_then(|f| f.sync_all())
             .map_err(|e| Error::io(&marker, "create", e))?;
+        crate::durability::created(&marker);
+        crate::durability::file_synced(&marker);
         checkpoint::sync_dir(&self.dir)
     }
 

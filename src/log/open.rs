@@ -33,6 +33,7 @@ fn lock_dir(dir: &Path) -> Result<File> {
         .truncate(false)
         .open(&path)
         .map_err(|e| Error::io(&path, "open", e))?;
+    crate::durability::created(&path);
     match file.try_lock() {
         Ok(()) => Ok(file),
         Err(TryLockError::WouldBlock) => Err(Error::Locked {
@@ -261,6 +262,7 @@ fn recover_inactive(
             file.set_len(position)
                 .and_then(|()| file.sync_all())
                 .map_err(|e| Error::io(&paths.log, "truncate", e))?;
+            crate::durability::file_synced(&paths.log);
             for &(later, _) in &bases[i + 1..] {
                 remove_segment_files(dir, later)?;
                 report.segments_removed += 1;
@@ -275,6 +277,7 @@ fn recover_inactive(
             file.set_len(outcome.valid_end)
                 .and_then(|()| file.sync_all())
                 .map_err(|e| Error::io(&paths.log, "trim", e))?;
+            crate::durability::file_synced(&paths.log);
         }
         bases[i].1 = outcome.valid_end;
         outcome.write_indexes(&paths)?;

@@ -150,6 +150,7 @@ impl Log {
         checkpoint::remove_if_exists(&p.index)?;
         checkpoint::remove_if_exists(&p.time_index)?;
         std::fs::rename(&tmp, &p.log).map_err(|e| Error::io(&p.log, "rename", e))?;
+        crate::durability::renamed(&tmp, &p.log);
         checkpoint::sync_dir(&self.dir)?;
         drop((data, view, kept));
         // Readers that chose the old segment and find its file replaced start again.

@@ -65,13 +65,15 @@ pub(crate) struct Opened {
 }
 
 fn open_rw(path: &Path) -> Result<File> {
-    File::options()
+    let file = File::options()
         .read(true)
         .write(true)
         .create(true)
         .truncate(false)
         .open(path)
-        .map_err(|e| Error::io(path, "open", e))
+        .map_err(|e| Error::io(path, "open", e))?;
+    crate::durability::created(path);
+    Ok(file)
 }
 
 impl ActiveSegment {
@@ -310,10 +312,12 @@ impl ActiveSegment {
     /// Writes everything appended so far to disk (msync of the log and both indexes).
     pub(crate) fn flush(&self) -> Result<()> {
         let len = self.log.len();
+        let path = &self.segment.paths().log;
         self.log
             .shared()
             .flush_range(0, len)
-            .map_err(|e| Error::io(&self.segment.paths().log, "msync", e))?;
+            .map_err(|e| Error::io(path, "msync", e))?;
+        crate::durability::range_synced(path, 0, len);
         self.offset_index.flush()?;
         self.time_index.flush()
     }
@@ -343,6 +347,7 @@ impl ActiveSegment {
             .set_len(self.log.len() as u64)
             .and_then(|()| self.log_file.sync_all())
             .map_err(|e| Error::io(path, "trim", e))?;
+        crate::durability::file_synced(path);
         self.offset_index.trim()?;
         self.time_index.trim()?;
         Ok(self.segment)
@@ -369,6 +374,7 @@ impl FlushHandle {
             self.log
                 .flush_range(self.from, self.to)
                 .map_err(|e| Error::io(&self.path, "msync", e))?;
+            crate::durability::range_synced(&self.path, self.from, self.to);
             self.flushed_to.fetch_max(self.to, Ordering::AcqRel);
         }
         Ok(())

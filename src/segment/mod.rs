@@ -203,7 +203,10 @@ impl Segment {
             to.push(".deleted");
             let to = PathBuf::from(to);
             match std::fs::rename(path, &to) {
-                Ok(()) => renamed.push(to),
+                Ok(()) => {
+                    crate::durability::renamed(path, &to);
+                    renamed.push(to);
+                }
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
                 Err(e) => return Err(Error::io(path, "rename", e)),
             }
