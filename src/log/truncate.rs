@@ -83,10 +83,7 @@ impl Log {
         // 3. Every segment goes, newest first, and an empty one starts at `offset`.
         let all: Vec<Arc<Segment>> = self.segments().clone();
         w.active = None;
-        for s in all.iter().rev() {
-            s.mark_deleted();
-            s.paths().remove_all()?;
-        }
+        self.remove_newest_first(&all)?;
         let active = ActiveSegment::create(&self.dir, offset, &self.config, self.clock.now_ms())?;
         checkpoint::sync_dir(&self.dir)?;
         *self.segments_mut() = vec![Arc::clone(&active.segment)];
@@ -97,6 +94,20 @@ impl Log {
             self.reset_recovery_point(offset)?;
         }
         Ok(offset)
+    }
+
+    /// Removes the files of `segments` (in base-offset order), newest first, syncing the
+    /// directory after each: unlinks are not ordered on disk without it, and a crash in between
+    /// must leave a prefix of the log (found by the power-loss harness: a crash during
+    /// `truncate_fully_and_start_at` kept a newer segment whose older neighbour was gone, and
+    /// the log reopened with a start it never had).
+    fn remove_newest_first(&self, segments: &[Arc<Segment>]) -> Result<()> {
+        for s in segments.iter().rev() {
+            s.mark_deleted();
+            s.paths().remove_all()?;
+            checkpoint::sync_dir(&self.dir)?;
+        }
+        Ok(())
     }
 
     fn truncate_locked(&self, w: &mut super::Writer, offset: i64) -> Result<i64> {
@@ -132,11 +143,7 @@ impl Log {
                 .collect()
         };
         w.active = None;
-        for s in later.iter().rev() {
-            s.mark_deleted();
-            s.paths().remove_all()?;
-        }
-        checkpoint::sync_dir(&self.dir)?;
+        self.remove_newest_first(&later)?;
 
         // 4. The target segment is rewritten with the kept bytes and reopened as the active one.
         let kept = data.slice(0..pos);
