@@ -259,6 +259,11 @@ impl MapWriter {
         self.append_with(data.len(), |dst| dst.copy_from_slice(data))
     }
 
+    /// True if no reader holds a reference to the map (then [`MapWriter::truncate`] succeeds).
+    pub(crate) fn is_unique(&mut self) -> bool {
+        Arc::get_mut(&mut self.shared).is_some()
+    }
+
     /// Cuts the published bytes back to `new_len` and zeroes everything above it in the file, so
     /// a later crash cannot resurrect the cut bytes. Fails with `Ok(false)` (changing nothing) if
     /// any reader still holds a reference to the map: its bytes must not change under it.

@@ -100,3 +100,79 @@ fn truncation_at_a_segment_base_empties_that_segment() {
     fill(&log, 2, 2, TS2 + 1_000_000);
     assert_filled(&read_all(&log), 0, 4, TS2 + 1_000_000);
 }
+
+fn inode(path: &std::path::Path) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path).unwrap().ino()
+}
+
+/// A cut inside the active segment with no reader holding its bytes is made in place (the file
+/// stays the same inode: nothing was copied), indexes and all; the log then reads, appends,
+/// looks up by time and reopens (clean and after a crash) as if it had been written that way.
+#[test]
+#[cfg_attr(miri, ignore)]
+fn truncation_inside_the_active_segment_cuts_in_place() {
+    for clean in [true, false] {
+        let dir = tempfile::tempdir().unwrap();
+        let config = partlog::Config {
+            segment_bytes: 1 << 20,
+            segment_index_bytes: 64 << 10,
+            ..small_config()
+        };
+        let log = Log::open(dir.path(), config.clone()).unwrap();
+        fill(&log, 200, 3, TS);
+        assert_eq!(log.segment_count(), 1);
+        let path = dir.path().join("00000000000000000000.log");
+        let before = inode(&path);
+        log.flush().unwrap();
+        assert_eq!(log.truncate_to(301).unwrap(), 300);
+        assert_eq!(
+            inode(&path),
+            before,
+            "the segment was rewritten, not cut in place"
+        );
+        assert!(log.recovery_point() <= 300);
+        assert_eq!(log.offset_for_timestamp(TS + 299).unwrap(), Some(299));
+        assert_eq!(log.offset_for_timestamp(TS + 300).unwrap(), None);
+        fill(&log, 50, 3, TS2);
+        let records = read_all(&log);
+        assert_eq!(records.len(), 450);
+        assert_filled(&records[..300], 0, 300, TS);
+        assert_eq!(records[300].offset, 300);
+        assert_eq!(records[300].timestamp, TS2 + 300);
+        assert_eq!(log.offset_for_timestamp(TS2).unwrap(), Some(300));
+        if clean {
+            log.close().unwrap();
+        } else {
+            log.abandon();
+        }
+        let log = Log::open(dir.path(), config.clone()).unwrap();
+        assert_eq!(log.log_end_offset(), 450);
+        assert_eq!(read_all(&log), records);
+        assert_eq!(log.offset_for_timestamp(TS2 + 400).unwrap(), Some(400));
+    }
+}
+
+/// While a reader holds bytes of the active segment, a cut there rewrites the kept part to a new
+/// file instead: the reader's bytes do not change.
+#[test]
+#[cfg_attr(miri, ignore)]
+fn truncation_inside_the_active_segment_keeps_a_readers_bytes() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = partlog::Config {
+        segment_bytes: 1 << 20,
+        segment_index_bytes: 64 << 10,
+        ..small_config()
+    };
+    let log = Log::open(dir.path(), config).unwrap();
+    fill(&log, 100, 3, TS);
+    let path = dir.path().join("00000000000000000000.log");
+    let before = inode(&path);
+    let held = log.read(240, 1 << 20).unwrap();
+    let copy = held.bytes.to_vec();
+    assert_eq!(log.truncate_to(150).unwrap(), 150);
+    assert_ne!(inode(&path), before, "cut in place under a reader");
+    fill(&log, 100, 3, TS2);
+    assert_eq!(held.bytes.to_vec(), copy, "a reader's bytes changed");
+    assert_eq!(read_all(&log).len(), 450);
+}

@@ -259,6 +259,30 @@ impl<E: IndexEntry> IndexWriter<E> {
             })
     }
 
+    /// True if no reader holds the index's map.
+    pub(crate) fn is_unique(&mut self) -> bool {
+        self.map.is_unique()
+    }
+
+    /// How many entries to keep so that every kept one satisfies `keep` (entries are checked
+    /// from the end: the cost is the number removed).
+    pub(crate) fn kept_while(&self, keep: impl Fn(&E) -> bool) -> usize {
+        let reader = self.reader();
+        let mut n = reader.len();
+        while n > 0 && reader.entry(n - 1).is_some_and(|e| !keep(&e)) {
+            n -= 1;
+        }
+        n
+    }
+
+    /// Cuts the index to its first `entries` entries, in place. `Ok(false)` (nothing changed) if
+    /// a reader holds the map.
+    pub(crate) fn truncate(&mut self, entries: usize) -> Result<bool> {
+        self.map
+            .truncate(&self.file, entries * E::SIZE)
+            .map_err(|e| Error::io(&self.path, "truncate", e))
+    }
+
     /// Writes dirty entries to disk.
     pub(crate) fn flush(&self) -> Result<()> {
         self.map

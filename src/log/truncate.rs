@@ -19,8 +19,11 @@ impl Log {
     /// would hand out again offsets that were deleted: the log is then emptied and restarts at
     /// `offset` (Kafka's rule), so the log start offset never decreases.
     ///
-    /// Readers that already hold batches from the cut part keep valid bytes: the cut segment is
-    /// rewritten to a new file, never changed in place under a reader's map.
+    /// A cut inside the active segment is made in place (its cost is what it cuts, plus one
+    /// fsync) unless a reader still holds bytes of that segment: readers that hold batches from
+    /// the cut part keep valid bytes, since the kept part is then rewritten to a new file, never
+    /// changed under a reader's map. A cut in an older segment rewrites that segment's kept
+    /// part; later segments are deleted.
     ///
     /// # Errors
     /// [`Error::OffsetOutOfRange`] below the log start offset; [`Error::Io`] if the file system
@@ -134,7 +137,28 @@ impl Log {
         // 2. Readers stop asking for what is going away.
         self.log_end_offset.store(new_leo, Ordering::Release);
 
-        // 3. Later segments go, newest first, so a crash in between leaves a prefix of the log.
+        // 3. A cut inside the active segment (a follower's usual case) happens in place: it
+        //    costs what it cuts. Not while a reader holds the segment's bytes: they must not
+        //    change under it, and the kept part is then rewritten to a new file instead.
+        let target_is_active = w
+            .active
+            .as_ref()
+            .is_some_and(|a| a.base_offset() == target.base_offset());
+        let (view, data) = if target_is_active {
+            drop((data, view));
+            let interval = self.config.index_interval_bytes;
+            let active = w.active.as_mut().ok_or(Error::Closed)?;
+            if active.truncate_in_place(pos, new_leo, interval)? {
+                return Ok(new_leo);
+            }
+            let view = self.view_of(&target)?;
+            let data = view.data();
+            (view, data)
+        } else {
+            (view, data)
+        };
+
+        // 4. Later segments go, newest first, so a crash in between leaves a prefix of the log.
         let later: Vec<Arc<Segment>> = {
             let segs = self.segments();
             segs.iter()
@@ -145,7 +169,7 @@ impl Log {
         w.active = None;
         self.remove_newest_first(&later)?;
 
-        // 4. The target segment is rewritten with the kept bytes and reopened as the active one.
+        // 5. The target segment is rewritten with the kept bytes and reopened as the active one.
         let kept = data.slice(0..pos);
         let tmp = self.dir.join(format!(
             "{}.tmp",

@@ -205,8 +205,12 @@ impl ActiveSegment {
 
     /// Hands readers the segment's maps; `frozen` once no more bytes will be appended.
     fn publish_view(&self, frozen: bool) {
+        self.segment.set_view(Some(self.view(frozen)));
+    }
+
+    fn view(&self, frozen: bool) -> Arc<SegmentView> {
         let log = self.log.shared();
-        self.segment.set_view(Some(Arc::new(SegmentView {
+        Arc::new(SegmentView {
             log: Arc::clone(log),
             offset_index: self.offset_index.reader(),
             time_index: self.time_index.reader(),
@@ -215,7 +219,102 @@ impl ActiveSegment {
             } else {
                 None
             },
-        })));
+        })
+    }
+
+    /// Cuts the segment in place at byte `position`, where the batch starting at `next_offset`
+    /// begins (or the end): the log map and file, and the index entries of the cut batches. The
+    /// cost is what is cut (plus one fsync, so that the cut is durable), not the segment's size.
+    ///
+    /// Returns `Ok(false)`, changing nothing, if a reader still holds bytes or a view of the
+    /// segment (their bytes must not change under them): the caller then rewrites the kept part
+    /// to a new file instead.
+    pub(crate) fn truncate_in_place(
+        &mut self,
+        position: usize,
+        next_offset: i64,
+        interval: u32,
+    ) -> Result<bool> {
+        let base_offset = self.base_offset();
+        let relative = next_offset - base_offset;
+        let offset_keep = self
+            .offset_index
+            .kept_while(|e| i64::from(e.relative_offset) < relative);
+        let time_keep = self
+            .time_index
+            .kept_while(|e| i64::from(e.relative_offset) < relative);
+        {
+            // Held while the maps change: a reader that wants the view waits (it would
+            // otherwise map the file anew); none can take a new reference meanwhile.
+            let mut slot = self.segment.slot();
+            drop(slot.take());
+            if !(self.log.is_unique()
+                && self.offset_index.is_unique()
+                && self.time_index.is_unique())
+            {
+                // The same maps, handed out again.
+                *slot = Some(self.view(false));
+                return Ok(false);
+            }
+            let path = &self.segment.paths().log;
+            self.offset_index.truncate(offset_keep)?;
+            self.time_index.truncate(time_keep)?;
+            if !self
+                .log
+                .truncate(&self.log_file, position)
+                .map_err(|e| Error::io(path, "truncate", e))?
+            {
+                return Err(Error::corrupt(path, position as u64, "segment map in use"));
+            }
+            *slot = Some(self.view(false));
+        }
+        // The indexer resumes at the last kept index entry and walks the batches after it.
+        let last_offset_entry = self.offset_index.reader().last();
+        let start = last_offset_entry.map_or(0, |e| e.position as usize);
+        let indexer = Indexer::resume(
+            base_offset,
+            interval,
+            last_offset_entry,
+            self.time_index.reader().last(),
+            start as u64,
+        );
+        let min_offset =
+            last_offset_entry.map_or(base_offset, |e| base_offset + i64::from(e.relative_offset));
+        let data = self.log.shared().slice(0, position).unwrap_or_default();
+        let outcome = scan::scan(
+            &data,
+            start as u64,
+            base_offset,
+            Bounds::from(min_offset),
+            indexer,
+            Validation::Header,
+        );
+        drop(data);
+        let path = &self.segment.paths().log;
+        if outcome.valid_end != position as u64
+            || outcome.next_offset.unwrap_or(base_offset) != next_offset
+        {
+            return Err(Error::corrupt(
+                path,
+                outcome.valid_end,
+                "the kept batches do not end where the cut was made",
+            ));
+        }
+        self.indexer = outcome.indexer;
+        self.next_offset = next_offset;
+        if position == 0 {
+            self.rolling_timestamp = None;
+        }
+        self.flushed_to.fetch_min(position, Ordering::AcqRel);
+        self.segment.set_size(position as u64);
+        self.segment.set_max_timestamp(self.indexer.max_timestamp);
+        // The cut is durable before the log goes on: a crash cannot bring back cut batches
+        // behind batches appended after the cut.
+        self.log_file
+            .sync_all()
+            .map_err(|e| Error::io(path, "fsync", e))?;
+        crate::durability::file_synced(path);
+        Ok(true)
     }
 
     /// The segment's base offset.
