@@ -49,7 +49,7 @@ fn truncate_tail(c: &mut Criterion, scale: Scale) {
         assert_eq!(log.segment_count(), 1, "the fixture is one active segment");
         let label = format!("{}MiB", size / MIB);
 
-        let mut cut = |hold_reader: bool, iters: u64| {
+        let cut = |hold_reader: bool, iters: u64| {
             let mut total = Duration::ZERO;
             for _ in 0..iters {
                 let end = log.log_end_offset();
