@@ -11,6 +11,8 @@ pub(crate) enum Point {
     RetentionDetached,
     /// `offset_for_timestamp` chose a segment to look in and has not mapped it yet.
     TimestampLookupChoseSegment,
+    /// `read` chose a segment and has not mapped it yet.
+    ReadChoseSegment,
     /// `read` holds the map of the segment it chose and has not read it yet.
     ReadMappedSegment,
     /// `flush` synced the log bytes and has not moved the recovery point yet.

@@ -128,6 +128,7 @@ impl Log {
             if seg.base_offset() >= limit {
                 break;
             }
+            self.pause(super::pause::Point::ReadChoseSegment);
             let view = match unless_vanished(&seg, self.view_of(&seg))? {
                 Attempt::Done(v) => v,
                 Attempt::Again => return Ok(Attempt::Again),

@@ -244,3 +244,48 @@ fn truncate_fully_and_start_at_restarts_the_log_above_its_end() {
     assert_eq!((log.log_start_offset(), log.log_end_offset()), (500, 505));
     assert!(log.recovery_point() <= log.log_end_offset());
 }
+
+/// Found by the stress suite (SIGBUS in CI): a reader that chose the active segment before a
+/// truncation rewrote it mapped the rewritten file under the old segment (same name); a later
+/// trim or in-place cut of that file, which the new segment's writer does not know is mapped
+/// twice, left the reader's map reaching past the end of the file. A segment marked deleted is
+/// now never mapped again, and the mark comes before the rename.
+#[test]
+#[cfg_attr(miri, ignore)]
+fn a_reader_never_maps_a_segment_file_through_a_replaced_segment() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = open(
+        dir.path(),
+        Config {
+            segment_bytes: 1 << 20,
+            segment_index_bytes: 64 << 10,
+            ..config()
+        },
+    );
+    fill(&log, 400); // 2000 records, one segment
+    assert_eq!(log.segment_count(), 1);
+    let chosen = log.floor_segment(1500).unwrap();
+
+    let chose = log.pauses.arm(Point::ReadChoseSegment);
+    let read = {
+        let log = Arc::clone(&log);
+        thread::spawn(move || log.read(1500, 1 << 20))
+    };
+    chose.wait_reached();
+    // A held read forces the rewrite: the segment the reader chose is replaced by a new one
+    // whose file has the same name.
+    let held = log.read(0, 1).unwrap();
+    assert_eq!(log.truncate_to(1900).unwrap(), 1900);
+    drop(held);
+    assert!(chosen.is_deleted());
+    chose.resume();
+    let r = read.join().unwrap().unwrap();
+    assert_eq!(r.batches[0].base_offset(), 1500);
+    assert!(
+        !chosen.is_mapped(),
+        "the replaced segment mapped the new segment's file"
+    );
+    // The new segment is trimmed and cut in place with no reader: nothing maps it twice.
+    log.roll_now().unwrap();
+    assert_eq!(log.truncate_to(100).unwrap(), 100);
+}

@@ -176,6 +176,9 @@ impl Log {
             crate::segment::file_stem(target.base_offset())
         ));
         checkpoint::write_atomically(&tmp, &kept)?;
+        // Readers that chose the old segment start again, and none maps it from now on: its
+        // name is about to belong to the rewritten file.
+        target.mark_deleted();
         let p = target.paths();
         // Unlinked, not truncated: a reader may still map the old ones.
         checkpoint::remove_if_exists(&p.index)?;
@@ -184,8 +187,6 @@ impl Log {
         crate::durability::renamed(&tmp, &p.log);
         checkpoint::sync_dir(&self.dir)?;
         drop((data, view, kept));
-        // Readers that chose the old segment and find its file replaced start again.
-        target.mark_deleted();
         let opened = ActiveSegment::open(
             &self.dir,
             target.base_offset(),

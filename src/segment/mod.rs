@@ -188,9 +188,14 @@ impl Segment {
     /// Marks the segment removed from its log (a truncation cut it, or it goes with its files)
     /// and unmaps it; readers holding its bytes keep them, and a reader that chose it and finds
     /// its files gone knows why.
+    ///
+    /// Once marked, the segment is never mapped again: its name may already belong to another
+    /// file (a truncation renames the rewritten segment over it), whose length can change under
+    /// a map that this segment would not know about.
     pub(crate) fn mark_deleted(&self) {
+        let mut slot = self.slot();
         self.deleted.store(true, Ordering::Release);
-        self.set_view(None);
+        *slot = None;
     }
 
     /// Marks the segment deleted, unmaps it (readers holding its bytes keep them), and renames
@@ -252,6 +257,10 @@ impl Segment {
         let mut slot = self.slot();
         if let Some(v) = slot.as_ref() {
             return Ok((Arc::clone(v), false));
+        }
+        if self.is_deleted() {
+            let e = std::io::Error::new(std::io::ErrorKind::NotFound, "segment deleted");
+            return Err(Error::io(&self.paths.log, "map", e));
         }
         let v = Arc::new(self.load(index_interval)?);
         *slot = Some(Arc::clone(&v));
