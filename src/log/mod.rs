@@ -22,6 +22,7 @@
 //!   the log itself removed.
 
 mod append;
+mod group_commit;
 mod open;
 mod pause;
 mod read;
@@ -45,6 +46,7 @@ use crate::segment::active::ActiveSegment;
 use crate::segment::{Segment, SegmentView};
 
 pub use append::{AppendOrigin, Batches};
+pub use group_commit::FlushSequencer;
 pub use read::LogRead;
 pub use retention::{DeletedSegment, Maintenance, RetentionReason, RetentionReport, SegmentInfo};
 
