@@ -224,12 +224,12 @@ impl Log {
                 }
             }
             first_base.get_or_insert(h.base_offset);
-            span = span.checked_add(i64::from(h.last_offset_delta) + 1).ok_or(
-                Error::InvalidOffset {
+            span = span
+                .checked_add(i64::from(h.last_offset_delta) + 1)
+                .ok_or_else(|| Error::InvalidOffset {
                     first_offset: h.base_offset,
                     log_end_offset: self.log_end_offset(),
-                },
-            )?;
+                })?;
             previous = Some(h);
         }
         let first_base = first_base.ok_or_else(no_batches)?;

@@ -380,11 +380,7 @@ impl Partition {
         let mut tracker = ReplicaTracker::new(self.config.tracker.clone(), term, now_ms)?;
         st.cache.assign(epoch, leo)?;
         st.known_epoch = Some(epoch);
-        if let Some(hw) = tracker.maybe_advance_hw(now_ms) {
-            self.set_high_watermark(hw);
-        } else {
-            self.set_high_watermark(hw);
-        }
+        self.set_high_watermark(tracker.maybe_advance_hw(now_ms).unwrap_or(hw));
         st.role = Role::Leader(Box::new(tracker));
         Ok(())
     }

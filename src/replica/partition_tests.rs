@@ -785,3 +785,67 @@ fn follower_on_flush_syncs_what_it_appended_before_it_fetches_again() {
     catch_up(&leader, &follower);
     assert_eq!(leader.high_watermark(), 5);
 }
+
+#[test]
+fn leader_high_watermark_never_decreases_nor_passes_the_log_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let leader = open(dir.path(), 1);
+    let follower = open(dir.path(), 2);
+    leader.become_leader(&assignment(1, &[1, 2]), 0).unwrap();
+    follower.become_follower(1, Election::Clean).unwrap();
+    produce(&leader, 5, "a");
+    catch_up(&leader, &follower);
+    assert_eq!(leader.high_watermark(), 5);
+    // A stale fetch from further back (a delayed request) does not lower it.
+    let stale = FetchRequest {
+        replica_id: ReplicaId(2),
+        ..request(3, Some(1), Some(1))
+    };
+    let r = leader.handle_fetch(&stale, 0).unwrap();
+    assert!(matches!(r, FetchResponse::Records(_)));
+    assert_eq!(leader.high_watermark(), 5);
+    // Re-elected: kept.
+    leader.become_leader(&assignment(2, &[1, 2]), 0).unwrap();
+    assert_eq!(leader.high_watermark(), 5);
+    produce(&leader, 2, "b");
+    assert!(leader.high_watermark() <= leader.log_end_offset());
+    assert_eq!(
+        leader.high_watermark(),
+        5,
+        "the follower has not fetched epoch 2 yet"
+    );
+}
+
+#[test]
+fn follower_refuses_an_answer_that_does_not_continue_its_log_and_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let leader = open(dir.path(), 1);
+    let follower = open(dir.path(), 2);
+    leader.become_leader(&assignment(1, &[1, 2]), 0).unwrap();
+    follower.become_follower(1, Election::Clean).unwrap();
+    produce(&leader, 3, "a");
+    let request = follower.fetch_request(MAX).unwrap();
+    let response = leader.handle_fetch(&request, 0).unwrap();
+    follower.apply_fetch(&response).unwrap();
+    // The same answer again (a duplicate delivery): its batches start below the log end.
+    let err = follower.apply_fetch(&response).unwrap_err();
+    assert!(matches!(
+        err,
+        Error::Replica(ReplicaError::UnexpectedAppendOffset {
+            first_offset: 0,
+            log_end_offset: 3
+        })
+    ));
+    assert_eq!(follower.log_end_offset(), 3);
+    assert_eq!(all_bytes(&follower), all_bytes(&leader));
+    // A leader cannot apply fetch answers, a follower cannot serve or append.
+    assert!(matches!(
+        leader.apply_fetch(&response).unwrap_err(),
+        Error::Replica(ReplicaError::NotFollower)
+    ));
+    assert!(matches!(follower.fetch_request(MAX).map(|_| ()), Ok(())));
+    assert!(matches!(
+        leader.fetch_request(MAX).unwrap_err(),
+        Error::Replica(ReplicaError::NotFollower)
+    ));
+}
