@@ -266,6 +266,12 @@ pub fn peek_frame(buf: &[u8]) -> Option<(i64, i32)> {
     ))
 }
 
+/// Reads `partitionLeaderEpoch` (bytes 12..16); `None` if `buf` is shorter. Nothing is validated.
+#[inline]
+pub fn peek_partition_leader_epoch(buf: &[u8]) -> Option<i32> {
+    get_i32(buf, PARTITION_LEADER_EPOCH_AT)
+}
+
 /// Where a batch starts and ends, in offsets and bytes: what a walk over consecutive batches
 /// needs, without building a whole [`BatchHeader`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -50,7 +50,8 @@ mod tests;
 pub use builder::BatchBuilder;
 pub use error::BatchError;
 pub use header::{
-    compute_crc, crc32c, peek_frame, set_base_offset, set_partition_leader_epoch, BatchHeader,
+    compute_crc, crc32c, peek_frame, peek_partition_leader_epoch, set_base_offset,
+    set_partition_leader_epoch, BatchHeader,
 };
 pub(crate) use header::{peek_span, BatchSpan};
 pub use iter::{batches, BatchIter};

@@ -21,6 +21,8 @@
 //!   range that does not contain the offset asked for, and no I/O error comes from a file that
 //!   the log itself removed.
 
+mod append;
+mod group_commit;
 mod open;
 mod pause;
 #[cfg(test)]
@@ -35,9 +37,9 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 
-use crate::batch::{self, BatchBuilder, BatchHeader, RecordBatch, SimpleRecord, HEADER_SIZE};
+use crate::batch::{BatchBuilder, RecordBatch, SimpleRecord, HEADER_SIZE};
 use crate::checkpoint;
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
@@ -45,6 +47,8 @@ use crate::error::{Error, Result};
 use crate::segment::active::ActiveSegment;
 use crate::segment::{Segment, SegmentView};
 
+pub use append::{AppendOrigin, Batches};
+pub use group_commit::FlushSequencer;
 pub use read::LogRead;
 pub use retention::{DeletedSegment, Maintenance, RetentionReason, RetentionReport, SegmentInfo};
 
@@ -273,89 +277,18 @@ impl Log {
         }
         let batch = builder.build()?;
         let header = *batch.header();
-        self.append_trusted(&header, Unwritten::Owned(batch.into_bytes()))
+        self.append_owned(&header, batch.into_bytes(), AppendOrigin::Client)
     }
 
     /// Appends a record batch built elsewhere (a producer's batch as it came off the wire). The
     /// batch is fully validated first; the log assigns its offsets by rewriting its base offset,
     /// which lies outside the CRC, so the stored bytes are otherwise the producer's bytes.
+    /// [`Log::append_batches`] with [`AppendOrigin::Client`].
     ///
     /// # Errors
     /// As [`Log::append`], and [`Error::InvalidBatch`] for a batch that does not validate.
     pub fn append_batch(&self, batch: &RecordBatch) -> Result<AppendInfo> {
-        let checked = RecordBatch::parse(batch.as_bytes().clone())?;
-        self.append_trusted(checked.header(), Unwritten::Shared(checked.as_bytes()))
-    }
-
-    /// Appends a validated batch whose header is `batch_header`.
-    fn append_trusted(
-        &self,
-        batch_header: &BatchHeader,
-        bytes: Unwritten<'_>,
-    ) -> Result<AppendInfo> {
-        let size = batch_header.total_size();
-        let max = self.config.effective_max_batch_bytes();
-        if size > max {
-            return Err(Error::BatchTooLarge { size, max });
-        }
-        self.check_writable()?;
-        let mut w = self.writer()?;
-        let active = w.active.as_ref().ok_or(Error::Closed)?;
-        let base = active.next_offset;
-        let delta = i64::from(batch_header.last_offset_delta);
-        let Some(next) = base.checked_add(delta).and_then(|l| l.checked_add(1)) else {
-            return Err(Error::InvalidOffset {
-                first_offset: base,
-                log_end_offset: base,
-            });
-        };
-        let header = BatchHeader {
-            base_offset: base,
-            ..*batch_header
-        };
-        let now = self.clock.now_ms();
-        if active.should_roll(&header, &self.config, now) {
-            let r = self.roll(&mut w, base);
-            self.fail_on_io(r)?;
-        }
-        let active = w.active.as_mut().ok_or(Error::Closed)?;
-        let mut owned;
-        let bytes: &[u8] = match bytes {
-            // The segment sets the base offset in the copy it writes.
-            Unwritten::Shared(b) => b,
-            Unwritten::Owned(b) => {
-                // Built here and not shared: its base offset is set in place (outside the
-                // CRC), so the segment writes it in one piece. Shared after all: a copy.
-                owned = b.try_into_mut().unwrap_or_else(|b| BytesMut::from(&b[..]));
-                let _ = batch::set_base_offset(&mut owned, base);
-                &owned
-            }
-        };
-        let r = active.append(&header, bytes);
-        let position = self.fail_on_io(r)?;
-        let segment_base_offset = active.base_offset();
-        self.log_end_offset.store(next, Ordering::Release);
-        w.unflushed_records += u64::try_from(batch_header.record_count).unwrap_or(0);
-        let flush = self
-            .config
-            .flush_messages
-            .is_some_and(|n| w.unflushed_records >= n)
-            || self
-                .config
-                .flush_ms
-                .is_some_and(|ms| now.saturating_sub(w.last_flush_ms) >= ms);
-        drop(w);
-        if flush {
-            self.flush()?;
-        }
-        Ok(AppendInfo {
-            first_offset: base,
-            last_offset: next - 1,
-            max_timestamp: header.max_timestamp,
-            segment_base_offset,
-            position,
-            size,
-        })
+        self.append_batches(batch, AppendOrigin::Client)
     }
 
     /// Closes the active segment and starts a new one at `new_base`. Holds the writer lock.

@@ -1,12 +1,22 @@
-//! Replication bookkeeping, the storage half of Kafka's follower-copy protocol that needs no log:
-//! the [`LeaderEpochCache`] (which epoch began where, Kafka's `leader-epoch-checkpoint`) and the
-//! I/O-free [`ReplicaTracker`] (a leader's view of its followers: fetch positions, ISR, high
-//! watermark).
+//! Replication: the storage half of Kafka's follower-copy protocol.
 //!
-//! Neither depends on [`Log`](crate::Log); the log and the replica set call into them.
+//! - [`LeaderEpochCache`]: which epoch began where (Kafka's `leader-epoch-checkpoint`);
+//! - [`ReplicaTracker`]: a leader's I/O-free view of its followers (fetch positions, ISR, high
+//!   watermark);
+//! - [`Partition`]: one replica, a [`Log`](crate::Log) with the epoch cache, the high watermark
+//!   (and its `replication-offset-checkpoint`) and a leader's or follower's role: leader appends,
+//!   fetch validation and answers, follower appends and truncation;
+//! - [`FetchRequest`] / [`FetchResponse`]: the protocol's messages as plain data, for the
+//!   embedder's transport.
+//!
+//! The cache and the tracker do not depend on the log; `Partition` puts them over it.
 
 mod epoch_cache;
 mod error;
+mod fetch;
+mod follower;
+mod hw_checkpoint;
+mod partition;
 mod tracker;
 
 pub use epoch_cache::{
@@ -14,7 +24,13 @@ pub use epoch_cache::{
     LEADER_EPOCH_CHECKPOINT_FILE, MAX_CHECKPOINT_BYTES,
 };
 pub use error::ReplicaError;
+pub use fetch::{FetchRequest, FetchResponse, FetchedRecords, FollowerProgress, OffsetEpochCheck};
+pub use hw_checkpoint::REPLICATION_OFFSET_CHECKPOINT_FILE;
+pub use partition::{Durability, Election, LeaderAndIsr, Partition, PartitionConfig};
 pub use tracker::{
     AcksAllStatus, HighWatermarkPolicy, LeaderTerm, ReplicaId, ReplicaState, ReplicaTracker,
     TrackerConfig,
 };
+
+#[cfg(test)]
+mod partition_tests;

@@ -348,16 +348,19 @@ impl ActiveSegment {
 
     /// Appends one validated batch whose bytes are `bytes` and whose header (with the offsets it
     /// will have on disk) is `header`. If the bytes carry another base offset (a producer's
-    /// batch), `header.base_offset` is written into the copy (outside the CRC); bytes that
-    /// already carry it are written as they are, in one piece. The caller has checked the roll
-    /// rule.
+    /// batch) or another partition leader epoch (a leader stamps its own), `header`'s values are
+    /// written into the copy (both lie outside the CRC); bytes that already carry them are
+    /// written as they are, in one piece. The caller has checked the roll rule.
     pub(crate) fn append(&mut self, header: &BatchHeader, bytes: &[u8]) -> Result<u64> {
         let base_offset = header.base_offset;
-        let patch = batch::peek_frame(bytes).map(|(base, _)| base) != Some(base_offset);
+        let epoch = header.partition_leader_epoch;
+        let patch = batch::peek_frame(bytes).map(|(base, _)| base) != Some(base_offset)
+            || batch::peek_partition_leader_epoch(bytes) != Some(epoch);
         let patch_header = |dst: &mut [u8]| {
             if patch {
                 // `dst` starts with a whole batch header (the batch was validated).
                 let _ = batch::set_base_offset(dst, base_offset);
+                let _ = batch::set_partition_leader_epoch(dst, epoch);
             }
         };
         let size = bytes.len();

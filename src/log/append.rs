@@ -1,0 +1,339 @@
+//! The one append path. A client's batch, a leader's and a follower's copy of a fetch response
+//! all go through [`Log::append_batches`]; [`Log::append`] and [`Log::append_batch`] are thin
+//! wrappers over it.
+//!
+//! Rules, checked before anything is written (an append that breaks one writes nothing):
+//! - every batch is whole and valid: client and leader batches fully (header, length, CRC and,
+//!   uncompressed, every record), a follower's header, length and CRC (Kafka's follower check);
+//! - no batch is larger than `max_batch_bytes`;
+//! - [`AppendOrigin::Follower`]: the first batch starts at the log end offset, each batch starts
+//!   right after the one before it, and the batches' leader epochs never decrease.
+//!
+//! The writer lock is taken once per call; the roll rule is applied to each batch.
+
+use std::sync::atomic::Ordering;
+
+use bytes::{Bytes, BytesMut};
+
+use super::{AppendInfo, Log, Unwritten};
+use crate::batch::{self, BatchError, BatchHeader, RecordBatch, HEADER_SIZE};
+use crate::error::{Error, Result};
+use crate::replica::ReplicaError;
+
+/// Who appends, which decides the offsets and leader epochs the batches get.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum AppendOrigin {
+    /// A producer's batches: the log assigns offsets from its log end offset; the batches'
+    /// `partitionLeaderEpoch` is kept as sent (a producer sends -1).
+    Client,
+    /// The partition leader's own append: offsets assigned as for [`AppendOrigin::Client`], and
+    /// `leader_epoch` stamped into every batch's `partitionLeaderEpoch` (outside the CRC).
+    Leader {
+        /// The leader's epoch; must not be negative.
+        leader_epoch: i32,
+    },
+    /// A follower copying its leader's batches: offsets and epochs are kept. The first batch
+    /// must start at the log end offset, the batches must be contiguous, and their epochs must
+    /// not decrease.
+    Follower,
+}
+
+/// Batches to append: laid end to end, as a fetch response carries them, or already parsed.
+#[derive(Debug, Clone, Copy)]
+pub enum Batches<'a> {
+    /// Whole batches end to end (a fetch response's records, a segment slice). Shared, never
+    /// written to.
+    Bytes(&'a Bytes),
+    /// Parsed batches, in order.
+    Parsed(&'a [RecordBatch]),
+}
+
+impl<'a> From<&'a Bytes> for Batches<'a> {
+    fn from(b: &'a Bytes) -> Self {
+        Batches::Bytes(b)
+    }
+}
+
+impl<'a> From<&'a [RecordBatch]> for Batches<'a> {
+    fn from(b: &'a [RecordBatch]) -> Self {
+        Batches::Parsed(b)
+    }
+}
+
+impl<'a> From<&'a Vec<RecordBatch>> for Batches<'a> {
+    fn from(b: &'a Vec<RecordBatch>) -> Self {
+        Batches::Parsed(b)
+    }
+}
+
+impl<'a> From<&'a RecordBatch> for Batches<'a> {
+    fn from(b: &'a RecordBatch) -> Self {
+        Batches::Parsed(std::slice::from_ref(b))
+    }
+}
+
+/// What the checks before the lock learned about an append.
+struct Plan {
+    /// Base offset of the first batch (as sent).
+    first_base: i64,
+    /// Offsets the batches span: the sum of `last_offset_delta + 1`.
+    span: i64,
+}
+
+/// The "no batches" error: what parsing empty bytes says.
+fn no_batches() -> Error {
+    Error::InvalidBatch(BatchError::TooShort {
+        needed: HEADER_SIZE,
+        available: 0,
+    })
+}
+
+impl Log {
+    /// Appends one or many batches, in order, as `origin` says (see [`AppendOrigin`] and the
+    /// module docs of `log::append`). Returns where they landed: the first offset of the first
+    /// batch, the last offset of the last, the largest timestamp, the segment and position of
+    /// the first batch, and the bytes appended.
+    ///
+    /// ```
+    /// use partlog::batch::{BatchBuilder, SimpleRecord};
+    /// use partlog::log::AppendOrigin;
+    /// use partlog::{Config, Log};
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let leader = Log::open(dir.path().join("leader"), Config::default())?;
+    /// let follower = Log::open(dir.path().join("follower"), Config::default())?;
+    /// let mut b = BatchBuilder::new();
+    /// b.push(&SimpleRecord::new(1, Some("k"), Some("v")))?;
+    /// let batch = b.build()?;
+    /// leader.append_batches(&batch, AppendOrigin::Leader { leader_epoch: 3 })?;
+    /// leader.append_batches(&batch, AppendOrigin::Leader { leader_epoch: 3 })?;
+    /// // A fetch response: whole batches end to end, copied with the leader's offsets.
+    /// let fetched = leader.read(0, 1 << 20)?;
+    /// let info = follower.append_batches(&fetched.bytes, AppendOrigin::Follower)?;
+    /// assert_eq!((info.first_offset, info.last_offset), (0, 1));
+    /// assert_eq!(follower.read(0, 1 << 20)?.bytes, fetched.bytes);
+    /// assert_eq!(follower.read(1, 1)?.batches[0].partition_leader_epoch(), 3);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// Nothing is written when any of these is returned: [`Error::InvalidBatch`] for no batches
+    /// or a batch that does not validate (torn, bad CRC, bad record);
+    /// [`Error::UnsupportedCompression`] never (compressed batches are stored unread);
+    /// [`Error::BatchTooLarge`]; [`Error::InvalidOffset`] if the offsets would overflow;
+    /// [`ReplicaError::NegativeLeaderEpoch`] for a leader append at a negative epoch; for a
+    /// follower append [`ReplicaError::UnexpectedAppendOffset`],
+    /// [`ReplicaError::NonContiguousBatches`], [`ReplicaError::EpochDecreased`];
+    /// [`Error::PreviousIo`] / [`Error::Closed`] if the log cannot be written. [`Error::Io`] if
+    /// the file system fails part way (the log then refuses writes until reopened).
+    pub fn append_batches<'a>(
+        &self,
+        batches: impl Into<Batches<'a>>,
+        origin: AppendOrigin,
+    ) -> Result<AppendInfo> {
+        if let AppendOrigin::Leader { leader_epoch } = origin {
+            if leader_epoch < 0 {
+                return Err(ReplicaError::NegativeLeaderEpoch { leader_epoch }.into());
+            }
+        }
+        let full = !matches!(origin, AppendOrigin::Follower);
+        let parsed;
+        let list: &[RecordBatch] = match batches.into() {
+            Batches::Bytes(bytes) => {
+                let mut v = Vec::new();
+                for b in batch::batches(bytes.clone()) {
+                    // The walk checks header, length and CRC.
+                    let (_, b) = b?;
+                    if full && b.header().codec() == 0 {
+                        b.validate_records()?;
+                    }
+                    v.push(b);
+                }
+                parsed = v;
+                &parsed
+            }
+            Batches::Parsed(list) => {
+                for b in list {
+                    // A `RecordBatch` may come from a lighter parser: check it again.
+                    if full {
+                        RecordBatch::parse(b.as_bytes().clone())?;
+                    } else {
+                        RecordBatch::parse_crc_only(b.as_bytes().clone())?;
+                    }
+                }
+                list
+            }
+        };
+        let plan = self.plan(list.iter().map(RecordBatch::header), origin)?;
+        self.append_planned(
+            &plan,
+            list.iter()
+                .map(|b| (b.header(), Unwritten::Shared(b.as_bytes()))),
+            origin,
+        )
+    }
+
+    /// Appends one batch the log built itself (not shared: its header is patched in place).
+    pub(super) fn append_owned(
+        &self,
+        header: &BatchHeader,
+        bytes: Bytes,
+        origin: AppendOrigin,
+    ) -> Result<AppendInfo> {
+        let plan = self.plan(std::iter::once(header), origin)?;
+        self.append_planned(
+            &plan,
+            std::iter::once((header, Unwritten::Owned(bytes))),
+            origin,
+        )
+    }
+
+    /// The checks that need no lock: sizes, and for a follower contiguity and epochs.
+    fn plan<'h>(
+        &self,
+        headers: impl Iterator<Item = &'h BatchHeader>,
+        origin: AppendOrigin,
+    ) -> Result<Plan> {
+        let max = self.config.effective_max_batch_bytes();
+        let mut first_base = None;
+        let mut span: i64 = 0;
+        let mut previous: Option<&BatchHeader> = None;
+        for h in headers {
+            let size = h.total_size();
+            if size > max {
+                return Err(Error::BatchTooLarge { size, max });
+            }
+            if origin == AppendOrigin::Follower {
+                if let Some(p) = previous {
+                    if h.base_offset != p.next_offset() {
+                        return Err(ReplicaError::NonContiguousBatches {
+                            expected_offset: p.next_offset(),
+                            base_offset: h.base_offset,
+                        }
+                        .into());
+                    }
+                    if h.partition_leader_epoch < p.partition_leader_epoch {
+                        return Err(ReplicaError::EpochDecreased {
+                            previous_epoch: p.partition_leader_epoch,
+                            leader_epoch: h.partition_leader_epoch,
+                            base_offset: h.base_offset,
+                        }
+                        .into());
+                    }
+                }
+            }
+            first_base.get_or_insert(h.base_offset);
+            span = span
+                .checked_add(i64::from(h.last_offset_delta) + 1)
+                .ok_or_else(|| Error::InvalidOffset {
+                    first_offset: h.base_offset,
+                    log_end_offset: self.log_end_offset(),
+                })?;
+            previous = Some(h);
+        }
+        let first_base = first_base.ok_or_else(no_batches)?;
+        Ok(Plan { first_base, span })
+    }
+
+    /// Writes planned batches under one writer lock, each after its own roll decision.
+    fn append_planned<'h, 'b>(
+        &self,
+        plan: &Plan,
+        batches: impl Iterator<Item = (&'h BatchHeader, Unwritten<'b>)>,
+        origin: AppendOrigin,
+    ) -> Result<AppendInfo> {
+        self.check_writable()?;
+        let mut w = self.writer()?;
+        let leo = w.active.as_ref().ok_or(Error::Closed)?.next_offset;
+        if origin == AppendOrigin::Follower && plan.first_base != leo {
+            return Err(ReplicaError::UnexpectedAppendOffset {
+                first_offset: plan.first_base,
+                log_end_offset: leo,
+            }
+            .into());
+        }
+        if leo.checked_add(plan.span).is_none() {
+            return Err(Error::InvalidOffset {
+                first_offset: leo,
+                log_end_offset: leo,
+            });
+        }
+        let now = self.clock.now_ms();
+        let mut info: Option<AppendInfo> = None;
+        let mut records = 0u64;
+        for (h, bytes) in batches {
+            let active = w.active.as_ref().ok_or(Error::Closed)?;
+            let header = BatchHeader {
+                base_offset: match origin {
+                    AppendOrigin::Follower => h.base_offset,
+                    _ => active.next_offset,
+                },
+                partition_leader_epoch: match origin {
+                    AppendOrigin::Leader { leader_epoch } => leader_epoch,
+                    _ => h.partition_leader_epoch,
+                },
+                ..*h
+            };
+            if active.should_roll(&header, &self.config, now) {
+                let r = self.roll(&mut w, header.base_offset);
+                self.fail_on_io(r)?;
+            }
+            let active = w.active.as_mut().ok_or(Error::Closed)?;
+            let owned;
+            let bytes: &[u8] = match bytes {
+                // The segment patches the copy it writes.
+                Unwritten::Shared(b) => b,
+                Unwritten::Owned(b) => {
+                    // Built here and not shared: patched in place (outside the CRC), so the
+                    // segment writes it in one piece. Shared after all: a copy.
+                    let mut m = b.try_into_mut().unwrap_or_else(|b| BytesMut::from(&b[..]));
+                    let _ = batch::set_base_offset(&mut m, header.base_offset);
+                    let _ =
+                        batch::set_partition_leader_epoch(&mut m, header.partition_leader_epoch);
+                    owned = m;
+                    &owned
+                }
+            };
+            let r = active.append(&header, bytes);
+            let position = self.fail_on_io(r)?;
+            let segment_base_offset = active.base_offset();
+            self.log_end_offset
+                .store(header.next_offset(), Ordering::Release);
+            records += u64::try_from(header.record_count).unwrap_or(0);
+            let size = header.total_size();
+            match info.as_mut() {
+                None => {
+                    info = Some(AppendInfo {
+                        first_offset: header.base_offset,
+                        last_offset: header.last_offset(),
+                        max_timestamp: header.max_timestamp,
+                        segment_base_offset,
+                        position,
+                        size,
+                    })
+                }
+                Some(i) => {
+                    i.last_offset = header.last_offset();
+                    i.max_timestamp = i.max_timestamp.max(header.max_timestamp);
+                    i.size += size;
+                }
+            }
+        }
+        let info = info.ok_or_else(no_batches)?;
+        w.unflushed_records += records;
+        let flush = self
+            .config
+            .flush_messages
+            .is_some_and(|n| w.unflushed_records >= n)
+            || self
+                .config
+                .flush_ms
+                .is_some_and(|ms| now.saturating_sub(w.last_flush_ms) >= ms);
+        drop(w);
+        if flush {
+            self.flush()?;
+        }
+        Ok(info)
+    }
+}
