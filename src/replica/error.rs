@@ -132,6 +132,22 @@ pub enum ReplicaError {
         /// The high watermark.
         high_watermark: i64,
     },
+    /// The replica set has no live leader (it died and no election has run, or no replica may
+    /// be elected).
+    NoLeader,
+    /// An `acks=all` produce was refused up front: the ISR is smaller than
+    /// `min_insync_replicas` (Kafka's `NOT_ENOUGH_REPLICAS`).
+    NotEnoughReplicas {
+        /// The in-sync replicas now.
+        isr: usize,
+        /// The configured minimum.
+        min_insync_replicas: usize,
+    },
+    /// The replica is down (killed or powered off) and cannot do what was asked.
+    ReplicaDown {
+        /// The replica.
+        replica: ReplicaId,
+    },
 }
 
 impl fmt::Display for ReplicaError {
@@ -226,6 +242,15 @@ impl fmt::Display for ReplicaError {
                 f,
                 "offsets up to {offset} were truncated (log end offset {log_end_offset}) before they were flushed"
             ),
+            ReplicaError::NoLeader => write!(f, "the partition has no live leader"),
+            ReplicaError::NotEnoughReplicas {
+                isr,
+                min_insync_replicas,
+            } => write!(
+                f,
+                "{isr} in-sync replicas, fewer than min.insync.replicas = {min_insync_replicas}"
+            ),
+            ReplicaError::ReplicaDown { replica } => write!(f, "replica {} is down", replica.0),
             ReplicaError::LogStartBeyondHighWatermark {
                 log_start_offset,
                 high_watermark,

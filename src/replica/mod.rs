@@ -7,7 +7,9 @@
 //!   (and its `replication-offset-checkpoint`) and a leader's or follower's role: leader appends,
 //!   fetch validation and answers, follower appends and truncation;
 //! - [`FetchRequest`] / [`FetchResponse`]: the protocol's messages as plain data, for the
-//!   embedder's transport.
+//!   embedder's transport;
+//! - [`ReplicaSet`]: N replicas of one partition in one process, with elections, the ISR and
+//!   failures (killed processes, power cuts) played by the set.
 //!
 //! The cache and the tracker do not depend on the log; `Partition` puts them over it.
 
@@ -17,6 +19,7 @@ mod fetch;
 mod follower;
 mod hw_checkpoint;
 mod partition;
+mod replica_set;
 mod tracker;
 
 pub use epoch_cache::{
@@ -27,6 +30,9 @@ pub use error::ReplicaError;
 pub use fetch::{FetchRequest, FetchResponse, FetchedRecords, FollowerProgress, OffsetEpochCheck};
 pub use hw_checkpoint::REPLICATION_OFFSET_CHECKPOINT_FILE;
 pub use partition::{Durability, Election, LeaderAndIsr, Partition, PartitionConfig};
+pub use replica_set::{
+    Acks, ElectionReport, Failure, Produced, ReplicaSet, ReplicaSetConfig, UncleanLeaderElection,
+};
 pub use tracker::{
     AcksAllStatus, HighWatermarkPolicy, LeaderTerm, ReplicaId, ReplicaState, ReplicaTracker,
     TrackerConfig,

@@ -452,6 +452,24 @@ impl Partition {
         Ok(())
     }
 
+    /// Removes follower `replica` from the ISR now (see [`ReplicaTracker::remove_from_isr`]) and
+    /// advances the high watermark if that lets it. Returns whether it was in the ISR.
+    ///
+    /// # Errors
+    /// [`ReplicaError::NotLeader`] unless this replica leads;
+    /// [`ReplicaError::UnknownReplica`].
+    pub fn remove_from_isr(&self, replica: ReplicaId, now_ms: i64) -> Result<bool> {
+        let mut st = self.lock();
+        let Role::Leader(tracker) = &mut st.role else {
+            return Err(ReplicaError::NotLeader { leader_epoch: None }.into());
+        };
+        let removed = tracker.remove_from_isr(replica)?;
+        if let Some(hw) = tracker.maybe_advance_hw(now_ms) {
+            self.set_high_watermark(hw);
+        }
+        Ok(removed)
+    }
+
     /// Removes from the ISR the followers not caught up for `replica_lag_time_max_ms`, and
     /// advances the high watermark if that lets it (Kafka's periodic `maybeShrinkIsr`). Returns
     /// the removed replicas.

@@ -468,6 +468,19 @@ impl ReplicaTracker {
         Ok(joins)
     }
 
+    /// Removes follower `replica` from the ISR now, whatever its fetch position (the controller's
+    /// decision: the replica shut down uncleanly and may have lost what it acknowledged, so it
+    /// must not be elected before it has caught up again). Returns whether it was in the ISR.
+    ///
+    /// # Errors
+    /// [`ReplicaError::UnknownReplica`] if `replica` is not a follower.
+    pub fn remove_from_isr(&mut self, replica: ReplicaId) -> Result<bool> {
+        if !self.followers.contains_key(&replica) {
+            return Err(ReplicaError::UnknownReplica { replica }.into());
+        }
+        Ok(self.isr.remove(&replica))
+    }
+
     /// Removes from the ISR every follower that is not caught up: its log end offset differs
     /// from the leader's and it was last caught up more than `replica_lag_time_max_ms` before
     /// `now_ms` (Kafka's `maybeShrinkIsr`). The leader is never removed. Returns the removed

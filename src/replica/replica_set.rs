@@ -1,0 +1,606 @@
+//! [`ReplicaSet`]: N replicas of one partition driven in one process, each a [`Partition`] in a
+//! directory of its own (each stands for a broker), with the controller's part played here:
+//! elections, the ISR it keeps, and failures. It is how partlog exercises its follower-copy API
+//! under faults, and what the taxi-rides example runs its brokers on.
+//!
+//! # What the controller does here
+//! - **Produce** goes to the leader. `acks=all` is refused up front while the ISR is below
+//!   `min_insync_replicas`; it is acknowledged once the high watermark covers the batch, after
+//!   the followers fetched (replication runs inside [`ReplicaSet::produce`] until it stops
+//!   making progress). `acks=1` is acknowledged once the leader has it.
+//! - **Failures.** [`Failure::Kill`]: the process dies, the page cache keeps every byte (the
+//!   log is dropped without a close and recovered at restart). [`Failure::PowerCut`]: the
+//!   machine loses power, and only what the replica made durable survives: its log is cut to
+//!   its recovery point (the power-loss harness in `log::power_loss` proves that everything
+//!   below it survives, byte for byte). A replica that lost power leaves the ISR at once (it
+//!   may have lost what it acknowledged), unless it is the last member, as in Kafka (KIP-966's
+//!   unclean-shutdown rule).
+//! - **Elections** ([`ReplicaSet::elect`]) pick a live ISR member (the one with the longest
+//!   log) that did not lose power; if every live ISR member lost power, the longest log among
+//!   them and the replicas dropped from the ISR for losing power (KIP-966's eligible leader
+//!   replicas). The leader epoch goes up by one and every other live replica follows. With none,
+//!   and [`UncleanLeaderElection::Enabled`], the live replica with the longest log leads and the
+//!   report says which committed offsets it lost.
+//! - **Restart** reopens a failed replica as a follower of the current epoch: its first fetch
+//!   truncates it by epoch (KIP-101/279) and it catches up; the leader takes it back into the
+//!   ISR once it reaches the high watermark.
+
+use std::path::{Path, PathBuf};
+
+use super::error::ReplicaError;
+use super::partition::{Durability, Election, LeaderAndIsr, Partition, PartitionConfig};
+use super::tracker::{ReplicaId, TrackerConfig};
+use super::FollowerProgress;
+use crate::batch::SimpleRecord;
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::log::Log;
+
+/// Whether a replica outside the ISR may be elected when no ISR member is alive (Kafka's
+/// `unclean.leader.election.enable`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum UncleanLeaderElection {
+    /// Never: the partition stays without a leader until an ISR member comes back.
+    #[default]
+    Disabled,
+    /// Allowed: committed records may be lost, and the election report says which.
+    Enabled,
+}
+
+/// A [`ReplicaSet`]'s settings.
+#[derive(Debug, Clone)]
+pub struct ReplicaSetConfig {
+    /// Topic name (for the high-watermark checkpoints).
+    pub topic: String,
+    /// Partition number.
+    pub partition: u32,
+    /// How many replicas (brokers), ids `0..replicas`.
+    pub replicas: u32,
+    /// Every replica's log settings.
+    pub log: Config,
+    /// When appends count as done.
+    pub durability: Durability,
+    /// ISR and high-watermark rules.
+    pub tracker: TrackerConfig,
+    /// See [`UncleanLeaderElection`].
+    pub unclean_leader_election: UncleanLeaderElection,
+    /// Byte budget of one follower fetch.
+    pub fetch_max_bytes: usize,
+}
+
+impl ReplicaSetConfig {
+    /// Defaults for `replicas` replicas of `topic`-`partition`.
+    pub fn new(topic: impl Into<String>, partition: u32, replicas: u32) -> Self {
+        ReplicaSetConfig {
+            topic: topic.into(),
+            partition,
+            replicas,
+            log: Config::default(),
+            durability: Durability::default(),
+            tracker: TrackerConfig::default(),
+            unclean_leader_election: UncleanLeaderElection::default(),
+            fetch_max_bytes: 1 << 20,
+        }
+    }
+}
+
+/// Kafka's `acks`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Acks {
+    /// `acks=1`: acknowledged once the leader has the batch.
+    Leader,
+    /// `acks=all`: acknowledged once every in-sync replica has it (the high watermark covers
+    /// it).
+    All,
+}
+
+/// How a replica fails.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Failure {
+    /// The process is killed: the log is dropped without a close; every byte it wrote stays in
+    /// the page cache and is recovered at restart.
+    Kill,
+    /// The machine loses power: only what the replica made durable (below its recovery point)
+    /// survives.
+    PowerCut,
+}
+
+/// What [`ReplicaSet::produce`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Produced {
+    /// Offset of the first record.
+    pub first_offset: i64,
+    /// Offset of the last record.
+    pub last_offset: i64,
+    /// The leader epoch it was written in.
+    pub leader_epoch: i32,
+    /// True if acknowledged under the `acks` asked for; an `acks=all` batch that is not (a
+    /// follower in the ISR is down and has not been dropped from it yet) may still be
+    /// committed later: see [`ReplicaSet::is_committed`].
+    pub acknowledged: bool,
+}
+
+/// What an election did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ElectionReport {
+    /// The new leader.
+    pub leader: ReplicaId,
+    /// Its epoch.
+    pub leader_epoch: i32,
+    /// True if it was not in the ISR, or was chosen among replicas that all lost power
+    /// (KIP-966's unclean recovery): its followers may cut records they had committed.
+    pub unclean: bool,
+    /// Committed offsets the new leader does not hold (`from..to`), which its followers will
+    /// cut: only ever set by an unclean election.
+    pub lost: Option<(i64, i64)>,
+}
+
+#[derive(Debug)]
+struct Slot {
+    id: ReplicaId,
+    dir: PathBuf,
+    partition: Option<Partition>,
+    live: bool,
+}
+
+/// N replicas of one partition in one process. See the module docs.
+#[derive(Debug)]
+pub struct ReplicaSet {
+    config: ReplicaSetConfig,
+    slots: Vec<Slot>,
+    leader: Option<usize>,
+    leader_epoch: i32,
+    election: Election,
+    /// The ISR as the controller knows it (the leader's, refreshed after every step).
+    isr: Vec<ReplicaId>,
+    /// The highest high watermark any leader reached: what is committed.
+    committed: i64,
+    /// Replicas that lost power and have not caught up since (KIP-966's unclean shutdowns):
+    /// out of the ISR, unless one was its last member.
+    lost_power: Vec<ReplicaId>,
+}
+
+impl ReplicaSet {
+    /// Opens (or creates) the replicas under `root` (`root/replica-<id>`) and elects a leader.
+    ///
+    /// # Errors
+    /// As [`Partition::open`]; [`Error::Config`] for fewer than one replica.
+    pub fn open(root: impl AsRef<Path>, config: ReplicaSetConfig, now_ms: i64) -> Result<Self> {
+        if config.replicas == 0 {
+            return Err(Error::Config {
+                knob: "replicas",
+                value: "0".into(),
+                reason: "a replica set needs at least one replica",
+            });
+        }
+        let mut slots = Vec::new();
+        let mut epoch = 0;
+        for id in 0..config.replicas {
+            let dir = root.as_ref().join(format!("replica-{id}"));
+            let p = Partition::open(&dir, Self::partition_config(&config, ReplicaId(id)))?;
+            epoch = epoch.max(p.epoch_entries().last().map_or(0, |e| e.leader_epoch));
+            slots.push(Slot {
+                id: ReplicaId(id),
+                dir,
+                partition: Some(p),
+                live: true,
+            });
+        }
+        let isr = slots.iter().map(|s| s.id).collect();
+        let mut set = ReplicaSet {
+            config,
+            slots,
+            leader: None,
+            leader_epoch: epoch,
+            election: Election::Clean,
+            isr,
+            committed: 0,
+            lost_power: Vec::new(),
+        };
+        set.elect(now_ms)?;
+        Ok(set)
+    }
+
+    fn partition_config(config: &ReplicaSetConfig, id: ReplicaId) -> PartitionConfig {
+        PartitionConfig {
+            log: config.log.clone(),
+            durability: config.durability,
+            tracker: config.tracker.clone(),
+            ..PartitionConfig::new(config.topic.clone(), config.partition, id)
+        }
+    }
+
+    fn slot(&self, id: ReplicaId) -> Result<usize> {
+        self.slots
+            .iter()
+            .position(|s| s.id == id)
+            .ok_or_else(|| ReplicaError::UnknownReplica { replica: id }.into())
+    }
+
+    fn leader_slot(&self) -> Result<&Partition> {
+        self.leader
+            .and_then(|i| self.slots[i].partition.as_ref())
+            .ok_or_else(|| ReplicaError::NoLeader.into())
+    }
+
+    /// The current leader, if a live one was elected.
+    pub fn leader(&self) -> Option<ReplicaId> {
+        self.leader.map(|i| self.slots[i].id)
+    }
+
+    /// The current leader epoch.
+    pub fn leader_epoch(&self) -> i32 {
+        self.leader_epoch
+    }
+
+    /// The ISR as the controller knows it.
+    pub fn isr(&self) -> &[ReplicaId] {
+        &self.isr
+    }
+
+    /// Every replica's id.
+    pub fn replica_ids(&self) -> Vec<ReplicaId> {
+        self.slots.iter().map(|s| s.id).collect()
+    }
+
+    /// True if the replica is up.
+    pub fn is_live(&self, id: ReplicaId) -> bool {
+        self.slot(id).is_ok_and(|i| self.slots[i].live)
+    }
+
+    /// The replica's partition (up or not: a failed replica's files as they survived).
+    pub fn replica(&self, id: ReplicaId) -> Option<&Partition> {
+        self.slot(id)
+            .ok()
+            .and_then(|i| self.slots[i].partition.as_ref())
+    }
+
+    /// The highest high watermark a leader of this set reached: every offset below it was
+    /// committed.
+    pub fn committed(&self) -> i64 {
+        self.committed
+    }
+
+    /// True if `offset` is below the current leader's high watermark.
+    pub fn is_committed(&self, offset: i64) -> bool {
+        self.leader_slot()
+            .is_ok_and(|l| offset < l.high_watermark())
+    }
+
+    /// Appends `records` as one batch on the leader. See the module docs for `acks`.
+    ///
+    /// # Errors
+    /// [`ReplicaError::NoLeader`]; [`ReplicaError::NotEnoughReplicas`] for `acks=all` with too
+    /// small an ISR (nothing written); as [`Partition::append_records`].
+    pub fn produce(
+        &mut self,
+        records: &[SimpleRecord],
+        acks: Acks,
+        now_ms: i64,
+    ) -> Result<Produced> {
+        let leader = self.leader_slot()?;
+        if acks == Acks::All && !leader.can_accept_acks_all()? {
+            return Err(ReplicaError::NotEnoughReplicas {
+                isr: leader.isr().map_or(0, |i| i.len()),
+                min_insync_replicas: self.config.tracker.min_insync_replicas,
+            }
+            .into());
+        }
+        let info = leader.append_records(records, now_ms)?;
+        if acks == Acks::All {
+            self.replicate(now_ms)?;
+        }
+        let leader = self.leader_slot()?;
+        let acknowledged = match acks {
+            Acks::Leader => true,
+            Acks::All => leader.high_watermark() > info.last_offset,
+        };
+        Ok(Produced {
+            first_offset: info.first_offset,
+            last_offset: info.last_offset,
+            leader_epoch: self.leader_epoch,
+            acknowledged,
+        })
+    }
+
+    /// Replication rounds: every live follower fetches from the leader and applies the answer,
+    /// until a round changes nothing. Returns the offsets copied.
+    ///
+    /// # Errors
+    /// As [`Partition::handle_fetch`] and [`Partition::apply_fetch`] (a follower refusing to
+    /// cut below its high watermark among them: a bug or an unclean election not declared).
+    pub fn replicate(&mut self, now_ms: i64) -> Result<i64> {
+        let Some(li) = self.leader else {
+            return Ok(0);
+        };
+        let mut copied = 0;
+        loop {
+            let mut progress = false;
+            for fi in 0..self.slots.len() {
+                if fi == li || !self.slots[fi].live {
+                    continue;
+                }
+                let (Some(leader), Some(follower)) =
+                    (&self.slots[li].partition, &self.slots[fi].partition)
+                else {
+                    continue;
+                };
+                let request = follower.fetch_request(self.config.fetch_max_bytes)?;
+                let response = leader.handle_fetch(&request, now_ms)?;
+                match follower.apply_fetch(&response)? {
+                    FollowerProgress::Appended {
+                        records_appended, ..
+                    } if records_appended > 0 => {
+                        copied += records_appended;
+                        progress = true;
+                    }
+                    FollowerProgress::Truncated { .. } | FollowerProgress::RestartedAt { .. } => {
+                        progress = true
+                    }
+                    _ => {}
+                }
+            }
+            if !progress {
+                break;
+            }
+        }
+        self.refresh();
+        Ok(copied)
+    }
+
+    /// The periodic work of the leader as of `now_ms`: ISR shrink (followers not caught up for
+    /// `replica_lag_time_max_ms`). Returns the replicas removed.
+    ///
+    /// # Errors
+    /// As [`Partition::shrink_isr`].
+    pub fn tick(&mut self, now_ms: i64) -> Result<Vec<ReplicaId>> {
+        let removed = match self.leader_slot() {
+            Ok(l) => l.shrink_isr(now_ms)?,
+            Err(_) => Vec::new(),
+        };
+        self.refresh();
+        Ok(removed)
+    }
+
+    /// Takes the leader's ISR and high watermark into the controller's view.
+    fn refresh(&mut self) {
+        let (isr, hw) = match self.leader_slot() {
+            Ok(l) => (l.isr(), l.high_watermark()),
+            Err(_) => return,
+        };
+        if let Some(isr) = isr {
+            // A replica that lost power is clean again once it is in the ISR, live, and holds
+            // everything committed.
+            let caught_up: Vec<ReplicaId> = isr
+                .iter()
+                .copied()
+                .filter(|&r| {
+                    self.is_live(r) && self.replica(r).is_some_and(|p| p.log_end_offset() >= hw)
+                })
+                .collect();
+            self.lost_power.retain(|r| !caught_up.contains(r));
+            self.isr = isr;
+        }
+        self.committed = self.committed.max(hw);
+    }
+
+    /// Fails replica `id` as `failure` says. A failed leader leaves the partition without one
+    /// until [`ReplicaSet::elect`]. A replica that is down (killed) may still lose power.
+    ///
+    /// # Errors
+    /// [`ReplicaError::UnknownReplica`], [`ReplicaError::ReplicaDown`] to kill one that is down;
+    /// for a power cut, as [`Log::open`] and [`Log::truncate_to`] on its files.
+    pub fn fail(&mut self, id: ReplicaId, failure: Failure, now_ms: i64) -> Result<()> {
+        let i = self.slot(id)?;
+        // A killed replica's machine can still lose power (its page cache goes with it).
+        if !self.slots[i].live && failure == Failure::Kill {
+            return Err(ReplicaError::ReplicaDown { replica: id }.into());
+        }
+        self.refresh();
+        self.slots[i].live = false;
+        if self.leader == Some(i) {
+            self.leader = None;
+        }
+        if failure == Failure::PowerCut {
+            // Out of the ISR at once (it may have lost acknowledged records), unless it is the
+            // last member.
+            if !self.lost_power.contains(&id) {
+                self.lost_power.push(id);
+            }
+            if self.isr.len() > 1 {
+                self.isr.retain(|&r| r != id);
+                if let Ok(l) = self.leader_slot() {
+                    l.remove_from_isr(id, now_ms)?;
+                }
+            }
+            let Some(p) = self.slots[i].partition.take() else {
+                return Ok(());
+            };
+            let durable = p.log().recovery_point();
+            p.abandon();
+            power_cut(&self.slots[i].dir, &self.config.log, durable)?;
+            // Reopened at once, to show what survived; down until restarted.
+            let config = Self::partition_config(&self.config, id);
+            self.slots[i].partition = Some(Partition::open(&self.slots[i].dir, config)?);
+        }
+        Ok(())
+    }
+
+    /// Restarts a failed replica: reopened (recovering its log after a kill) as a follower of
+    /// the current leader epoch. It catches up in the next replication rounds.
+    ///
+    /// # Errors
+    /// [`ReplicaError::UnknownReplica`]; as [`Partition::open`] and
+    /// [`Partition::become_follower`].
+    pub fn restart(&mut self, id: ReplicaId, _now_ms: i64) -> Result<()> {
+        let i = self.slot(id)?;
+        if self.slots[i].live {
+            return Ok(());
+        }
+        if let Some(p) = self.slots[i].partition.take() {
+            // After a kill the process died with its log open: recovery runs at open.
+            p.abandon();
+        }
+        let config = Self::partition_config(&self.config, id);
+        let p = Partition::open(&self.slots[i].dir, config)?;
+        if self.leader.is_some() {
+            p.become_follower(self.leader_epoch, self.election)?;
+        }
+        self.slots[i].partition = Some(p);
+        self.slots[i].live = true;
+        Ok(())
+    }
+
+    /// Elects a leader if there is no live one: a live ISR member (the longest log), or, with
+    /// none and unclean election enabled, the live replica with the longest log. The epoch goes
+    /// up by one and every other live replica follows. `Ok(None)` if nobody can be elected (or
+    /// a live leader exists).
+    ///
+    /// # Errors
+    /// As [`Partition::become_leader`] and [`Partition::become_follower`].
+    pub fn elect(&mut self, now_ms: i64) -> Result<Option<ElectionReport>> {
+        if self.leader.is_some_and(|i| self.slots[i].live) {
+            return Ok(None);
+        }
+        // The longest log: highest last epoch, then log end offset (KIP-966's order).
+        let longest = |candidates: &mut dyn Iterator<Item = usize>| {
+            candidates.max_by_key(|&i| {
+                let p = self.slots[i].partition.as_ref();
+                (
+                    p.and_then(|p| p.epoch_entries().last().map(|e| e.leader_epoch)),
+                    p.map_or(-1, |p| p.log_end_offset()),
+                    std::cmp::Reverse(i),
+                )
+            })
+        };
+        let live = |i: &usize| self.slots[*i].live && self.slots[*i].partition.is_some();
+        let in_isr = |i: &usize| self.isr.contains(&self.slots[*i].id);
+        let lost_power = |i: &usize| self.lost_power.contains(&self.slots[*i].id);
+        // A live ISR member that kept its data; if every live ISR member lost power, the
+        // longest log among them and the replicas dropped from the ISR for losing power
+        // (KIP-966: what survived is spread over them; none holds less than it made durable).
+        let mut clean = longest(
+            &mut (0..self.slots.len())
+                .filter(live)
+                .filter(in_isr)
+                .filter(|i| !lost_power(i)),
+        );
+        // Every ISR member lost power: once all of them and every replica dropped for losing
+        // power are back, the longest log among them leads (KIP-966's unclean recovery: what
+        // survived is spread over them). Its followers may cut what they had above it, so it
+        // counts as unclean. A killed ISR member comes back with everything: it is waited for.
+        let isr_kept_data = self.isr.iter().any(|r| !self.lost_power.contains(r));
+        let recovery_ready = (0..self.slots.len())
+            .filter(|i| in_isr(i) || lost_power(i))
+            .all(|i| live(&i));
+        let mut recovered = false;
+        if clean.is_none() && !isr_kept_data && recovery_ready {
+            clean = longest(
+                &mut (0..self.slots.len())
+                    .filter(live)
+                    .filter(|i| in_isr(i) || lost_power(i)),
+            );
+            recovered = clean.is_some();
+        }
+        let (chosen, unclean) = match clean {
+            Some(i) => (i, recovered),
+            None if self.config.unclean_leader_election == UncleanLeaderElection::Enabled => {
+                match longest(&mut (0..self.slots.len()).filter(live)) {
+                    Some(i) => (i, true),
+                    None => return Ok(None),
+                }
+            }
+            None => return Ok(None),
+        };
+        let known = self
+            .slots
+            .iter()
+            .filter_map(|s| s.partition.as_ref())
+            .filter_map(|p| p.epoch_entries().last().map(|e| e.leader_epoch))
+            .max()
+            .unwrap_or(0);
+        let epoch = self.leader_epoch.max(known) + 1;
+        let replicas: Vec<ReplicaId> = self.slots.iter().map(|s| s.id).collect();
+        let new_id = self.slots[chosen].id;
+        let mut isr: Vec<ReplicaId> = if unclean {
+            vec![new_id]
+        } else {
+            self.isr.clone()
+        };
+        if !isr.contains(&new_id) {
+            isr.push(new_id);
+        }
+        let Some(leader) = self.slots[chosen].partition.as_ref() else {
+            return Ok(None);
+        };
+        let leader_end = leader.log_end_offset();
+        leader.become_leader(
+            &LeaderAndIsr {
+                leader_epoch: epoch,
+                replicas,
+                isr: isr.clone(),
+            },
+            now_ms,
+        )?;
+        let election = if unclean {
+            Election::Unclean
+        } else {
+            Election::Clean
+        };
+        for (i, s) in self.slots.iter().enumerate() {
+            if i != chosen && s.live {
+                if let Some(p) = &s.partition {
+                    p.become_follower(epoch, election)?;
+                }
+            }
+        }
+        let lost = (unclean && leader_end < self.committed).then_some((leader_end, self.committed));
+        if unclean {
+            // What the new leader holds is what is committed from now on.
+            self.committed = leader_end.min(self.committed);
+        }
+        self.leader = Some(chosen);
+        self.leader_epoch = epoch;
+        self.election = election;
+        self.isr = isr;
+        Ok(Some(ElectionReport {
+            leader: new_id,
+            leader_epoch: epoch,
+            unclean,
+            lost,
+        }))
+    }
+
+    /// Closes every live replica cleanly (failed ones are dropped as they are).
+    ///
+    /// # Errors
+    /// As [`Partition::close`].
+    pub fn close(mut self) -> Result<()> {
+        for s in &mut self.slots {
+            if let Some(p) = s.partition.take() {
+                if s.live {
+                    p.close()?;
+                } else {
+                    p.abandon();
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// What a power cut leaves of the log in `dir`: everything below `durable` (its recovery point
+/// when the power went), nothing above.
+fn power_cut(dir: &Path, config: &Config, durable: i64) -> Result<()> {
+    let log = Log::open(dir, config.clone())?;
+    if durable < log.log_start_offset() {
+        let start = log.log_start_offset();
+        log.truncate_fully_and_start_at(start)?;
+    } else {
+        log.truncate_to(durable)?;
+    }
+    log.close()
+}

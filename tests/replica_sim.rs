@@ -1,0 +1,413 @@
+//! Seeded fault simulation of a replicated partition (issue 10): random produces with `acks=all`
+//! and `acks=1`, replication rounds, killed processes, power cuts (of one replica or of all at
+//! once), restarts, elections (clean, and unclean in some seeds), ISR shrinks and expansions,
+//! under both durability modes. Checked:
+//! - every `acks=all` batch acknowledged is, at the end, at the same offset with the same bytes
+//!   on every ISR replica, unless every replica holding it lost power before it was copied
+//!   elsewhere (possible only when acknowledging on append, as in Kafka) or an unclean election
+//!   reported losing it;
+//! - acknowledging on flush, nothing acknowledged is lost even when every replica loses power
+//!   at once;
+//! - live replicas are byte-identical to the leader up to their high watermark;
+//! - no high watermark exceeds its log end offset;
+//! - nothing below a high watermark is ever truncated except after an unclean election (a
+//!   follower refuses, and the simulation fails on any error it does not expect).
+//!
+//! 200 seeds run in `cargo test`; `cargo test --release --test replica_sim -- --ignored` runs
+//! 10,000. A failure prints its seed; `PARTLOG_SIM_SEED=<seed>` replays it.
+
+use std::collections::HashSet;
+
+use partlog::batch::SimpleRecord;
+use partlog::replica::{
+    Acks, Durability, Failure, ReplicaId, ReplicaSet, ReplicaSetConfig, TrackerConfig,
+    UncleanLeaderElection,
+};
+use partlog::{Config, Error};
+
+mod common;
+
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n.max(1)
+    }
+}
+
+/// An acknowledged `acks=all` batch: its offsets and the ids its records carry.
+#[derive(Debug, Clone)]
+struct Acked {
+    first: i64,
+    ids: Vec<u64>,
+}
+
+fn value_of(id: u64) -> Vec<u8> {
+    let mut v = id.to_le_bytes().to_vec();
+    v.extend((0..id % 50).map(|i| (id ^ i) as u8));
+    v
+}
+
+/// The record values of replica `id` from `first`, one per id asked, if it holds them all.
+fn holds(set: &ReplicaSet, id: ReplicaId, a: &Acked) -> bool {
+    let Some(p) = set.replica(id) else {
+        return false;
+    };
+    let end = a.first + a.ids.len() as i64;
+    if p.log_start_offset() > a.first || p.log_end_offset() < end {
+        return false;
+    }
+    let Ok(read) = p.log().read(a.first, 1 << 20) else {
+        return false;
+    };
+    let mut values = Vec::new();
+    for b in &read.batches {
+        for r in b.records().unwrap() {
+            let r = r.unwrap();
+            if r.offset >= a.first && r.offset < end {
+                values.push(r.value.unwrap().to_vec());
+            }
+        }
+    }
+    values == a.ids.iter().map(|&i| value_of(i)).collect::<Vec<_>>()
+}
+
+/// Live replicas hold exactly the leader's bytes below their high watermark.
+fn check_identical(set: &ReplicaSet, seed: u64, step: usize) {
+    let Some(leader) = set.leader().and_then(|l| set.replica(l)) else {
+        return;
+    };
+    for id in set.replica_ids() {
+        let Some(p) = set.replica(id) else { continue };
+        assert!(
+            p.high_watermark() <= p.log_end_offset(),
+            "seed {seed} step {step}: replica {id} high watermark {} past its log end {}",
+            p.high_watermark(),
+            p.log_end_offset()
+        );
+        if !set.is_live(id) || Some(id) == set.leader() {
+            continue;
+        }
+        let from = p.log_start_offset().max(leader.log_start_offset());
+        let to = p.high_watermark().min(leader.log_end_offset());
+        let mut next = from;
+        while next < to {
+            let mine = p.log().read(next, 1 << 20).unwrap();
+            let theirs = leader.log().read(next, 1 << 20).unwrap();
+            let (Some(a), Some(b)) = (mine.batches.first(), theirs.batches.first()) else {
+                break;
+            };
+            assert_eq!(
+                a.as_bytes(),
+                b.as_bytes(),
+                "seed {seed} step {step}: replica {id} differs from the leader at {next} (below its high watermark {to})"
+            );
+            next = a.next_offset();
+        }
+    }
+}
+
+fn expect_ok<T>(r: Result<T, Error>, seed: u64, step: usize, what: &str) -> T {
+    r.unwrap_or_else(|e| {
+        panic!("seed {seed} step {step}: {what}: {e}\nreplay with PARTLOG_SIM_SEED={seed}")
+    })
+}
+
+/// Runs one seed; returns (acknowledged batches checked, batches excused, steps).
+fn run(seed: u64) -> (usize, usize, usize) {
+    let mut rng = Rng(seed);
+    let on_flush = seed % 2 == 1;
+    let unclean = seed % 4 == 2;
+    let dir = common::tmp_in_memory("partlog-sim");
+    let config = ReplicaSetConfig {
+        log: Config {
+            segment_bytes: 4096,
+            segment_index_bytes: 1024,
+            index_interval_bytes: 512,
+            ..Config::default()
+        },
+        durability: if on_flush {
+            Durability::OnFlush
+        } else {
+            Durability::OnAppend
+        },
+        tracker: TrackerConfig {
+            min_insync_replicas: 2,
+            replica_lag_time_max_ms: 1_000,
+            ..TrackerConfig::default()
+        },
+        unclean_leader_election: if unclean {
+            UncleanLeaderElection::Enabled
+        } else {
+            UncleanLeaderElection::Disabled
+        },
+        ..ReplicaSetConfig::new("rides", 0, 3)
+    };
+    let mut now = 1_000i64;
+    let mut set = expect_ok(ReplicaSet::open(dir.path(), config, now), seed, 0, "open");
+    let ids = set.replica_ids();
+    let mut acked: Vec<Acked> = Vec::new();
+    let mut excused: HashSet<i64> = HashSet::new();
+    let mut next_id = 1u64;
+    let steps = 80;
+    let verbose = std::env::var_os("PARTLOG_SIM_VERBOSE").is_some();
+    for step in 0..steps {
+        now += rng.below(300) as i64;
+        let op = rng.below(26);
+        if verbose {
+            let state: Vec<String> = ids
+                .iter()
+                .map(|&r| {
+                    let p = set.replica(r).unwrap();
+                    format!(
+                        "{r}{}:[{},{}) hw {} rp {}",
+                        if set.is_live(r) { "" } else { "(down)" },
+                        p.log_start_offset(),
+                        p.log_end_offset(),
+                        p.high_watermark(),
+                        p.log().recovery_point()
+                    )
+                })
+                .collect();
+            eprintln!(
+                "step {step} op {op}: leader {:?} epoch {} isr {:?} | {}",
+                set.leader(),
+                set.leader_epoch(),
+                set.isr(),
+                state.join(" | ")
+            );
+        }
+        match op {
+            0..=11 => {
+                if set.leader().is_none() {
+                    // The controller elects as soon as it can.
+                    elect(&mut set, now, &acked, &mut excused, seed, step);
+                }
+                let n = 1 + rng.below(4);
+                let records: Vec<SimpleRecord> = (next_id..next_id + n)
+                    .map(|i| SimpleRecord::new(now, Some(format!("k{i}")), Some(value_of(i))))
+                    .collect();
+                let acks = if rng.below(4) == 0 {
+                    Acks::Leader
+                } else {
+                    Acks::All
+                };
+                match set.produce(&records, acks, now) {
+                    Ok(p) => {
+                        if verbose {
+                            eprintln!("  produced {:?} acks {acks:?}", p);
+                        }
+                        if acks == Acks::All && p.acknowledged {
+                            acked.push(Acked {
+                                first: p.first_offset,
+                                ids: (next_id..next_id + n).collect(),
+                            });
+                        }
+                        next_id += n;
+                    }
+                    Err(Error::Replica(e)) => {
+                        let text = e.to_string();
+                        assert!(
+                            text.contains("no live leader") || text.contains("min.insync"),
+                            "seed {seed} step {step}: produce: {text}"
+                        );
+                    }
+                    Err(e) => panic!("seed {seed} step {step}: produce: {e}"),
+                }
+            }
+            12..=15 => {
+                expect_ok(set.replicate(now), seed, step, "replicate");
+            }
+            16 | 17 => {
+                now += rng.below(1_500) as i64;
+                expect_ok(set.tick(now), seed, step, "tick");
+            }
+            18 | 19 => {
+                let live: Vec<ReplicaId> =
+                    ids.iter().copied().filter(|&r| set.is_live(r)).collect();
+                if live.len() > 1 {
+                    let victim = live[rng.below(live.len() as u64) as usize];
+                    let failure = if rng.below(2) == 0 {
+                        Failure::Kill
+                    } else {
+                        Failure::PowerCut
+                    };
+                    let isr_before = set.isr().to_vec();
+                    expect_ok(set.fail(victim, failure, now), seed, step, "fail");
+                    if failure == Failure::PowerCut {
+                        let survived = isr_before
+                            .iter()
+                            .any(|&r| r != victim && set.isr().contains(&r));
+                        after_power_cut(
+                            &set,
+                            &ids,
+                            &acked,
+                            &mut excused,
+                            on_flush,
+                            survived,
+                            seed,
+                            step,
+                        );
+                    }
+                }
+            }
+            20 if rng.below(3) == 0 => {
+                // Every machine loses power at once, those of killed replicas too.
+                for &r in &ids {
+                    expect_ok(set.fail(r, Failure::PowerCut, now), seed, step, "power cut");
+                }
+                after_power_cut(
+                    &set,
+                    &ids,
+                    &acked,
+                    &mut excused,
+                    on_flush,
+                    false,
+                    seed,
+                    step,
+                );
+            }
+            21..=23 => {
+                let down: Vec<ReplicaId> =
+                    ids.iter().copied().filter(|&r| !set.is_live(r)).collect();
+                if !down.is_empty() {
+                    let r = down[rng.below(down.len() as u64) as usize];
+                    expect_ok(set.restart(r, now), seed, step, "restart");
+                }
+            }
+            _ => elect(&mut set, now, &acked, &mut excused, seed, step),
+        }
+        if step % 10 == 9 {
+            check_identical(&set, seed, step);
+        }
+    }
+
+    // Heal: everyone back, a leader, replication until the followers stop moving.
+    for &r in &ids {
+        expect_ok(set.restart(r, now), seed, steps, "restart");
+    }
+    if set.leader().is_none() {
+        elect(&mut set, now, &acked, &mut excused, seed, steps);
+    }
+    for _ in 0..3 {
+        expect_ok(set.replicate(now), seed, steps, "replicate");
+        now += 10;
+    }
+    check_identical(&set, seed, steps);
+    let isr = set.isr().to_vec();
+    let mut checked = 0;
+    for a in &acked {
+        if excused.contains(&a.first) {
+            continue;
+        }
+        for &r in &isr {
+            assert!(
+                holds(&set, r, a),
+                "seed {seed}: acknowledged batch at {} (ids {:?}) missing or changed on ISR replica {r}\n\
+                 replay with PARTLOG_SIM_SEED={seed}",
+                a.first,
+                a.ids
+            );
+        }
+        checked += 1;
+    }
+    set.close().unwrap();
+    (checked, excused.len(), steps)
+}
+
+/// Runs an election; the acknowledged batches an unclean one reports lost are excused.
+fn elect(
+    set: &mut ReplicaSet,
+    now: i64,
+    acked: &[Acked],
+    excused: &mut HashSet<i64>,
+    seed: u64,
+    step: usize,
+) {
+    if let Some(report) = expect_ok(set.elect(now), seed, step, "elect") {
+        if let Some((from, to)) = report.lost {
+            assert!(
+                report.unclean,
+                "seed {seed}: a clean election lost {from}..{to}"
+            );
+            for a in acked {
+                if a.first + a.ids.len() as i64 > from && a.first < to {
+                    excused.insert(a.first);
+                }
+            }
+        }
+    }
+}
+
+/// After a power cut. Acknowledging on flush, every acknowledged batch must still be held by
+/// some replica. Acknowledging on append (Kafka's default) a batch lives in page caches: if no
+/// ISR member survived the cut, every batch acknowledged so far is at risk and excused from
+/// the final check (the issue's rule: guaranteed only while one ISR replica survives each cut).
+#[allow(clippy::too_many_arguments)]
+fn after_power_cut(
+    set: &ReplicaSet,
+    ids: &[ReplicaId],
+    acked: &[Acked],
+    excused: &mut HashSet<i64>,
+    on_flush: bool,
+    isr_survived: bool,
+    seed: u64,
+    step: usize,
+) {
+    for a in acked {
+        if excused.contains(&a.first) {
+            continue;
+        }
+        if on_flush {
+            assert!(
+                ids.iter().any(|&r| holds(set, r, a)),
+                "seed {seed} step {step}: acknowledged-on-flush batch at {} lost in a power cut\n\
+                 replay with PARTLOG_SIM_SEED={seed}",
+                a.first
+            );
+        } else if !isr_survived {
+            excused.insert(a.first);
+        }
+    }
+}
+
+fn run_seeds(seeds: std::ops::Range<u64>) -> (usize, usize) {
+    let mut checked = 0;
+    let mut excused = 0;
+    for seed in seeds {
+        let (c, e, _) = run(seed);
+        checked += c;
+        excused += e;
+    }
+    (checked, excused)
+}
+
+#[test]
+#[cfg_attr(miri, ignore)]
+fn replicated_partition_loses_no_acknowledged_batch_under_faults() {
+    if let Some(seed) = std::env::var("PARTLOG_SIM_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+    {
+        let (c, e, _) = run(seed);
+        eprintln!("seed {seed}: {c} acknowledged batches checked, {e} excused");
+        return;
+    }
+    let (checked, excused) = run_seeds(0..200);
+    eprintln!("200 seeds: {checked} acknowledged batches checked on every ISR replica, {excused} excused (lost with every holder in a power cut, acknowledged on append; or reported by an unclean election)");
+    assert!(checked > 1_000, "only {checked} batches checked");
+}
+
+#[test]
+#[ignore = "10,000 seeds: cargo test --release --test replica_sim -- --ignored"]
+fn replicated_partition_loses_no_acknowledged_batch_under_faults_long() {
+    let (checked, excused) = run_seeds(1_000..11_000);
+    eprintln!("10,000 seeds: {checked} checked, {excused} excused");
+}
