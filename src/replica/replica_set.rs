@@ -12,9 +12,9 @@
 //!   log is dropped without a close and recovered at restart). [`Failure::PowerCut`]: the
 //!   machine loses power, and only what the replica made durable survives: its log is cut to
 //!   its recovery point (the power-loss harness in `log::power_loss` proves that everything
-//!   below it survives, byte for byte). A replica that lost power leaves the ISR at once (it
-//!   may have lost what it acknowledged), unless it is the last member, as in Kafka (KIP-966's
-//!   unclean-shutdown rule).
+//!   below it survives, byte for byte). A failed replica leaves the ISR at once unless it is
+//!   the last member (KRaft fences a dead broker); one that lost power is also marked as having
+//!   shut down uncleanly (KIP-966): it may have lost what it acknowledged.
 //! - **Elections** ([`ReplicaSet::elect`]) pick a live ISR member (the one with the longest
 //!   log) that did not lose power; if every live ISR member lost power, the longest log among
 //!   them and the replicas dropped from the ISR for losing power (KIP-966's eligible leader
@@ -404,17 +404,19 @@ impl ReplicaSet {
         if self.leader == Some(i) {
             self.leader = None;
         }
+        // Out of the ISR at once, unless it is the last member (the controller fences a dead
+        // broker, as KRaft does when its session expires): a dead follower does not hold
+        // acks=all back for `replica_lag_time_max_ms`, and it rejoins once caught up.
+        if self.isr.contains(&id) && self.isr.len() > 1 {
+            self.isr.retain(|&r| r != id);
+            if let Ok(l) = self.leader_slot() {
+                l.remove_from_isr(id, now_ms)?;
+            }
+        }
         if failure == Failure::PowerCut {
-            // Out of the ISR at once (it may have lost acknowledged records), unless it is the
-            // last member.
+            // It may have lost what it acknowledged (KIP-966's unclean shutdown).
             if !self.lost_power.contains(&id) {
                 self.lost_power.push(id);
-            }
-            if self.isr.len() > 1 {
-                self.isr.retain(|&r| r != id);
-                if let Ok(l) = self.leader_slot() {
-                    l.remove_from_isr(id, now_ms)?;
-                }
             }
             let Some(p) = self.slots[i].partition.take() else {
                 return Ok(());

@@ -239,7 +239,8 @@ impl ReplicaTracker {
                 return Err(ReplicaError::DuplicateReplica { replica: r }.into());
             }
             if r != term.leader {
-                followers.insert(r, ReplicaState::reset(0));
+                // Never caught up (Kafka's 0, but a clock may start near 0).
+                followers.insert(r, ReplicaState::reset(i64::MIN));
             }
         }
         if !seen.contains(&term.leader) {
@@ -286,7 +287,7 @@ impl ReplicaTracker {
         let replicas: BTreeSet<ReplicaId> = self.replicas().into_iter().collect();
         let isr = checked_isr(self.leader, &replicas, isr)?;
         for (r, state) in self.followers.iter_mut() {
-            let time = if isr.contains(r) { now_ms } else { 0 };
+            let time = if isr.contains(r) { now_ms } else { i64::MIN };
             state.last_fetch_leader_log_end_offset = Some(self.log_end_offset);
             state.last_fetch_time_ms = time;
             state.last_caught_up_time_ms = time;
@@ -469,15 +470,19 @@ impl ReplicaTracker {
     }
 
     /// Removes follower `replica` from the ISR now, whatever its fetch position (the controller's
-    /// decision: the replica shut down uncleanly and may have lost what it acknowledged, so it
-    /// must not be elected before it has caught up again). Returns whether it was in the ISR.
+    /// decision: its broker died, or shut down uncleanly and may have lost what it acknowledged;
+    /// it must not hold the high watermark back nor be elected before it has caught up again).
+    /// Returns whether it was in the ISR.
     ///
     /// # Errors
     /// [`ReplicaError::UnknownReplica`] if `replica` is not a follower.
     pub fn remove_from_isr(&mut self, replica: ReplicaId) -> Result<bool> {
-        if !self.followers.contains_key(&replica) {
+        let Some(state) = self.followers.get_mut(&replica) else {
             return Err(ReplicaError::UnknownReplica { replica }.into());
-        }
+        };
+        // Not "caught up" any more either, so it does not hold the high watermark back as a
+        // replica about to rejoin; its next fetches count afresh.
+        state.last_caught_up_time_ms = i64::MIN;
         Ok(self.isr.remove(&replica))
     }
 
