@@ -96,7 +96,8 @@ fn check_identical(set: &ReplicaSet, seed: u64, step: usize) {
             continue;
         }
         let from = p.log_start_offset().max(leader.log_start_offset());
-        let to = p.high_watermark().min(leader.log_end_offset());
+        // Below both high watermarks: after an unclean election a follower's is stale until it fetches.
+        let to = p.high_watermark().min(leader.high_watermark());
         let mut next = from;
         while next < to {
             let mine = p.log().read(next, 1 << 20).unwrap();

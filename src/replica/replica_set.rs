@@ -15,8 +15,9 @@
 //!   below it survives, byte for byte). A failed replica leaves the ISR at once unless it is
 //!   the last member (KRaft fences a dead broker); one that lost power is also marked as having
 //!   shut down uncleanly (KIP-966): it may have lost what it acknowledged.
-//! - **Elections** ([`ReplicaSet::elect`]) pick a live ISR member (the one with the longest
-//!   log) that did not lose power; if every live ISR member lost power, the longest log among
+//! - **Elections** ([`ReplicaSet::elect`]) pick a live ISR member or eligible leader replica
+//!   (KIP-966: one dropped from the ISR while that left it below `min_insync_replicas`, when
+//!   the high watermark is frozen) that did not lose power, the longest log first; if every live ISR member lost power, the longest log among
 //!   them and the replicas dropped from the ISR for losing power (KIP-966's eligible leader
 //!   replicas). The leader epoch goes up by one and every other live replica follows. With none,
 //!   and [`UncleanLeaderElection::Enabled`], the live replica with the longest log leads and the
@@ -161,6 +162,10 @@ pub struct ReplicaSet {
     /// Replicas that lost power and have not caught up since (KIP-966's unclean shutdowns):
     /// out of the ISR, unless one was its last member.
     lost_power: Vec<ReplicaId>,
+    /// Eligible leader replicas (KIP-966): removed from the ISR while that left it below
+    /// `min_insync_replicas`. The high watermark cannot move in that state, so each holds
+    /// everything committed, and may lead.
+    elr: Vec<ReplicaId>,
 }
 
 impl ReplicaSet {
@@ -199,6 +204,7 @@ impl ReplicaSet {
             isr,
             committed: 0,
             lost_power: Vec::new(),
+            elr: Vec::new(),
         };
         set.elect(now_ms)?;
         Ok(set)
@@ -362,7 +368,20 @@ impl ReplicaSet {
             Err(_) => Vec::new(),
         };
         self.refresh();
+        self.note_removed(&removed);
         Ok(removed)
+    }
+
+    /// Replicas just removed from the ISR become eligible leaders if the ISR is now below
+    /// `min_insync_replicas` (the high watermark is frozen: they hold all that is committed).
+    fn note_removed(&mut self, removed: &[ReplicaId]) {
+        if self.isr.len() < self.config.tracker.min_insync_replicas {
+            for r in removed {
+                if !self.elr.contains(r) && !self.lost_power.contains(r) {
+                    self.elr.push(*r);
+                }
+            }
+        }
     }
 
     /// Takes the leader's ISR and high watermark into the controller's view.
@@ -382,6 +401,7 @@ impl ReplicaSet {
                 })
                 .collect();
             self.lost_power.retain(|r| !caught_up.contains(r));
+            self.elr.retain(|r| !isr.contains(r));
             self.isr = isr;
         }
         self.committed = self.committed.max(hw);
@@ -412,8 +432,13 @@ impl ReplicaSet {
             if let Ok(l) = self.leader_slot() {
                 l.remove_from_isr(id, now_ms)?;
             }
+            if failure == Failure::Kill {
+                self.note_removed(&[id]);
+            }
         }
         if failure == Failure::PowerCut {
+            // No longer an eligible leader: it may have lost what it acknowledged.
+            self.elr.retain(|&r| r != id);
             // It may have lost what it acknowledged (KIP-966's unclean shutdown).
             if !self.lost_power.contains(&id) {
                 self.lost_power.push(id);
@@ -480,6 +505,7 @@ impl ReplicaSet {
         };
         let live = |i: &usize| self.slots[*i].live && self.slots[*i].partition.is_some();
         let in_isr = |i: &usize| self.isr.contains(&self.slots[*i].id);
+        let eligible = |i: &usize| in_isr(i) || self.elr.contains(&self.slots[*i].id);
         let lost_power = |i: &usize| self.lost_power.contains(&self.slots[*i].id);
         // A live ISR member that kept its data; if every live ISR member lost power, the
         // longest log among them and the replicas dropped from the ISR for losing power
@@ -487,23 +513,27 @@ impl ReplicaSet {
         let mut clean = longest(
             &mut (0..self.slots.len())
                 .filter(live)
-                .filter(in_isr)
+                .filter(eligible)
                 .filter(|i| !lost_power(i)),
         );
         // Every ISR member lost power: once all of them and every replica dropped for losing
         // power are back, the longest log among them leads (KIP-966's unclean recovery: what
         // survived is spread over them). Its followers may cut what they had above it, so it
         // counts as unclean. A killed ISR member comes back with everything: it is waited for.
-        let isr_kept_data = self.isr.iter().any(|r| !self.lost_power.contains(r));
+        let isr_kept_data = self
+            .isr
+            .iter()
+            .chain(&self.elr)
+            .any(|r| !self.lost_power.contains(r));
         let recovery_ready = (0..self.slots.len())
-            .filter(|i| in_isr(i) || lost_power(i))
+            .filter(|i| eligible(i) || lost_power(i))
             .all(|i| live(&i));
         let mut recovered = false;
         if clean.is_none() && !isr_kept_data && recovery_ready {
             clean = longest(
                 &mut (0..self.slots.len())
                     .filter(live)
-                    .filter(|i| in_isr(i) || lost_power(i)),
+                    .filter(|i| eligible(i) || lost_power(i)),
             );
             recovered = clean.is_some();
         }
@@ -567,6 +597,11 @@ impl ReplicaSet {
         self.leader = Some(chosen);
         self.leader_epoch = epoch;
         self.election = election;
+        // Eligible leaders stay so only while the high watermark stays frozen.
+        if isr.len() >= self.config.tracker.min_insync_replicas {
+            self.elr.clear();
+        }
+        self.elr.retain(|r| !isr.contains(r));
         self.isr = isr;
         Ok(Some(ElectionReport {
             leader: new_id,
