@@ -402,6 +402,10 @@ impl ReplicaSet {
                 .collect();
             self.lost_power.retain(|r| !caught_up.contains(r));
             self.elr.retain(|r| !isr.contains(r));
+            if isr.len() >= self.config.tracker.min_insync_replicas {
+                // The high watermark may move again: eligible leaders may fall behind it.
+                self.elr.clear();
+            }
             self.isr = isr;
         }
         self.committed = self.committed.max(hw);
