@@ -563,3 +563,30 @@ fn soak_append_read_and_retention_concurrently() {
         log.log_start_offset()
     );
 }
+
+/// `apply_retention_below` never deletes a segment that ends past its bound (a leader keeps
+/// what its followers have not copied yet: Kafka deletes only below the high watermark).
+#[test]
+#[cfg_attr(miri, ignore)]
+fn retention_below_a_bound_keeps_the_segments_past_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = partlog::Config {
+        retention_bytes: 0,
+        file_delete_delay_ms: 0,
+        ..small_config()
+    };
+    let log = Log::open(dir.path(), config).unwrap();
+    fill(&log, 60, 5, 1_600_000_000_000);
+    let bases = log.segment_base_offsets();
+    assert!(bases.len() >= 5, "{bases:?}");
+    // A bound inside the fourth segment: the first three go, nothing from the fourth on.
+    let bound = bases[3] + 1;
+    let report = log.apply_retention_below(0, bound).unwrap();
+    assert_eq!(report.deleted.len(), 3, "{report:?}");
+    assert!(report.deleted.iter().all(|d| d.end_offset <= bound));
+    assert_eq!(log.log_start_offset(), bases[3]);
+    // Without the bound, retention_bytes = 0 takes every segment but an empty active one.
+    let report = log.apply_retention(0).unwrap();
+    assert!(!report.deleted.is_empty());
+    assert_eq!(log.log_start_offset(), log.log_end_offset());
+}

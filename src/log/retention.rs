@@ -103,20 +103,35 @@ impl Log {
     /// [`Error::Io`] if the file system fails; [`Error::Corrupt`] if a segment's indexes cannot
     /// be read to learn its largest timestamp.
     pub fn apply_retention(&self, now_ms: i64) -> Result<RetentionReport> {
+        self.apply_retention_below(now_ms, i64::MAX)
+    }
+
+    /// [`Log::apply_retention`], deleting only segments that end at or below `upper_bound`
+    /// (Kafka deletes only below the high watermark: a follower may still need the rest).
+    ///
+    /// # Errors
+    /// As [`Log::apply_retention`].
+    pub fn apply_retention_below(&self, now_ms: i64, upper_bound: i64) -> Result<RetentionReport> {
         self.check_writable()?;
         let mut report = RetentionReport {
             files_removed: self.remove_due_files(now_ms)?,
             ..RetentionReport::default()
         };
         let mut w = self.writer()?;
-        let r = self.retain(&mut w, now_ms, &mut report);
+        let r = self.retain(&mut w, now_ms, upper_bound, &mut report);
         self.fail_on_io(r)?;
         report.log_start_offset = self.log_start_offset();
         Ok(report)
     }
 
-    fn retain(&self, w: &mut Writer, now_ms: i64, report: &mut RetentionReport) -> Result<()> {
-        self.delete_prefix(w, Rule::StartOffset, now_ms, report)?;
+    fn retain(
+        &self,
+        w: &mut Writer,
+        now_ms: i64,
+        upper_bound: i64,
+        report: &mut RetentionReport,
+    ) -> Result<()> {
+        self.delete_prefix(w, Rule::StartOffset, now_ms, i64::MAX, report)?;
         if self.config.retention_bytes >= 0 {
             let excess =
                 i64::try_from(self.size()).unwrap_or(i64::MAX) - self.config.retention_bytes;
@@ -124,14 +139,14 @@ impl Log {
                 excess,
                 retention_bytes: self.config.retention_bytes,
             };
-            self.delete_prefix(w, rule, now_ms, report)?;
+            self.delete_prefix(w, rule, now_ms, upper_bound, report)?;
         }
         if self.config.retention_ms >= 0 {
             let rule = Rule::Time {
                 now_ms,
                 retention_ms: self.config.retention_ms,
             };
-            self.delete_prefix(w, rule, now_ms, report)?;
+            self.delete_prefix(w, rule, now_ms, upper_bound, report)?;
         }
         Ok(())
     }
@@ -164,17 +179,19 @@ impl Log {
             .store(before_offset, Ordering::Release);
         let mut report = RetentionReport::default();
         let now = self.clock.now_ms();
-        let r = self.delete_prefix(&mut w, Rule::StartOffset, now, &mut report);
+        let r = self.delete_prefix(&mut w, Rule::StartOffset, now, i64::MAX, &mut report);
         self.fail_on_io(r)?;
         Ok(before_offset)
     }
 
-    /// Deletes the longest prefix of segments that `rule` allows. Holds the writer lock.
+    /// Deletes the longest prefix of segments that `rule` allows, each ending at or below
+    /// `upper_bound`. Holds the writer lock.
     fn delete_prefix(
         &self,
         w: &mut Writer,
         mut rule: Rule,
         now_ms: i64,
+        upper_bound: i64,
         report: &mut RetentionReport,
     ) -> Result<()> {
         let segments: Vec<Arc<Segment>> = self.segments().clone();
@@ -184,7 +201,7 @@ impl Log {
         for (i, seg) in segments.iter().enumerate() {
             let last = i + 1 == segments.len();
             let end = segments.get(i + 1).map_or(leo, |s| s.base_offset());
-            if last && seg.size() == 0 {
+            if (last && seg.size() == 0) || end > upper_bound {
                 break;
             }
             let reason = match &mut rule {

@@ -639,14 +639,17 @@ impl Partition {
         Ok(lso)
     }
 
-    /// Applies the log's retention (see [`Log::apply_retention`]) and trims the epoch cache to
-    /// the new log start.
+    /// Applies the log's retention below the high watermark (see
+    /// [`Log::apply_retention_below`]: as Kafka, records not yet committed are kept for the
+    /// followers that still need them) and trims the epoch cache to the new log start.
     ///
     /// # Errors
     /// As [`Log::apply_retention`].
     pub fn apply_retention(&self, now_ms: i64) -> Result<crate::log::RetentionReport> {
         let mut st = self.lock();
-        let report = self.log.apply_retention(now_ms)?;
+        let report = self
+            .log
+            .apply_retention_below(now_ms, self.high_watermark())?;
         st.cache.truncate_from_start(report.log_start_offset)?;
         if self.high_watermark() < report.log_start_offset {
             self.set_high_watermark(report.log_start_offset);

@@ -174,6 +174,27 @@ impl ReplicaSet {
     /// # Errors
     /// As [`Partition::open`]; [`Error::Config`] for fewer than one replica.
     pub fn open(root: impl AsRef<Path>, config: ReplicaSetConfig, now_ms: i64) -> Result<Self> {
+        let dirs: Vec<PathBuf> = (0..config.replicas)
+            .map(|id| root.as_ref().join(format!("replica-{id}")))
+            .collect();
+        Self::open_at(&dirs, config, now_ms)
+    }
+
+    /// [`ReplicaSet::open`] with each replica in a directory of the caller's choice: replica
+    /// `i` (id `i`) in `dirs[i]`, for example `<broker>/<topic>-<partition>` as Kafka lays
+    /// out a broker's data. With no leader known yet, replica 0 leads first.
+    ///
+    /// # Errors
+    /// As [`ReplicaSet::open`]; [`Error::Config`] if `dirs` does not hold one directory per
+    /// replica.
+    pub fn open_at(dirs: &[PathBuf], config: ReplicaSetConfig, now_ms: i64) -> Result<Self> {
+        if dirs.len() != config.replicas as usize {
+            return Err(Error::Config {
+                knob: "replicas",
+                value: format!("{} replicas, {} directories", config.replicas, dirs.len()),
+                reason: "one directory per replica",
+            });
+        }
         if config.replicas == 0 {
             return Err(Error::Config {
                 knob: "replicas",
@@ -183,8 +204,8 @@ impl ReplicaSet {
         }
         let mut slots = Vec::new();
         let mut epoch = 0;
-        for id in 0..config.replicas {
-            let dir = root.as_ref().join(format!("replica-{id}"));
+        for (id, dir) in (0..config.replicas).zip(dirs) {
+            let dir = dir.clone();
             let p = Partition::open(&dir, Self::partition_config(&config, ReplicaId(id)))?;
             epoch = epoch.max(p.epoch_entries().last().map_or(0, |e| e.leader_epoch));
             slots.push(Slot {
@@ -382,6 +403,21 @@ impl ReplicaSet {
                 }
             }
         }
+    }
+
+    /// Retention on every live replica as of `now_ms`, each below its own high watermark (see
+    /// [`Partition::apply_retention`]). Returns the segments each deleted.
+    ///
+    /// # Errors
+    /// As [`Partition::apply_retention`].
+    pub fn apply_retention(&mut self, now_ms: i64) -> Result<Vec<(ReplicaId, usize)>> {
+        let mut out = Vec::new();
+        for s in &self.slots {
+            if let (true, Some(p)) = (s.live, &s.partition) {
+                out.push((s.id, p.apply_retention(now_ms)?.deleted.len()));
+            }
+        }
+        Ok(out)
     }
 
     /// Takes the leader's ISR and high watermark into the controller's view.
