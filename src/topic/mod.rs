@@ -7,19 +7,36 @@
 //!   one safe path component.
 //! - [`murmur2`], [`partition_for_key`], [`Partitioner`]: Kafka's default partitioner, byte for
 //!   byte (keyed records), and its sticky behaviour (keyless records).
+//! - [`Producer`]: per-partition batches through the partitioner.
+//! - [`OffsetStore`], [`GroupCoordinator`], [`Consumer`]: consumer groups with durable committed
+//!   offsets, generations, session timeouts and Kafka's [`Assignor`]s.
 //!
 //! Dependencies point down: this module uses `replica` and `log`, nothing uses it but the CLI.
 
+mod assignor;
+mod consumer;
 mod error;
+mod group;
 mod metadata;
 mod name;
+mod offsets;
 mod partitioner;
+mod producer;
 mod store;
 
+pub use assignor::{assign, Assignor, MemberSubscription, TopicPartition};
+pub use consumer::{Consumer, ConsumerConfig, ConsumerRecord, OffsetReset};
 pub use error::{GroupError, TopicError};
+pub use group::{
+    CoordinatorConfig, GroupCoordinator, GroupDescription, JoinRequest, MemberDescription,
+    Membership, DEFAULT_MAX_SESSION_TIMEOUT_MS, DEFAULT_MIN_SESSION_TIMEOUT_MS,
+    DEFAULT_SESSION_TIMEOUT_MS,
+};
 pub use metadata::{TopicConfig, TOPIC_METADATA_SUFFIX};
 pub use name::{parse_partition_dir_name, TopicName, MAX_TOPIC_NAME_LEN};
+pub use offsets::{OffsetStore, OffsetsRecovery, MAX_FRAME_BYTES, OFFSETS_FILE};
 pub use partitioner::{murmur2, partition_for_key, to_positive, Partitioner, DEFAULT_BATCH_SIZE};
+pub use producer::{Producer, ProducerConfig};
 pub use store::{
     delete_topic, list_topics, PartitionDescription, PartitionOffsets, ReplicaAssignment, Topic,
     TopicDescription, TopicOptions, TopicSource,
