@@ -7,6 +7,7 @@ use std::path::PathBuf;
 
 use crate::batch::BatchError;
 use crate::replica::ReplicaError;
+use crate::topic::{GroupError, TopicError};
 
 /// Result alias for partlog operations.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -87,6 +88,10 @@ pub enum Error {
     },
     /// A replication call (epoch cache, replica tracker) broke one of its rules.
     Replica(ReplicaError),
+    /// A topic operation was refused (bad name, unknown topic or partition...).
+    Topic(TopicError),
+    /// The group coordinator refused a call (unknown member, stale generation...).
+    Group(GroupError),
 }
 
 impl Error {
@@ -154,6 +159,8 @@ impl fmt::Display for Error {
             Error::Closed => write!(f, "the log is closed"),
             Error::Locked { path } => write!(f, "log directory {} is in use", path.display()),
             Error::Replica(e) => write!(f, "{e}"),
+            Error::Topic(e) => write!(f, "{e}"),
+            Error::Group(e) => write!(f, "{e}"),
         }
     }
 }
@@ -164,6 +171,8 @@ impl std::error::Error for Error {
             Error::Io { source, .. } => Some(source),
             Error::InvalidBatch(e) => Some(e),
             Error::Replica(e) => Some(e),
+            Error::Topic(e) => Some(e),
+            Error::Group(e) => Some(e),
             _ => None,
         }
     }
@@ -181,5 +190,17 @@ impl From<BatchError> for Error {
 impl From<ReplicaError> for Error {
     fn from(e: ReplicaError) -> Self {
         Error::Replica(e)
+    }
+}
+
+impl From<TopicError> for Error {
+    fn from(e: TopicError) -> Self {
+        Error::Topic(e)
+    }
+}
+
+impl From<GroupError> for Error {
+    fn from(e: GroupError) -> Self {
+        Error::Group(e)
     }
 }

@@ -38,6 +38,7 @@ pub mod log;
 mod mmap;
 pub mod replica;
 pub mod segment;
+pub mod topic;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::Config;

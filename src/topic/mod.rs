@@ -1,0 +1,46 @@
+//! Topics, producers' partitioning, and consumer groups: the layer over
+//! [`Partition`](crate::replica::Partition) that Kafka's clients see.
+//!
+//! - [`Topic`]: a data directory holding one sub-directory per partition, `<topic>-<partition>`
+//!   as Kafka names them, and a metadata file per topic; create, open, describe, delete, add
+//!   partitions. Names are [`TopicName`]s, validated as Kafka validates them, so a name is always
+//!   one safe path component.
+//! - [`murmur2`], [`partition_for_key`], [`Partitioner`]: Kafka's default partitioner, byte for
+//!   byte (keyed records), and its sticky behaviour (keyless records).
+//! - [`Producer`]: per-partition batches through the partitioner.
+//! - [`OffsetStore`], [`GroupCoordinator`], [`Consumer`]: consumer groups with durable committed
+//!   offsets, generations, session timeouts and Kafka's [`Assignor`]s.
+//!
+//! Dependencies point down: this module uses `replica` and `log`, nothing uses it but the CLI.
+
+mod assignor;
+mod consumer;
+mod error;
+mod group;
+mod metadata;
+mod name;
+mod offsets;
+mod partitioner;
+mod producer;
+mod store;
+
+pub use assignor::{assign, Assignor, MemberSubscription, TopicPartition};
+pub use consumer::{Consumer, ConsumerConfig, ConsumerRecord, OffsetReset};
+pub use error::{GroupError, TopicError};
+pub use group::{
+    CoordinatorConfig, GroupCoordinator, GroupDescription, JoinRequest, MemberDescription,
+    Membership, DEFAULT_MAX_SESSION_TIMEOUT_MS, DEFAULT_MIN_SESSION_TIMEOUT_MS,
+    DEFAULT_SESSION_TIMEOUT_MS,
+};
+pub use metadata::{TopicConfig, TOPIC_METADATA_SUFFIX};
+pub use name::{parse_partition_dir_name, TopicName, MAX_TOPIC_NAME_LEN};
+pub use offsets::{OffsetStore, OffsetsRecovery, MAX_FRAME_BYTES, OFFSETS_FILE};
+pub use partitioner::{murmur2, partition_for_key, to_positive, Partitioner, DEFAULT_BATCH_SIZE};
+pub use producer::{Producer, ProducerConfig};
+pub use store::{
+    delete_topic, list_topics, PartitionDescription, PartitionOffsets, ReplicaAssignment, Topic,
+    TopicDescription, TopicOptions, TopicSource,
+};
+
+/// Most partitions a topic may have here (each partition is a log with its own files).
+pub const MAX_PARTITIONS: u32 = 10_000;

@@ -1,0 +1,393 @@
+//! [`OffsetStore`]: the committed offsets of consumer groups, durable and crash-safe.
+//!
+//! # Why an append-only log of CRC-framed records
+//! Kafka keeps committed offsets as records of the `__consumer_offsets` topic: a commit is an
+//! append, the latest record per key wins, and compaction drops the older ones. partlog does the
+//! same in one file, `consumer-offsets.log`, because a commit must be acknowledged only once
+//! durable, and an append costs one `fdatasync` of the tail, where rewriting a checkpoint file
+//! atomically costs a temp-file write, its fsync, a rename and a directory fsync (ext4 forces a
+//! journal commit for the rename): see `benches/groups.rs`.
+//!
+//! # Frame layout (big-endian)
+//! | bytes | field |
+//! |---|---|
+//! | 1 | magic `0xC0` |
+//! | 4 | payload length `n` (at most [`MAX_FRAME_BYTES`]) |
+//! | 4 | CRC-32C of the length field and the payload |
+//! | n | payload: group (u16 length + UTF-8), entry count u32, then per entry: topic (u16 length + UTF-8), partition u32, offset i64 |
+//!
+//! One commit is one frame, so a commit of several partitions is all or nothing.
+//!
+//! # Invariants
+//! - A commit returns `Ok` only after its frame is written and `fdatasync`ed (and, for a new
+//!   file, the directory synced): it survives a crash and a power cut.
+//! - Opening reads frames from the start and stops at the first one that is short, has a bad
+//!   magic, length or CRC, or does not decode; the file is cut there. Frames are appended in
+//!   order and each is synced before the next is written, so only the last can be torn: a torn
+//!   write loses at most the commit being written, whose caller never saw `Ok`, and never
+//!   yields an offset that was not committed.
+//! - After a failed write or sync the store refuses commits ([`Error::PreviousIo`]) until
+//!   reopened: what is on disk is then unknown.
+//! - Compaction writes the live offsets (one frame per group) with `write_atomically` over the
+//!   file: a crash leaves the old log or the compacted one, both holding the same offsets.
+
+use std::collections::BTreeMap;
+use std::fs::{self, File};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+
+use super::assignor::TopicPartition;
+use super::error::GroupError;
+use crate::batch::crc32c;
+use crate::checkpoint;
+use crate::error::{Error, Result};
+
+/// Name of the offsets file in its directory.
+pub const OFFSETS_FILE: &str = "consumer-offsets.log";
+/// Largest frame payload: bounds what a garbled length can make the reader allocate.
+pub const MAX_FRAME_BYTES: u32 = 16 << 20;
+const MAGIC: u8 = 0xC0;
+const FRAME_HEADER: usize = 9;
+/// Default size past which the file is compacted (when it is also twice the live size).
+const DEFAULT_COMPACT_BYTES: u64 = 4 << 20;
+
+/// What opening the store found.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct OffsetsRecovery {
+    /// Whole frames read.
+    pub frames: u64,
+    /// Bytes cut from the end (a torn or corrupt tail), and where.
+    pub truncated: Option<(u64, u64)>,
+}
+
+/// Committed offsets per (group, topic, partition). See the module docs.
+///
+/// Not thread-safe on its own (`&mut self` to commit); the
+/// [`GroupCoordinator`](super::GroupCoordinator) holds it behind its lock.
+#[derive(Debug)]
+pub struct OffsetStore {
+    path: PathBuf,
+    file: File,
+    /// Bytes of valid frames: where the next frame goes.
+    len: u64,
+    offsets: BTreeMap<String, BTreeMap<TopicPartition, i64>>,
+    compact_bytes: u64,
+    failed: bool,
+    recovery: OffsetsRecovery,
+}
+
+fn put_str(buf: &mut Vec<u8>, s: &str) -> Result<()> {
+    let len = u16::try_from(s.len()).map_err(|_| GroupError::InvalidGroupId {
+        group: s.chars().take(64).collect(),
+    })?;
+    buf.extend_from_slice(&len.to_be_bytes());
+    buf.extend_from_slice(s.as_bytes());
+    Ok(())
+}
+
+/// Encodes one commit as a frame.
+fn encode(group: &str, entries: &[(TopicPartition, i64)]) -> Result<Vec<u8>> {
+    let mut payload = Vec::with_capacity(16 + group.len() + entries.len() * 24);
+    put_str(&mut payload, group)?;
+    let count = u32::try_from(entries.len()).map_err(|_| Error::BatchTooLarge {
+        size: entries.len(),
+        max: u32::MAX as usize,
+    })?;
+    payload.extend_from_slice(&count.to_be_bytes());
+    for (tp, offset) in entries {
+        put_str(&mut payload, &tp.topic)?;
+        payload.extend_from_slice(&tp.partition.to_be_bytes());
+        payload.extend_from_slice(&offset.to_be_bytes());
+    }
+    let len = u32::try_from(payload.len())
+        .ok()
+        .filter(|&n| n <= MAX_FRAME_BYTES)
+        .ok_or(Error::BatchTooLarge {
+            size: payload.len(),
+            max: MAX_FRAME_BYTES as usize,
+        })?;
+    let mut frame = Vec::with_capacity(FRAME_HEADER + payload.len());
+    frame.push(MAGIC);
+    frame.extend_from_slice(&len.to_be_bytes());
+    let mut crc_input = Vec::with_capacity(4 + payload.len());
+    crc_input.extend_from_slice(&len.to_be_bytes());
+    crc_input.extend_from_slice(&payload);
+    frame.extend_from_slice(&crc32c(&crc_input).to_be_bytes());
+    frame.extend_from_slice(&payload);
+    Ok(frame)
+}
+
+/// A cursor over a payload; every read is bounds-checked.
+struct Cursor<'a>(&'a [u8]);
+
+impl<'a> Cursor<'a> {
+    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+        if self.0.len() < n {
+            return None;
+        }
+        let (head, rest) = self.0.split_at(n);
+        self.0 = rest;
+        Some(head)
+    }
+    fn u16(&mut self) -> Option<u16> {
+        self.take(2)?.try_into().ok().map(u16::from_be_bytes)
+    }
+    fn u32(&mut self) -> Option<u32> {
+        self.take(4)?.try_into().ok().map(u32::from_be_bytes)
+    }
+    fn i64(&mut self) -> Option<i64> {
+        self.take(8)?.try_into().ok().map(i64::from_be_bytes)
+    }
+    fn string(&mut self) -> Option<String> {
+        let n = self.u16()?;
+        String::from_utf8(self.take(n.into())?.to_vec()).ok()
+    }
+}
+
+type Decoded = (String, Vec<(TopicPartition, i64)>);
+
+fn decode_payload(payload: &[u8]) -> Option<Decoded> {
+    let mut c = Cursor(payload);
+    let group = c.string()?;
+    let count = c.u32()?;
+    let mut entries = Vec::new();
+    for _ in 0..count {
+        let topic = c.string()?;
+        let partition = c.u32()?;
+        let offset = c.i64()?;
+        if offset < 0 {
+            return None;
+        }
+        entries.push((TopicPartition { topic, partition }, offset));
+    }
+    c.0.is_empty().then_some((group, entries))
+}
+
+/// Decodes the frame at the start of `bytes`: `Some((commit, frame length))`, or `None` if it
+/// is torn or corrupt.
+fn decode_frame(bytes: &[u8]) -> Option<(Decoded, usize)> {
+    let mut c = Cursor(bytes);
+    if c.take(1)? != [MAGIC] {
+        return None;
+    }
+    let len_bytes = c.take(4)?;
+    let len = u32::from_be_bytes(len_bytes.try_into().ok()?);
+    if len > MAX_FRAME_BYTES {
+        return None;
+    }
+    let crc = c.u32()?;
+    let payload = c.take(len as usize)?;
+    let mut crc_input = Vec::with_capacity(4 + payload.len());
+    crc_input.extend_from_slice(len_bytes);
+    crc_input.extend_from_slice(payload);
+    if crc32c(&crc_input) != crc {
+        return None;
+    }
+    Some((decode_payload(payload)?, FRAME_HEADER + len as usize))
+}
+
+impl OffsetStore {
+    /// Opens (or creates) the store in `dir`, reading every commit and cutting a torn tail.
+    ///
+    /// # Errors
+    /// [`Error::Io`] if the directory or file cannot be created, read, cut or synced.
+    pub fn open(dir: impl AsRef<Path>) -> Result<OffsetStore> {
+        let dir = dir.as_ref();
+        fs::create_dir_all(dir).map_err(|e| Error::io(dir, "create directory", e))?;
+        let path = dir.join(OFFSETS_FILE);
+        // A compaction's temp file that never got renamed: the log it was made from is intact.
+        let mut tmp = path.clone().into_os_string();
+        tmp.push(".tmp");
+        checkpoint::remove_if_exists(Path::new(&tmp))?;
+        let existed = path.exists();
+        let file = File::options()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(|e| Error::io(&path, "open", e))?;
+        if !existed {
+            checkpoint::sync_dir(dir)?;
+        }
+        let bytes = fs::read(&path).map_err(|e| Error::io(&path, "read", e))?;
+        let mut store = OffsetStore {
+            path,
+            file,
+            len: 0,
+            offsets: BTreeMap::new(),
+            compact_bytes: DEFAULT_COMPACT_BYTES,
+            failed: false,
+            recovery: OffsetsRecovery::default(),
+        };
+        let mut pos = 0usize;
+        while pos < bytes.len() {
+            let Some(((group, entries), n)) = bytes.get(pos..).and_then(decode_frame) else {
+                break;
+            };
+            store.apply(group, entries);
+            store.recovery.frames += 1;
+            pos += n;
+        }
+        store.len = pos as u64;
+        if pos < bytes.len() {
+            store.recovery.truncated = Some((pos as u64, (bytes.len() - pos) as u64));
+            store
+                .file
+                .set_len(store.len)
+                .and_then(|()| store.file.sync_all())
+                .map_err(|e| Error::io(&store.path, "truncate", e))?;
+        }
+        Ok(store)
+    }
+
+    /// Compacts once the file passes `bytes` (and twice the live offsets' size); for tests and
+    /// tuning. Default 4 MiB.
+    pub fn set_compact_bytes(&mut self, bytes: u64) {
+        self.compact_bytes = bytes;
+    }
+
+    /// What opening found.
+    pub fn recovery(&self) -> &OffsetsRecovery {
+        &self.recovery
+    }
+
+    /// The file's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Bytes of valid frames in the file.
+    pub fn file_len(&self) -> u64 {
+        self.len
+    }
+
+    fn apply(&mut self, group: String, entries: Vec<(TopicPartition, i64)>) {
+        let g = self.offsets.entry(group).or_default();
+        for (tp, offset) in entries {
+            g.insert(tp, offset);
+        }
+    }
+
+    /// Commits `entries` for `group` durably, as one frame: all or nothing.
+    ///
+    /// # Errors
+    /// [`GroupError::InvalidOffset`] for a negative offset, [`GroupError::InvalidGroupId`] for
+    /// names over 65535 bytes; [`Error::Io`] if the write or sync fails (the store then refuses
+    /// commits: [`Error::PreviousIo`]).
+    pub fn commit(&mut self, group: &str, entries: &[(TopicPartition, i64)]) -> Result<()> {
+        if self.failed {
+            return Err(Error::PreviousIo);
+        }
+        if let Some((tp, offset)) = entries.iter().find(|(_, o)| *o < 0) {
+            return Err(GroupError::InvalidOffset {
+                topic: tp.topic.clone(),
+                partition: tp.partition,
+                offset: *offset,
+            }
+            .into());
+        }
+        let frame = encode(group, entries)?;
+        let r = self
+            .file
+            .write_all_at(&frame, self.len)
+            .and_then(|()| self.file.sync_data());
+        if let Err(e) = r {
+            self.failed = true;
+            return Err(Error::io(&self.path, "append", e));
+        }
+        self.len += frame.len() as u64;
+        self.apply(group.to_owned(), entries.to_vec());
+        if self.len > self.compact_bytes {
+            self.compact()?;
+        }
+        Ok(())
+    }
+
+    /// Rewrites the file with only the live offsets, if that halves it at least.
+    fn compact(&mut self) -> Result<()> {
+        let mut snapshot = Vec::new();
+        for (group, offsets) in &self.offsets {
+            let entries: Vec<_> = offsets.iter().map(|(tp, o)| (tp.clone(), *o)).collect();
+            snapshot.extend(encode(group, &entries)?);
+        }
+        if snapshot.len() as u64 * 2 > self.len {
+            return Ok(());
+        }
+        let r = checkpoint::write_atomically(&self.path, &snapshot).and_then(|()| {
+            File::options()
+                .read(true)
+                .write(true)
+                .open(&self.path)
+                .map_err(|e| Error::io(&self.path, "open", e))
+        });
+        match r {
+            Ok(file) => {
+                self.file = file;
+                self.len = snapshot.len() as u64;
+                Ok(())
+            }
+            Err(e) => {
+                // The handle may name the replaced file: no more appends through it.
+                self.failed = true;
+                Err(e)
+            }
+        }
+    }
+
+    /// The committed offset of `group` for `tp`.
+    pub fn committed(&self, group: &str, tp: &TopicPartition) -> Option<i64> {
+        self.offsets.get(group)?.get(tp).copied()
+    }
+
+    /// Every committed offset of `group`.
+    pub fn group_offsets(&self, group: &str) -> BTreeMap<TopicPartition, i64> {
+        self.offsets.get(group).cloned().unwrap_or_default()
+    }
+
+    /// Groups with at least one committed offset.
+    pub fn groups(&self) -> Vec<String> {
+        self.offsets.keys().cloned().collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tp(t: &str, p: u32) -> TopicPartition {
+        TopicPartition::new(t, p)
+    }
+
+    #[test]
+    fn frames_round_trip_and_reject_damage() {
+        let frame = encode("g", &[(tp("t", 1), 42), (tp("u", 0), 7)]).unwrap();
+        let ((g, e), n) = decode_frame(&frame).unwrap();
+        assert_eq!((g.as_str(), n), ("g", frame.len()));
+        assert_eq!(e, vec![(tp("t", 1), 42), (tp("u", 0), 7)]);
+        for i in 0..frame.len() {
+            let mut bad = frame.clone();
+            bad[i] ^= 0x10;
+            assert!(decode_frame(&bad).is_none(), "flip at {i}");
+            assert!(decode_frame(&frame[..i]).is_none(), "cut at {i}");
+        }
+    }
+
+    #[test]
+    fn compaction_keeps_the_latest_offsets() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = OffsetStore::open(dir.path()).unwrap();
+        s.set_compact_bytes(2000);
+        for i in 0..500 {
+            s.commit("g", &[(tp("t", i % 3), i64::from(i))]).unwrap();
+            assert!(s.file_len() <= 2100);
+        }
+        drop(s);
+        let s = OffsetStore::open(dir.path()).unwrap();
+        assert_eq!(s.committed("g", &tp("t", 0)), Some(498));
+        assert_eq!(s.committed("g", &tp("t", 1)), Some(499));
+        assert_eq!(s.committed("g", &tp("t", 2)), Some(497));
+        assert_eq!(s.recovery().truncated, None);
+    }
+}
