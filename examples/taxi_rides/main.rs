@@ -352,7 +352,7 @@ fn run(args: Args) -> Result<()> {
     let mut n = 0u64;
     while rides.peek().is_some() || pending.iter().any(|p| !p.is_empty()) {
         // Fill the partitions' batches.
-        while let Some(ride) = rides.next() {
+        for ride in rides.by_ref() {
             let p = partition_for_key(ride.vendor.as_bytes(), PARTITIONS).unwrap_or(0);
             latest_pickup = latest_pickup.max(ride.pickup_ms);
             pending[p as usize].push((n, ride));
@@ -399,7 +399,7 @@ fn run(args: Args) -> Result<()> {
         // Commits every 50 rounds (each one an fsync of the offsets log), as a consumer's
         // auto-commit interval does.
         round += 1;
-        let commit_now = round % 50 == 0;
+        let commit_now = round.is_multiple_of(50);
         for (i, c) in std::iter::once(&mut c1).chain(c2.as_mut()).enumerate() {
             loop {
                 let records = c.poll()?;
