@@ -9,9 +9,9 @@ use super::header::{
 };
 use super::varint::{put_varint, put_varlong, varint_size, varlong_size};
 use super::{
-    compute_crc, BatchError, BatchHeader, Header, RecordBatch, SimpleRecord, TimestampType,
-    HEADER_SIZE, LOG_OVERHEAD, MAGIC, NO_PARTITION_LEADER_EPOCH, NO_PRODUCER_EPOCH, NO_PRODUCER_ID,
-    NO_SEQUENCE, TIMESTAMP_TYPE_MASK, TRANSACTIONAL_FLAG_MASK,
+    compute_crc, BatchError, BatchHeader, BorrowedRecord, Header, HeaderView, RecordBatch,
+    SimpleRecord, TimestampType, HEADER_SIZE, LOG_OVERHEAD, MAGIC, NO_PARTITION_LEADER_EPOCH,
+    NO_PRODUCER_EPOCH, NO_PRODUCER_ID, NO_SEQUENCE, TIMESTAMP_TYPE_MASK, TRANSACTIONAL_FLAG_MASK,
 };
 
 /// The largest batch the format can describe: `batchLength` is an i32.
@@ -137,6 +137,26 @@ impl BatchBuilder {
         value: Option<&[u8]>,
         headers: &[Header],
     ) -> Result<(), BatchError> {
+        self.push_fields(timestamp, key, value, headers)
+    }
+
+    /// Appends a record whose key, value and headers are borrowed, copying them into the batch
+    /// buffer (the only allocation, shared by all records). Errors as
+    /// [`BatchBuilder::push_parts`] (header keys are `&str`, so always UTF-8).
+    #[inline]
+    pub fn push_borrowed(&mut self, record: &BorrowedRecord<'_>) -> Result<(), BatchError> {
+        self.push_fields(record.timestamp, record.key, record.value, record.headers)
+    }
+
+    /// [`BatchBuilder::push_parts`] for any kind of header.
+    #[inline]
+    pub(crate) fn push_fields<H: EncodeHeader>(
+        &mut self,
+        timestamp: i64,
+        key: Option<&[u8]>,
+        value: Option<&[u8]>,
+        headers: &[H],
+    ) -> Result<(), BatchError> {
         let base_timestamp = if self.count == 0 {
             timestamp
         } else {
@@ -162,11 +182,11 @@ impl BatchBuilder {
         body = add(body, field_size(value));
         body = add(body, Some(varint_size(header_count)));
         for (i, h) in headers.iter().enumerate() {
-            if std::str::from_utf8(&h.key).is_err() {
+            if !h.key_is_utf8() {
                 return Err(BatchError::InvalidHeaderKey { header: i });
             }
-            body = add(body, field_size(Some(&h.key)));
-            body = add(body, field_size(h.value.as_deref()));
+            body = add(body, field_size(Some(h.key())));
+            body = add(body, field_size(h.value()));
         }
         let body_len = body
             .and_then(|b| i32::try_from(b).ok())
@@ -188,8 +208,8 @@ impl BatchBuilder {
         put_field(&mut self.buf, value);
         put_varint(&mut self.buf, header_count);
         for h in headers {
-            put_field(&mut self.buf, Some(&h.key));
-            put_field(&mut self.buf, h.value.as_deref());
+            put_field(&mut self.buf, Some(h.key()));
+            put_field(&mut self.buf, h.value());
         }
 
         if self.count == 0 {
@@ -262,6 +282,46 @@ impl BatchBuilder {
         put(&mut buf, CRC_AT, &crc.to_be_bytes());
         // Validates the header (offset overflow) and the length.
         RecordBatch::parse_header_only(Bytes::from(buf))
+    }
+}
+
+/// A header as the builder encodes it: [`Header`] (owned) or [`HeaderView`] (borrowed).
+pub(crate) trait EncodeHeader {
+    /// The key's bytes.
+    fn key(&self) -> &[u8];
+    /// The value's bytes; `None` is null.
+    fn value(&self) -> Option<&[u8]>;
+    /// Whether the key is UTF-8.
+    fn key_is_utf8(&self) -> bool;
+}
+
+impl EncodeHeader for Header {
+    #[inline]
+    fn key(&self) -> &[u8] {
+        &self.key
+    }
+    #[inline]
+    fn value(&self) -> Option<&[u8]> {
+        self.value.as_deref()
+    }
+    #[inline]
+    fn key_is_utf8(&self) -> bool {
+        std::str::from_utf8(&self.key).is_ok()
+    }
+}
+
+impl EncodeHeader for HeaderView<'_> {
+    #[inline]
+    fn key(&self) -> &[u8] {
+        self.key.as_bytes()
+    }
+    #[inline]
+    fn value(&self) -> Option<&[u8]> {
+        self.value
+    }
+    #[inline]
+    fn key_is_utf8(&self) -> bool {
+        true
     }
 }
 

@@ -5,10 +5,8 @@ use std::ops::Range;
 
 use bytes::Bytes;
 
-use super::varint::{
-    decode_varint, decode_varlong, zigzag_decode_i32, zigzag_decode_i64, VarintError,
-    MAX_VARINT_LEN, MAX_VARLONG_LEN,
-};
+use super::fast::MIN_HEADER_SIZE;
+use super::varint::{decode_varint, decode_varlong, VarintError};
 use super::{BatchError, BatchHeader, TimestampType, HEADER_SIZE};
 
 /// A record header: a UTF-8 key and an optional value.
@@ -160,8 +158,6 @@ pub(crate) struct RawRecord {
 const MIN_RECORD_SIZE: usize = 7;
 /// Headers reserved up front per record, at most.
 const MAX_HEADER_PREALLOC: usize = 16;
-/// The smallest possible header: key length 0 and value length -1.
-const MIN_HEADER_SIZE: usize = 2;
 
 /// The varint fields of a record, for error messages.
 #[derive(Clone, Copy)]
@@ -367,101 +363,6 @@ pub(crate) fn decode_record<S: HeaderSink>(
         value,
         end: c.end,
     })
-}
-
-/// True if every record of `buf` (a whole uncompressed batch whose header, `header`, was
-/// validated) passes the checks [`Walk`] makes, and nothing follows the last one: the same
-/// verdict as walking it with [`Walk::next_raw`], in one tight pass that builds no values and
-/// no errors. Callers walk again for the error when this says no.
-pub(crate) fn records_valid(buf: &[u8], header: &BatchHeader) -> bool {
-    /// The unsigned value of the varint at `*p`: at most `max` bytes, all before `end`, the
-    /// last permitted one without a continuation bit or any bit in `overflow` (the checks
-    /// `decode_varint` / `decode_varlong` make), inlined into this loop.
-    #[inline(always)]
-    fn unsigned(buf: &[u8], p: &mut usize, end: usize, max: usize, overflow: u8) -> Option<u64> {
-        let s = buf.get(*p..end)?;
-        let mut v = 0u64;
-        for i in 0..max {
-            let b = *s.get(i)?;
-            if i == max - 1 && b & (0x80 | overflow) != 0 {
-                return None;
-            }
-            v |= u64::from(b & 0x7f) << (7 * i);
-            if b & 0x80 == 0 {
-                *p += i + 1;
-                return Some(v);
-            }
-        }
-        None
-    }
-    #[inline(always)]
-    fn varint(buf: &[u8], p: &mut usize, end: usize) -> Option<i32> {
-        let v = unsigned(buf, p, end, MAX_VARINT_LEN, 0x70)?;
-        Some(zigzag_decode_i32(v as u32))
-    }
-    #[inline(always)]
-    fn varlong(buf: &[u8], p: &mut usize, end: usize) -> Option<i64> {
-        let v = unsigned(buf, p, end, MAX_VARLONG_LEN, 0x7e)?;
-        Some(zigzag_decode_i64(v))
-    }
-    /// A length-prefixed field: -1 (null) if `nullable`, else its bytes must lie before `end`.
-    #[inline(always)]
-    fn field(buf: &[u8], p: &mut usize, end: usize, nullable: bool) -> Option<usize> {
-        let len = varint(buf, p, end)?;
-        if len == -1 && nullable {
-            return Some(*p);
-        }
-        let len = usize::try_from(len).ok()?;
-        if len > end - *p {
-            return None;
-        }
-        let start = *p;
-        *p += len;
-        Some(start)
-    }
-    let check = || -> Option<()> {
-        let count = usize::try_from(header.record_count).ok()?;
-        let append_time = header.timestamp_type() == TimestampType::LogAppendTime;
-        let mut p = HEADER_SIZE;
-        let mut prev_delta: i64 = -1;
-        for _ in 0..count {
-            let len = usize::try_from(varint(buf, &mut p, buf.len())?).ok()?;
-            if len > buf.len() - p {
-                return None;
-            }
-            let end = p + len;
-            // Attributes.
-            if p >= end {
-                return None;
-            }
-            p += 1;
-            let ts_delta = varlong(buf, &mut p, end)?;
-            if !append_time {
-                header.base_timestamp.checked_add(ts_delta)?;
-            }
-            let delta = i64::from(varint(buf, &mut p, end)?);
-            if delta <= prev_delta || delta > i64::from(header.last_offset_delta) {
-                return None;
-            }
-            prev_delta = delta;
-            field(buf, &mut p, end, true)?;
-            field(buf, &mut p, end, true)?;
-            let headers = usize::try_from(varint(buf, &mut p, end)?).ok()?;
-            if headers > (end - p) / MIN_HEADER_SIZE {
-                return None;
-            }
-            for _ in 0..headers {
-                let key = field(buf, &mut p, end, false)?;
-                std::str::from_utf8(buf.get(key..p)?).ok()?;
-                field(buf, &mut p, end, true)?;
-            }
-            if p != end {
-                return None;
-            }
-        }
-        (p == buf.len()).then_some(())
-    };
-    check().is_some()
 }
 
 /// Iterates the records of an uncompressed batch (from [`super::RecordBatch::records`]).

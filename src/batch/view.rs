@@ -2,7 +2,8 @@
 
 use bytes::Bytes;
 
-use super::record::{records_valid, RecordIter, Walk};
+use super::fast::records_valid;
+use super::record::{RecordIter, Walk};
 use super::{compute_crc, BatchError, BatchHeader, Compression, TimestampType};
 
 /// A validated, zero-copy view of exactly one v2 batch. Cloning is cheap (a [`Bytes`] refcount).
@@ -117,7 +118,7 @@ impl RecordBatch {
         Ok(None)
     }
 
-    fn check_uncompressed(&self) -> Result<(), BatchError> {
+    pub(super) fn check_uncompressed(&self) -> Result<(), BatchError> {
         match self.header.codec() {
             0 => Ok(()),
             codec => Err(BatchError::UnsupportedCompression { codec }),

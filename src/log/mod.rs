@@ -14,6 +14,7 @@
 
 mod open;
 mod read;
+mod record;
 mod retention;
 mod truncate;
 

@@ -490,6 +490,29 @@ impl SegmentView {
         }))
     }
 
+    /// The batch of `seg` holding `offset` (its CRC checked if `verify_crc`) and its position;
+    /// `Ok(None)` if the segment's batches end before `offset`. The one-batch form of
+    /// [`SegmentView::read`], without the list.
+    pub(crate) fn read_batch(
+        &self,
+        seg: &Segment,
+        offset: i64,
+        verify_crc: bool,
+    ) -> Result<Option<(usize, RecordBatch)>> {
+        let data = self.data();
+        let Some((start, header)) = self.locate(seg, offset, &data)? else {
+            return Ok(None);
+        };
+        let batch = batch_at(
+            &seg.paths.log,
+            &data,
+            start,
+            header.total_size(),
+            verify_crc,
+        )?;
+        Ok(Some((start, batch)))
+    }
+
     /// The first offset at or above `min_offset` whose record timestamp is `>= timestamp`, if
     /// `seg` holds one.
     pub(crate) fn offset_for_timestamp(
