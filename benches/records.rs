@@ -122,11 +122,13 @@ fn record_sequential(c: &mut Criterion, scale: Scale) {
     let mut group = c.benchmark_group("record_sequential");
     group.sampling_mode(SamplingMode::Flat);
     let records = scale.pick(1_000_000, 10_000);
-    let fx = fixture(records, 100);
+    let fixture: OnceCell<Fixture> = OnceCell::new();
+    let fx = || fixture.get_or_init(|| self::fixture(records, 100));
     let param = format!("{}rec_100B_100perbatch", records);
     group.throughput(Throughput::Bytes(records * VALUE as u64));
     for (name, crc) in [("partlog_views", true), ("partlog_views_nocrc", false)] {
         group.bench_function(BenchmarkId::new(name, &param), |b| {
+            let fx = fx();
             let log = Log::open(fx.partlog.path(), config(crc)).expect("open");
             b.iter(|| {
                 let mut next = 0;
@@ -147,6 +149,7 @@ fn record_sequential(c: &mut Criterion, scale: Scale) {
         });
     }
     group.bench_function(BenchmarkId::new("partlog_records", &param), |b| {
+        let fx = fx();
         let log = Log::open(fx.partlog.path(), config(true)).expect("open");
         b.iter(|| {
             let mut next = 0;
@@ -166,6 +169,7 @@ fn record_sequential(c: &mut Criterion, scale: Scale) {
         log.close().expect("close");
     });
     group.bench_function(BenchmarkId::new("commitlog", &param), |b| {
+        let fx = fx();
         let log = open_commitlog(fx.commitlog.path());
         b.iter(|| {
             let mut next = 0u64;
@@ -183,6 +187,7 @@ fn record_sequential(c: &mut Criterion, scale: Scale) {
         });
     });
     group.bench_function(BenchmarkId::new("raw_pread", &param), |b| {
+        let fx = fx();
         let file = File::open(&fx.raw).expect("raw");
         let len = file.metadata().expect("stat").len();
         let mut buf = vec![0u8; READ_CHUNK];
@@ -344,9 +349,7 @@ fn record_append(c: &mut Criterion, scale: Scale) {
                     open_partlog,
                     |log| {
                         let mut builder = BatchBuilder::with_capacity(VALUE + 80);
-                        builder
-                            .push_parts(TS0, None, Some(vs), &[])
-                            .expect("push");
+                        builder.push_parts(TS0, None, Some(vs), &[]).expect("push");
                         log.append_batch(&builder.build().expect("build"))
                             .expect("append");
                     },

@@ -3,9 +3,9 @@
 use bytes::Bytes;
 
 use super::header::{
-    put, ATTRIBUTES_AT, BASE_OFFSET_AT, BASE_SEQUENCE_AT, BASE_TIMESTAMP_AT, BATCH_LENGTH_AT,
-    CRC_AT, LAST_OFFSET_DELTA_AT, MAGIC_AT, MAX_TIMESTAMP_AT, PARTITION_LEADER_EPOCH_AT,
-    PRODUCER_EPOCH_AT, PRODUCER_ID_AT, RECORD_COUNT_AT,
+    check_offsets, put, ATTRIBUTES_AT, BASE_OFFSET_AT, BASE_SEQUENCE_AT, BASE_TIMESTAMP_AT,
+    BATCH_LENGTH_AT, CRC_AT, LAST_OFFSET_DELTA_AT, MAGIC_AT, MAX_TIMESTAMP_AT,
+    PARTITION_LEADER_EPOCH_AT, PRODUCER_EPOCH_AT, PRODUCER_ID_AT, RECORD_COUNT_AT,
 };
 use super::varint::{put_varint, put_varlong, varint_size, varlong_size};
 use super::{
@@ -63,7 +63,15 @@ impl BatchBuilder {
     /// An empty builder whose buffer has room for `bytes` bytes (header included) before it
     /// reallocates.
     pub fn with_capacity(bytes: usize) -> Self {
-        let mut buf = Vec::with_capacity(bytes.max(HEADER_SIZE));
+        Self::with_buffer(Vec::new(), bytes)
+    }
+
+    /// An empty builder with the defaults that encodes into `buf` (its contents are dropped,
+    /// its allocation kept), reserving room for `bytes` bytes: to reuse one buffer across
+    /// batches.
+    pub(crate) fn with_buffer(mut buf: Vec<u8>, bytes: usize) -> Self {
+        buf.clear();
+        buf.reserve(bytes.max(HEADER_SIZE));
         buf.resize(HEADER_SIZE, 0);
         BatchBuilder {
             buf,
@@ -243,6 +251,13 @@ impl BatchBuilder {
     /// Errors: [`BatchError::Empty`] without records; [`BatchError::OffsetOverflow`] if the base
     /// offset plus the record count does not fit an i64.
     pub fn build(self) -> Result<RecordBatch, BatchError> {
+        let (header, buf) = self.finish()?;
+        RecordBatch::with_header(header, Bytes::from(buf))
+    }
+
+    /// [`BatchBuilder::build`], returning the validated header and the batch's bytes in the
+    /// builder's own buffer (for callers that reuse it, see [`BatchBuilder::with_buffer`]).
+    pub(crate) fn finish(self) -> Result<(BatchHeader, Vec<u8>), BatchError> {
         let BatchBuilder { mut buf, .. } = self;
         if self.count == 0 {
             return Err(BatchError::Empty);
@@ -254,6 +269,8 @@ impl BatchBuilder {
         let record_count = i32::try_from(self.count).map_err(|_| too_large.clone())?;
         let last_offset_delta = record_count - 1;
         let batch_length = i32::try_from(buf.len() - LOG_OVERHEAD).map_err(|_| too_large)?;
+        // The only header check that can fail for what the builder writes.
+        check_offsets(self.base_offset, last_offset_delta)?;
         let mut attributes: i16 = 0; // codec 0: no compression
         if self.timestamp_type == TimestampType::LogAppendTime {
             attributes |= TIMESTAMP_TYPE_MASK;
@@ -262,7 +279,7 @@ impl BatchBuilder {
             attributes |= TRANSACTIONAL_FLAG_MASK;
         }
 
-        let header = BatchHeader {
+        let mut header = BatchHeader {
             base_offset: self.base_offset,
             batch_length,
             partition_leader_epoch: self.partition_leader_epoch,
@@ -278,10 +295,10 @@ impl BatchBuilder {
             record_count,
         };
         write_header(&mut buf, &header);
-        let crc = compute_crc(&buf);
-        put(&mut buf, CRC_AT, &crc.to_be_bytes());
-        // Validates the header (offset overflow) and the length.
-        RecordBatch::parse_header_only(Bytes::from(buf))
+        header.crc = compute_crc(&buf);
+        put(&mut buf, CRC_AT, &header.crc.to_be_bytes());
+        debug_assert_eq!(BatchHeader::parse(&buf), Ok(header));
+        Ok((header, buf))
     }
 }
 

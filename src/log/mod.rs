@@ -24,9 +24,9 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 
-use crate::batch::{self, BatchBuilder, BatchHeader, RecordBatch, SimpleRecord, HEADER_SIZE};
+use crate::batch::{self, BatchHeader, RecordBatch, SimpleRecord, HEADER_SIZE};
 use crate::checkpoint;
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
@@ -50,8 +50,9 @@ pub const LOCK_FILE: &str = ".lock";
 enum Unwritten<'a> {
     /// The caller's bytes, shared: never written to.
     Shared(&'a Bytes),
-    /// Bytes the log built for this append.
-    Owned(Bytes),
+    /// Bytes the log built for this append, in a buffer it reuses (see `append_encoded`): its
+    /// base offset is set in place (outside the CRC), so the segment writes it in one piece.
+    Scratch(&'a mut [u8]),
 }
 
 /// Where an append landed.
@@ -248,13 +249,9 @@ impl Log {
         let estimate = records.iter().fold(HEADER_SIZE, |n, r| {
             n.saturating_add(r.encoded_size_estimate())
         });
-        let mut builder = BatchBuilder::with_capacity(estimate);
-        for r in records {
-            builder.push(r)?;
-        }
-        let batch = builder.build()?;
-        let header = *batch.header();
-        self.append_trusted(&header, Unwritten::Owned(batch.into_bytes()))
+        self.append_encoded(estimate, |builder| {
+            records.iter().try_for_each(|r| builder.push(r))
+        })
     }
 
     /// Appends a record batch built elsewhere (a producer's batch as it came off the wire). The
@@ -300,16 +297,12 @@ impl Log {
             self.fail_on_io(r)?;
         }
         let active = w.active.as_mut().ok_or(Error::Closed)?;
-        let mut owned;
         let bytes: &[u8] = match bytes {
             // The segment sets the base offset in the copy it writes.
             Unwritten::Shared(b) => b,
-            Unwritten::Owned(b) => {
-                // Built here and not shared: its base offset is set in place (outside the
-                // CRC), so the segment writes it in one piece. Shared after all: a copy.
-                owned = b.try_into_mut().unwrap_or_else(|b| BytesMut::from(&b[..]));
-                let _ = batch::set_base_offset(&mut owned, base);
-                &owned
+            Unwritten::Scratch(b) => {
+                let _ = batch::set_base_offset(b, base);
+                b
             }
         };
         let r = active.append(&header, bytes);

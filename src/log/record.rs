@@ -1,8 +1,19 @@
 //! The record path: one record read by its offset, and appends of borrowed records.
 
+use std::cell::Cell;
+
 use super::{AppendInfo, Log, Unwritten};
-use crate::batch::{BatchBuilder, BorrowedRecord, PositionedBatch, HEADER_SIZE};
+use crate::batch::{BatchBuilder, BatchError, BorrowedRecord, PositionedBatch, HEADER_SIZE};
 use crate::error::{Error, Result};
+
+thread_local! {
+    /// The buffer each appending thread encodes its batches into, reused from one append to the
+    /// next (a batch is copied into the segment before the append returns).
+    static SCRATCH: Cell<Vec<u8>> = const { Cell::new(Vec::new()) };
+}
+
+/// Largest scratch buffer kept for the next append; larger ones are freed.
+const SCRATCH_KEEP_BYTES: usize = 2 << 20;
 
 impl Log {
     /// The record with exactly `offset`, with the batch that holds it ([`PositionedBatch`]:
@@ -81,12 +92,25 @@ impl Log {
         let estimate = records.iter().fold(HEADER_SIZE, |n, r| {
             n.saturating_add(r.encoded_size_estimate())
         });
-        let mut builder = BatchBuilder::with_capacity(estimate);
-        for r in records {
-            builder.push_borrowed(r)?;
+        self.append_encoded(estimate, |builder| {
+            records.iter().try_for_each(|r| builder.push_borrowed(r))
+        })
+    }
+
+    /// Encodes one batch with `encode` (into the thread's reused buffer, `estimate` bytes
+    /// reserved) and appends it.
+    pub(super) fn append_encoded(
+        &self,
+        estimate: usize,
+        encode: impl FnOnce(&mut BatchBuilder) -> std::result::Result<(), BatchError>,
+    ) -> Result<AppendInfo> {
+        let mut builder = BatchBuilder::with_buffer(SCRATCH.take(), estimate);
+        encode(&mut builder)?;
+        let (header, mut bytes) = builder.finish()?;
+        let appended = self.append_trusted(&header, Unwritten::Scratch(&mut bytes));
+        if bytes.capacity() <= SCRATCH_KEEP_BYTES {
+            SCRATCH.set(bytes);
         }
-        let batch = builder.build()?;
-        let header = *batch.header();
-        self.append_trusted(&header, Unwritten::Owned(batch.into_bytes()))
+        appended
     }
 }
