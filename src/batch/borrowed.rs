@@ -514,10 +514,7 @@ impl RecordBatch {
     fn find_dense(&self, target: i64) -> Option<Option<Found>> {
         let buf = self.as_bytes();
         let index = usize::try_from(target).ok()?;
-        let mut pos = HEADER_SIZE;
-        for _ in 0..index {
-            pos = fast::skip_record(buf, pos)?;
-        }
+        let pos = fast::skip_records(buf, HEADER_SIZE, index)?;
         let found = self.found_at(pos, index, target)?;
         Some(Some(found))
     }

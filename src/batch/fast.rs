@@ -143,15 +143,28 @@ pub(crate) fn decode_fields(buf: &[u8], mut p: usize) -> Option<Fields> {
     })
 }
 
-/// The end of the record at `p` read from its length prefix alone (nothing inside is decoded);
-/// `None` if the length is malformed or runs past `buf`.
+/// The position of the `n`-th record after the one at `p`, each record passed over by its
+/// length prefix alone (nothing inside is decoded); `None` if a length is malformed or runs
+/// past `buf`.
 #[inline(always)]
-pub(crate) fn skip_record(buf: &[u8], mut p: usize) -> Option<usize> {
-    let len = usize::try_from(varint(buf, &mut p, buf.len())?).ok()?;
-    if len > buf.len() - p {
-        return None;
+pub(crate) fn skip_records(buf: &[u8], mut p: usize, n: usize) -> Option<usize> {
+    for _ in 0..n {
+        // The one- and two-byte forms (records up to 8 KiB) inline; the rest as `varint`.
+        let len = match *buf.get(p..)? {
+            [b0, ..] if b0 < 0x80 => {
+                p += 1;
+                zigzag_decode_i32(u32::from(b0))
+            }
+            [b0, b1, ..] if b1 < 0x80 => {
+                p += 2;
+                zigzag_decode_i32(u32::from(b0 & 0x7f) | u32::from(b1) << 7)
+            }
+            _ => varint(buf, &mut p, buf.len())?,
+        };
+        // A negative length, or one past the end, fails here or at the next `get`.
+        p = p.checked_add(usize::try_from(len).ok()?)?;
     }
-    Some(p + len)
+    (p <= buf.len()).then_some(p)
 }
 
 /// The offset delta and the end of the record at `p`: its length, attributes byte and timestamp

@@ -139,6 +139,20 @@ fn record_at_finds_every_offset_of_a_dense_batch() {
 }
 
 #[test]
+fn record_at_passes_over_records_of_every_length_form() {
+    // Record lengths of one (< 64 B), two (< 8 KiB) and three varint bytes.
+    for value_len in [10, 100, 9_000, 20_000] {
+        let batch = borrowed_batch(6, value_len);
+        views_agree_with_records(batch.as_bytes(), &format!("{value_len} B values"));
+        for i in 0..6 {
+            let r = batch.record_at(1000 + i).unwrap().unwrap();
+            assert_eq!(r.offset(), 1000 + i);
+            assert_eq!(r.value().map(<[u8]>::len), Some(value_len));
+        }
+    }
+}
+
+#[test]
 fn record_at_in_a_batch_with_offset_gaps() {
     // A compacted batch: lastOffsetDelta 9, records at deltas 0, 4 and 7 only.
     let mut records = rec(0, 0, Some(b"a"), &[]);
