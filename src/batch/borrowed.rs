@@ -211,6 +211,14 @@ impl FusedIterator for HeaderViews<'_> {}
 pub struct RecordViews<'a> {
     buf: &'a [u8],
     header: &'a BatchHeader,
+    steps: Steps,
+}
+
+/// Where an iteration over the records of one batch stands; shared by [`RecordViews`] and the
+/// owned [`super::RecordIter`]. Each step decodes one record with the tight decoder and checks
+/// it against the header; the first failure ends the iteration with the detailed walk's error.
+#[derive(Debug, Clone)]
+pub(crate) struct Steps {
     pos: usize,
     index: usize,
     count: usize,
@@ -219,29 +227,21 @@ pub struct RecordViews<'a> {
     done: bool,
 }
 
-/// A record found by [`RecordViews::step`]: where it starts, its fields, offset and timestamp.
+/// A record found by [`Steps::step`]: where it starts, its fields, offset and timestamp.
 #[derive(Debug, Clone)]
-struct Step {
-    pos: usize,
-    index: usize,
-    fields: Fields,
-    offset: i64,
-    timestamp: i64,
+pub(crate) struct Step {
+    pub(crate) pos: usize,
+    pub(crate) index: usize,
+    pub(crate) fields: Fields,
+    pub(crate) offset: i64,
+    pub(crate) timestamp: i64,
 }
 
-impl<'a> RecordViews<'a> {
-    /// Records of `buf` (one batch, whose validated header is `header`) from the one at `pos`,
-    /// the `index`-th, whose predecessor had offset delta `prev_delta` (-1 for the first).
-    fn new(
-        buf: &'a [u8],
-        header: &'a BatchHeader,
-        pos: usize,
-        index: usize,
-        prev_delta: i64,
-    ) -> RecordViews<'a> {
-        RecordViews {
-            buf,
-            header,
+impl Steps {
+    /// The records of a batch whose validated header is `header`, from the one at `pos`, the
+    /// `index`-th, whose predecessor had offset delta `prev_delta` (-1 for the first).
+    pub(crate) fn new(header: &BatchHeader, pos: usize, index: usize, prev_delta: i64) -> Steps {
+        Steps {
             pos,
             index,
             count: usize::try_from(header.record_count).unwrap_or(0),
@@ -255,7 +255,7 @@ impl<'a> RecordViews<'a> {
     }
 
     /// Number of records not yet yielded, as the header declares it.
-    pub fn remaining(&self) -> usize {
+    pub(crate) fn remaining(&self) -> usize {
         if self.done {
             0
         } else {
@@ -263,40 +263,51 @@ impl<'a> RecordViews<'a> {
         }
     }
 
+    /// An upper bound on the items left in `buf` (every record takes at least
+    /// `MIN_RECORD_SIZE` bytes; one more item may be an error).
+    pub(crate) fn size_hint(&self, buf: &[u8]) -> (usize, Option<usize>) {
+        if self.done {
+            return (0, Some(0));
+        }
+        let by_bytes = buf.len().saturating_sub(self.pos) / fast::MIN_RECORD_SIZE;
+        (0, Some(self.remaining().min(by_bytes).saturating_add(1)))
+    }
+
+    /// The next record of `buf` (the whole batch, whose validated header is `header`).
     #[inline(always)]
-    fn step(&mut self) -> Option<Result<Step, BatchError>> {
+    pub(crate) fn step(
+        &mut self,
+        buf: &[u8],
+        header: &BatchHeader,
+    ) -> Option<Result<Step, BatchError>> {
         if self.done {
             return None;
         }
         if self.index == self.count {
-            if self.pos == self.buf.len() {
+            if self.pos == buf.len() {
                 self.done = true;
                 return None;
             }
-            return Some(Err(self.fail()));
+            return Some(Err(self.fail(buf, header)));
         }
-        let Some(fields) = decode_fields(self.buf, self.pos) else {
-            return Some(Err(self.fail()));
+        let Some(fields) = decode_fields(buf, self.pos) else {
+            return Some(Err(self.fail(buf, header)));
         };
         let delta = i64::from(fields.offset_delta);
-        if delta <= self.prev_delta || fields.offset_delta > self.header.last_offset_delta {
-            return Some(Err(self.fail()));
+        if delta <= self.prev_delta || fields.offset_delta > header.last_offset_delta {
+            return Some(Err(self.fail(buf, header)));
         }
         let timestamp = match self.log_append_time {
             Some(t) => t,
-            None => match self
-                .header
-                .base_timestamp
-                .checked_add(fields.timestamp_delta)
-            {
+            None => match header.base_timestamp.checked_add(fields.timestamp_delta) {
                 Some(t) => t,
-                None => return Some(Err(self.fail())),
+                None => return Some(Err(self.fail(buf, header))),
             },
         };
         let step = Step {
             pos: self.pos,
             index: self.index,
-            offset: self.header.base_offset.saturating_add(delta),
+            offset: header.base_offset.saturating_add(delta),
             timestamp,
             fields,
         };
@@ -308,10 +319,10 @@ impl<'a> RecordViews<'a> {
 
     /// Ends the iteration with the error the detailed walk names for this batch.
     #[cold]
-    fn fail(&mut self) -> BatchError {
+    fn fail(&mut self, buf: &[u8], header: &BatchHeader) -> BatchError {
         self.done = true;
-        let mut walk = Walk::new(self.header);
-        while let Some(r) = walk.next_raw(self.buf, &mut ()) {
+        let mut walk = Walk::new(header);
+        while let Some(r) = walk.next_raw(buf, &mut ()) {
             if let Err(e) = r {
                 return e;
             }
@@ -326,20 +337,41 @@ impl<'a> RecordViews<'a> {
     }
 }
 
+impl<'a> RecordViews<'a> {
+    fn new(
+        buf: &'a [u8],
+        header: &'a BatchHeader,
+        pos: usize,
+        index: usize,
+        prev_delta: i64,
+    ) -> RecordViews<'a> {
+        RecordViews {
+            buf,
+            header,
+            steps: Steps::new(header, pos, index, prev_delta),
+        }
+    }
+
+    /// Number of records not yet yielded, as the header declares it.
+    pub fn remaining(&self) -> usize {
+        self.steps.remaining()
+    }
+}
+
 impl<'a> Iterator for RecordViews<'a> {
     type Item = Result<RecordView<'a>, BatchError>;
 
     #[inline]
     fn next(&mut self) -> Option<Self::Item> {
         Some(
-            self.step()?
+            self.steps
+                .step(self.buf, self.header)?
                 .map(|s| RecordView::new(self.buf, &s.fields, s.offset, s.timestamp)),
         )
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
-        // One extra item may be an error.
-        (0, Some(self.remaining().saturating_add(1)))
+        self.steps.size_hint(self.buf)
     }
 }
 
@@ -570,8 +602,8 @@ impl RecordBatch {
     /// Every record decoded and checked up to the one with `offset`.
     #[cold]
     fn find_slowly(&self, offset: i64) -> Result<Option<Found>, BatchError> {
-        let mut it = RecordViews::new(self.as_bytes(), self.header(), HEADER_SIZE, 0, -1);
-        while let Some(step) = it.step() {
+        let mut it = Steps::new(self.header(), HEADER_SIZE, 0, -1);
+        while let Some(step) = it.step(self.as_bytes(), self.header()) {
             let step = step?;
             if step.offset == offset {
                 return Ok(Some(step.into()));

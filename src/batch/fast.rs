@@ -15,6 +15,9 @@ use super::{BatchHeader, TimestampType, HEADER_SIZE};
 
 /// The smallest possible header: key length 0 and value length -1.
 pub(crate) const MIN_HEADER_SIZE: usize = 2;
+/// The smallest possible record: length, attributes, timestamp delta, offset delta, key length,
+/// value length, header count – one byte each.
+pub(crate) const MIN_RECORD_SIZE: usize = 7;
 
 /// The unsigned value of the varint at `*p`: at most `max` bytes, all before `end`, the last
 /// permitted one without a continuation bit or any bit in `overflow` (the checks
@@ -140,6 +143,21 @@ pub(crate) fn decode_fields(buf: &[u8], mut p: usize) -> Option<Fields> {
         header_count,
         headers: headers_start..end,
         end,
+    })
+}
+
+/// The key and value ranges of the `count` headers in `range` of `buf`, which
+/// [`decode_fields`] accepted as a record's headers; ends early on bytes that are not headers.
+pub(crate) fn header_ranges(
+    buf: &[u8],
+    range: Range<usize>,
+    count: usize,
+) -> impl Iterator<Item = (Range<usize>, Option<Range<usize>>)> + '_ {
+    let (mut p, end) = (range.start, range.end);
+    (0..count).map_while(move |_| {
+        let key = field(buf, &mut p, end, false)??;
+        let value = field(buf, &mut p, end, true)?;
+        Some((key, value))
     })
 }
 

@@ -5,7 +5,8 @@ use std::ops::Range;
 
 use bytes::Bytes;
 
-use super::fast::MIN_HEADER_SIZE;
+use super::borrowed::Steps;
+use super::fast::{header_ranges, MIN_HEADER_SIZE};
 use super::varint::{decode_varint, decode_varlong, VarintError};
 use super::{BatchError, BatchHeader, TimestampType, HEADER_SIZE};
 
@@ -119,43 +120,15 @@ impl HeaderSink for () {
     fn push(&mut self, _key: Range<usize>, _value: Option<Range<usize>>) {}
 }
 
-/// Collects headers as [`Header`] slices of the batch.
-struct CollectHeaders<'a> {
-    bytes: &'a Bytes,
-    headers: Vec<Header>,
-}
-
-impl HeaderSink for CollectHeaders<'_> {
-    #[inline]
-    fn reserve(&mut self, count: usize) {
-        // `count` is bounded by the record's bytes, but a header struct is much larger than the
-        // 2 bytes a header needs on the wire: cap the up-front allocation and let it grow.
-        self.headers.reserve_exact(count.min(MAX_HEADER_PREALLOC));
-    }
-    #[inline]
-    fn push(&mut self, key: Range<usize>, value: Option<Range<usize>>) {
-        self.headers.push(Header {
-            key: self.bytes.slice(key),
-            value: value.map(|v| self.bytes.slice(v)),
-        });
-    }
-}
-
-/// One decoded record, payloads as ranges of the batch.
+/// What the detailed walk keeps of a record.
 #[derive(Debug)]
 pub(crate) struct RawRecord {
-    pub(crate) attributes: i8,
     pub(crate) timestamp_delta: i64,
     pub(crate) offset_delta: i32,
-    pub(crate) key: Option<Range<usize>>,
-    pub(crate) value: Option<Range<usize>>,
     /// Position just after the record.
     pub(crate) end: usize,
 }
 
-/// The smallest possible record: length, attributes, timestamp delta, offset delta, key length,
-/// value length, header count – one byte each.
-const MIN_RECORD_SIZE: usize = 7;
 /// Headers reserved up front per record, at most.
 const MAX_HEADER_PREALLOC: usize = 16;
 
@@ -294,13 +267,13 @@ pub(crate) fn decode_record<S: HeaderSink>(
     }
     c.end = c.pos + length;
 
-    let attributes = c.byte("attributes: record truncated")? as i8;
+    c.byte("attributes: record truncated")?;
     let timestamp_delta = c.varlong(Field::TimestampDelta)?;
     let offset_delta = c.varint(Field::OffsetDelta)?;
 
     let at = c.pos;
     let key_len = c.varint(Field::KeyLength)?;
-    let key = c.payload(
+    c.payload(
         key_len,
         at,
         "key length below -1",
@@ -309,7 +282,7 @@ pub(crate) fn decode_record<S: HeaderSink>(
 
     let at = c.pos;
     let value_len = c.varint(Field::ValueLength)?;
-    let value = c.payload(
+    c.payload(
         value_len,
         at,
         "value length below -1",
@@ -356,11 +329,8 @@ pub(crate) fn decode_record<S: HeaderSink>(
         return Err(c.bad(pos, "record length is larger than the fields it holds"));
     }
     Ok(RawRecord {
-        attributes,
         timestamp_delta,
         offset_delta,
-        key,
-        value,
         end: c.end,
     })
 }
@@ -376,7 +346,8 @@ pub(crate) fn decode_record<S: HeaderSink>(
 #[derive(Debug, Clone)]
 pub struct RecordIter {
     bytes: Bytes,
-    walk: Walk,
+    header: BatchHeader,
+    steps: Steps,
 }
 
 /// The position and header context of a record walk over one batch.
@@ -396,7 +367,6 @@ pub(crate) struct Walk {
 
 /// A decoded record with its absolute offset and timestamp.
 pub(crate) struct Decoded {
-    pub(crate) raw: RawRecord,
     pub(crate) offset: i64,
     pub(crate) timestamp: i64,
 }
@@ -418,14 +388,6 @@ impl Walk {
             last_offset_delta: header.last_offset_delta,
             prev_offset_delta: -1,
             done: false,
-        }
-    }
-
-    fn remaining(&self) -> usize {
-        if self.done {
-            0
-        } else {
-            self.declared.saturating_sub(self.index)
         }
     }
 
@@ -501,11 +463,7 @@ impl Walk {
         self.prev_offset_delta = delta;
         self.pos = raw.end;
         self.index += 1;
-        Some(Ok(Decoded {
-            raw,
-            offset,
-            timestamp,
-        }))
+        Some(Ok(Decoded { offset, timestamp }))
     }
 
     /// All declared records were read but bytes remain: more well-formed records than declared
@@ -539,13 +497,14 @@ impl RecordIter {
     pub(crate) fn new(bytes: Bytes, header: &BatchHeader) -> RecordIter {
         RecordIter {
             bytes,
-            walk: Walk::new(header),
+            header: *header,
+            steps: Steps::new(header, HEADER_SIZE, 0, -1),
         }
     }
 
     /// Number of records not yet yielded, as the header declares it.
     pub fn remaining(&self) -> usize {
-        self.walk.remaining()
+        self.steps.remaining()
     }
 }
 
@@ -554,35 +513,38 @@ impl Iterator for RecordIter {
 
     #[inline]
     fn next(&mut self) -> Option<Self::Item> {
-        let bytes = &self.bytes;
-        let mut sink = CollectHeaders {
-            bytes,
-            headers: Vec::new(),
-        };
-        let decoded = match self.walk.next_raw(bytes, &mut sink)? {
-            Ok(d) => d,
+        let step = match self.steps.step(&self.bytes, &self.header)? {
+            Ok(s) => s,
             Err(e) => return Some(Err(e)),
         };
+        let bytes = &self.bytes;
+        let f = step.fields;
+        let headers = if f.header_count == 0 {
+            Vec::new()
+        } else {
+            // The count is bounded by the record's bytes, but a `Header` is much larger than
+            // the 2 bytes a header needs on the wire: cap the up-front allocation.
+            let mut headers = Vec::with_capacity(f.header_count.min(MAX_HEADER_PREALLOC));
+            headers.extend(
+                header_ranges(bytes, f.headers, f.header_count).map(|(k, v)| Header {
+                    key: bytes.slice(k),
+                    value: v.map(|v| bytes.slice(v)),
+                }),
+            );
+            headers
+        };
         Some(Ok(Record {
-            offset: decoded.offset,
-            timestamp: decoded.timestamp,
-            attributes: decoded.raw.attributes,
-            key: decoded.raw.key.map(|r| bytes.slice(r)),
-            value: decoded.raw.value.map(|r| bytes.slice(r)),
-            headers: sink.headers,
+            offset: step.offset,
+            timestamp: step.timestamp,
+            attributes: f.attributes,
+            key: f.key.map(|r| bytes.slice(r)),
+            value: f.value.map(|r| bytes.slice(r)),
+            headers,
         }))
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
-        if self.walk.done {
-            return (0, Some(0));
-        }
-        // Every record takes at least 7 bytes; one extra item may be an error.
-        let by_bytes = self.bytes.len().saturating_sub(self.walk.pos) / MIN_RECORD_SIZE;
-        (
-            0,
-            Some(self.walk.remaining().min(by_bytes).saturating_add(1)),
-        )
+        self.steps.size_hint(&self.bytes)
     }
 }
 
