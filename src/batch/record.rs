@@ -343,6 +343,10 @@ pub(crate) fn decode_record<S: HeaderSink>(
 /// ([`BatchError::RecordCountMismatch`]), or unparseable bytes after the last record
 /// ([`BatchError::TrailingBytes`]). A batch accepted by [`super::RecordBatch::parse`] never
 /// yields an error.
+///
+/// Keys, values and header payloads are [`Bytes`] slices sharing the batch (a reference count
+/// each, no copy), for records kept past the batch; [`super::RecordBatch::record_views`] borrows
+/// them instead and costs nothing per record.
 #[derive(Debug, Clone)]
 pub struct RecordIter {
     bytes: Bytes,
@@ -350,25 +354,20 @@ pub struct RecordIter {
     steps: Steps,
 }
 
-/// The position and header context of a record walk over one batch.
+/// The detailed record walk over one batch: it names what is wrong (which record, where, why).
+/// The iterators and `records_valid` decode with the tight decoder (`super::fast`) and run this
+/// only once they find a fault, to report it; `tests.rs` checks that both accept the same.
 #[derive(Debug, Clone)]
 pub(crate) struct Walk {
     pos: usize,
     index: usize,
     declared: usize,
     record_count: i32,
-    base_offset: i64,
     base_timestamp: i64,
     log_append_time: Option<i64>,
     last_offset_delta: i32,
     prev_offset_delta: i64,
     done: bool,
-}
-
-/// A decoded record with its absolute offset and timestamp.
-pub(crate) struct Decoded {
-    pub(crate) offset: i64,
-    pub(crate) timestamp: i64,
 }
 
 impl Walk {
@@ -379,7 +378,6 @@ impl Walk {
             index: 0,
             declared: usize::try_from(header.record_count).unwrap_or(0),
             record_count: header.record_count,
-            base_offset: header.base_offset,
             base_timestamp: header.base_timestamp,
             log_append_time: match header.timestamp_type() {
                 TimestampType::LogAppendTime => Some(header.max_timestamp),
@@ -391,7 +389,7 @@ impl Walk {
         }
     }
 
-    fn fail(&mut self, e: BatchError) -> Option<Result<Decoded, BatchError>> {
+    fn fail(&mut self, e: BatchError) -> Option<Result<(), BatchError>> {
         self.done = true;
         Some(Err(e))
     }
@@ -410,7 +408,7 @@ impl Walk {
         &mut self,
         buf: &[u8],
         sink: &mut S,
-    ) -> Option<Result<Decoded, BatchError>> {
+    ) -> Option<Result<(), BatchError>> {
         if self.done {
             return None;
         }
@@ -448,22 +446,19 @@ impl Walk {
             let e = self.bad_at(self.pos, "offset delta exceeds lastOffsetDelta");
             return self.fail(e);
         }
-        let timestamp = match self.log_append_time {
-            Some(t) => t,
-            None => match self.base_timestamp.checked_add(raw.timestamp_delta) {
-                Some(t) => t,
-                None => {
-                    let e = self.bad_at(self.pos, "timestamp delta overflows the timestamp");
-                    return self.fail(e);
-                }
-            },
-        };
-        // 0 <= delta <= lastOffsetDelta, and the header guarantees base + lastOffsetDelta fits.
-        let offset = self.base_offset.saturating_add(delta);
+        if self.log_append_time.is_none()
+            && self
+                .base_timestamp
+                .checked_add(raw.timestamp_delta)
+                .is_none()
+        {
+            let e = self.bad_at(self.pos, "timestamp delta overflows the timestamp");
+            return self.fail(e);
+        }
         self.prev_offset_delta = delta;
         self.pos = raw.end;
         self.index += 1;
-        Some(Ok(Decoded { offset, timestamp }))
+        Some(Ok(()))
     }
 
     /// All declared records were read but bytes remain: more well-formed records than declared

@@ -2,9 +2,10 @@
 
 use bytes::Bytes;
 
+use super::borrowed::Steps;
 use super::fast::records_valid;
 use super::record::{RecordIter, Walk};
-use super::{compute_crc, BatchError, BatchHeader, Compression, TimestampType};
+use super::{compute_crc, BatchError, BatchHeader, Compression, TimestampType, HEADER_SIZE};
 
 /// A validated, zero-copy view of exactly one v2 batch. Cloning is cheap (a [`Bytes`] refcount).
 ///
@@ -108,8 +109,8 @@ impl RecordBatch {
         min_offset: i64,
     ) -> Result<Option<i64>, BatchError> {
         self.check_uncompressed()?;
-        let mut walk = Walk::new(&self.header);
-        while let Some(r) = walk.next_raw(&self.bytes, &mut ()) {
+        let mut steps = Steps::new(&self.header, HEADER_SIZE, 0, -1);
+        while let Some(r) = steps.step(&self.bytes, &self.header) {
             let r = r?;
             if r.offset >= min_offset && r.timestamp >= timestamp {
                 return Ok(Some(r.offset));
