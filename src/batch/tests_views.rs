@@ -37,8 +37,13 @@ pub(super) fn views_agree_with_records(v: &[u8], what: &str) {
             _ => panic!("{what}: {o:?} vs {w:?}"),
         }
     }
-    let valid = batch.validate_records().is_ok();
+    // The iterators stop at the error the detailed walk names (`validate_records`).
+    let validated = batch.validate_records();
+    let valid = validated.is_ok();
     assert_eq!(valid, owned.iter().all(Result::is_ok), "{what}");
+    if let Err(e) = validated {
+        assert_eq!(owned.last(), Some(&Err(e)), "{what}");
+    }
     let first = batch.base_offset().saturating_sub(2);
     let last = batch.last_offset().saturating_add(2).min(first + 64);
     for offset in first..=last {
