@@ -604,7 +604,7 @@ fn prefetch_bound(floor: Option<OffsetEntry>, next: Option<OffsetEntry>, relativ
     let (r0, p0) = floor.map_or((0, 0), |e| (i64::from(e.relative_offset), e.position));
     let (r1, p1) = (i64::from(n.relative_offset), n.position);
     let (Ok(done), Ok(range), Ok(p0), Ok(p1)) = (
-        u64::try_from(relative - r0),
+        u64::try_from(relative.saturating_sub(r0)),
         u64::try_from(r1 - r0),
         u64::try_from(p0),
         u64::try_from(p1),
@@ -814,5 +814,8 @@ mod tests {
             prefetch_bound(Some(entry(0, 0)), Some(entry(i32::MAX, i32::MAX)), i64::MAX),
             i32::MAX as usize
         );
+        let far_below =
+            prefetch_bound(Some(entry(i32::MAX, 0)), Some(entry(i32::MAX, 9)), i64::MIN);
+        assert_eq!(far_below, usize::MAX);
     }
 }
