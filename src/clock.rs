@@ -16,9 +16,17 @@ pub struct SystemClock;
 
 impl Clock for SystemClock {
     fn now_ms(&self) -> i64 {
+        // Seconds and sub-second millis rather than `as_millis`, whose u128 division is a
+        // measurable part of a small append.
         SystemTime::now()
             .duration_since(UNIX_EPOCH)
-            .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+            .map(|d| {
+                i64::try_from(d.as_secs())
+                    .ok()
+                    .and_then(|s| s.checked_mul(1000))
+                    .and_then(|ms| ms.checked_add(i64::from(d.subsec_millis())))
+                    .unwrap_or(i64::MAX)
+            })
             .unwrap_or(0)
     }
 }
@@ -47,5 +55,19 @@ impl ManualClock {
 impl Clock for ManualClock {
     fn now_ms(&self) -> i64 {
         self.0.load(Ordering::SeqCst)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn system_clock_reads_milliseconds_since_the_epoch() {
+        let ms = |t: SystemTime| t.duration_since(UNIX_EPOCH).unwrap().as_millis() as i64;
+        let before = ms(SystemTime::now());
+        let now = SystemClock.now_ms();
+        let after = ms(SystemTime::now());
+        assert!(before <= now && now <= after, "{before} {now} {after}");
     }
 }

@@ -84,6 +84,7 @@ fn check_one(bytes: &Bytes) {
                 reference.as_ref().err(),
                 full.as_ref().err()
             );
+            check_views(c);
             if full.is_err() {
                 let mut it = c.records().expect("uncompressed");
                 assert!(
@@ -138,6 +139,63 @@ fn check_walk(bytes: &Bytes) {
                 assert!(it.next().is_none(), "the walk stops after an error");
                 break;
             }
+        }
+    }
+}
+
+/// Check 2b (the borrowed path), on an uncompressed batch whose CRC passed: `record_views()`
+/// yields exactly what `records()` yields, records and error; if every record is valid,
+/// `record_at(o)` is the record with offset `o` for each one, `None` in the offset gaps, and the
+/// batch positioned there iterates the rest.
+fn check_views(batch: &RecordBatch) {
+    let owned: Vec<_> = batch.records().expect("uncompressed").collect();
+    let views: Vec<_> = batch.record_views().expect("uncompressed").collect();
+    assert_eq!(
+        owned.len(),
+        views.len(),
+        "record_views and records yield as many"
+    );
+    for (o, v) in owned.iter().zip(&views) {
+        match (o, v) {
+            (Ok(o), Ok(v)) => assert!(v == o, "record_views and records agree"),
+            (Err(a), Err(b)) => assert_eq!(a, b, "record_views and records fail alike"),
+            _ => panic!("record_views {v:?} vs records {o:?}"),
+        }
+    }
+    if !owned.iter().all(Result::is_ok) {
+        return;
+    }
+    let mut expected = owned.iter().flatten().peekable();
+    let last = batch
+        .last_offset()
+        .min(batch.base_offset().saturating_add(256));
+    for offset in batch.base_offset()..=last {
+        let found = batch.record_at(offset).expect("record_at of a valid batch");
+        match expected.next_if(|r| r.offset == offset) {
+            Some(r) => {
+                let view = found.expect("record_at finds each record");
+                assert!(view == *r, "record_at returns the record");
+                let p = batch
+                    .clone()
+                    .into_positioned(offset)
+                    .expect("valid")
+                    .expect("found");
+                let rest = p
+                    .records()
+                    .map(|v| v.expect("valid").offset())
+                    .collect::<Vec<_>>();
+                let want = owned
+                    .iter()
+                    .flatten()
+                    .map(|r| r.offset)
+                    .filter(|&o| o >= offset);
+                assert_eq!(
+                    rest,
+                    want.collect::<Vec<_>>(),
+                    "positioned batch iterates the rest"
+                );
+            }
+            None => assert!(found.is_none(), "no record in an offset gap"),
         }
     }
 }

@@ -3,15 +3,15 @@
 use bytes::Bytes;
 
 use super::header::{
-    put, ATTRIBUTES_AT, BASE_OFFSET_AT, BASE_SEQUENCE_AT, BASE_TIMESTAMP_AT, BATCH_LENGTH_AT,
-    CRC_AT, LAST_OFFSET_DELTA_AT, MAGIC_AT, MAX_TIMESTAMP_AT, PARTITION_LEADER_EPOCH_AT,
-    PRODUCER_EPOCH_AT, PRODUCER_ID_AT, RECORD_COUNT_AT,
+    check_offsets, put, ATTRIBUTES_AT, BASE_OFFSET_AT, BASE_SEQUENCE_AT, BASE_TIMESTAMP_AT,
+    BATCH_LENGTH_AT, CRC_AT, LAST_OFFSET_DELTA_AT, MAGIC_AT, MAX_TIMESTAMP_AT,
+    PARTITION_LEADER_EPOCH_AT, PRODUCER_EPOCH_AT, PRODUCER_ID_AT, RECORD_COUNT_AT,
 };
 use super::varint::{put_varint, put_varlong, varint_size, varlong_size};
 use super::{
-    compute_crc, BatchError, BatchHeader, Header, RecordBatch, SimpleRecord, TimestampType,
-    HEADER_SIZE, LOG_OVERHEAD, MAGIC, NO_PARTITION_LEADER_EPOCH, NO_PRODUCER_EPOCH, NO_PRODUCER_ID,
-    NO_SEQUENCE, TIMESTAMP_TYPE_MASK, TRANSACTIONAL_FLAG_MASK,
+    compute_crc, BatchError, BatchHeader, BorrowedRecord, Header, HeaderView, RecordBatch,
+    SimpleRecord, TimestampType, HEADER_SIZE, LOG_OVERHEAD, MAGIC, NO_PARTITION_LEADER_EPOCH,
+    NO_PRODUCER_EPOCH, NO_PRODUCER_ID, NO_SEQUENCE, TIMESTAMP_TYPE_MASK, TRANSACTIONAL_FLAG_MASK,
 };
 
 /// The largest batch the format can describe: `batchLength` is an i32.
@@ -63,7 +63,15 @@ impl BatchBuilder {
     /// An empty builder whose buffer has room for `bytes` bytes (header included) before it
     /// reallocates.
     pub fn with_capacity(bytes: usize) -> Self {
-        let mut buf = Vec::with_capacity(bytes.max(HEADER_SIZE));
+        Self::with_buffer(Vec::new(), bytes)
+    }
+
+    /// An empty builder with the defaults that encodes into `buf` (its contents are dropped,
+    /// its allocation kept), reserving room for `bytes` bytes: to reuse one buffer across
+    /// batches.
+    pub(crate) fn with_buffer(mut buf: Vec<u8>, bytes: usize) -> Self {
+        buf.clear();
+        buf.reserve(bytes.max(HEADER_SIZE));
         buf.resize(HEADER_SIZE, 0);
         BatchBuilder {
             buf,
@@ -137,6 +145,26 @@ impl BatchBuilder {
         value: Option<&[u8]>,
         headers: &[Header],
     ) -> Result<(), BatchError> {
+        self.push_fields(timestamp, key, value, headers)
+    }
+
+    /// Appends a record whose key, value and headers are borrowed, copying them into the batch
+    /// buffer (the only allocation, shared by all records). Errors as
+    /// [`BatchBuilder::push_parts`] (header keys are `&str`, so always UTF-8).
+    #[inline]
+    pub fn push_borrowed(&mut self, record: &BorrowedRecord<'_>) -> Result<(), BatchError> {
+        self.push_fields(record.timestamp, record.key, record.value, record.headers)
+    }
+
+    /// [`BatchBuilder::push_parts`] for any kind of header.
+    #[inline]
+    pub(crate) fn push_fields<H: EncodeHeader>(
+        &mut self,
+        timestamp: i64,
+        key: Option<&[u8]>,
+        value: Option<&[u8]>,
+        headers: &[H],
+    ) -> Result<(), BatchError> {
         let base_timestamp = if self.count == 0 {
             timestamp
         } else {
@@ -162,11 +190,11 @@ impl BatchBuilder {
         body = add(body, field_size(value));
         body = add(body, Some(varint_size(header_count)));
         for (i, h) in headers.iter().enumerate() {
-            if std::str::from_utf8(&h.key).is_err() {
+            if !h.key_is_utf8() {
                 return Err(BatchError::InvalidHeaderKey { header: i });
             }
-            body = add(body, field_size(Some(&h.key)));
-            body = add(body, field_size(h.value.as_deref()));
+            body = add(body, field_size(Some(h.key())));
+            body = add(body, field_size(h.value()));
         }
         let body_len = body
             .and_then(|b| i32::try_from(b).ok())
@@ -188,8 +216,8 @@ impl BatchBuilder {
         put_field(&mut self.buf, value);
         put_varint(&mut self.buf, header_count);
         for h in headers {
-            put_field(&mut self.buf, Some(&h.key));
-            put_field(&mut self.buf, h.value.as_deref());
+            put_field(&mut self.buf, Some(h.key()));
+            put_field(&mut self.buf, h.value());
         }
 
         if self.count == 0 {
@@ -223,6 +251,13 @@ impl BatchBuilder {
     /// Errors: [`BatchError::Empty`] without records; [`BatchError::OffsetOverflow`] if the base
     /// offset plus the record count does not fit an i64.
     pub fn build(self) -> Result<RecordBatch, BatchError> {
+        let (header, buf) = self.finish()?;
+        RecordBatch::with_header(header, Bytes::from(buf))
+    }
+
+    /// [`BatchBuilder::build`], returning the validated header and the batch's bytes in the
+    /// builder's own buffer (for callers that reuse it, see [`BatchBuilder::with_buffer`]).
+    pub(crate) fn finish(self) -> Result<(BatchHeader, Vec<u8>), BatchError> {
         let BatchBuilder { mut buf, .. } = self;
         if self.count == 0 {
             return Err(BatchError::Empty);
@@ -234,6 +269,8 @@ impl BatchBuilder {
         let record_count = i32::try_from(self.count).map_err(|_| too_large.clone())?;
         let last_offset_delta = record_count - 1;
         let batch_length = i32::try_from(buf.len() - LOG_OVERHEAD).map_err(|_| too_large)?;
+        // The only header check that can fail for what the builder writes.
+        check_offsets(self.base_offset, last_offset_delta)?;
         let mut attributes: i16 = 0; // codec 0: no compression
         if self.timestamp_type == TimestampType::LogAppendTime {
             attributes |= TIMESTAMP_TYPE_MASK;
@@ -242,7 +279,7 @@ impl BatchBuilder {
             attributes |= TRANSACTIONAL_FLAG_MASK;
         }
 
-        let header = BatchHeader {
+        let mut header = BatchHeader {
             base_offset: self.base_offset,
             batch_length,
             partition_leader_epoch: self.partition_leader_epoch,
@@ -258,10 +295,50 @@ impl BatchBuilder {
             record_count,
         };
         write_header(&mut buf, &header);
-        let crc = compute_crc(&buf);
-        put(&mut buf, CRC_AT, &crc.to_be_bytes());
-        // Validates the header (offset overflow) and the length.
-        RecordBatch::parse_header_only(Bytes::from(buf))
+        header.crc = compute_crc(&buf);
+        put(&mut buf, CRC_AT, &header.crc.to_be_bytes());
+        debug_assert_eq!(BatchHeader::parse(&buf), Ok(header));
+        Ok((header, buf))
+    }
+}
+
+/// A header as the builder encodes it: [`Header`] (owned) or [`HeaderView`] (borrowed).
+pub(crate) trait EncodeHeader {
+    /// The key's bytes.
+    fn key(&self) -> &[u8];
+    /// The value's bytes; `None` is null.
+    fn value(&self) -> Option<&[u8]>;
+    /// Whether the key is UTF-8.
+    fn key_is_utf8(&self) -> bool;
+}
+
+impl EncodeHeader for Header {
+    #[inline]
+    fn key(&self) -> &[u8] {
+        &self.key
+    }
+    #[inline]
+    fn value(&self) -> Option<&[u8]> {
+        self.value.as_deref()
+    }
+    #[inline]
+    fn key_is_utf8(&self) -> bool {
+        std::str::from_utf8(&self.key).is_ok()
+    }
+}
+
+impl EncodeHeader for HeaderView<'_> {
+    #[inline]
+    fn key(&self) -> &[u8] {
+        self.key.as_bytes()
+    }
+    #[inline]
+    fn value(&self) -> Option<&[u8]> {
+        self.value
+    }
+    #[inline]
+    fn key_is_utf8(&self) -> bool {
+        true
     }
 }
 

@@ -245,7 +245,7 @@ fn check_fields(
 }
 
 /// `base_offset + last_offset_delta + 1` must be representable.
-fn check_offsets(base_offset: i64, last_offset_delta: i32) -> Result<(), BatchError> {
+pub(super) fn check_offsets(base_offset: i64, last_offset_delta: i32) -> Result<(), BatchError> {
     base_offset
         .checked_add(i64::from(last_offset_delta))
         .and_then(|last| last.checked_add(1))

@@ -26,8 +26,13 @@
 //! * [`RecordBatch`] is a validated zero-copy view of one batch ([`RecordBatch::parse`],
 //!   [`RecordBatch::parse_crc_only`], [`RecordBatch::parse_header_only`]), and
 //!   [`RecordBatch::records`] iterates its records without copying payloads.
+//! * [`RecordBatch::record_views`] iterates the records as [`RecordView`]s that borrow key, value
+//!   and headers from the batch (no allocation, no reference count);
+//!   [`RecordBatch::record_at`] finds one record by offset, passing over the records before it
+//!   by their length prefixes; [`PositionedBatch`] keeps a batch with the position found.
 //! * [`batches`] walks batches laid end to end (a fetch response, a segment file).
-//! * [`BatchBuilder`] encodes records into a new uncompressed batch.
+//! * [`BatchBuilder`] encodes records into a new uncompressed batch, from owned
+//!   ([`SimpleRecord`]) or borrowed ([`BorrowedRecord`]) records.
 //! * [`set_base_offset`] / [`set_partition_leader_epoch`] patch the two fields outside the CRC.
 //!
 //! Compressed batches are stored and validated (header, length, CRC) but their records are not
@@ -36,8 +41,10 @@
 //! Nothing in this module panics on malformed input, and nothing allocates in proportion to a
 //! length field before checking it against the bytes actually present.
 
+mod borrowed;
 mod builder;
 mod error;
+mod fast;
 mod header;
 mod iter;
 mod record;
@@ -46,7 +53,12 @@ mod view;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_views;
 
+pub use borrowed::{
+    BorrowedRecord, HeaderView, HeaderViews, PositionedBatch, RecordView, RecordViews,
+};
 pub use builder::BatchBuilder;
 pub use error::BatchError;
 pub use header::{

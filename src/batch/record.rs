@@ -5,10 +5,9 @@ use std::ops::Range;
 
 use bytes::Bytes;
 
-use super::varint::{
-    decode_varint, decode_varlong, zigzag_decode_i32, zigzag_decode_i64, VarintError,
-    MAX_VARINT_LEN, MAX_VARLONG_LEN,
-};
+use super::borrowed::Steps;
+use super::fast::{header_ranges, MIN_HEADER_SIZE};
+use super::varint::{decode_varint, decode_varlong, VarintError};
 use super::{BatchError, BatchHeader, TimestampType, HEADER_SIZE};
 
 /// A record header: a UTF-8 key and an optional value.
@@ -121,47 +120,17 @@ impl HeaderSink for () {
     fn push(&mut self, _key: Range<usize>, _value: Option<Range<usize>>) {}
 }
 
-/// Collects headers as [`Header`] slices of the batch.
-struct CollectHeaders<'a> {
-    bytes: &'a Bytes,
-    headers: Vec<Header>,
-}
-
-impl HeaderSink for CollectHeaders<'_> {
-    #[inline]
-    fn reserve(&mut self, count: usize) {
-        // `count` is bounded by the record's bytes, but a header struct is much larger than the
-        // 2 bytes a header needs on the wire: cap the up-front allocation and let it grow.
-        self.headers.reserve_exact(count.min(MAX_HEADER_PREALLOC));
-    }
-    #[inline]
-    fn push(&mut self, key: Range<usize>, value: Option<Range<usize>>) {
-        self.headers.push(Header {
-            key: self.bytes.slice(key),
-            value: value.map(|v| self.bytes.slice(v)),
-        });
-    }
-}
-
-/// One decoded record, payloads as ranges of the batch.
+/// What the detailed walk keeps of a record.
 #[derive(Debug)]
 pub(crate) struct RawRecord {
-    pub(crate) attributes: i8,
     pub(crate) timestamp_delta: i64,
     pub(crate) offset_delta: i32,
-    pub(crate) key: Option<Range<usize>>,
-    pub(crate) value: Option<Range<usize>>,
     /// Position just after the record.
     pub(crate) end: usize,
 }
 
-/// The smallest possible record: length, attributes, timestamp delta, offset delta, key length,
-/// value length, header count – one byte each.
-const MIN_RECORD_SIZE: usize = 7;
 /// Headers reserved up front per record, at most.
 const MAX_HEADER_PREALLOC: usize = 16;
-/// The smallest possible header: key length 0 and value length -1.
-const MIN_HEADER_SIZE: usize = 2;
 
 /// The varint fields of a record, for error messages.
 #[derive(Clone, Copy)]
@@ -298,13 +267,13 @@ pub(crate) fn decode_record<S: HeaderSink>(
     }
     c.end = c.pos + length;
 
-    let attributes = c.byte("attributes: record truncated")? as i8;
+    c.byte("attributes: record truncated")?;
     let timestamp_delta = c.varlong(Field::TimestampDelta)?;
     let offset_delta = c.varint(Field::OffsetDelta)?;
 
     let at = c.pos;
     let key_len = c.varint(Field::KeyLength)?;
-    let key = c.payload(
+    c.payload(
         key_len,
         at,
         "key length below -1",
@@ -313,7 +282,7 @@ pub(crate) fn decode_record<S: HeaderSink>(
 
     let at = c.pos;
     let value_len = c.varint(Field::ValueLength)?;
-    let value = c.payload(
+    c.payload(
         value_len,
         at,
         "value length below -1",
@@ -360,108 +329,10 @@ pub(crate) fn decode_record<S: HeaderSink>(
         return Err(c.bad(pos, "record length is larger than the fields it holds"));
     }
     Ok(RawRecord {
-        attributes,
         timestamp_delta,
         offset_delta,
-        key,
-        value,
         end: c.end,
     })
-}
-
-/// True if every record of `buf` (a whole uncompressed batch whose header, `header`, was
-/// validated) passes the checks [`Walk`] makes, and nothing follows the last one: the same
-/// verdict as walking it with [`Walk::next_raw`], in one tight pass that builds no values and
-/// no errors. Callers walk again for the error when this says no.
-pub(crate) fn records_valid(buf: &[u8], header: &BatchHeader) -> bool {
-    /// The unsigned value of the varint at `*p`: at most `max` bytes, all before `end`, the
-    /// last permitted one without a continuation bit or any bit in `overflow` (the checks
-    /// `decode_varint` / `decode_varlong` make), inlined into this loop.
-    #[inline(always)]
-    fn unsigned(buf: &[u8], p: &mut usize, end: usize, max: usize, overflow: u8) -> Option<u64> {
-        let s = buf.get(*p..end)?;
-        let mut v = 0u64;
-        for i in 0..max {
-            let b = *s.get(i)?;
-            if i == max - 1 && b & (0x80 | overflow) != 0 {
-                return None;
-            }
-            v |= u64::from(b & 0x7f) << (7 * i);
-            if b & 0x80 == 0 {
-                *p += i + 1;
-                return Some(v);
-            }
-        }
-        None
-    }
-    #[inline(always)]
-    fn varint(buf: &[u8], p: &mut usize, end: usize) -> Option<i32> {
-        let v = unsigned(buf, p, end, MAX_VARINT_LEN, 0x70)?;
-        Some(zigzag_decode_i32(v as u32))
-    }
-    #[inline(always)]
-    fn varlong(buf: &[u8], p: &mut usize, end: usize) -> Option<i64> {
-        let v = unsigned(buf, p, end, MAX_VARLONG_LEN, 0x7e)?;
-        Some(zigzag_decode_i64(v))
-    }
-    /// A length-prefixed field: -1 (null) if `nullable`, else its bytes must lie before `end`.
-    #[inline(always)]
-    fn field(buf: &[u8], p: &mut usize, end: usize, nullable: bool) -> Option<usize> {
-        let len = varint(buf, p, end)?;
-        if len == -1 && nullable {
-            return Some(*p);
-        }
-        let len = usize::try_from(len).ok()?;
-        if len > end - *p {
-            return None;
-        }
-        let start = *p;
-        *p += len;
-        Some(start)
-    }
-    let check = || -> Option<()> {
-        let count = usize::try_from(header.record_count).ok()?;
-        let append_time = header.timestamp_type() == TimestampType::LogAppendTime;
-        let mut p = HEADER_SIZE;
-        let mut prev_delta: i64 = -1;
-        for _ in 0..count {
-            let len = usize::try_from(varint(buf, &mut p, buf.len())?).ok()?;
-            if len > buf.len() - p {
-                return None;
-            }
-            let end = p + len;
-            // Attributes.
-            if p >= end {
-                return None;
-            }
-            p += 1;
-            let ts_delta = varlong(buf, &mut p, end)?;
-            if !append_time {
-                header.base_timestamp.checked_add(ts_delta)?;
-            }
-            let delta = i64::from(varint(buf, &mut p, end)?);
-            if delta <= prev_delta || delta > i64::from(header.last_offset_delta) {
-                return None;
-            }
-            prev_delta = delta;
-            field(buf, &mut p, end, true)?;
-            field(buf, &mut p, end, true)?;
-            let headers = usize::try_from(varint(buf, &mut p, end)?).ok()?;
-            if headers > (end - p) / MIN_HEADER_SIZE {
-                return None;
-            }
-            for _ in 0..headers {
-                let key = field(buf, &mut p, end, false)?;
-                std::str::from_utf8(buf.get(key..p)?).ok()?;
-                field(buf, &mut p, end, true)?;
-            }
-            if p != end {
-                return None;
-            }
-        }
-        (p == buf.len()).then_some(())
-    };
-    check().is_some()
 }
 
 /// Iterates the records of an uncompressed batch (from [`super::RecordBatch::records`]).
@@ -472,32 +343,31 @@ pub(crate) fn records_valid(buf: &[u8], header: &BatchHeader) -> bool {
 /// ([`BatchError::RecordCountMismatch`]), or unparseable bytes after the last record
 /// ([`BatchError::TrailingBytes`]). A batch accepted by [`super::RecordBatch::parse`] never
 /// yields an error.
+///
+/// Keys, values and header payloads are [`Bytes`] slices sharing the batch (a reference count
+/// each, no copy), for records kept past the batch; [`super::RecordBatch::record_views`] borrows
+/// them instead and costs nothing per record.
 #[derive(Debug, Clone)]
 pub struct RecordIter {
     bytes: Bytes,
-    walk: Walk,
+    header: BatchHeader,
+    steps: Steps,
 }
 
-/// The position and header context of a record walk over one batch.
+/// The detailed record walk over one batch: it names what is wrong (which record, where, why).
+/// The iterators and `records_valid` decode with the tight decoder (`super::fast`) and run this
+/// only once they find a fault, to report it; `tests.rs` checks that both accept the same.
 #[derive(Debug, Clone)]
 pub(crate) struct Walk {
     pos: usize,
     index: usize,
     declared: usize,
     record_count: i32,
-    base_offset: i64,
     base_timestamp: i64,
     log_append_time: Option<i64>,
     last_offset_delta: i32,
     prev_offset_delta: i64,
     done: bool,
-}
-
-/// A decoded record with its absolute offset and timestamp.
-pub(crate) struct Decoded {
-    pub(crate) raw: RawRecord,
-    pub(crate) offset: i64,
-    pub(crate) timestamp: i64,
 }
 
 impl Walk {
@@ -508,7 +378,6 @@ impl Walk {
             index: 0,
             declared: usize::try_from(header.record_count).unwrap_or(0),
             record_count: header.record_count,
-            base_offset: header.base_offset,
             base_timestamp: header.base_timestamp,
             log_append_time: match header.timestamp_type() {
                 TimestampType::LogAppendTime => Some(header.max_timestamp),
@@ -520,15 +389,7 @@ impl Walk {
         }
     }
 
-    fn remaining(&self) -> usize {
-        if self.done {
-            0
-        } else {
-            self.declared.saturating_sub(self.index)
-        }
-    }
-
-    fn fail(&mut self, e: BatchError) -> Option<Result<Decoded, BatchError>> {
+    fn fail(&mut self, e: BatchError) -> Option<Result<(), BatchError>> {
         self.done = true;
         Some(Err(e))
     }
@@ -547,7 +408,7 @@ impl Walk {
         &mut self,
         buf: &[u8],
         sink: &mut S,
-    ) -> Option<Result<Decoded, BatchError>> {
+    ) -> Option<Result<(), BatchError>> {
         if self.done {
             return None;
         }
@@ -585,26 +446,19 @@ impl Walk {
             let e = self.bad_at(self.pos, "offset delta exceeds lastOffsetDelta");
             return self.fail(e);
         }
-        let timestamp = match self.log_append_time {
-            Some(t) => t,
-            None => match self.base_timestamp.checked_add(raw.timestamp_delta) {
-                Some(t) => t,
-                None => {
-                    let e = self.bad_at(self.pos, "timestamp delta overflows the timestamp");
-                    return self.fail(e);
-                }
-            },
-        };
-        // 0 <= delta <= lastOffsetDelta, and the header guarantees base + lastOffsetDelta fits.
-        let offset = self.base_offset.saturating_add(delta);
+        if self.log_append_time.is_none()
+            && self
+                .base_timestamp
+                .checked_add(raw.timestamp_delta)
+                .is_none()
+        {
+            let e = self.bad_at(self.pos, "timestamp delta overflows the timestamp");
+            return self.fail(e);
+        }
         self.prev_offset_delta = delta;
         self.pos = raw.end;
         self.index += 1;
-        Some(Ok(Decoded {
-            raw,
-            offset,
-            timestamp,
-        }))
+        Some(Ok(()))
     }
 
     /// All declared records were read but bytes remain: more well-formed records than declared
@@ -638,13 +492,14 @@ impl RecordIter {
     pub(crate) fn new(bytes: Bytes, header: &BatchHeader) -> RecordIter {
         RecordIter {
             bytes,
-            walk: Walk::new(header),
+            header: *header,
+            steps: Steps::new(header, HEADER_SIZE, 0, -1),
         }
     }
 
     /// Number of records not yet yielded, as the header declares it.
     pub fn remaining(&self) -> usize {
-        self.walk.remaining()
+        self.steps.remaining()
     }
 }
 
@@ -653,35 +508,38 @@ impl Iterator for RecordIter {
 
     #[inline]
     fn next(&mut self) -> Option<Self::Item> {
-        let bytes = &self.bytes;
-        let mut sink = CollectHeaders {
-            bytes,
-            headers: Vec::new(),
-        };
-        let decoded = match self.walk.next_raw(bytes, &mut sink)? {
-            Ok(d) => d,
+        let step = match self.steps.step(&self.bytes, &self.header)? {
+            Ok(s) => s,
             Err(e) => return Some(Err(e)),
         };
+        let bytes = &self.bytes;
+        let f = step.fields;
+        let headers = if f.header_count == 0 {
+            Vec::new()
+        } else {
+            // The count is bounded by the record's bytes, but a `Header` is much larger than
+            // the 2 bytes a header needs on the wire: cap the up-front allocation.
+            let mut headers = Vec::with_capacity(f.header_count.min(MAX_HEADER_PREALLOC));
+            headers.extend(
+                header_ranges(bytes, f.headers, f.header_count).map(|(k, v)| Header {
+                    key: bytes.slice(k),
+                    value: v.map(|v| bytes.slice(v)),
+                }),
+            );
+            headers
+        };
         Some(Ok(Record {
-            offset: decoded.offset,
-            timestamp: decoded.timestamp,
-            attributes: decoded.raw.attributes,
-            key: decoded.raw.key.map(|r| bytes.slice(r)),
-            value: decoded.raw.value.map(|r| bytes.slice(r)),
-            headers: sink.headers,
+            offset: step.offset,
+            timestamp: step.timestamp,
+            attributes: f.attributes,
+            key: f.key.map(|r| bytes.slice(r)),
+            value: f.value.map(|r| bytes.slice(r)),
+            headers,
         }))
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
-        if self.walk.done {
-            return (0, Some(0));
-        }
-        // Every record takes at least 7 bytes; one extra item may be an error.
-        let by_bytes = self.bytes.len().saturating_sub(self.walk.pos) / MIN_RECORD_SIZE;
-        (
-            0,
-            Some(self.walk.remaining().min(by_bytes).saturating_add(1)),
-        )
+        self.steps.size_hint(&self.bytes)
     }
 }
 

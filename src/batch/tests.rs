@@ -10,11 +10,11 @@ use super::*;
 // ------------------------------------------------------------------------------------------
 // Helpers.
 
-fn b(s: &str) -> Bytes {
+pub(super) fn b(s: &str) -> Bytes {
     Bytes::copy_from_slice(s.as_bytes())
 }
 
-fn sample_records() -> Vec<SimpleRecord> {
+pub(super) fn sample_records() -> Vec<SimpleRecord> {
     vec![
         SimpleRecord::new(1_000, Some("key-0"), Some("value-0")),
         SimpleRecord::new(1_005, None::<Bytes>, Some("no key")),
@@ -30,7 +30,7 @@ fn sample_records() -> Vec<SimpleRecord> {
     ]
 }
 
-fn build(records: &[SimpleRecord]) -> RecordBatch {
+pub(super) fn build(records: &[SimpleRecord]) -> RecordBatch {
     let mut builder = BatchBuilder::new();
     for r in records {
         builder.push(r).unwrap();
@@ -38,28 +38,28 @@ fn build(records: &[SimpleRecord]) -> RecordBatch {
     builder.build().unwrap()
 }
 
-fn sample() -> Vec<u8> {
+pub(super) fn sample() -> Vec<u8> {
     build(&sample_records()).as_bytes().to_vec()
 }
 
-fn parse(v: &[u8]) -> Result<RecordBatch, BatchError> {
+pub(super) fn parse(v: &[u8]) -> Result<RecordBatch, BatchError> {
     RecordBatch::parse(Bytes::copy_from_slice(v))
 }
 
-fn fix_crc(v: &mut [u8]) {
+pub(super) fn fix_crc(v: &mut [u8]) {
     let crc = compute_crc(v);
     v[CRC_AT..CRC_AT + 4].copy_from_slice(&crc.to_be_bytes());
 }
 
-fn set_i32(v: &mut [u8], at: usize, x: i32) {
+pub(super) fn set_i32(v: &mut [u8], at: usize, x: i32) {
     v[at..at + 4].copy_from_slice(&x.to_be_bytes());
 }
 
-fn set_i64(v: &mut [u8], at: usize, x: i64) {
+pub(super) fn set_i64(v: &mut [u8], at: usize, x: i64) {
     v[at..at + 8].copy_from_slice(&x.to_be_bytes());
 }
 
-fn set_i16(v: &mut [u8], at: usize, x: i16) {
+pub(super) fn set_i16(v: &mut [u8], at: usize, x: i16) {
     v[at..at + 2].copy_from_slice(&x.to_be_bytes());
 }
 
@@ -72,7 +72,7 @@ fn with_i32(v: &[u8], at: usize, x: i32) -> Vec<u8> {
 }
 
 /// A batch around hand-written record bytes, with a valid header and CRC.
-fn raw_batch(records: &[u8], record_count: i32, last_offset_delta: i32) -> Vec<u8> {
+pub(super) fn raw_batch(records: &[u8], record_count: i32, last_offset_delta: i32) -> Vec<u8> {
     let mut v = vec![0u8; HEADER_SIZE];
     v.extend_from_slice(records);
     let len = v.len() as i32 - LOG_OVERHEAD as i32;
@@ -91,7 +91,7 @@ fn raw_batch(records: &[u8], record_count: i32, last_offset_delta: i32) -> Vec<u
 }
 
 /// Encodes a well-formed record body field by field.
-fn rec(
+pub(super) fn rec(
     ts_delta: i64,
     offset_delta: i32,
     key: Option<&[u8]>,
@@ -110,7 +110,7 @@ fn rec(
     with_length(&body)
 }
 
-fn field(out: &mut Vec<u8>, f: Option<&[u8]>) {
+pub(super) fn field(out: &mut Vec<u8>, f: Option<&[u8]>) {
     match f {
         None => put_varint(out, -1),
         Some(f) => {
@@ -120,7 +120,7 @@ fn field(out: &mut Vec<u8>, f: Option<&[u8]>) {
     }
 }
 
-fn with_length(body: &[u8]) -> Vec<u8> {
+pub(super) fn with_length(body: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
     put_varint(&mut out, body.len() as i32);
     out.extend_from_slice(body);
@@ -994,6 +994,7 @@ fn random_mutations_never_panic() {
         if round % 2 == 0 {
             fix_crc(&mut w);
         }
+        super::tests_views::views_agree_with_records(&w, "random mutation");
         if let Ok(batch) = parse(&w) {
             accepted += 1;
             let records: Vec<_> = batch.records().unwrap().collect();
@@ -1254,8 +1255,9 @@ fn agree_on_records(v: &[u8], what: &str) -> bool {
     let Ok(header) = BatchHeader::parse(v) else {
         return false;
     };
-    let fast = super::record::records_valid(v, &header);
+    let fast = super::fast::records_valid(v, &header);
     assert_eq!(fast, walk_accepts(v), "{what}");
+    super::tests_views::views_agree_with_records(v, what);
     fast
 }
 

@@ -167,11 +167,24 @@ pub fn varlong_size(value: i64) -> usize {
 
 #[inline]
 fn put_unsigned(out: &mut Vec<u8>, mut raw: u64) {
-    while raw >= 0x80 {
-        out.push((raw as u8) | 0x80);
-        raw >>= 7;
+    // Fast paths: one byte (-64..=63) and two bytes (-8192..=8191).
+    if raw < 0x80 {
+        out.push(raw as u8);
+        return;
     }
-    out.push(raw as u8);
+    if raw < 0x4000 {
+        out.extend_from_slice(&[(raw as u8) | 0x80, (raw >> 7) as u8]);
+        return;
+    }
+    let mut tmp = [0u8; MAX_VARLONG_LEN];
+    let mut n = 0;
+    while raw >= 0x80 {
+        tmp[n] = (raw as u8) | 0x80;
+        raw >>= 7;
+        n += 1;
+    }
+    tmp[n] = raw as u8;
+    out.extend_from_slice(&tmp[..=n]);
 }
 
 /// Appends `value` to `out` as a zigzag varint.

@@ -2,8 +2,10 @@
 
 use bytes::Bytes;
 
-use super::record::{records_valid, RecordIter, Walk};
-use super::{compute_crc, BatchError, BatchHeader, Compression, TimestampType};
+use super::borrowed::Steps;
+use super::fast::records_valid;
+use super::record::{RecordIter, Walk};
+use super::{compute_crc, BatchError, BatchHeader, Compression, TimestampType, HEADER_SIZE};
 
 /// A validated, zero-copy view of exactly one v2 batch. Cloning is cheap (a [`Bytes`] refcount).
 ///
@@ -107,8 +109,8 @@ impl RecordBatch {
         min_offset: i64,
     ) -> Result<Option<i64>, BatchError> {
         self.check_uncompressed()?;
-        let mut walk = Walk::new(&self.header);
-        while let Some(r) = walk.next_raw(&self.bytes, &mut ()) {
+        let mut steps = Steps::new(&self.header, HEADER_SIZE, 0, -1);
+        while let Some(r) = steps.step(&self.bytes, &self.header) {
             let r = r?;
             if r.offset >= min_offset && r.timestamp >= timestamp {
                 return Ok(Some(r.offset));
@@ -117,7 +119,7 @@ impl RecordBatch {
         Ok(None)
     }
 
-    fn check_uncompressed(&self) -> Result<(), BatchError> {
+    pub(super) fn check_uncompressed(&self) -> Result<(), BatchError> {
         match self.header.codec() {
             0 => Ok(()),
             codec => Err(BatchError::UnsupportedCompression { codec }),

@@ -13,7 +13,7 @@
 
 use std::sync::atomic::Ordering;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 
 use super::{AppendInfo, Log, Unwritten};
 use crate::batch::{self, BatchError, BatchHeader, RecordBatch, HEADER_SIZE};
@@ -174,17 +174,19 @@ impl Log {
         )
     }
 
-    /// Appends one batch the log built itself (not shared: its header is patched in place).
-    pub(super) fn append_owned(
+    /// Appends one batch the log encoded for a client into `bytes` (the thread's reused buffer,
+    /// see `append_encoded`): its base offset is set in place, outside the CRC, so the segment
+    /// writes it in one piece.
+    pub(super) fn append_scratch(
         &self,
         header: &BatchHeader,
-        bytes: Bytes,
-        origin: AppendOrigin,
+        bytes: &mut [u8],
     ) -> Result<AppendInfo> {
+        let origin = AppendOrigin::Client;
         let plan = self.plan(std::iter::once(header), origin)?;
         self.append_planned(
             &plan,
-            std::iter::once((header, Unwritten::Owned(bytes))),
+            std::iter::once((header, Unwritten::Scratch(bytes))),
             origin,
         )
     }
@@ -280,19 +282,15 @@ impl Log {
                 self.fail_on_io(r)?;
             }
             let active = w.active.as_mut().ok_or(Error::Closed)?;
-            let owned;
             let bytes: &[u8] = match bytes {
                 // The segment patches the copy it writes.
                 Unwritten::Shared(b) => b,
-                Unwritten::Owned(b) => {
-                    // Built here and not shared: patched in place (outside the CRC), so the
-                    // segment writes it in one piece. Shared after all: a copy.
-                    let mut m = b.try_into_mut().unwrap_or_else(|b| BytesMut::from(&b[..]));
-                    let _ = batch::set_base_offset(&mut m, header.base_offset);
-                    let _ =
-                        batch::set_partition_leader_epoch(&mut m, header.partition_leader_epoch);
-                    owned = m;
-                    &owned
+                // Built here for this append: patched in place (outside the CRC), so the
+                // segment writes it in one piece.
+                Unwritten::Scratch(b) => {
+                    let _ = batch::set_base_offset(b, header.base_offset);
+                    let _ = batch::set_partition_leader_epoch(b, header.partition_leader_epoch);
+                    b
                 }
             };
             let r = active.append(&header, bytes);

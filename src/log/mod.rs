@@ -28,6 +28,7 @@ mod pause;
 #[cfg(test)]
 mod power_loss;
 mod read;
+mod record;
 mod retention;
 mod truncate;
 
@@ -39,7 +40,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, Rw
 
 use bytes::Bytes;
 
-use crate::batch::{BatchBuilder, RecordBatch, SimpleRecord, HEADER_SIZE};
+use crate::batch::{RecordBatch, SimpleRecord, HEADER_SIZE};
 use crate::checkpoint;
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
@@ -65,8 +66,9 @@ pub const LOCK_FILE: &str = ".lock";
 enum Unwritten<'a> {
     /// The caller's bytes, shared: never written to.
     Shared(&'a Bytes),
-    /// Bytes the log built for this append.
-    Owned(Bytes),
+    /// Bytes the log built for this append, in a buffer it reuses (see `append_encoded`): its
+    /// base offset is set in place (outside the CRC), so the segment writes it in one piece.
+    Scratch(&'a mut [u8]),
 }
 
 /// Where an append landed.
@@ -271,13 +273,9 @@ impl Log {
         let estimate = records.iter().fold(HEADER_SIZE, |n, r| {
             n.saturating_add(r.encoded_size_estimate())
         });
-        let mut builder = BatchBuilder::with_capacity(estimate);
-        for r in records {
-            builder.push(r)?;
-        }
-        let batch = builder.build()?;
-        let header = *batch.header();
-        self.append_owned(&header, batch.into_bytes(), AppendOrigin::Client)
+        self.append_encoded(estimate, |builder| {
+            records.iter().try_for_each(|r| builder.push(r))
+        })
     }
 
     /// Appends a record batch built elsewhere (a producer's batch as it came off the wire). The

@@ -433,7 +433,7 @@ impl SegmentView {
         };
         // Where the batch sought must end by, if the index is right: the next entry's batch.
         let next = self.offset_index.entry(floor.map_or(0, |(i, _)| i + 1));
-        let ahead = next.map_or(usize::MAX, |n| n.position as usize);
+        let ahead = prefetch_bound(floor.map(|(_, e)| e), next, relative);
         let floor = floor.map(|(_, e)| e);
         let Some(entry) = floor else {
             return walk_to(seg, data, 0, seg.base_offset, offset, ahead);
@@ -507,6 +507,29 @@ impl SegmentView {
             batches,
             next_offset,
         }))
+    }
+
+    /// The batch of `seg` holding `offset` (its CRC checked if `verify_crc`) and its position;
+    /// `Ok(None)` if the segment's batches end before `offset`. The one-batch form of
+    /// [`SegmentView::read`], without the list.
+    pub(crate) fn read_batch(
+        &self,
+        seg: &Segment,
+        offset: i64,
+        verify_crc: bool,
+    ) -> Result<Option<(usize, RecordBatch)>> {
+        let data = self.data();
+        let Some((start, header)) = self.locate(seg, offset, &data)? else {
+            return Ok(None);
+        };
+        let batch = batch_at(
+            &seg.paths.log,
+            &data,
+            start,
+            header.total_size(),
+            verify_crc,
+        )?;
+        Ok(Some((start, batch)))
     }
 
     /// The first offset at or above `min_offset` whose record timestamp is `>= timestamp`, if
@@ -585,6 +608,35 @@ impl SegmentView {
         }
         Ok(None)
     }
+}
+
+/// How far a walk from the index entry `floor` (or the segment's start) to the batch holding
+/// `relative` prefetches, the next entry being `next`. The batch sought starts before `next`'s
+/// position; interpolating between the two entries' offsets and positions says about where, so
+/// only the bytes up to that guess, plus an eighth of the span, are asked for at once (the walk
+/// loads any further lines it reaches). With the whole span prefetched, issuing the prefetches
+/// was half of a lookup in one-record batches.
+fn prefetch_bound(floor: Option<OffsetEntry>, next: Option<OffsetEntry>, relative: i64) -> usize {
+    let Some(n) = next else {
+        return usize::MAX;
+    };
+    let (r0, p0) = floor.map_or((0, 0), |e| (i64::from(e.relative_offset), e.position));
+    let (r1, p1) = (i64::from(n.relative_offset), n.position);
+    let (Ok(done), Ok(range), Ok(p0), Ok(p1)) = (
+        u64::try_from(relative.saturating_sub(r0)),
+        u64::try_from(r1 - r0),
+        u64::try_from(p0),
+        u64::try_from(p1),
+    ) else {
+        return usize::MAX;
+    };
+    if range == 0 || p1 <= p0 {
+        return p1 as usize;
+    }
+    let span = p1 - p0;
+    // span < 2^31 and done.min(range) < 2^32: the product fits.
+    let guess = p0 + span * done.min(range) / range;
+    (guess + span / 8 + 256).min(p1) as usize
 }
 
 /// Most bytes a walk prefetches.
@@ -733,4 +785,56 @@ pub(crate) fn header_at(path: &Path, data: &[u8], pos: usize) -> Result<BatchHea
         ));
     }
     Ok(header)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(relative_offset: i32, position: i32) -> OffsetEntry {
+        OffsetEntry {
+            relative_offset,
+            position,
+        }
+    }
+
+    #[test]
+    fn prefetch_bound_stays_between_the_entries_and_follows_the_offset() {
+        let (a, b) = (Some(entry(100, 4_000)), Some(entry(124, 8_096)));
+        // Never past the next entry's batch, never before the guess.
+        let mut last = 0;
+        for relative in 100..124 {
+            let bound = prefetch_bound(a, b, relative);
+            assert!(bound <= 8_096, "{relative}: {bound}");
+            assert!(bound >= last, "monotone in the offset sought");
+            let guess = 4_000 + 4_096 * (relative as usize - 100) / 24;
+            assert!(bound >= guess.min(8_096), "{relative}: {bound} < {guess}");
+            last = bound;
+        }
+        // Near the first entry, much less than the whole span.
+        assert!(prefetch_bound(a, b, 100) < 5_000);
+        // No next entry: no bound. From the segment's start: interpolated from position 0.
+        assert_eq!(prefetch_bound(a, None, 110), usize::MAX);
+        assert!(prefetch_bound(None, Some(entry(20, 4_000)), 0) < 1_000);
+        // Entries that make no sense (the walk checks them) give the plain bound.
+        assert_eq!(
+            prefetch_bound(Some(entry(5, 900)), Some(entry(5, 100)), 5),
+            100
+        );
+        assert_eq!(
+            prefetch_bound(Some(entry(5, 100)), Some(entry(9, 900)), 2),
+            usize::MAX
+        );
+        assert_eq!(
+            prefetch_bound(Some(entry(5, -1)), Some(entry(9, 900)), 6),
+            usize::MAX
+        );
+        assert_eq!(
+            prefetch_bound(Some(entry(0, 0)), Some(entry(i32::MAX, i32::MAX)), i64::MAX),
+            i32::MAX as usize
+        );
+        let far_below =
+            prefetch_bound(Some(entry(i32::MAX, 0)), Some(entry(i32::MAX, 9)), i64::MIN);
+        assert_eq!(far_below, usize::MAX);
+    }
 }

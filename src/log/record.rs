@@ -1,0 +1,116 @@
+//! The record path: one record read by its offset, and appends of borrowed records.
+
+use std::cell::Cell;
+
+use super::{AppendInfo, Log};
+use crate::batch::{BatchBuilder, BatchError, BorrowedRecord, PositionedBatch, HEADER_SIZE};
+use crate::error::{Error, Result};
+
+thread_local! {
+    /// The buffer each appending thread encodes its batches into, reused from one append to the
+    /// next (a batch is copied into the segment before the append returns).
+    static SCRATCH: Cell<Vec<u8>> = const { Cell::new(Vec::new()) };
+}
+
+/// Largest scratch buffer kept for the next append; larger ones are freed.
+const SCRATCH_KEEP_BYTES: usize = 2 << 20;
+
+impl Log {
+    /// The record with exactly `offset`, with the batch that holds it ([`PositionedBatch`]:
+    /// [`PositionedBatch::record`] borrows the record, [`PositionedBatch::records`] iterates
+    /// from it to the end of the batch). `Ok(None)` at the log end offset, or if no record has
+    /// that offset (a gap left by compaction).
+    ///
+    /// The batch's CRC is checked once (unless `verify_crc_on_read` is off); the record is
+    /// found by walking the length prefixes of the records before it, and is itself decoded
+    /// and checked ([`crate::batch::RecordBatch::record_at`]). Nothing is copied: the record
+    /// borrows from the segment's map, which the batch keeps alive.
+    ///
+    /// ```
+    /// # fn main() -> partlog::Result<()> {
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use partlog::{Config, Log, batch::BorrowedRecord};
+    /// let log = Log::open(dir.path(), Config::default())?;
+    /// let records = [
+    ///     BorrowedRecord::new(1_000, None, Some(&b"first"[..])),
+    ///     BorrowedRecord::new(1_001, Some(&b"k"[..]), Some(&b"second"[..])),
+    /// ];
+    /// log.append_records(&records)?;
+    /// let found = log.read_record(1)?.expect("offset 1 exists");
+    /// assert_eq!(found.record().value(), Some(&b"second"[..]));
+    /// assert!(log.read_record(2)?.is_none()); // the log end offset
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::OffsetOutOfRange`] below the log start offset or above the log end offset;
+    /// [`Error::Corrupt`] (naming the file and position) if the batch fails its CRC or the
+    /// record its checks.
+    pub fn read_record(&self, offset: i64) -> Result<Option<PositionedBatch>> {
+        let log_end_offset = self.log_end_offset();
+        let log_start_offset = self.log_start_offset();
+        let out_of_range = || Error::OffsetOutOfRange {
+            requested: offset,
+            log_start_offset: self.log_start_offset(),
+            log_end_offset: self.log_end_offset(),
+        };
+        if offset < log_start_offset || offset > log_end_offset {
+            return Err(Error::OffsetOutOfRange {
+                requested: offset,
+                log_start_offset,
+                log_end_offset,
+            });
+        }
+        if offset == log_end_offset {
+            return Ok(None);
+        }
+        // No segment at or below the offset: retention removed it since the range check.
+        let seg = self.floor_segment(offset).ok_or_else(out_of_range)?;
+        let view = match self.view_of(&seg) {
+            Ok(v) => v,
+            // Deleted (and unmapped) between the lookup and the mapping.
+            Err(_) if seg.is_deleted() => return Err(out_of_range()),
+            Err(e) => return Err(e),
+        };
+        let verify_crc = self.config.verify_crc_on_read;
+        let Some((position, batch)) = view.read_batch(&seg, offset, verify_crc)? else {
+            return Ok(None);
+        };
+        batch
+            .into_positioned(offset)
+            .map_err(|e| Error::corrupt(&seg.paths().log, position as u64, e.to_string()))
+    }
+
+    /// Appends `records` as one batch, encoding their borrowed keys, values and headers
+    /// straight into it: no allocation per record (one buffer for the batch). The log assigns
+    /// the offsets, as [`Log::append`] does.
+    ///
+    /// # Errors
+    /// As [`Log::append`].
+    pub fn append_records(&self, records: &[BorrowedRecord<'_>]) -> Result<AppendInfo> {
+        let estimate = records.iter().fold(HEADER_SIZE, |n, r| {
+            n.saturating_add(r.encoded_size_estimate())
+        });
+        self.append_encoded(estimate, |builder| {
+            records.iter().try_for_each(|r| builder.push_borrowed(r))
+        })
+    }
+
+    /// Encodes one batch with `encode` (into the thread's reused buffer, `estimate` bytes
+    /// reserved) and appends it.
+    pub(super) fn append_encoded(
+        &self,
+        estimate: usize,
+        encode: impl FnOnce(&mut BatchBuilder) -> std::result::Result<(), BatchError>,
+    ) -> Result<AppendInfo> {
+        let mut builder = BatchBuilder::with_buffer(SCRATCH.take(), estimate);
+        encode(&mut builder)?;
+        let (header, mut bytes) = builder.finish()?;
+        let appended = self.append_scratch(&header, &mut bytes);
+        if bytes.capacity() <= SCRATCH_KEEP_BYTES {
+            SCRATCH.set(bytes);
+        }
+        appended
+    }
+}
