@@ -16,7 +16,8 @@
 //!   records, 16 to a batch) with 1 MiB fetches (`fetch_request` -> `handle_fetch` ->
 //!   `apply_fetch`), under `Durability::OnAppend` and `OnFlush` (a flush per fetch); baseline:
 //!   `pread` of the leader's `.log` file in 1 MiB chunks and `write_all` to a new file (plus
-//!   `sync_data` per chunk against `OnFlush`), no validation.
+//!   `sync_data` per chunk against `OnFlush`), no validation; and `raw_copy_per_batch`, the
+//!   same with one `write_all` per batch, the follower's write pattern.
 //! - `fetch`: the leader's `handle_fetch` at a random offset of that log, budgets of one batch
 //!   and 1 MiB; baselines: `Log::read` of the same offset (no epoch validation, no replica
 //!   bookkeeping) and a `pread` of the same bytes at a position known in advance.
@@ -239,6 +240,30 @@ fn raw_copy(src: &File, size: u64, dir: &Path, buf: &mut [u8], sync: bool) -> Fi
     dst
 }
 
+/// [`raw_copy`] in the follower's write pattern: each 1 MiB `pread` holds whole batches (as a
+/// fetch answer does), and each batch goes to the new file with its own `write_all`.
+fn raw_copy_per_batch(
+    src: &File,
+    batches: &[(i64, u64, usize)],
+    dir: &Path,
+    buf: &mut [u8],
+) -> File {
+    let mut dst = File::create_new(dir.join("copy.log")).expect("create copy");
+    let mut i = 0;
+    while i < batches.len() {
+        let (pos, len) = span(batches, batches[i].0, buf.len());
+        src.read_exact_at(&mut buf[..len], pos).expect("pread");
+        let mut at = 0;
+        while at < len {
+            let size = batches[i].2;
+            dst.write_all(&buf[at..at + size]).expect("write");
+            at += size;
+            i += 1;
+        }
+    }
+    dst
+}
+
 fn follower_catch_up<'f>(c: &mut Criterion, scale: Scale, fixture: &dyn Fn() -> &'f LeaderLog) {
     let mut group = c.benchmark_group("follower_catch_up");
     group.sampling_mode(SamplingMode::Flat);
@@ -285,6 +310,24 @@ fn follower_catch_up<'f>(c: &mut Criterion, scale: Scale, fixture: &dyn Fn() -> 
                 total
             })
         });
+        if !sync {
+            group.bench_function(BenchmarkId::new("raw_copy_per_batch", &param), |b| {
+                let fx = fixture();
+                let src = File::open(fx.segment()).expect("open segment");
+                let mut buf = vec![0u8; FETCH_MAX];
+                b.iter_custom(|iters| {
+                    let mut total = Duration::ZERO;
+                    for _ in 0..iters {
+                        let dir = tempdir();
+                        let start = Instant::now();
+                        let copy = raw_copy_per_batch(&src, &fx.batches, dir.path(), &mut buf);
+                        total += start.elapsed();
+                        assert_eq!(copy.metadata().expect("stat").len(), fx.size);
+                    }
+                    total
+                })
+            });
+        }
     }
     group.finish();
 }
