@@ -82,6 +82,32 @@ struct Plan {
 }
 
 /// The "no batches" error: what parsing empty bytes says.
+/// Adds a written batch to the append's answer (the first one gives its place).
+fn note(
+    info: &mut Option<AppendInfo>,
+    header: &BatchHeader,
+    position: u64,
+    segment_base_offset: i64,
+) {
+    match info.as_mut() {
+        None => {
+            *info = Some(AppendInfo {
+                first_offset: header.base_offset,
+                last_offset: header.last_offset(),
+                max_timestamp: header.max_timestamp,
+                segment_base_offset,
+                position,
+                size: header.total_size(),
+            })
+        }
+        Some(i) => {
+            i.last_offset = header.last_offset();
+            i.max_timestamp = i.max_timestamp.max(header.max_timestamp);
+            i.size += header.total_size();
+        }
+    }
+}
+
 fn no_batches() -> Error {
     Error::InvalidBatch(BatchError::TooShort {
         needed: HEADER_SIZE,
@@ -139,8 +165,13 @@ impl Log {
         }
         let full = !matches!(origin, AppendOrigin::Follower);
         let parsed;
+        let mut run = None;
         let list: &[RecordBatch] = match batches.into() {
             Batches::Bytes(bytes) => {
+                if !full {
+                    // Whole batches end to end, kept as they are: one write per segment.
+                    run = Some(&bytes[..]);
+                }
                 let mut v = Vec::new();
                 for b in batch::batches(bytes.clone()) {
                     // The walk checks header, length and CRC.
@@ -171,6 +202,7 @@ impl Log {
             list.iter()
                 .map(|b| (b.header(), Unwritten::Shared(b.as_bytes()))),
             origin,
+            run,
         )
     }
 
@@ -188,6 +220,7 @@ impl Log {
             &plan,
             std::iter::once((header, Unwritten::Scratch(bytes))),
             origin,
+            None,
         )
     }
 
@@ -238,12 +271,15 @@ impl Log {
         Ok(Plan { first_base, span })
     }
 
-    /// Writes planned batches under one writer lock, each after its own roll decision.
+    /// Writes planned batches under one writer lock, each after its own roll decision. `run`,
+    /// for a follower, is every batch end to end as the leader sent them (nothing to patch):
+    /// written one run per segment instead of one write per batch.
     fn append_planned<'h, 'b>(
         &self,
         plan: &Plan,
         batches: impl Iterator<Item = (&'h BatchHeader, Unwritten<'b>)>,
         origin: AppendOrigin,
+        run: Option<&[u8]>,
     ) -> Result<AppendInfo> {
         self.check_writable()?;
         let mut w = self.writer()?;
@@ -264,7 +300,8 @@ impl Log {
         let now = self.clock.now_ms();
         let mut info: Option<AppendInfo> = None;
         let mut records = 0u64;
-        for (h, bytes) in batches {
+        let mut batches = batches.peekable();
+        while let Some((h, bytes)) = batches.next() {
             let active = w.active.as_ref().ok_or(Error::Closed)?;
             let header = BatchHeader {
                 base_offset: match origin {
@@ -280,6 +317,36 @@ impl Log {
             if active.should_roll(&header, &self.config, now) {
                 let r = self.roll(&mut w, header.base_offset);
                 self.fail_on_io(r)?;
+            }
+            if let Some(run) = run {
+                // This batch and every one after it lie end to end in `run`.
+                let mut headers = vec![header];
+                headers.extend(batches.by_ref().map(|(h, _)| *h));
+                let mut rest = &headers[..];
+                let mut at = 0;
+                loop {
+                    let active = w.active.as_mut().ok_or(Error::Closed)?;
+                    let position = active.size() as u64;
+                    let segment_base_offset = active.base_offset();
+                    let tail = run.get(at..).unwrap_or_default();
+                    let r = active.append_run(rest, tail, &self.config, now);
+                    let n = self.fail_on_io(r)?;
+                    for h in &rest[..n] {
+                        note(&mut info, h, position, segment_base_offset);
+                        records += u64::try_from(h.record_count).unwrap_or(0);
+                        at += h.total_size();
+                    }
+                    if let Some(last) = rest[..n].last() {
+                        self.log_end_offset
+                            .store(last.next_offset(), Ordering::Release);
+                    }
+                    rest = &rest[n..];
+                    let Some(next) = rest.first() else { break };
+                    // The next batch did not fit: it starts a new segment.
+                    let r = self.roll(&mut w, next.base_offset);
+                    self.fail_on_io(r)?;
+                }
+                break;
             }
             let active = w.active.as_mut().ok_or(Error::Closed)?;
             let bytes: &[u8] = match bytes {
@@ -299,24 +366,7 @@ impl Log {
             self.log_end_offset
                 .store(header.next_offset(), Ordering::Release);
             records += u64::try_from(header.record_count).unwrap_or(0);
-            let size = header.total_size();
-            match info.as_mut() {
-                None => {
-                    info = Some(AppendInfo {
-                        first_offset: header.base_offset,
-                        last_offset: header.last_offset(),
-                        max_timestamp: header.max_timestamp,
-                        segment_base_offset,
-                        position,
-                        size,
-                    })
-                }
-                Some(i) => {
-                    i.last_offset = header.last_offset();
-                    i.max_timestamp = i.max_timestamp.max(header.max_timestamp);
-                    i.size += size;
-                }
-            }
+            note(&mut info, &header, position, segment_base_offset);
         }
         let info = info.ok_or_else(no_batches)?;
         w.unflushed_records += records;
