@@ -91,6 +91,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 /// use openraft::storage::RaftLogStorage;
 /// use partlog_raft::{LogStore, StoreConfig};
 ///
+/// use std::io::Cursor; // the default snapshot type of `declare_raft_types!`
 /// openraft::declare_raft_types!(pub Config: D = String, R = String);
 ///
 /// # tokio::runtime::Runtime::new()?.block_on(async {
