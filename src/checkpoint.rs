@@ -4,6 +4,9 @@
 //! number of entries, then one entry per line. They are written to `<name>.tmp`, synced, renamed
 //! over the old file, and the directory is synced, so a crash leaves either the old or the new
 //! file, never a mix.
+//!
+//! [`write_atomically`] is public for crates built over partlog that keep small files of their
+//! own beside a log (`partlog-raft` keeps the Raft vote this way).
 
 use std::fs::{self, File};
 use std::io::Write;
@@ -12,8 +15,21 @@ use std::path::Path;
 use crate::durability;
 use crate::error::{Error, Result};
 
-/// Writes `contents` to `path` atomically: temp file, fsync, rename, fsync the directory.
-pub(crate) fn write_atomically(path: &Path, contents: &[u8]) -> Result<()> {
+/// Writes `contents` to `path` atomically: `<path>.tmp` is written and fsynced, renamed over
+/// `path`, and the directory is fsynced. After a crash `path` holds the old contents or the new
+/// ones, never a mix (a `<path>.tmp` may be left behind; the next write replaces it).
+///
+/// ```
+/// let dir = tempfile::tempdir()?;
+/// let path = dir.path().join("vote");
+/// partlog::checkpoint::write_atomically(&path, b"term 3")?;
+/// assert_eq!(std::fs::read(&path)?, b"term 3");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// # Errors
+/// [`Error::Io`] naming the file and the operation that failed.
+pub fn write_atomically(path: &Path, contents: &[u8]) -> Result<()> {
     let mut tmp = path.as_os_str().to_owned();
     tmp.push(".tmp");
     let tmp = Path::new(&tmp);

@@ -28,7 +28,7 @@
 #![warn(missing_docs)]
 
 pub mod batch;
-mod checkpoint;
+pub mod checkpoint;
 pub mod clock;
 pub mod config;
 mod durability;

@@ -10,8 +10,9 @@ use super::header::{
 use super::varint::{put_varint, put_varlong, varint_size, varlong_size};
 use super::{
     compute_crc, BatchError, BatchHeader, BorrowedRecord, Header, HeaderView, RecordBatch,
-    SimpleRecord, TimestampType, HEADER_SIZE, LOG_OVERHEAD, MAGIC, NO_PARTITION_LEADER_EPOCH,
-    NO_PRODUCER_EPOCH, NO_PRODUCER_ID, NO_SEQUENCE, TIMESTAMP_TYPE_MASK, TRANSACTIONAL_FLAG_MASK,
+    SimpleRecord, TimestampType, CONTROL_FLAG_MASK, HEADER_SIZE, LOG_OVERHEAD, MAGIC,
+    NO_PARTITION_LEADER_EPOCH, NO_PRODUCER_EPOCH, NO_PRODUCER_ID, NO_SEQUENCE, TIMESTAMP_TYPE_MASK,
+    TRANSACTIONAL_FLAG_MASK,
 };
 
 /// The largest batch the format can describe: `batchLength` is an i32.
@@ -44,6 +45,7 @@ pub struct BatchBuilder {
     base_sequence: i32,
     timestamp_type: TimestampType,
     transactional: bool,
+    control: bool,
     base_timestamp: i64,
     max_timestamp: i64,
 }
@@ -83,6 +85,7 @@ impl BatchBuilder {
             base_sequence: NO_SEQUENCE,
             timestamp_type: TimestampType::CreateTime,
             transactional: false,
+            control: false,
             base_timestamp: 0,
             max_timestamp: 0,
         }
@@ -118,6 +121,21 @@ impl BatchBuilder {
     /// Marks the batch as transactional (or not).
     pub fn transactional(mut self, yes: bool) -> Self {
         self.transactional = yes;
+        self
+    }
+
+    /// Marks the batch as holding control records (attributes bit 5, [`CONTROL_FLAG_MASK`]), or
+    /// not. Kafka's consumers skip control batches; their records' keys start with a version
+    /// and a type (both i16), which this builder leaves to the caller.
+    ///
+    /// ```
+    /// use partlog::batch::{BatchBuilder, SimpleRecord};
+    /// let mut b = BatchBuilder::new().control(true);
+    /// b.push(&SimpleRecord::new(0, Some(&[0u8, 0, 0x7f, 0][..]), None::<&[u8]>)).unwrap();
+    /// assert!(b.build().unwrap().header().is_control());
+    /// ```
+    pub fn control(mut self, yes: bool) -> Self {
+        self.control = yes;
         self
     }
 
@@ -277,6 +295,9 @@ impl BatchBuilder {
         }
         if self.transactional {
             attributes |= TRANSACTIONAL_FLAG_MASK;
+        }
+        if self.control {
+            attributes |= CONTROL_FLAG_MASK;
         }
 
         let mut header = BatchHeader {
