@@ -19,7 +19,6 @@
 //! orphan index files (opening removes both), and files that look like segment files but are
 //! misnamed.
 
-use std::ffi::OsString;
 use std::fmt;
 use std::fs::{self, File, TryLockError};
 use std::io::{self, Write};
@@ -31,11 +30,19 @@ use partlog::index::{IndexEntry, OffsetEntry, TimeEntry};
 use partlog::log::{CLEAN_SHUTDOWN_FILE, LOCK_FILE, LOG_START_OFFSET_FILE, RECOVERY_POINT_FILE};
 use partlog::segment::{file_stem, SegmentPaths, LOG_SUFFIX};
 
-use crate::args::{is_help, Spec};
 use crate::files;
 use crate::text::human_bytes;
 use crate::walk::{walk, Step};
-use crate::{CliError, Outcome, USAGE};
+use crate::{CliError, Outcome};
+
+/// Arguments of `verify`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The log directory. Prints a summary and exits 0 if all is well; prints
+    /// `file:position: problem` and exits 1 otherwise.
+    #[arg(value_name = "DIR")]
+    pub dir: PathBuf,
+}
 
 /// "No timestamp", as Kafka writes it: records with it get no time-index entry.
 const NO_TIMESTAMP: i64 = -1;
@@ -724,30 +731,17 @@ fn print_summary(out: &mut dyn Write, dir: &Path, s: &Summary, warnings: usize) 
 ///
 /// # Errors
 /// [`CliError::Usage`] for bad arguments, [`CliError::Failed`] if a file cannot be read.
-pub fn run(
-    args: &[OsString],
-    out: &mut dyn Write,
-    err: &mut dyn Write,
-) -> Result<Outcome, CliError> {
-    if is_help(args) {
-        writeln!(out, "{USAGE}")?;
-        return Ok(Outcome::Success);
-    }
-    let p = Spec {
-        values: &[],
-        flags: &[],
-    }
-    .parse(args)?;
-    let dir = p.one_path("DIR")?;
+pub fn run(args: &Args, out: &mut dyn Write, err: &mut dyn Write) -> Result<Outcome, CliError> {
+    let dir = &args.dir;
     let mut warnings = Vec::new();
-    let result = verify_dir(&dir, &mut warnings);
+    let result = verify_dir(dir, &mut warnings);
     // Diagnostics go to stderr; failing to write them must not change the exit status.
     for w in &warnings {
         let _ = writeln!(err, "warning: {w}");
     }
     match result {
         Ok(summary) => {
-            print_summary(out, &dir, &summary, warnings.len())?;
+            print_summary(out, dir, &summary, warnings.len())?;
             Ok(Outcome::Success)
         }
         Err(VerifyError::Problem(p)) => {
