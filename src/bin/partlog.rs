@@ -23,14 +23,22 @@
 //! Arguments are parsed by `clap` (derive) and JSON is written by `serde_json`: both are
 //! optional dependencies of the library, enabled only by the `cli` feature.
 
+#[path = "partlog/consume.rs"]
+mod consume;
 #[path = "partlog/dump.rs"]
 mod dump;
 #[path = "partlog/files.rs"]
 mod files;
+#[path = "partlog/groups.rs"]
+mod groups;
 #[path = "partlog/produce.rs"]
 mod produce;
+#[path = "partlog/produce_topic.rs"]
+mod produce_topic;
 #[path = "partlog/text.rs"]
 mod text;
+#[path = "partlog/topic.rs"]
+mod topic;
 #[path = "partlog/verify.rs"]
 mod verify;
 #[path = "partlog/walk.rs"]
@@ -86,16 +94,16 @@ enum Command {
     Dump(dump::Args),
     /// Check every segment, index and checkpoint of a log directory, read-only.
     Verify(verify::Args),
-    // TOPIC    /// Create, describe, delete or list the topics of a data directory (kafka-topics.sh).
-    // TOPIC    #[command(subcommand)]
-    // TOPIC    Topic(topic::TopicCommand),
-    // TOPIC    /// Produce the lines of a CSV or text file (or stdin) to a topic
-    // TOPIC    /// (kafka-console-producer.sh).
-    // TOPIC    ProduceTopic(produce_topic::Args),
-    // TOPIC    /// Consume a topic as a group member or from an offset (kafka-console-consumer.sh).
-    // TOPIC    Consume(consume::Args),
-    // TOPIC    /// List consumer groups, their committed offsets and lag (kafka-consumer-groups.sh).
-    // TOPIC    Groups(groups::Args),
+    /// Create, describe, delete or list the topics of a data directory (kafka-topics.sh).
+    #[command(subcommand)]
+    Topic(topic::TopicCommand),
+    /// Produce the lines of a CSV or text file (or stdin) to a topic
+    /// (kafka-console-producer.sh).
+    ProduceTopic(produce_topic::Args),
+    /// Consume a topic as a group member or from an offset (kafka-console-consumer.sh).
+    Consume(consume::Args),
+    /// List consumer groups, their committed offsets and lag (kafka-consumer-groups.sh).
+    Groups(groups::Args),
 }
 
 /// Why a command did not succeed.
@@ -149,10 +157,10 @@ fn run(command: Command, out: &mut dyn Write, err: &mut dyn Write) -> Result<Out
         Command::Produce(a) => produce::run(&a, out),
         Command::Dump(a) => dump::run(&a, out),
         Command::Verify(a) => verify::run(&a, out, err),
-        // TOPIC        Command::Topic(c) => topic::run(&c, out),
-        // TOPIC        Command::ProduceTopic(a) => produce_topic::run(&a, out, err),
-        // TOPIC        Command::Consume(a) => consume::run(&a, out, err),
-        // TOPIC        Command::Groups(a) => groups::run(&a, out),
+        Command::Topic(c) => topic::run(&c, out),
+        Command::ProduceTopic(a) => produce_topic::run(&a, out, err),
+        Command::Consume(a) => consume::run(&a, out, err),
+        Command::Groups(a) => groups::run(&a, out),
     }
 }
 
