@@ -272,6 +272,12 @@ fn consume_group(
             break;
         }
     }
+    // Every member commits, also one that did not poll (--max reached first): its partitions
+    // then have a committed offset, and `groups` shows their lag. All commit before any leaves
+    // (a leave starts a new generation, in which the others' commits would be refused).
+    for m in &mut members {
+        m.commit().map_err(failed)?;
+    }
     for m in members {
         m.leave().map_err(failed)?;
     }
