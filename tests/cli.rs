@@ -1165,3 +1165,41 @@ fn broken_pipe_keeps_the_exit_status_of_problems() {
     assert_eq!(partlog_into_closed_pipe(&["dump".into(), p(&log0)]), 1);
     assert_eq!(partlog_into_closed_pipe(&["dump".into(), p(tmp.path())]), 1);
 }
+
+#[test]
+fn checkpoints_are_read_with_the_library_reader() {
+    let tmp = tempfile::tempdir().unwrap();
+    make_log(tmp.path());
+    // A garbled log-start-offset checkpoint is a problem, named with the bad line's position.
+    let start = tmp.path().join(partlog::log::LOG_START_OFFSET_FILE);
+    fs::write(&start, "0\n1\nzz\n").unwrap();
+    let out = partlog(&["verify", &p(tmp.path())]);
+    assert_eq!(out.code, 1, "{}", out.all());
+    assert!(
+        out.stderr
+            .contains("log-start-offset-checkpoint:4: checkpoint line is not a number"),
+        "{}",
+        out.stderr
+    );
+    fs::remove_file(&start).unwrap();
+    // A garbled recovery point and every leftover suffix of the library: warnings only.
+    fs::write(tmp.path().join(RECOVERY_POINT_FILE), "0\n1\n").unwrap();
+    for s in partlog::log::LEFTOVER_SUFFIXES {
+        fs::write(tmp.path().join(format!("00000000000000000000.log{s}")), "x").unwrap();
+    }
+    let out = partlog(&["verify", &p(tmp.path())]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert!(
+        out.stderr.contains("recovery-point-offset-checkpoint"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(
+        out.stderr
+            .matches("left over from an interrupted operation")
+            .count(),
+        partlog::log::LEFTOVER_SUFFIXES.len(),
+        "{}",
+        out.stderr
+    );
+}

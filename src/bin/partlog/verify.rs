@@ -27,7 +27,10 @@ use std::path::{Path, PathBuf};
 use bytes::Bytes;
 use partlog::batch::{RecordBatch, TimestampType};
 use partlog::index::{IndexEntry, OffsetEntry, TimeEntry};
-use partlog::log::{CLEAN_SHUTDOWN_FILE, LOCK_FILE, LOG_START_OFFSET_FILE, RECOVERY_POINT_FILE};
+use partlog::log::{
+    read_offset_checkpoint, CLEAN_SHUTDOWN_FILE, LOCK_FILE, LOG_START_OFFSET_FILE,
+    RECOVERY_POINT_FILE,
+};
 use partlog::segment::{file_stem, SegmentPaths, LOG_SUFFIX};
 
 use crate::files;
@@ -507,29 +510,17 @@ fn check_timestamps(path: &Path, pos: u64, batch: &RecordBatch) -> Result<(), Ve
     Ok(())
 }
 
-/// Reads a one-offset checkpoint (`0\n1\n<offset>\n`): `Ok(None)` if absent, `Err(reason)` if
-/// it does not parse.
-fn read_checkpoint(path: &Path) -> Result<Result<Option<i64>, String>, VerifyError> {
-    let text = match fs::read(path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Ok(None)),
-        Err(e) => return Err(io_error(path, "read")(e)),
-    };
-    let Ok(text) = std::str::from_utf8(&text) else {
-        return Ok(Err("checkpoint is not text".into()));
-    };
-    let lines: Vec<&str> = text
-        .strip_suffix('\n')
-        .unwrap_or(text)
-        .split('\n')
-        .collect();
-    let nums: Vec<Option<i64>> = lines.iter().map(|l| l.trim().parse().ok()).collect();
-    Ok(match nums[..] {
-        [Some(0), Some(1), Some(offset)] if offset >= 0 => Ok(Some(offset)),
-        [Some(0), Some(1), Some(offset)] => Err(format!("negative offset {offset} in checkpoint")),
-        [Some(0), ..] => Err("checkpoint must be version 0, one entry, one offset".into()),
-        _ => Err("checkpoint does not parse (expected version 0, count 1, offset)".into()),
-    })
+/// Reads a one-offset checkpoint with the library's reader (the one `Log::open` uses):
+/// `Ok(None)` if absent, `Err((position, reason))` if it does not parse.
+fn read_checkpoint(path: &Path) -> Result<Result<Option<i64>, (u64, String)>, VerifyError> {
+    match read_offset_checkpoint(path) {
+        Ok(offset) => Ok(Ok(offset)),
+        Err(partlog::Error::Corrupt {
+            position, reason, ..
+        }) => Ok(Err((position, reason))),
+        Err(partlog::Error::Io { source, .. }) => Err(io_error(path, "read")(source)),
+        Err(e) => Ok(Err((0, e.to_string()))),
+    }
 }
 
 /// True if a `Log` holds the directory's lock file right now. The probe takes a shared lock and
@@ -656,13 +647,13 @@ pub fn verify_dir(dir: &Path, warnings: &mut Vec<Finding>) -> Result<Summary, Ve
 
     let start_path = dir.join(LOG_START_OFFSET_FILE);
     summary.log_start_offset =
-        read_checkpoint(&start_path)?.map_err(|why| problem(&start_path, 0, why))?;
+        read_checkpoint(&start_path)?.map_err(|(pos, why)| problem(&start_path, pos, why))?;
     let recovery_path = dir.join(RECOVERY_POINT_FILE);
     match read_checkpoint(&recovery_path)? {
         Ok(r) => summary.recovery_point = r,
-        Err(why) => warnings.push(finding(
+        Err((pos, why)) => warnings.push(finding(
             &recovery_path,
-            0,
+            pos,
             format!("{why} (opening the log recovers every segment)"),
         )),
     }
