@@ -59,6 +59,21 @@ pub const CLEAN_SHUTDOWN_FILE: &str = "clean-shutdown";
 pub const RECOVERY_POINT_FILE: &str = "recovery-point-offset-checkpoint";
 /// Name of the log-start-offset checkpoint.
 pub const LOG_START_OFFSET_FILE: &str = "log-start-offset-checkpoint";
+/// Suffixes of files left behind by an interrupted operation (retention's renames, atomic
+/// rewrites): [`Log::open`] removes every file whose name ends with one of them. Public so that
+/// inspection tools (`partlog verify`) name the same files as leftovers.
+pub const LEFTOVER_SUFFIXES: [&str; 3] = [".deleted", ".cleaned", ".tmp"];
+
+/// Reads a checkpoint file holding one offset (the recovery point, the log start offset), as
+/// [`Log::open`] reads it: `Ok(None)` if the file does not exist. Read-only, for inspection
+/// tools.
+///
+/// # Errors
+/// [`Error::Corrupt`] if the file does not parse (with the byte position of the bad line);
+/// [`Error::Io`] if it cannot be read.
+pub fn read_offset_checkpoint(path: impl AsRef<Path>) -> Result<Option<i64>> {
+    checkpoint::read_offset(path.as_ref())
+}
 /// Name of the lock file that keeps a second process out of the directory.
 pub const LOCK_FILE: &str = ".lock";
 

@@ -7,8 +7,8 @@ use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64};
 use std::sync::{Arc, Mutex, RwLock};
 
 use super::{
-    Log, OpenReport, Writer, CLEAN_SHUTDOWN_FILE, LOCK_FILE, LOG_START_OFFSET_FILE,
-    RECOVERY_POINT_FILE,
+    Log, OpenReport, Writer, CLEAN_SHUTDOWN_FILE, LEFTOVER_SUFFIXES, LOCK_FILE,
+    LOG_START_OFFSET_FILE, RECOVERY_POINT_FILE,
 };
 use crate::checkpoint;
 use crate::clock::Clock;
@@ -20,9 +20,6 @@ use crate::segment::scan::{self, Bounds, Indexer, Validation};
 use crate::segment::{
     parse_file_name, Segment, SegmentPaths, INDEX_SUFFIX, LOG_SUFFIX, TIME_INDEX_SUFFIX,
 };
-
-/// Suffixes of files left behind by an interrupted operation; removed at open.
-const LEFTOVER_SUFFIXES: [&str; 3] = [".deleted", ".cleaned", ".tmp"];
 
 fn lock_dir(dir: &Path) -> Result<File> {
     let path = dir.join(LOCK_FILE);

@@ -289,3 +289,30 @@ fn a_reader_never_maps_a_segment_file_through_a_replaced_segment() {
     log.roll_now().unwrap();
     assert_eq!(log.truncate_to(100).unwrap(), 100);
 }
+
+#[test]
+fn public_checkpoint_reader_and_leftover_suffixes() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(RECOVERY_POINT_FILE);
+    assert_eq!(super::read_offset_checkpoint(&path).unwrap(), None);
+    checkpoint::write_offset(&path, 42).unwrap();
+    assert_eq!(super::read_offset_checkpoint(&path).unwrap(), Some(42));
+    std::fs::write(&path, "0\n1\nx\n").unwrap();
+    assert!(matches!(
+        super::read_offset_checkpoint(&path),
+        Err(Error::Corrupt { .. })
+    ));
+    // What open removes is what the constant names.
+    let log_dir = dir.path().join("log");
+    std::fs::create_dir(&log_dir).unwrap();
+    for s in super::LEFTOVER_SUFFIXES {
+        std::fs::write(log_dir.join(format!("00000000000000000000.log{s}")), b"x").unwrap();
+    }
+    let log = Log::open(&log_dir, Config::default()).unwrap();
+    log.close().unwrap();
+    for s in super::LEFTOVER_SUFFIXES {
+        assert!(!log_dir
+            .join(format!("00000000000000000000.log{s}"))
+            .exists());
+    }
+}

@@ -1,26 +1,76 @@
 //! `partlog dump`: the batches of a segment, or the entries of an index, for people (text) or
 //! programs (one JSON object per line).
 
-use std::ffi::OsString;
 use std::fs;
 use std::io::{self, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
 use partlog::batch::{BatchHeader, Compression, RecordBatch, TimestampType};
 use partlog::index::{IndexEntry, OffsetEntry, TimeEntry};
 
-use crate::args::{is_help, Spec};
+use serde::Serialize;
+
 use crate::files::{self, Kind};
-use crate::json::{self, Object};
 use crate::text::{preview, quoted_preview, PREVIEW_CHARS};
 use crate::walk::{walk, Step};
-use crate::{CliError, Outcome, USAGE};
+use crate::{CliError, Outcome};
 
-const SPEC: Spec = Spec {
-    values: &[],
-    flags: &["records", "json"],
-};
+/// Arguments of `dump`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// A .log, .index or .timeindex file, or a log directory.
+    #[arg(value_name = "PATH")]
+    pub path: PathBuf,
+    /// Also print every record of each batch.
+    #[arg(long)]
+    pub records: bool,
+    /// Print one JSON object per line. The walk of a file stops at its first invalid batch
+    /// (reported with its position and the reason); the exit status is then 1.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Writes `value` as one line of JSON.
+pub fn json_line(out: &mut dyn Write, value: &impl Serialize) -> Result<(), CliError> {
+    serde_json::to_writer(&mut *out, value).map_err(|e| CliError::Output(e.into()))?;
+    writeln!(out)?;
+    Ok(())
+}
+
+/// A line of `dump --json` that is not a batch or an entry: an invalid batch or entry, or
+/// preallocated space.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Marker<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    file: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    position: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    index_position: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    bytes: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    entries: Option<u64>,
+}
+
+impl<'a> Marker<'a> {
+    fn new(kind: &'static str, file: &'a str) -> Self {
+        Marker {
+            kind,
+            file,
+            position: None,
+            index_position: None,
+            error: None,
+            bytes: None,
+            entries: None,
+        }
+    }
+}
 
 /// How to print.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,16 +86,11 @@ pub struct Options {
 /// # Errors
 /// [`CliError::Usage`] for bad arguments or a path of unknown kind, [`CliError::Failed`] if a
 /// file cannot be read.
-pub fn run(args: &[OsString], out: &mut dyn Write) -> Result<Outcome, CliError> {
-    if is_help(args) {
-        writeln!(out, "{USAGE}")?;
-        return Ok(Outcome::Success);
-    }
-    let p = SPEC.parse(args)?;
-    let path = p.one_path("PATH")?;
+pub fn run(args: &Args, out: &mut dyn Write) -> Result<Outcome, CliError> {
+    let path = args.path.clone();
     let opts = Options {
-        records: p.flag("records"),
-        json: p.flag("json"),
+        records: args.records,
+        json: args.json,
     };
     let meta = fs::metadata(&path)
         .map_err(|e| CliError::Failed(format!("cannot read {}: {e}", path.display())))?;
@@ -140,7 +185,7 @@ fn dump_log(path: &Path, opts: Options, out: &mut dyn Write) -> Result<bool, Cli
                         error.as_deref(),
                         opts,
                     );
-                    writeln!(out, "{line}")?;
+                    json_line(out, &line)?;
                 } else {
                     print_batch(
                         out,
@@ -162,22 +207,20 @@ fn dump_log(path: &Path, opts: Options, out: &mut dyn Write) -> Result<bool, Cli
             Step::Invalid { position, reason } | Step::Torn { position, reason } => {
                 clean = false;
                 if opts.json {
-                    let mut o = Object::new();
-                    o.str("type", "invalid")
-                        .str("file", &file)
-                        .int("position", position as u64);
-                    writeln!(out, "{}", o.str("error", &reason).finish())?;
+                    let mut m = Marker::new("invalid", &file);
+                    m.position = Some(position as u64);
+                    m.error = Some(&reason);
+                    json_line(out, &m)?;
                 } else {
                     writeln!(out, "position: {position} {reason}")?;
                 }
             }
             Step::Zeros { position, len } => {
                 if opts.json {
-                    let mut o = Object::new();
-                    o.str("type", "preallocated")
-                        .str("file", &file)
-                        .int("position", position as u64);
-                    writeln!(out, "{}", o.int("bytes", len as u64).finish())?;
+                    let mut m = Marker::new("preallocated", &file);
+                    m.position = Some(position as u64);
+                    m.bytes = Some(len as u64);
+                    json_line(out, &m)?;
                 } else {
                     writeln!(
                         out,
@@ -285,39 +328,89 @@ fn preview_json(bytes: Option<&[u8]>) -> (Option<String>, bool) {
     }
 }
 
+/// One record in `dump --json --records`.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct RecordJson {
+    offset: i64,
+    timestamp: i64,
+    key_size: Option<u64>,
+    value_size: Option<u64>,
+    key: Option<String>,
+    key_truncated: bool,
+    value: Option<String>,
+    value_truncated: bool,
+    headers: u64,
+}
+
+/// One batch in `dump --json`.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct BatchJson<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    file: &'a str,
+    position: u64,
+    base_offset: i64,
+    last_offset: i64,
+    count: i32,
+    partition_leader_epoch: i32,
+    base_timestamp: i64,
+    max_timestamp: i64,
+    timestamp_type: &'static str,
+    size: u64,
+    magic: i8,
+    crc: u32,
+    compression: &'static str,
+    producer_id: i64,
+    producer_epoch: i16,
+    base_sequence: i32,
+    is_transactional: bool,
+    is_control: bool,
+    valid: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<&'a str>,
+    /// Absent without `--records`; `null` when the records cannot be read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    records: Option<Option<Vec<RecordJson>>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    records_error: Option<String>,
+}
+
 /// One batch (and its records, with `--records`) as a JSON object.
-fn batch_json(
-    file: &str,
+fn batch_json<'a>(
+    file: &'a str,
     position: usize,
     h: &BatchHeader,
     batch: Option<&RecordBatch>,
-    error: Option<&str>,
+    error: Option<&'a str>,
     opts: Options,
-) -> String {
-    let mut o = Object::new();
-    o.str("type", "batch")
-        .str("file", file)
-        .int("position", position as u64)
-        .int("baseOffset", h.base_offset)
-        .int("lastOffset", h.last_offset())
-        .int("count", h.record_count)
-        .int("partitionLeaderEpoch", h.partition_leader_epoch)
-        .int("baseTimestamp", h.base_timestamp)
-        .int("maxTimestamp", h.max_timestamp)
-        .str("timestampType", timestamp_type_name(h))
-        .int("size", h.total_size() as u64)
-        .int("magic", h.magic)
-        .int("crc", h.crc)
-        .str("compression", compression_name(h.compression()))
-        .int("producerId", h.producer_id)
-        .int("producerEpoch", h.producer_epoch)
-        .int("baseSequence", h.base_sequence)
-        .bool("isTransactional", h.is_transactional())
-        .bool("isControl", h.is_control())
-        .bool("valid", error.is_none());
-    if let Some(e) = error {
-        o.str("error", e);
-    }
+) -> BatchJson<'a> {
+    let mut b = BatchJson {
+        kind: "batch",
+        file,
+        position: position as u64,
+        base_offset: h.base_offset,
+        last_offset: h.last_offset(),
+        count: h.record_count,
+        partition_leader_epoch: h.partition_leader_epoch,
+        base_timestamp: h.base_timestamp,
+        max_timestamp: h.max_timestamp,
+        timestamp_type: timestamp_type_name(h),
+        size: h.total_size() as u64,
+        magic: h.magic,
+        crc: h.crc,
+        compression: compression_name(h.compression()),
+        producer_id: h.producer_id,
+        producer_epoch: h.producer_epoch,
+        base_sequence: h.base_sequence,
+        is_transactional: h.is_transactional(),
+        is_control: h.is_control(),
+        valid: error.is_none(),
+        error,
+        records: None,
+        records_error: None,
+    };
     if let Some(batch) = batch.filter(|_| opts.records) {
         match batch.records() {
             Ok(records) => {
@@ -327,36 +420,37 @@ fn batch_json(
                         // A fully validated batch has no bad record; stop if one shows anyway.
                         break;
                     };
-                    let (key, key_cut) = preview_json(r.key.as_deref());
-                    let (value, value_cut) = preview_json(r.value.as_deref());
-                    let mut ro = Object::new();
-                    ro.int("offset", r.offset)
-                        .int("timestamp", r.timestamp)
-                        .opt_int("keySize", r.key.as_ref().map(|k| k.len() as u64))
-                        .opt_int("valueSize", r.value.as_ref().map(|v| v.len() as u64))
-                        .opt_str("key", key.as_deref())
-                        .bool("keyTruncated", key_cut)
-                        .opt_str("value", value.as_deref())
-                        .bool("valueTruncated", value_cut)
-                        .int("headers", r.headers.len() as u64);
-                    items.push(ro.finish());
+                    let (key, key_truncated) = preview_json(r.key.as_deref());
+                    let (value, value_truncated) = preview_json(r.value.as_deref());
+                    items.push(RecordJson {
+                        offset: r.offset,
+                        timestamp: r.timestamp,
+                        key_size: r.key.as_ref().map(|k| k.len() as u64),
+                        value_size: r.value.as_ref().map(|v| v.len() as u64),
+                        key,
+                        key_truncated,
+                        value,
+                        value_truncated,
+                        headers: r.headers.len() as u64,
+                    });
                 }
-                o.raw("records", &json::array(&items));
+                b.records = Some(Some(items));
             }
             Err(e) => {
-                o.raw("records", "null").str("recordsError", &e.to_string());
+                b.records = Some(None);
+                b.records_error = Some(e.to_string());
             }
         }
     }
-    o.finish()
+    b
 }
 
 /// How an index entry is printed.
 trait DumpEntry: IndexEntry {
     /// One line of text; offsets are absolute when the segment's `base` offset is known.
     fn text(&self, base: Option<i64>) -> String;
-    /// Adds the entry's fields to a JSON object.
-    fn json(&self, base: Option<i64>, o: &mut Object);
+    /// The entry's fields as JSON, after `type`, `file` and `indexPosition`.
+    fn json(&self, base: Option<i64>) -> serde_json::Map<String, serde_json::Value>;
 }
 
 /// `base + relative`, if the base is known (and the sum fits).
@@ -378,10 +472,12 @@ impl DumpEntry for OffsetEntry {
         }
     }
 
-    fn json(&self, base: Option<i64>, o: &mut Object) {
-        o.opt_int("offset", absolute(base, self.relative_offset))
-            .int("relativeOffset", self.relative_offset)
-            .int("position", self.position);
+    fn json(&self, base: Option<i64>) -> serde_json::Map<String, serde_json::Value> {
+        let mut o = serde_json::Map::new();
+        o.insert("offset".into(), absolute(base, self.relative_offset).into());
+        o.insert("relativeOffset".into(), self.relative_offset.into());
+        o.insert("position".into(), self.position.into());
+        o
     }
 }
 
@@ -399,10 +495,12 @@ impl DumpEntry for TimeEntry {
         }
     }
 
-    fn json(&self, base: Option<i64>, o: &mut Object) {
-        o.int("timestamp", self.timestamp)
-            .opt_int("offset", absolute(base, self.relative_offset))
-            .int("relativeOffset", self.relative_offset);
+    fn json(&self, base: Option<i64>) -> serde_json::Map<String, serde_json::Value> {
+        let mut o = serde_json::Map::new();
+        o.insert("timestamp".into(), self.timestamp.into());
+        o.insert("offset".into(), absolute(base, self.relative_offset).into());
+        o.insert("relativeOffset".into(), self.relative_offset.into());
+        o
     }
 }
 
@@ -439,12 +537,23 @@ fn dump_index<E: DumpEntry>(
     for (i, chunk) in entries.chunks_exact(E::SIZE).take(used).enumerate() {
         let e = E::decode(chunk);
         if opts.json {
-            let mut o = Object::new();
-            o.str("type", "entry")
-                .str("file", &file)
-                .int("indexPosition", (i * E::SIZE) as u64);
-            e.json(base, &mut o);
-            writeln!(out, "{}", o.finish())?;
+            #[derive(Serialize)]
+            #[serde(rename_all = "camelCase")]
+            struct EntryJson<'a> {
+                #[serde(rename = "type")]
+                kind: &'static str,
+                file: &'a str,
+                index_position: u64,
+                #[serde(flatten)]
+                fields: serde_json::Map<String, serde_json::Value>,
+            }
+            let line = EntryJson {
+                kind: "entry",
+                file: &file,
+                index_position: (i * E::SIZE) as u64,
+                fields: e.json(base),
+            };
+            json_line(out, &line)?;
         } else {
             writeln!(out, "{}", e.text(base))?;
         }
@@ -453,11 +562,10 @@ fn dump_index<E: DumpEntry>(
     if free > 0 {
         let position = used * E::SIZE;
         if opts.json {
-            let mut o = Object::new();
-            o.str("type", "preallocated")
-                .str("file", &file)
-                .int("indexPosition", position as u64);
-            writeln!(out, "{}", o.int("entries", free as u64).finish())?;
+            let mut m = Marker::new("preallocated", &file);
+            m.index_position = Some(position as u64);
+            m.entries = Some(free as u64);
+            json_line(out, &m)?;
         } else {
             writeln!(
                 out,
@@ -473,11 +581,10 @@ fn dump_index<E: DumpEntry>(
             E::SIZE
         );
         if opts.json {
-            let mut o = Object::new();
-            o.str("type", "invalid")
-                .str("file", &file)
-                .int("indexPosition", whole as u64);
-            writeln!(out, "{}", o.str("error", &reason).finish())?;
+            let mut m = Marker::new("invalid", &file);
+            m.index_position = Some(whole as u64);
+            m.error = Some(&reason);
+            json_line(out, &m)?;
         } else {
             writeln!(out, "position: {whole} {reason}")?;
         }

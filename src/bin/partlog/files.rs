@@ -5,13 +5,8 @@ use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use partlog::log::CLEAN_SHUTDOWN_FILE;
+use partlog::log::{CLEAN_SHUTDOWN_FILE, LEFTOVER_SUFFIXES};
 use partlog::segment::{parse_file_name, INDEX_SUFFIX, LOG_SUFFIX, TIME_INDEX_SUFFIX};
-
-/// Suffixes of files an interrupted operation leaves behind (removed when the log opens). A copy
-/// of the library's list (`LEFTOVER_SUFFIXES` in `src/log/open.rs`, which is private): keep the
-/// two equal, or `verify` promises removals that opening the log does not do.
-pub const LEFTOVER_SUFFIXES: [&str; 3] = [".deleted", ".cleaned", ".tmp"];
 
 /// What kind of file a path names, judging by its name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,7 +42,8 @@ pub struct Listing {
     pub indexes: BTreeMap<i64, PathBuf>,
     /// `.timeindex` files by base offset.
     pub time_indexes: BTreeMap<i64, PathBuf>,
-    /// Files with a leftover suffix (`.deleted`, `.cleaned`, `.tmp`).
+    /// Files with a leftover suffix (the library's [`LEFTOVER_SUFFIXES`]: what opening the log
+    /// removes).
     pub leftovers: Vec<PathBuf>,
     /// Files that end like segment files but whose name is not a 20-digit base offset.
     pub misnamed: Vec<PathBuf>,

@@ -1,30 +1,41 @@
 //! `partlog produce`: synthetic load.
 
-use std::ffi::OsString;
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use partlog::batch::{SimpleRecord, HEADER_SIZE};
 use partlog::{Config, Log};
 
-use crate::args::{is_help, Spec};
 use crate::text::human_bytes;
-use crate::{CliError, Outcome, USAGE};
+use crate::{parse_count, CliError, Outcome};
 
-/// Options of `produce`.
-const SPEC: Spec = Spec {
-    values: &[
-        "records",
-        "record-size",
-        "batch",
-        "segment-bytes",
-        "index-interval-bytes",
-        "flush-every",
-    ],
-    flags: &[],
-};
+/// Arguments of `produce`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The log directory (created if absent).
+    #[arg(value_name = "DIR")]
+    pub dir: PathBuf,
+    /// Number of records to append.
+    #[arg(long, value_name = "N", value_parser = parse_count::<u64>)]
+    pub records: u64,
+    /// Bytes per record value.
+    #[arg(long, value_name = "B", value_parser = parse_count::<usize>)]
+    pub record_size: usize,
+    /// Records per batch.
+    #[arg(long, value_name = "R", value_parser = parse_count::<usize>)]
+    pub batch: usize,
+    /// Segment size in bytes.
+    #[arg(long, value_name = "S", value_parser = parse_count::<u32>)]
+    pub segment_bytes: Option<u32>,
+    /// Bytes between sparse index entries.
+    #[arg(long, value_name = "I", value_parser = parse_count::<u32>)]
+    pub index_interval_bytes: Option<u32>,
+    /// Flush every K batches.
+    #[arg(long, value_name = "K", value_parser = parse_count::<u64>)]
+    pub flush_every: Option<u64>,
+}
 
 /// The smallest encoding of one record besides its value: length, attributes, timestamp
 /// delta, offset delta, key length, a key of at least five bytes ("key-0"), value length and
@@ -90,25 +101,26 @@ fn now_ms() -> i64 {
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
-fn parse(args: &[OsString]) -> Result<(std::path::PathBuf, Plan), CliError> {
-    let p = SPEC.parse(args)?;
-    let dir = p.one_path("DIR")?;
-    let records: u64 = p.required("records")?;
-    let record_size: usize = p.required("record-size")?;
-    let batch: usize = p.required("batch")?;
+fn plan(args: &Args) -> Result<Plan, CliError> {
+    let Args {
+        records,
+        record_size,
+        batch,
+        flush_every,
+        ..
+    } = *args;
     if batch == 0 {
         return Err(CliError::Usage("--batch must be at least 1".into()));
     }
-    let flush_every: Option<u64> = p.value("flush-every")?;
     if flush_every == Some(0) {
         return Err(CliError::Usage("--flush-every must be at least 1".into()));
     }
     let mut config = Config::default();
-    if let Some(s) = p.value::<u32>("segment-bytes")? {
+    if let Some(s) = args.segment_bytes {
         config.segment_bytes = s;
         config.max_batch_bytes = config.max_batch_bytes.min(s);
     }
-    if let Some(i) = p.value::<u32>("index-interval-bytes")? {
+    if let Some(i) = args.index_interval_bytes {
         config.index_interval_bytes = i;
     }
     config
@@ -125,29 +137,22 @@ fn parse(args: &[OsString]) -> Result<(std::path::PathBuf, Plan), CliError> {
             config.max_batch_bytes
         )));
     }
-    Ok((
-        dir,
-        Plan {
-            records,
-            record_size,
-            batch,
-            flush_every,
-            config,
-        },
-    ))
+    Ok(Plan {
+        records,
+        record_size,
+        batch,
+        flush_every,
+        config,
+    })
 }
 
 /// Runs `partlog produce`.
 ///
 /// # Errors
 /// [`CliError::Usage`] for bad arguments, [`CliError::Failed`] if the log fails.
-pub fn run(args: &[OsString], out: &mut dyn Write) -> Result<Outcome, CliError> {
-    if is_help(args) {
-        writeln!(out, "{USAGE}")?;
-        return Ok(Outcome::Success);
-    }
-    let (dir, plan) = parse(args)?;
-    produce(&dir, &plan, out)
+pub fn run(args: &Args, out: &mut dyn Write) -> Result<Outcome, CliError> {
+    let plan = plan(args)?;
+    produce(&args.dir, &plan, out)
 }
 
 fn failed(dir: &Path, what: &str, e: partlog::Error) -> CliError {

@@ -1,7 +1,5 @@
 //! Rendering bytes and names for people: lossy UTF-8, truncation, escaping.
 
-use std::ffi::OsStr;
-
 /// How many characters of a key or value `dump --records` shows.
 pub const PREVIEW_CHARS: usize = 60;
 
@@ -23,11 +21,9 @@ pub fn preview(bytes: &[u8], max_chars: usize) -> (String, bool) {
 }
 
 /// A double-quoted rendering of `s` with control characters, quotes and backslashes escaped,
-/// so that it stays on one line (the same escaping as the JSON output).
+/// so that it stays on one line (the same escaping as the JSON output: a JSON string literal).
 pub fn quote(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    crate::json::write_str(&mut out, s);
-    out
+    serde_json::to_string(s).unwrap_or_else(|_| format!("{s:?}"))
 }
 
 /// A quoted preview of an optional key or value: `null`, or `"text"`, with `...` when cut.
@@ -43,11 +39,6 @@ pub fn quoted_preview(bytes: Option<&[u8]>) -> String {
             q
         }
     }
-}
-
-/// A quoted rendering of an argument for error messages (lossy if it is not UTF-8).
-pub fn quote_os(s: &OsStr) -> String {
-    quote(&s.to_string_lossy())
 }
 
 /// `n` bytes in a human unit (`1.5 MiB`), exact below 1 KiB.

@@ -19,7 +19,6 @@
 //! orphan index files (opening removes both), and files that look like segment files but are
 //! misnamed.
 
-use std::ffi::OsString;
 use std::fmt;
 use std::fs::{self, File, TryLockError};
 use std::io::{self, Write};
@@ -28,14 +27,25 @@ use std::path::{Path, PathBuf};
 use bytes::Bytes;
 use partlog::batch::{RecordBatch, TimestampType};
 use partlog::index::{IndexEntry, OffsetEntry, TimeEntry};
-use partlog::log::{CLEAN_SHUTDOWN_FILE, LOCK_FILE, LOG_START_OFFSET_FILE, RECOVERY_POINT_FILE};
+use partlog::log::{
+    read_offset_checkpoint, CLEAN_SHUTDOWN_FILE, LOCK_FILE, LOG_START_OFFSET_FILE,
+    RECOVERY_POINT_FILE,
+};
 use partlog::segment::{file_stem, SegmentPaths, LOG_SUFFIX};
 
-use crate::args::{is_help, Spec};
 use crate::files;
 use crate::text::human_bytes;
 use crate::walk::{walk, Step};
-use crate::{CliError, Outcome, USAGE};
+use crate::{CliError, Outcome};
+
+/// Arguments of `verify`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The log directory. Prints a summary and exits 0 if all is well; prints
+    /// `file:position: problem` and exits 1 otherwise.
+    #[arg(value_name = "DIR")]
+    pub dir: PathBuf,
+}
 
 /// "No timestamp", as Kafka writes it: records with it get no time-index entry.
 const NO_TIMESTAMP: i64 = -1;
@@ -500,29 +510,17 @@ fn check_timestamps(path: &Path, pos: u64, batch: &RecordBatch) -> Result<(), Ve
     Ok(())
 }
 
-/// Reads a one-offset checkpoint (`0\n1\n<offset>\n`): `Ok(None)` if absent, `Err(reason)` if
-/// it does not parse.
-fn read_checkpoint(path: &Path) -> Result<Result<Option<i64>, String>, VerifyError> {
-    let text = match fs::read(path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Ok(None)),
-        Err(e) => return Err(io_error(path, "read")(e)),
-    };
-    let Ok(text) = std::str::from_utf8(&text) else {
-        return Ok(Err("checkpoint is not text".into()));
-    };
-    let lines: Vec<&str> = text
-        .strip_suffix('\n')
-        .unwrap_or(text)
-        .split('\n')
-        .collect();
-    let nums: Vec<Option<i64>> = lines.iter().map(|l| l.trim().parse().ok()).collect();
-    Ok(match nums[..] {
-        [Some(0), Some(1), Some(offset)] if offset >= 0 => Ok(Some(offset)),
-        [Some(0), Some(1), Some(offset)] => Err(format!("negative offset {offset} in checkpoint")),
-        [Some(0), ..] => Err("checkpoint must be version 0, one entry, one offset".into()),
-        _ => Err("checkpoint does not parse (expected version 0, count 1, offset)".into()),
-    })
+/// Reads a one-offset checkpoint with the library's reader (the one `Log::open` uses):
+/// `Ok(None)` if absent, `Err((position, reason))` if it does not parse.
+fn read_checkpoint(path: &Path) -> Result<Result<Option<i64>, (u64, String)>, VerifyError> {
+    match read_offset_checkpoint(path) {
+        Ok(offset) => Ok(Ok(offset)),
+        Err(partlog::Error::Corrupt {
+            position, reason, ..
+        }) => Ok(Err((position, reason))),
+        Err(partlog::Error::Io { source, .. }) => Err(io_error(path, "read")(source)),
+        Err(e) => Ok(Err((0, e.to_string()))),
+    }
 }
 
 /// True if a `Log` holds the directory's lock file right now. The probe takes a shared lock and
@@ -649,13 +647,13 @@ pub fn verify_dir(dir: &Path, warnings: &mut Vec<Finding>) -> Result<Summary, Ve
 
     let start_path = dir.join(LOG_START_OFFSET_FILE);
     summary.log_start_offset =
-        read_checkpoint(&start_path)?.map_err(|why| problem(&start_path, 0, why))?;
+        read_checkpoint(&start_path)?.map_err(|(pos, why)| problem(&start_path, pos, why))?;
     let recovery_path = dir.join(RECOVERY_POINT_FILE);
     match read_checkpoint(&recovery_path)? {
         Ok(r) => summary.recovery_point = r,
-        Err(why) => warnings.push(finding(
+        Err((pos, why)) => warnings.push(finding(
             &recovery_path,
-            0,
+            pos,
             format!("{why} (opening the log recovers every segment)"),
         )),
     }
@@ -724,30 +722,17 @@ fn print_summary(out: &mut dyn Write, dir: &Path, s: &Summary, warnings: usize) 
 ///
 /// # Errors
 /// [`CliError::Usage`] for bad arguments, [`CliError::Failed`] if a file cannot be read.
-pub fn run(
-    args: &[OsString],
-    out: &mut dyn Write,
-    err: &mut dyn Write,
-) -> Result<Outcome, CliError> {
-    if is_help(args) {
-        writeln!(out, "{USAGE}")?;
-        return Ok(Outcome::Success);
-    }
-    let p = Spec {
-        values: &[],
-        flags: &[],
-    }
-    .parse(args)?;
-    let dir = p.one_path("DIR")?;
+pub fn run(args: &Args, out: &mut dyn Write, err: &mut dyn Write) -> Result<Outcome, CliError> {
+    let dir = &args.dir;
     let mut warnings = Vec::new();
-    let result = verify_dir(&dir, &mut warnings);
+    let result = verify_dir(dir, &mut warnings);
     // Diagnostics go to stderr; failing to write them must not change the exit status.
     for w in &warnings {
         let _ = writeln!(err, "warning: {w}");
     }
     match result {
         Ok(summary) => {
-            print_summary(out, &dir, &summary, warnings.len())?;
+            print_summary(out, dir, &summary, warnings.len())?;
             Ok(Outcome::Success)
         }
         Err(VerifyError::Problem(p)) => {
