@@ -330,11 +330,13 @@ fn run(args: Args) -> Result<()> {
             .iter()
             .map(|tp| tp.partition)
             .collect::<Vec<_>>(),
-        c2.as_ref().map(|c| c
-            .assignment()
-            .iter()
-            .map(|tp| tp.partition)
-            .collect::<Vec<_>>())
+        c2.as_ref()
+            .map(|c| c
+                .assignment()
+                .iter()
+                .map(|tp| tp.partition)
+                .collect::<Vec<_>>())
+            .unwrap_or_default()
     );
 
     let mut tally = Tally::default();
