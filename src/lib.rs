@@ -4,8 +4,10 @@
 //! partition is an append-only log of Kafka v2 record batches, cut into memory-mapped segment files
 //! named by base offset, each with a sparse offset index and a time index.
 //!
-//! Data flows one way: bytes → [`batch`] → [`index`] → [`segment`] → [`log`]. Lower layers never
-//! call upward. All `unsafe` code lives in one private module (`mmap`).
+//! Data flows one way: bytes → [`batch`] → [`index`] → [`segment`] → [`log`] → [`replica`] (leader
+//! epochs, fetch, high watermark, [`replica::ReplicaSet`]) → [`topic`] (partitions, Kafka's
+//! partitioner, consumer groups). Lower layers never call upward. All `unsafe` code lives in
+//! one private module (`mmap`); the durability seam (`durability`) is empty outside tests.
 //!
 //! ```
 //! use partlog::{Config, Log, batch::SimpleRecord};
