@@ -171,7 +171,7 @@ where
                 }
             }
         }
-        let epochs = load_epoch_cache(&log)?;
+        let (epochs, _) = partlog::replica::load_epoch_cache(&log)?;
 
         let vote_file = JsonFile::new(dir, VOTE_FILE);
         let vote = vote_file.read()?;
@@ -408,47 +408,6 @@ where
         lock(&self.shared.epochs).truncate_from_start(start)?;
         Ok(())
     }
-}
-
-/// The epoch cache of `log`'s directory, checked against the log and rebuilt from its batches
-/// if missing, garbled or not matching; trimmed to the log start.
-fn load_epoch_cache(log: &Log) -> Result<LeaderEpochCache> {
-    let (lso, leo) = (log.log_start_offset(), log.log_end_offset());
-    let last = if leo > lso {
-        let read = log.read(leo - 1, 1)?;
-        read.batches
-            .first()
-            .map(|b| BatchEpoch::new(b.partition_leader_epoch(), b.base_offset()))
-    } else {
-        None
-    };
-    let loaded = match LeaderEpochCache::load(log.dir()) {
-        Ok(c) => Some(c),
-        Err(partlog::Error::Corrupt { .. }) => None,
-        Err(e) => return Err(e.into()),
-    };
-    let mut cache = match loaded.filter(|c| c.check_against_log(leo, last).is_ok()) {
-        Some(c) => c,
-        None => {
-            let mut epochs = Vec::new();
-            let mut next = lso;
-            while next < leo {
-                let read = log.read(next, 8 << 20)?;
-                if read.batches.is_empty() {
-                    break;
-                }
-                epochs.extend(
-                    read.batches
-                        .iter()
-                        .map(|b| BatchEpoch::new(b.partition_leader_epoch(), b.base_offset())),
-                );
-                next = read.next_offset;
-            }
-            LeaderEpochCache::rebuild_from(log.dir(), epochs)?
-        }
-    };
-    cache.truncate_from_start(lso)?;
-    Ok(cache)
 }
 
 /// `[start, end)` of a range of indexes.

@@ -29,7 +29,9 @@ pub use epoch_cache::{
 pub use error::ReplicaError;
 pub use fetch::{FetchRequest, FetchResponse, FetchedRecords, FollowerProgress, OffsetEpochCheck};
 pub use hw_checkpoint::REPLICATION_OFFSET_CHECKPOINT_FILE;
-pub use partition::{Durability, Election, LeaderAndIsr, Partition, PartitionConfig};
+pub use partition::{
+    load_epoch_cache, Durability, Election, LeaderAndIsr, Partition, PartitionConfig,
+};
 pub use replica_set::{
     Acks, ElectionReport, Failure, Produced, ReplicaSet, ReplicaSetConfig, UncleanLeaderElection,
 };

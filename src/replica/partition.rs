@@ -734,10 +734,15 @@ fn check_offset_and_epoch(
     OffsetEpochCheck::Valid
 }
 
-/// The epoch cache of `log`'s directory, checked against the log (and rebuilt from its batches
-/// if missing, garbled or not matching), trimmed to the log start. Returns it and whether it was
-/// rebuilt.
-fn load_epoch_cache(log: &Log) -> Result<(LeaderEpochCache, bool)> {
+/// The leader epoch cache of `log`'s directory, checked against the log (and rebuilt from its
+/// batches' epochs if missing, garbled or not matching, as after a crash that cut the log),
+/// trimmed to the log start. Returns it and whether it was rebuilt. [`Partition::open`] does
+/// this; so does any other owner of a log with epochs (an openraft log store).
+///
+/// # Errors
+/// As [`Log::read`] and [`LeaderEpochCache::rebuild_from`] (an I/O error other than a garbled
+/// file).
+pub fn load_epoch_cache(log: &Log) -> Result<(LeaderEpochCache, bool)> {
     let lso = log.log_start_offset();
     let leo = log.log_end_offset();
     let last = if leo > lso {
