@@ -6,7 +6,9 @@
 //! - `fsync-file`: the same bytes (one Kafka v2 batch per entry) written to a plain file with
 //!   `write_all` + `sync_data` by the appender itself before it answers (everything queued during
 //!   an fsync goes in the next write: the naive group commit);
-//! - `memory`: entries pushed into a `Vec` and answered at once: the upper bound.
+//! - `memory`: entries pushed into a `Vec` and answered at once: the upper bound. (openraft's
+//!   `openraft-memstore` 0.9.25 cannot stand in: it implements the v1 `RaftStorage` trait, which
+//!   the `storage-v2` feature this crate needs configures out of openraft.)
 //!
 //! Criterion reports entries per second; p99 latency (proposal to durable) is printed per case.
 //! Entries are 120-byte JSON strings, as a small taxi ride.
