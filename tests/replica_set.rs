@@ -80,6 +80,17 @@ fn leader_failover_keeps_every_acknowledged_record_and_the_old_leader_catches_up
         assert_eq!(bytes_of(&set, id), leader_bytes, "replica {id} differs");
     }
     assert_eq!(set.replica(first).unwrap().log_end_offset(), 30);
+    // Every batch carries the epoch it was produced in (stamped outside the CRC: reads check
+    // it): 1 before the failover, 2 after.
+    let leader = set.replica(report.leader).unwrap();
+    assert_eq!(
+        leader.log().read(19, 1).unwrap().batches[0].partition_leader_epoch(),
+        1
+    );
+    assert_eq!(
+        leader.log().read(20, 1).unwrap().batches[0].partition_leader_epoch(),
+        2
+    );
     assert!(
         set.isr().contains(&first),
         "the old leader rejoined the ISR"

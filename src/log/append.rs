@@ -206,15 +206,19 @@ impl Log {
         )
     }
 
-    /// Appends one batch the log encoded for a client into `bytes` (the thread's reused buffer,
-    /// see `append_encoded`): its base offset is set in place, outside the CRC, so the segment
-    /// writes it in one piece.
+    /// Appends one batch the log encoded into `bytes` (the thread's reused buffer, see
+    /// `append_encoded`) for a client or a leader: its base offset (and a leader's epoch) is set
+    /// in place, outside the CRC, so the segment writes it in one piece.
     pub(super) fn append_scratch(
         &self,
         header: &BatchHeader,
         bytes: &mut [u8],
+        origin: AppendOrigin,
     ) -> Result<AppendInfo> {
-        let origin = AppendOrigin::Client;
+        debug_assert!(
+            origin != AppendOrigin::Follower,
+            "a follower's batches are not built here"
+        );
         let plan = self.plan(std::iter::once(header), origin)?;
         self.append_planned(
             &plan,

@@ -284,11 +284,21 @@ impl Log {
     /// `max_batch_bytes`, [`Error::PreviousIo`] / [`Error::Closed`] if the log cannot be
     /// written, [`Error::Io`] if the file system fails.
     pub fn append(&self, records: &[SimpleRecord]) -> Result<AppendInfo> {
+        self.append_as(records, AppendOrigin::Client)
+    }
+
+    /// [`Log::append`] for `origin` (a client, or a leader stamping its epoch; not a follower,
+    /// whose batches come with their offsets).
+    pub(crate) fn append_as(
+        &self,
+        records: &[SimpleRecord],
+        origin: AppendOrigin,
+    ) -> Result<AppendInfo> {
         // Sized up front: growing a 1 MiB batch by doubling copies it ~twice more.
         let estimate = records.iter().fold(HEADER_SIZE, |n, r| {
             n.saturating_add(r.encoded_size_estimate())
         });
-        self.append_encoded(estimate, |builder| {
+        self.append_encoded(estimate, origin, |builder| {
             records.iter().try_for_each(|r| builder.push(r))
         })
     }

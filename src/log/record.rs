@@ -2,7 +2,7 @@
 
 use std::cell::Cell;
 
-use super::{AppendInfo, Log};
+use super::{AppendInfo, AppendOrigin, Log};
 use crate::batch::{BatchBuilder, BatchError, BorrowedRecord, PositionedBatch, HEADER_SIZE};
 use crate::error::{Error, Result};
 
@@ -92,22 +92,23 @@ impl Log {
         let estimate = records.iter().fold(HEADER_SIZE, |n, r| {
             n.saturating_add(r.encoded_size_estimate())
         });
-        self.append_encoded(estimate, |builder| {
+        self.append_encoded(estimate, AppendOrigin::Client, |builder| {
             records.iter().try_for_each(|r| builder.push_borrowed(r))
         })
     }
 
     /// Encodes one batch with `encode` (into the thread's reused buffer, `estimate` bytes
-    /// reserved) and appends it.
+    /// reserved) and appends it for `origin`.
     pub(super) fn append_encoded(
         &self,
         estimate: usize,
+        origin: AppendOrigin,
         encode: impl FnOnce(&mut BatchBuilder) -> std::result::Result<(), BatchError>,
     ) -> Result<AppendInfo> {
         let mut builder = BatchBuilder::with_buffer(SCRATCH.take(), estimate);
         encode(&mut builder)?;
         let (header, mut bytes) = builder.finish()?;
-        let appended = self.append_scratch(&header, &mut bytes);
+        let appended = self.append_scratch(&header, &mut bytes, origin);
         if bytes.capacity() <= SCRATCH_KEEP_BYTES {
             SCRATCH.set(bytes);
         }

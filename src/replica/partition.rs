@@ -69,7 +69,7 @@ use super::error::ReplicaError;
 use super::fetch::{FetchRequest, FetchResponse, FetchedRecords, OffsetEpochCheck};
 use super::hw_checkpoint;
 use super::tracker::{AcksAllStatus, LeaderTerm, ReplicaId, ReplicaTracker, TrackerConfig};
-use crate::batch::{BatchBuilder, SimpleRecord, HEADER_SIZE};
+use crate::batch::SimpleRecord;
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::error::{Error, Result};
@@ -399,15 +399,23 @@ impl Partition {
         batches: impl Into<Batches<'a>>,
         now_ms: i64,
     ) -> Result<AppendInfo> {
+        self.leader_append(now_ms, |log, origin| log.append_batches(batches, origin))
+    }
+
+    /// Runs `append` as the leader (with the origin that stamps the leader's epoch), then moves
+    /// the high watermark as the durability mode says.
+    fn leader_append(
+        &self,
+        now_ms: i64,
+        append: impl FnOnce(&Log, AppendOrigin) -> Result<AppendInfo>,
+    ) -> Result<AppendInfo> {
         let info = {
             let mut st = self.lock();
             let Role::Leader(tracker) = &mut st.role else {
                 return Err(ReplicaError::NotLeader { leader_epoch: None }.into());
             };
             let leader_epoch = tracker.leader_epoch();
-            let info = self
-                .log
-                .append_batches(batches, AppendOrigin::Leader { leader_epoch })?;
+            let info = append(&self.log, AppendOrigin::Leader { leader_epoch })?;
             if self.config.durability == Durability::OnAppend {
                 self.leader_progress(tracker, self.log.log_end_offset(), now_ms)?;
             }
@@ -430,15 +438,9 @@ impl Partition {
     /// # Errors
     /// As [`Partition::append_as_leader`], and [`Error::InvalidBatch`] for no records.
     pub fn append_records(&self, records: &[SimpleRecord], now_ms: i64) -> Result<AppendInfo> {
-        let estimate = records.iter().fold(HEADER_SIZE, |n, r| {
-            n.saturating_add(r.encoded_size_estimate())
-        });
-        let mut builder = BatchBuilder::with_capacity(estimate);
-        for r in records {
-            builder.push(r)?;
-        }
-        let batch = builder.build()?;
-        self.append_as_leader(&batch, now_ms)
+        // Encoded straight into the log's reused buffer with the leader's epoch: no batch built
+        // only to be validated again.
+        self.leader_append(now_ms, |log, origin| log.append_as(records, origin))
     }
 
     /// The leader's own log end (as counted for the high watermark) is now `end`.
