@@ -27,7 +27,7 @@ impl Log {
     ///
     /// # Errors
     /// [`Error::OffsetOutOfRange`] below the log start offset; [`Error::Io`] if the file system
-    /// fails (the log then refuses writes until reopened).
+    /// fails (the log then refuses writes until reopened, as after any error once the cut began).
     pub fn truncate_to(&self, offset: i64) -> Result<i64> {
         self.check_writable()?;
         let mut w = self.writer()?;
@@ -43,8 +43,9 @@ impl Log {
                 log_end_offset: leo,
             });
         }
+        let started = self.truncation_count();
         let r = self.truncate_locked(&mut w, offset);
-        self.fail_on_io(r)
+        self.fail_if_cut(r, started)
     }
 
     /// Removes every segment and starts an empty one at `offset`, which becomes both the log
@@ -65,7 +66,19 @@ impl Log {
                 log_end_offset: self.log_end_offset(),
             });
         }
+        let started = self.truncation_count();
         let r = self.truncate_fully_locked(&mut w, offset);
+        self.fail_if_cut(r, started)
+    }
+
+    /// A truncation that failed once it had begun (`begin_truncation` counted it) left the
+    /// segments, offsets and active segment in a state no one checked: the log refuses writes
+    /// until reopened, whatever the error (recovery puts it right). Before that point only an
+    /// I/O error does.
+    fn fail_if_cut(&self, r: Result<i64>, started: u64) -> Result<i64> {
+        if r.is_err() && self.truncation_count() != started {
+            self.failed.store(true, Ordering::Release);
+        }
         self.fail_on_io(r)
     }
 
