@@ -3,46 +3,16 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 
 use partlog::batch::SimpleRecord;
 use partlog::log::{CLEAN_SHUTDOWN_FILE, RECOVERY_POINT_FILE};
 use partlog::segment::SegmentPaths;
 use partlog::{AppendInfo, Log};
 
-// ---------------------------------------------------------------------------------------------
-// Running the binary.
-
-struct Output {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl Output {
-    fn all(&self) -> String {
-        format!("{}{}", self.stdout, self.stderr)
-    }
-}
-
 mod common;
+use common::cli::{p, partlog};
 use common::small_config;
-
-fn partlog<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> Output {
-    let out = Command::new(env!("CARGO_BIN_EXE_partlog"))
-        .args(args)
-        .output()
-        .expect("run partlog");
-    Output {
-        code: out.status.code().expect("partlog exited by a signal"),
-        stdout: String::from_utf8(out.stdout).expect("stdout is UTF-8"),
-        stderr: String::from_utf8(out.stderr).expect("stderr is UTF-8"),
-    }
-}
-
-fn p(path: &Path) -> String {
-    path.to_str().expect("UTF-8 temp path").to_owned()
-}
+use std::process::{Command, Stdio};
 
 // ---------------------------------------------------------------------------------------------
 // Test logs built with the library.

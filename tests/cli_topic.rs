@@ -3,68 +3,26 @@
 #![cfg(feature = "cli")]
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Stdio};
 
 use partlog::topic::partition_for_key;
 use serde_json::Value;
 
-struct Output {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
+mod common;
+use common::cli::{p, partlog, partlog_with_stdin, Output};
 
-impl Output {
-    fn all(&self) -> String {
-        format!("{}{}", self.stdout, self.stderr)
-    }
-
-    fn json(&self) -> Vec<Value> {
-        self.stdout
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
-            .collect()
-    }
-}
-
-fn partlog_with_stdin<S: AsRef<std::ffi::OsStr>>(args: &[S], stdin: Option<&str>) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_partlog"))
-        .args(args)
-        .stdin(if stdin.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run partlog");
-    if let Some(input) = stdin {
-        let mut pipe = child.stdin.take().unwrap();
-        pipe.write_all(input.as_bytes()).unwrap();
-    }
-    let out = child.wait_with_output().expect("wait for partlog");
-    Output {
-        code: out.status.code().expect("partlog exited by a signal"),
-        stdout: String::from_utf8(out.stdout).expect("stdout is UTF-8"),
-        stderr: String::from_utf8(out.stderr).expect("stderr is UTF-8"),
-    }
-}
-
-fn partlog<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> Output {
-    partlog_with_stdin(args, None)
+/// The JSON lines a run printed.
+fn json(out: &Output) -> Vec<Value> {
+    out.stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect()
 }
 
 fn ok<S: AsRef<std::ffi::OsStr> + std::fmt::Debug>(args: &[S]) -> Output {
     let out = partlog(args);
     assert_eq!(out.code, 0, "{args:?}: {}", out.all());
     out
-}
-
-fn p(path: &Path) -> String {
-    path.to_str().expect("UTF-8 temp path").to_owned()
 }
 
 fn int(v: &Value, key: &str) -> i64 {
@@ -134,7 +92,7 @@ fn topic_create_describe_list_delete() {
     assert_eq!(out.code, 0, "{}", out.all());
     assert!(out.stdout.contains("produced 3 records"), "{}", out.stdout);
     let out = ok(&["topic", "describe", &data, "--json"]);
-    let parts = out.json();
+    let parts = json(&out);
     assert_eq!(parts.len(), 4, "{}", out.stdout);
     let rides: Vec<&Value> = parts.iter().filter(|v| v["topic"] == "rides").collect();
     assert_eq!(rides.len(), 3);
@@ -257,7 +215,7 @@ fn rides_csv_through_a_group_of_two_exactly_once() {
         "1",
         "--json",
     ]);
-    let first = &out.json()[0];
+    let first = &json(&out)[0];
     let pickup = first["value"].as_str().unwrap().split(',').nth(1).unwrap();
     let (date, time) = pickup.split_once(' ').unwrap();
     assert!(date.starts_with("20") && time.len() == 8, "{pickup}");
@@ -280,7 +238,7 @@ fn rides_csv_through_a_group_of_two_exactly_once() {
         "100",
         "--json",
     ]);
-    let mut records = first.json();
+    let mut records = json(&first);
     assert_eq!(records.len(), 100);
     assert!(
         first.stderr.contains("assigned partitions [0]")
@@ -291,8 +249,8 @@ fn rides_csv_through_a_group_of_two_exactly_once() {
 
     // Lag after the first run: what is left.
     let out = ok(&["groups", &data, "--group", "riders", "--json"]);
-    let lag: i64 = out.json().iter().map(|v| int(v, "lag")).sum();
-    let committed: i64 = out.json().iter().map(|v| int(v, "currentOffset")).sum();
+    let lag: i64 = json(&out).iter().map(|v| int(v, "lag")).sum();
+    let committed: i64 = json(&out).iter().map(|v| int(v, "currentOffset")).sum();
     assert_eq!(committed, 100, "{}", out.stdout);
     assert_eq!(lag, rides.len() as i64 - 100, "{}", out.stdout);
     let text = ok(&["groups", &data]);
@@ -310,12 +268,12 @@ fn rides_csv_through_a_group_of_two_exactly_once() {
         "2",
         "--json",
     ]);
-    records.extend(second.json());
+    records.extend(json(&second));
     for r in &records {
         assert!(r["member"].is_string(), "{r}");
     }
     // Within a run, each partition was read by one member only.
-    for run in [first.json(), second.json()] {
+    for run in [json(&first), json(&second)] {
         let mut owner: BTreeMap<i64, BTreeSet<String>> = BTreeMap::new();
         for r in &run {
             owner
@@ -331,7 +289,7 @@ fn rides_csv_through_a_group_of_two_exactly_once() {
     let third = ok(&["consume", &data, "--topic", "rides", "--group", "riders"]);
     assert_eq!(third.stdout, "");
     let out = ok(&["groups", &data, "--json"]);
-    let rows = out.json();
+    let rows = json(&out);
     assert_eq!(rows.len(), 2, "{}", out.stdout);
     for v in &rows {
         assert_eq!(int(v, "lag"), 0, "{v}");
@@ -353,7 +311,7 @@ fn rides_csv_through_a_group_of_two_exactly_once() {
             "50",
             "--json",
         ]);
-        let got = out.json();
+        let got = json(&out);
         if got.is_empty() {
             break;
         }
@@ -372,7 +330,7 @@ fn rides_csv_through_a_group_of_two_exactly_once() {
         "--from-beginning",
         "--json",
     ]);
-    check_exactly_once(&rides, &all.json());
+    check_exactly_once(&rides, &json(&all));
     let text = ok(&[
         "consume",
         &data,
@@ -423,8 +381,7 @@ fn keyless_lines_and_skip_header() {
         "--from-beginning",
         "--json",
     ]);
-    let mut values: Vec<String> = all
-        .json()
+    let mut values: Vec<String> = json(&all)
         .iter()
         .map(|v| {
             assert!(v["key"].is_null());

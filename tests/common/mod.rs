@@ -3,6 +3,9 @@
 
 use std::path::Path;
 
+#[cfg(feature = "cli")]
+pub mod cli;
+
 use bytes::Bytes;
 use partlog::batch::{Record, SimpleRecord};
 use partlog::{Config, Log};
