@@ -82,10 +82,12 @@ fn floor_index<E: IndexEntry>(bytes: &[u8], target: i64) -> Option<usize> {
             if hi - lo <= 1 {
                 break;
             }
-            // lo_key <= target < last_key, so the span is positive; i128 cannot overflow.
-            let span = i128::from(last_key) - i128::from(lo_key);
-            let ahead = (i128::from(target) - i128::from(lo_key)) * (last - lo) as i128 / span;
-            lo + usize::try_from(ahead).unwrap_or(0).clamp(1, hi - lo - 1)
+            // lo_key <= target < last_key, so the fraction is in [0, 1). A guess needs no
+            // exactness (it is clamped, then checked like any probe): f64 is enough, and
+            // cheaper than the 128-bit division exact arithmetic would need.
+            let fraction = (target as f64 - lo_key as f64) / (last_key as f64 - lo_key as f64);
+            let ahead = (fraction * (last - lo) as f64) as usize;
+            lo + ahead.clamp(1, hi - lo - 1)
         } else {
             lo + (hi - lo) / 2
         };

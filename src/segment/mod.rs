@@ -426,6 +426,23 @@ impl SegmentView {
         hint: Option<usize>,
     ) -> Result<Option<(usize, BatchHeader)>> {
         let relative = offset.saturating_sub(seg.base_offset);
+        // Where the batch most likely is, if bytes grow evenly with offsets: its line starts
+        // loading now, alongside the index search rather than after it (on a large log both
+        // are cache misses, and the second needs the first's answer). Only a hint: the index
+        // and the walk decide.
+        if let Some(last) = self.offset_index.last() {
+            if let (Ok(r), Ok(n), Ok(p)) = (
+                u64::try_from(relative),
+                u64::try_from(last.relative_offset),
+                u64::try_from(last.position),
+            ) {
+                if r < n {
+                    // r < n < 2^31 and p < 2^31: the product fits.
+                    let guess = (p * r / n) as usize;
+                    crate::mmap::prefetch(data.get(guess..guess + 1).unwrap_or(&[]));
+                }
+            }
+        }
         let hinted = hint.and_then(|i| Some((i, self.offset_index.entry(i)?)));
         let floor = match hinted {
             Some((i, e)) if i64::from(e.relative_offset) == relative => Some((i, e)),
@@ -511,24 +528,48 @@ impl SegmentView {
 
     /// The batch of `seg` holding `offset` (its CRC checked if `verify_crc`) and its position;
     /// `Ok(None)` if the segment's batches end before `offset`. The one-batch form of
-    /// [`SegmentView::read`], without the list.
+    /// [`SegmentView::read`], without the list: the walk and the CRC run over the mapped bytes,
+    /// and only the batch found is made a [`Bytes`] (no allocation for a sealed segment, one
+    /// for the active segment's).
     pub(crate) fn read_batch(
         &self,
         seg: &Segment,
         offset: i64,
         verify_crc: bool,
     ) -> Result<Option<(usize, RecordBatch)>> {
-        let data = self.data();
-        let Some((start, header)) = self.locate(seg, offset, &data)? else {
+        let find = |data: &[u8]| -> Result<Option<(usize, BatchHeader)>> {
+            let Some((start, header)) = self.locate(seg, offset, data)? else {
+                return Ok(None);
+            };
+            if verify_crc {
+                // `locate` checked that the whole batch is present.
+                let batch = data.get(start..start + header.total_size()).unwrap_or_default();
+                let computed = crate::batch::compute_crc(batch);
+                if computed != header.crc {
+                    let e = BatchError::CrcMismatch {
+                        stored: header.crc,
+                        computed,
+                    };
+                    return Err(Error::corrupt(&seg.paths.log, start as u64, e.to_string()));
+                }
+            }
+            Ok(Some((start, header)))
+        };
+        let found = match &self.frozen {
+            Some(all) => find(all)?,
+            None => self.log.with_published(find)?,
+        };
+        let Some((start, header)) = found else {
             return Ok(None);
         };
-        let batch = batch_at(
-            &seg.paths.log,
-            &data,
-            start,
-            header.total_size(),
-            verify_crc,
-        )?;
+        let end = start + header.total_size();
+        let bytes = match &self.frozen {
+            Some(all) => all.slice(start..end),
+            // The published length only grows while this view is held.
+            None => self.log.slice(start, end).unwrap_or_default(),
+        };
+        let batch = RecordBatch::with_header(header, bytes)
+            .map_err(|e| Error::corrupt(&seg.paths.log, start as u64, e.to_string()))?;
         Ok(Some((start, batch)))
     }
 
@@ -641,6 +682,8 @@ fn prefetch_bound(floor: Option<OffsetEntry>, next: Option<OffsetEntry>, relativ
 
 /// Most bytes a walk prefetches.
 const WALK_PREFETCH: usize = 8 << 10;
+/// Bytes a walk prefetches before it knows it must pass over a batch.
+const WALK_FIRST_PREFETCH: usize = 512;
 
 /// Walks batch headers from `pos` (where a batch starting at offset `expected` must be) to the
 /// batch holding `offset`; `Ok(None)` if the segment's batches end before it.
@@ -659,28 +702,52 @@ fn walk_to(
     let path = &seg.paths.log;
     // The batch sought lies before `ahead`: start loading all of those cache lines now, in
     // parallel, rather than one after the other as the walk reaches each header.
-    crate::mmap::prefetch(
-        data.get(pos..ahead.min(pos + WALK_PREFETCH).min(data.len()))
-            .unwrap_or(&[]),
-    );
+    // Only a few lines at first: when the indexed batch itself holds the offset (large
+    // batches), the walk is one hop and the CRC streams the batch anyway; a prefetch of lines
+    // the walk never reads would stall the loads the lookup does need.
+    let window = |from: usize, to: usize| data.get(from..to.min(data.len())).unwrap_or(&[]);
+    let limit = ahead.min(pos.saturating_add(WALK_PREFETCH));
+    let first = limit.min(pos + WALK_FIRST_PREFETCH);
+    crate::mmap::prefetch(window(pos, first));
+    let mut rest = Some((first, limit));
+    // The hops stay in this tight loop (no `Result` built per batch); anything unusual leaves
+    // it for the checked path below, which names the damage.
+    let (mut span, mut found) = (None, false);
     while pos < data.len() {
         // Batches passed over need only their span; the one found is parsed whole.
-        let span = span_at(path, data, pos)?;
-        if span.base_offset != expected {
-            return Err(Error::corrupt(
-                path,
-                pos as u64,
-                format!(
-                    "batch base offset {} where offset {expected} was expected",
-                    span.base_offset
-                ),
-            ));
+        span = data.get(pos..).and_then(peek_span);
+        match span {
+            Some(s) if s.base_offset == expected => {
+                if s.last_offset() >= offset {
+                    found = true;
+                    break;
+                }
+                expected = s.next_offset();
+                pos += s.total_size;
+                // More than one hop: now load the rest of the way in parallel.
+                if let Some((from, to)) = rest.take() {
+                    crate::mmap::prefetch(window(from, to));
+                }
+            }
+            _ => break,
         }
-        if span.last_offset() >= offset {
-            return Ok(Some((pos, header_at(path, data, pos)?)));
-        }
-        expected = span.next_offset();
-        pos += span.total_size;
+    }
+    if found {
+        return Ok(Some((pos, header_at(path, data, pos)?)));
+    }
+    if pos < data.len() {
+        let span = match span {
+            Some(s) => s,
+            None => span_at(path, data, pos)?,
+        };
+        return Err(Error::corrupt(
+            path,
+            pos as u64,
+            format!(
+                "batch base offset {} where offset {expected} was expected",
+                span.base_offset
+            ),
+        ));
     }
     let end = seg.end_offset();
     if end != i64::MAX && expected < end && offset < end {
