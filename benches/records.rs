@@ -17,7 +17,15 @@
 //!   CRC checked, then the record found by its length prefix); `commitlog` reads exactly one
 //!   message (a `ReadLimit` of its size; CRC checked); `raw_pread` has an in-memory table of
 //!   every record's position (a perfect index) and `pread`s the 100 B value: no CRC, no
-//!   lookup structure on disk, no decoding.
+//!   lookup structure on disk, no decoding. `partlog_dense_index` is `read_record` on a log
+//!   indexed at every batch (`index_interval_bytes = 0`, as commitlog indexes every message;
+//!   batches of 1 and 10 only: 100-record batches are each indexed already).
+//!   `raw_pread_batch_crc` is the floor for any reader that checks a v2 batch's CRC: an
+//!   in-memory table of every batch's place (a perfect batch index), a `pread` of the whole
+//!   batch from partlog's own segment file, its CRC-32C checked, the 100 B at the record's
+//!   known place touched: no index on disk, no walk, no decoding. `mmap_batch_crc` is the
+//!   same through a map of that file (no system call, no copy): what bringing a random batch
+//!   into the CPU and checking its CRC costs on this machine, the floor under `partlog`.
 //! - `record_append`: one 100 B record per append, through every public append API, and the
 //!   baselines; throughput in records. See the function for what each one does.
 
@@ -36,7 +44,9 @@ use partlog::{Config, Log};
 
 #[path = "common/mod.rs"]
 mod common;
-use common::{tempdir, timed_appends, touch, value, Rng, Scale, MIB, READ_CHUNK, TS0};
+use common::{
+    first_segment, tempdir, timed_appends, touch, value, Rng, Scale, MIB, READ_CHUNK, TS0,
+};
 use tempfile::TempDir;
 
 /// Bytes of a record value.
@@ -63,6 +73,13 @@ fn config(verify_crc_on_read: bool) -> Config {
 /// append) and a raw file of `[u32 length][value]` records.
 struct Fixture {
     partlog: TempDir,
+    /// The same batches in a log indexed at every batch (`index_interval_bytes = 0`), for
+    /// batches smaller than the default index interval.
+    dense: Option<TempDir>,
+    /// Position and size of every batch in the default log's one segment, in offset order: the
+    /// perfect batch index of the `raw_pread_batch_crc` floor.
+    batches: Vec<(u64, usize)>,
+    per_batch: usize,
     commitlog: TempDir,
     _raw_dir: TempDir,
     raw: PathBuf,
@@ -73,6 +90,15 @@ struct Fixture {
 
 fn fixture(records: u64, per_batch: usize) -> Fixture {
     let partlog = tempdir();
+    // Batches of 100 records (10.8 KB) are each indexed already at the default 4 KiB interval.
+    let dense = (per_batch < 100).then(tempdir);
+    let dense_log = dense.as_ref().map(|d| {
+        let config = Config {
+            index_interval_bytes: 0,
+            ..Config::default()
+        };
+        Log::open(d.path(), config).expect("open dense")
+    });
     let commitlog = tempdir();
     let raw_dir = tempdir();
     let raw = raw_dir.path().join("records.raw");
@@ -96,17 +122,36 @@ fn fixture(records: u64, per_batch: usize) -> Fixture {
             raw_index.push(pos + RAW_HEADER as u64);
             pos += (RAW_HEADER + VALUE) as u64;
         }
-        log.append_batch(&b.build().expect("build"))
-            .expect("append");
+        let batch = b.build().expect("build");
+        log.append_batch(&batch).expect("append");
+        if let Some(d) = &dense_log {
+            d.append_batch(&batch).expect("append dense");
+        }
         cl.append(&mut buf).expect("append");
         written += n as u64;
     }
     assert_eq!(log.log_end_offset() as u64, cl.next_offset());
+    assert_eq!(log.segment_count(), 1, "the batch table reads one segment");
     log.close().expect("close");
+    if let Some(d) = dense_log {
+        d.close().expect("close dense");
+    }
+    let segment = std::fs::read(first_segment(partlog.path())).expect("segment");
+    let mut batches = Vec::new();
+    let mut at = 0;
+    while let Some((_, length)) = partlog::batch::peek_frame(&segment[at..]) {
+        let size = length as usize + 12;
+        batches.push((at as u64, size));
+        at += size;
+    }
+    assert_eq!(batches.len() as u64, records.div_ceil(per_batch as u64));
     cl.flush().expect("flush");
     file.flush().expect("raw");
     Fixture {
         partlog,
+        dense,
+        batches,
+        per_batch,
         commitlog,
         _raw_dir: raw_dir,
         raw,
@@ -239,6 +284,60 @@ fn record_random_read(c: &mut Criterion, scale: Scale) {
                 log.close().expect("close");
             });
         }
+        if per_batch < 100 {
+            group.bench_function(BenchmarkId::new("partlog_dense_index", &param), |b| {
+                let fx = fx();
+                let dir = fx.dense.as_ref().expect("dense log");
+                let config = Config {
+                    index_interval_bytes: 0,
+                    ..config(true)
+                };
+                let log = Log::open(dir.path(), config).expect("open");
+                let mut rng = Rng(0x1234_5678);
+                b.iter(|| {
+                    let offset = rng.below(fx.records) as i64;
+                    let found = log.read_record(offset).expect("read").expect("present");
+                    touch(found.record().value().unwrap_or_default())
+                });
+                log.close().expect("close");
+            });
+        }
+        group.bench_function(BenchmarkId::new("raw_pread_batch_crc", &param), |b| {
+            let fx = fx();
+            let file = File::open(first_segment(fx.partlog.path())).expect("segment");
+            let mut buf = vec![0u8; fx.batches.iter().map(|b| b.1).max().unwrap_or(0)];
+            let mut rng = Rng(0x1234_5678);
+            b.iter(|| {
+                let offset = rng.below(fx.records) as usize;
+                let (at, size) = fx.batches[offset / fx.per_batch];
+                let batch = &mut buf[..size];
+                file.read_exact_at(batch, at).expect("pread");
+                let stored = u32::from_be_bytes(batch[17..21].try_into().expect("4 bytes"));
+                assert_eq!(partlog::batch::compute_crc(batch), stored, "crc");
+                // The value of the record sought: its place is known, not searched for.
+                let record = offset % fx.per_batch;
+                let value_at = 61 + record * (size - 61) / fx.per_batch;
+                touch(&batch[value_at..value_at + VALUE])
+            })
+        });
+        group.bench_function(BenchmarkId::new("mmap_batch_crc", &param), |b| {
+            let fx = fx();
+            let file = File::open(first_segment(fx.partlog.path())).expect("segment");
+            // SAFETY: the fixture's segment file is closed by partlog and nothing writes or
+            // truncates it while this map lives (the bench owns the directory).
+            let map = unsafe { memmap2::Mmap::map(&file) }.expect("mmap");
+            let mut rng = Rng(0x1234_5678);
+            b.iter(|| {
+                let offset = rng.below(fx.records) as usize;
+                let (at, size) = fx.batches[offset / fx.per_batch];
+                let batch = &map[at as usize..at as usize + size];
+                let stored = u32::from_be_bytes(batch[17..21].try_into().expect("4 bytes"));
+                assert_eq!(partlog::batch::compute_crc(batch), stored, "crc");
+                let record = offset % fx.per_batch;
+                let value_at = 61 + record * (size - 61) / fx.per_batch;
+                touch(&batch[value_at..value_at + VALUE])
+            })
+        });
         group.bench_function(BenchmarkId::new("commitlog", &param), |b| {
             let fx = fx();
             let log = open_commitlog(fx.commitlog.path());

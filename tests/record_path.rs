@@ -76,8 +76,20 @@ fn read_record_after_reopen_reads_inactive_segments() {
 
 #[test]
 fn read_record_reports_a_corrupt_batch() {
+    read_record_reports_a_corrupt_batch_in(false);
+}
+
+/// The same in a sealed segment, whose reads slice the segment's whole bytes (the other test's
+/// segment is the active one, whose reads map only the batch they return).
+#[test]
+fn read_record_reports_a_corrupt_batch_in_a_sealed_segment() {
+    read_record_reports_a_corrupt_batch_in(true);
+}
+
+fn read_record_reports_a_corrupt_batch_in(sealed: bool) {
+    let config = Config::default();
     let dir = tmp_in_memory("record-path");
-    let log = Log::open(dir.path(), Config::default()).unwrap();
+    let log = Log::open(dir.path(), config.clone()).unwrap();
     let value = [7u8; 100];
     for i in 0..10 {
         let records: Vec<BorrowedRecord<'_>> = (0..10)
@@ -87,6 +99,12 @@ fn read_record_reports_a_corrupt_batch() {
     }
     let info = log.read(50, 1).unwrap();
     let position = 5 * info.bytes.len() as u64;
+    if sealed {
+        log.roll_now().unwrap();
+        log.append_records(&[BorrowedRecord::new(100, None, Some(&value[..]))])
+            .unwrap();
+        assert_eq!(log.segment_count(), 2);
+    }
     log.close().unwrap();
     // Flip a value byte of the batch holding offsets 50..60 (all batches are the same size).
     let path = dir.path().join(format!("{:020}.log", 0));
@@ -94,7 +112,7 @@ fn read_record_reports_a_corrupt_batch() {
     f.seek(SeekFrom::Start(position + 200)).unwrap();
     f.write_all(&[0x55]).unwrap();
     drop(f);
-    let log = Log::open(dir.path(), Config::default()).unwrap();
+    let log = Log::open(dir.path(), config.clone()).unwrap();
     match log.read_record(55) {
         Err(Error::Corrupt {
             path: p,
@@ -109,6 +127,15 @@ fn read_record_reports_a_corrupt_batch() {
     // Its neighbours are intact.
     assert!(log.read_record(49).unwrap().is_some());
     assert!(log.read_record(60).unwrap().is_some());
+    // With the check off, the damaged record comes back as stored, flipped byte and all.
+    log.close().unwrap();
+    let unchecked = Config {
+        verify_crc_on_read: false,
+        ..config
+    };
+    let log = Log::open(dir.path(), unchecked).unwrap();
+    let found = log.read_record(55).unwrap().expect("present");
+    assert_eq!(found.record().offset(), 55);
 }
 
 #[test]

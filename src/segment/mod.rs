@@ -543,7 +543,9 @@ impl SegmentView {
             };
             if verify_crc {
                 // `locate` checked that the whole batch is present.
-                let batch = data.get(start..start + header.total_size()).unwrap_or_default();
+                let batch = data
+                    .get(start..start + header.total_size())
+                    .unwrap_or_default();
                 let computed = crate::batch::compute_crc(batch);
                 if computed != header.crc {
                     let e = BatchError::CrcMismatch {
