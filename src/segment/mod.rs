@@ -546,6 +546,7 @@ impl SegmentView {
                 let batch = data
                     .get(start..start + header.total_size())
                     .unwrap_or_default();
+                crate::mmap::prefetch_pages(batch);
                 let computed = crate::batch::compute_crc(batch);
                 if computed != header.crc {
                     let e = BatchError::CrcMismatch {
