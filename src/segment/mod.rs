@@ -716,6 +716,11 @@ fn walk_to(
     // The hops stay in this tight loop (no `Result` built per batch); anything unusual leaves
     // it for the checked path below, which names the damage.
     let (mut span, mut found) = (None, false);
+    // The size of the last batch passed over: a batch of the same size moves `pos` by this
+    // register rather than by the value just loaded, so the next header's load need not wait
+    // for this one's (the branch predictor runs ahead while batches keep their size, and the
+    // loaded size confirms it). Producers of one record size make batches of one size.
+    let (mut last_size, mut last_step) = (0, 0);
     while pos < data.len() {
         // Batches passed over need only their span; the one found is parsed whole.
         span = data.get(pos..).and_then(peek_span);
@@ -726,7 +731,15 @@ fn walk_to(
                     break;
                 }
                 expected = s.next_offset();
-                pos += s.total_size;
+                if s.total_size == last_size {
+                    pos += last_step;
+                } else {
+                    last_size = s.total_size;
+                    // Opaque to the optimizer, which would otherwise see that both arms add
+                    // the same value and fold them into the load-dependent one.
+                    last_step = std::hint::black_box(s.total_size);
+                    pos += s.total_size;
+                }
                 // More than one hop: now load the rest of the way in parallel.
                 if let Some((from, to)) = rest.take() {
                     crate::mmap::prefetch(window(from, to));
