@@ -1,7 +1,7 @@
 //! Concurrency stress: readers, one writer and maintenance on one log at once, on small segments,
 //! every returned byte checked against what was written at that offset (issue 9).
 //!
-//! - Readers: `read`, `read_up_to`, `offset_for_timestamp`, `segment_infos`.
+//! - Readers: `read`, `read_up_to`, `read_record`, `offset_for_timestamp`, `segment_infos`.
 //! - The writer: `append`, `append_batch`, `roll_now`, and `flush` (racing truncations).
 //! - Maintenance: `apply_retention`, `delete_records`, `truncate_to`, `flush`, `tick`.
 //!
@@ -69,6 +69,7 @@ struct Counts {
     appends: AtomicU64,
     rolls: AtomicU64,
     reads: AtomicU64,
+    record_reads: AtomicU64,
     batches_checked: AtomicU64,
     out_of_range: AtomicU64,
     lookups: AtomicU64,
@@ -140,7 +141,28 @@ fn reader(
         let span = (end - start + 3) as u64;
         let asked = start - 1 + rng.below(span) as i64;
         match rng.below(10) {
-            0..=5 => {
+            0 => {
+                counts.record_reads.fetch_add(1, Ordering::Relaxed);
+                match log.read_record(asked) {
+                    Ok(Some(found)) => {
+                        let record = found.record();
+                        assert_eq!(record.offset(), asked);
+                        let value = record.value().expect("every record has a value");
+                        let id = u64::from_le_bytes(value[..8].try_into().unwrap());
+                        assert_eq!(record.timestamp(), id as i64);
+                        assert_eq!(value, &value_of(id)[..], "value bytes of record {id}");
+                        local.insert(check_batch(found.batch()));
+                        counts.batches_checked.fetch_add(1, Ordering::Relaxed);
+                    }
+                    // Only at the log end: the writer leaves no gaps.
+                    Ok(None) => assert!(asked >= start, "no record at {asked}"),
+                    Err(e) => {
+                        counts.out_of_range.fetch_add(1, Ordering::Relaxed);
+                        check_out_of_range(e, asked);
+                    }
+                }
+            }
+            1..=5 => {
                 let max_bytes = 1 + rng.below(6000) as usize;
                 let bounded = rng.below(3) == 0;
                 let max_offset = if bounded {
@@ -361,14 +383,15 @@ fn readers_writer_and_maintenance_at_once_see_only_written_bytes() {
     let c = &counts;
     let n = |a: &AtomicU64| a.load(Ordering::Relaxed);
     eprintln!(
-        "stress ({secs} s, seed {seed}): {} appends, {} rolls; {} reads ({} batches checked, {} out of range), \
+        "stress ({secs} s, seed {seed}): {} appends, {} rolls; {} reads and {} read_record ({} batches checked, {} out of range), \
          {} time lookups, {} segment_infos; {} retentions, {} delete_records, {} truncations, {} flushes, {} ticks; \
          {} distinct batches seen",
-        n(&c.appends), n(&c.rolls), n(&c.reads), n(&c.batches_checked), n(&c.out_of_range),
+        n(&c.appends), n(&c.rolls), n(&c.reads), n(&c.record_reads), n(&c.batches_checked), n(&c.out_of_range),
         n(&c.lookups), n(&c.infos), n(&c.retentions), n(&c.deletes), n(&c.truncations),
         n(&c.flushes), n(&c.ticks), seen.len()
     );
     assert!(n(&c.appends) > 100 && n(&c.reads) > 100 && n(&c.truncations) > 10);
+    assert!(n(&c.record_reads) > 10);
     Arc::try_unwrap(log)
         .expect("threads are done")
         .close()

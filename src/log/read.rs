@@ -33,7 +33,7 @@ impl LogRead {
 }
 
 /// Why one attempt at a read or lookup stopped without an answer.
-enum Attempt<T> {
+pub(super) enum Attempt<T> {
     /// The answer.
     Done(T),
     /// A segment it chose was deleted or cut meanwhile, or a truncation ran during it: the
@@ -43,7 +43,7 @@ enum Attempt<T> {
 
 /// Turns the failure to map or search `seg` into [`Attempt::Again`] if the log removed the
 /// segment meanwhile (its file may be gone; the error says nothing about the data).
-fn unless_vanished<T>(seg: &Segment, r: Result<T>) -> Result<Attempt<T>> {
+pub(super) fn unless_vanished<T>(seg: &Segment, r: Result<T>) -> Result<Attempt<T>> {
     match r {
         Ok(v) => Ok(Attempt::Done(v)),
         Err(_) if seg.is_deleted() => Ok(Attempt::Again),

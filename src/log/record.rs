@@ -2,6 +2,7 @@
 
 use std::cell::Cell;
 
+use super::read::{unless_vanished, Attempt};
 use super::{AppendInfo, AppendOrigin, Log};
 use crate::batch::{BatchBuilder, BatchError, BorrowedRecord, PositionedBatch, HEADER_SIZE};
 use crate::error::{Error, Result};
@@ -43,19 +44,34 @@ impl Log {
     /// # }
     /// ```
     ///
+    /// A lookup that races retention or truncation answers as of one moment, as
+    /// [`Log::read`] does: if its segment goes or the log is cut while it runs, it starts
+    /// again with the new offsets.
+    ///
     /// # Errors
-    /// [`Error::OffsetOutOfRange`] below the log start offset or above the log end offset;
-    /// [`Error::Corrupt`] (naming the file and position) if the batch fails its CRC or the
-    /// record its checks.
+    /// [`Error::OffsetOutOfRange`] below the log start offset or above the log end offset (its
+    /// range never contains `offset`); [`Error::Corrupt`] (naming the file and position) if the
+    /// batch fails its CRC or the record its checks; [`Error::Io`] if a segment file cannot be
+    /// mapped for a reason other than its deletion by the log.
     pub fn read_record(&self, offset: i64) -> Result<Option<PositionedBatch>> {
-        let log_end_offset = self.log_end_offset();
+        loop {
+            if let Attempt::Done(found) = self.try_read_record(offset)? {
+                return Ok(found);
+            }
+        }
+    }
+
+    /// One attempt at [`Log::read_record`], as [`Log::read`] makes them: [`Attempt::Again`] if
+    /// its segment was removed or replaced, or a truncation ran, while it looked.
+    fn try_read_record(&self, offset: i64) -> Result<Attempt<Option<PositionedBatch>>> {
+        let truncations = self.truncation_count();
+        // The start first: it only grows, and is published before anything below it goes.
         let log_start_offset = self.log_start_offset();
-        let out_of_range = || Error::OffsetOutOfRange {
-            requested: offset,
-            log_start_offset: self.log_start_offset(),
-            log_end_offset: self.log_end_offset(),
-        };
+        let log_end_offset = self.log_end_offset();
         if offset < log_start_offset || offset > log_end_offset {
+            if truncations != self.truncation_count() {
+                return Ok(Attempt::Again);
+            }
             return Err(Error::OffsetOutOfRange {
                 requested: offset,
                 log_start_offset,
@@ -63,22 +79,33 @@ impl Log {
             });
         }
         if offset == log_end_offset {
-            return Ok(None);
+            return Ok(Attempt::Done(None));
         }
         // No segment at or below the offset: retention removed it since the range check.
-        let seg = self.floor_segment(offset).ok_or_else(out_of_range)?;
-        let view = match self.view_of(&seg) {
-            Ok(v) => v,
-            // Deleted (and unmapped) between the lookup and the mapping.
-            Err(_) if seg.is_deleted() => return Err(out_of_range()),
-            Err(e) => return Err(e),
+        let Some(seg) = self.floor_segment(offset) else {
+            return Ok(Attempt::Again);
         };
+        self.pause(super::pause::Point::ReadChoseSegment);
+        let view = match unless_vanished(&seg, self.view_of(&seg))? {
+            Attempt::Done(v) => v,
+            Attempt::Again => return Ok(Attempt::Again),
+        };
+        self.pause(super::pause::Point::ReadMappedSegment);
         let verify_crc = self.config.verify_crc_on_read;
-        let Some((position, batch)) = view.read_batch(&seg, offset, verify_crc)? else {
-            return Ok(None);
+        let found = match unless_vanished(&seg, view.read_batch(&seg, offset, verify_crc))? {
+            Attempt::Done(f) => f,
+            Attempt::Again => return Ok(Attempt::Again),
+        };
+        if truncations != self.truncation_count() {
+            // The batch may be one the truncation cut.
+            return Ok(Attempt::Again);
+        }
+        let Some((position, batch)) = found else {
+            return Ok(Attempt::Done(None));
         };
         batch
             .into_positioned(offset)
+            .map(Attempt::Done)
             .map_err(|e| Error::corrupt(&seg.paths().log, position as u64, e.to_string()))
     }
 

@@ -290,6 +290,63 @@ fn a_reader_never_maps_a_segment_file_through_a_replaced_segment() {
     assert_eq!(log.truncate_to(100).unwrap(), 100);
 }
 
+/// `read_record` (the record path, added after the races above were fixed) had none of their
+/// fixes: a lookup that mapped a segment that truncation then cut returned the cut record.
+#[test]
+#[cfg_attr(miri, ignore)]
+fn read_record_racing_truncation_returns_no_cut_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = open(dir.path(), config());
+    fill(&log, 40);
+    let bases = log.segment_base_offsets();
+    let wanted = *bases.last().unwrap() + 2;
+    let cut = bases[bases.len() - 3];
+
+    let gate = log.pauses.arm(Point::ReadMappedSegment);
+    let read = {
+        let log = Arc::clone(&log);
+        thread::spawn(move || log.read_record(wanted).map(|found| found.is_some()))
+    };
+    gate.wait_reached();
+    assert_eq!(log.truncate_to(cut).unwrap(), cut);
+    gate.resume();
+    assert_out_of_range_excludes(read.join().unwrap().unwrap_err(), wanted);
+}
+
+/// ... and a lookup whose segment a truncation replaced (the rewrite a held read forces) said
+/// `OffsetOutOfRange` for an offset the log still held.
+#[test]
+#[cfg_attr(miri, ignore)]
+fn read_record_survives_the_replacement_of_its_segment() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = open(
+        dir.path(),
+        Config {
+            segment_bytes: 1 << 20,
+            segment_index_bytes: 64 << 10,
+            ..config()
+        },
+    );
+    fill(&log, 400); // 2000 records, one segment
+    let chosen = log.floor_segment(1500).unwrap();
+
+    let chose = log.pauses.arm(Point::ReadChoseSegment);
+    let read = {
+        let log = Arc::clone(&log);
+        thread::spawn(move || {
+            log.read_record(1500)
+                .map(|found| found.map(|f| f.record().offset()))
+        })
+    };
+    chose.wait_reached();
+    let held = log.read(0, 1).unwrap();
+    assert_eq!(log.truncate_to(1900).unwrap(), 1900);
+    drop(held);
+    assert!(chosen.is_deleted());
+    chose.resume();
+    assert_eq!(read.join().unwrap().unwrap(), Some(1500));
+}
+
 #[test]
 fn public_checkpoint_reader_and_leftover_suffixes() {
     let dir = tempfile::tempdir().unwrap();
