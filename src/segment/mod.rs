@@ -415,6 +415,28 @@ impl SegmentView {
         self.locate_hinted(seg, offset, data, None)
     }
 
+    /// Starts loading the line where the batch holding `relative` most likely is, if bytes
+    /// grow evenly with offsets (interpolated from the offset index's last entry), so that it
+    /// loads alongside the index search rather than after it: on a large log both are cache
+    /// misses, and the walk needs the search's answer. Only a hint: the index and the walk
+    /// decide.
+    fn prefetch_likely_place(&self, relative: i64, data: &[u8]) {
+        let Some(last) = self.offset_index.last() else {
+            return;
+        };
+        if let (Ok(r), Ok(n), Ok(p)) = (
+            u64::try_from(relative),
+            u64::try_from(last.relative_offset),
+            u64::try_from(last.position),
+        ) {
+            if r < n {
+                // r < n < 2^31 and p < 2^31: the product fits.
+                let guess = (p * r / n) as usize;
+                crate::mmap::prefetch(data.get(guess..guess + 1).unwrap_or(&[]));
+            }
+        }
+    }
+
     /// [`SegmentView::locate`]; `hint` is where in the offset index an entry for exactly
     /// `offset` may be (the time index's entries usually pair with the offset index's, as both
     /// are written at the same batches): if it is there, the binary search is skipped.
@@ -426,23 +448,8 @@ impl SegmentView {
         hint: Option<usize>,
     ) -> Result<Option<(usize, BatchHeader)>> {
         let relative = offset.saturating_sub(seg.base_offset);
-        // Where the batch most likely is, if bytes grow evenly with offsets: its line starts
-        // loading now, alongside the index search rather than after it (on a large log both
-        // are cache misses, and the second needs the first's answer). Only a hint: the index
-        // and the walk decide.
-        if let Some(last) = self.offset_index.last() {
-            if let (Ok(r), Ok(n), Ok(p)) = (
-                u64::try_from(relative),
-                u64::try_from(last.relative_offset),
-                u64::try_from(last.position),
-            ) {
-                if r < n {
-                    // r < n < 2^31 and p < 2^31: the product fits.
-                    let guess = (p * r / n) as usize;
-                    crate::mmap::prefetch(data.get(guess..guess + 1).unwrap_or(&[]));
-                }
-            }
-        }
+        // First, so that it overlaps the index reads below (the hinted entry too).
+        self.prefetch_likely_place(relative, data);
         let hinted = hint.and_then(|i| Some((i, self.offset_index.entry(i)?)));
         let floor = match hinted {
             Some((i, e)) if i64::from(e.relative_offset) == relative => Some((i, e)),
@@ -592,7 +599,8 @@ impl SegmentView {
         // files carry no checksum, so the entry must at least match the batch it names (that
         // batch reached exactly that timestamp); if not, search from the segment's start and
         // have the index rebuilt.
-        let (indexed, found_at) = match self.time_index.floor_at(timestamp) {
+        let floor = self.time_index.floor_at(timestamp);
+        let (indexed, found_at) = match floor {
             None => (base_offset, None),
             Some((i, e)) => {
                 let o = base_offset + i64::from(e.relative_offset);
@@ -615,6 +623,32 @@ impl SegmentView {
         let Some(mut pos) = start else {
             return Ok(None);
         };
+        // The batch that reaches `timestamp` starts before the next time entry's batch, whose
+        // place the offset index's entry of the same rank usually gives (both are written at
+        // the same batches). Only a hint for the prefetch, as in `walk_to`: a few lines now,
+        // the rest once the walk must pass over a batch.
+        let bound = floor
+            .and_then(|(i, e)| {
+                let next = self.time_index.entry(i + 1)?;
+                let end = usize::try_from(self.offset_index.entry(i + 1)?.position).ok()?;
+                let span = end.checked_sub(pos)?;
+                // Where `timestamp` falls between the two entries, if time passes evenly
+                // with bytes, plus an eighth of the span (as `prefetch_bound`). In f64: any
+                // i64 timestamps, no overflow; a NaN or infinite fraction clamps or casts to
+                // a place within the span.
+                let (t0, t1) = (e.timestamp as f64, next.timestamp as f64);
+                let fraction = ((timestamp as f64 - t0) / (t1 - t0)).clamp(0.0, 1.0);
+                let guess = (fraction * span as f64) as usize;
+                Some((pos + guess.min(span) + span / 8 + 256).min(end + HEADER_SIZE))
+            })
+            .unwrap_or(pos + WALK_FIRST_PREFETCH)
+            .min(pos.saturating_add(WALK_PREFETCH));
+        let window = |from: usize, to: usize| data.get(from..to.min(data.len())).unwrap_or(&[]);
+        let first = bound.min(pos + WALK_FIRST_PREFETCH);
+        crate::mmap::prefetch(window(pos, first));
+        let mut rest = Some((first, bound));
+        // As in `walk_to`: a batch the size of the last moves the walk by a remembered size.
+        let (mut last_size, mut last_step) = (0, 0);
         let mut expected = None;
         while pos < data.len() {
             let header = header_at(path, &data, pos)?;
@@ -648,7 +682,16 @@ impl SegmentView {
                 }
                 // No record in range reached the batch's max timestamp: keep looking.
             }
-            pos += size;
+            if let Some((from, to)) = rest.take() {
+                crate::mmap::prefetch(window(from, to));
+            }
+            if size == last_size {
+                pos += last_step;
+            } else {
+                last_size = size;
+                last_step = std::hint::black_box(size);
+                pos += size;
+            }
         }
         Ok(None)
     }
