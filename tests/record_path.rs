@@ -203,3 +203,42 @@ fn borrowed_views_read_a_whole_log() {
     assert_eq!((count, bytes), (2000, 2000 * 101));
     assert_eq!(found.offset(), 777);
 }
+
+/// A compressed batch is stored and served whole, but its records cannot be opened: a record
+/// lookup inside it says so (`UnsupportedCompression`), and does not call the valid batch
+/// corrupt. Its neighbours read as usual.
+#[test]
+fn read_record_in_a_compressed_batch_is_unsupported_not_corrupt() {
+    let dir = tmp_in_memory("record-path");
+    let log = Log::open(dir.path(), Config::default()).unwrap();
+    log.append_records(&[BorrowedRecord::new(1, None, Some(&b"before"[..]))])
+        .unwrap();
+    // A batch marked gzip (attributes bits 0-2 = 1), its CRC made right: partlog keeps such
+    // batches as validated opaque bytes.
+    let mut b = partlog::batch::BatchBuilder::new();
+    for i in 0..3 {
+        b.push_parts(10 + i, None, Some(&b"zipped"[..]), &[])
+            .unwrap();
+    }
+    let mut bytes = b.build().unwrap().as_bytes().to_vec();
+    bytes[22] |= 1;
+    let crc = partlog::batch::compute_crc(&bytes);
+    bytes[17..21].copy_from_slice(&crc.to_be_bytes());
+    let batch = partlog::batch::RecordBatch::parse(Bytes::from(bytes)).unwrap();
+    log.append_batch(&batch).unwrap();
+    log.append_records(&[BorrowedRecord::new(20, None, Some(&b"after"[..]))])
+        .unwrap();
+    assert_eq!(log.log_end_offset(), 5);
+    for offset in 1..4 {
+        match log.read_record(offset) {
+            Err(Error::UnsupportedCompression { codec: 1 }) => {}
+            other => panic!("read_record({offset}): {other:?}"),
+        }
+    }
+    // The batch itself reads whole.
+    assert_eq!(log.read(2, 1).unwrap().batches[0].base_offset(), 1);
+    let before = log.read_record(0).unwrap().unwrap();
+    assert_eq!(before.record().value(), Some(&b"before"[..]));
+    let after = log.read_record(4).unwrap().unwrap();
+    assert_eq!(after.record().value(), Some(&b"after"[..]));
+}

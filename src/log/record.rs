@@ -51,8 +51,10 @@ impl Log {
     /// # Errors
     /// [`Error::OffsetOutOfRange`] below the log start offset or above the log end offset (its
     /// range never contains `offset`); [`Error::Corrupt`] (naming the file and position) if the
-    /// batch fails its CRC or the record its checks; [`Error::Io`] if a segment file cannot be
-    /// mapped for a reason other than its deletion by the log.
+    /// batch fails its CRC or the record its checks; [`Error::UnsupportedCompression`] if the
+    /// offset is in a compressed batch (stored and read whole by [`Log::read`], its records
+    /// not decoded); [`Error::Io`] if a segment file cannot be mapped for a reason other than
+    /// its deletion by the log.
     pub fn read_record(&self, offset: i64) -> Result<Option<PositionedBatch>> {
         loop {
             if let Attempt::Done(found) = self.try_read_record(offset)? {
@@ -103,10 +105,18 @@ impl Log {
         let Some((position, batch)) = found else {
             return Ok(Attempt::Done(None));
         };
-        batch
-            .into_positioned(offset)
-            .map(Attempt::Done)
-            .map_err(|e| Error::corrupt(&seg.paths().log, position as u64, e.to_string()))
+        match batch.into_positioned(offset) {
+            Ok(found) => Ok(Attempt::Done(found)),
+            // A valid batch whose records partlog cannot open: not damage.
+            Err(BatchError::UnsupportedCompression { codec }) => {
+                Err(Error::UnsupportedCompression { codec })
+            }
+            Err(e) => Err(Error::corrupt(
+                &seg.paths().log,
+                position as u64,
+                e.to_string(),
+            )),
+        }
     }
 
     /// Appends `records` as one batch, encoding their borrowed keys, values and headers
