@@ -104,6 +104,7 @@ pub fn check_read(
     from: i64,
     max_bytes: usize,
 ) {
+    check_read_record(log, batches, lso, leo, from);
     let r = log.read(from, max_bytes);
     if from < lso || from > leo {
         match r {
@@ -169,6 +170,60 @@ pub fn check_read(
     }
     assert_eq!(r.bytes.as_ref(), expect_bytes.as_slice());
     assert_eq!(r.next_offset, batches[i + k - 1].next());
+}
+
+/// `read_record(offset)` against the model: out of range exactly as `read` is; `None` at the log
+/// end offset and in offset gaps; `UnsupportedCompression` inside a compressed batch; otherwise
+/// the model's record, in the model batch's exact bytes.
+pub fn check_read_record(log: &Log, batches: &[MBatch], lso: i64, leo: i64, offset: i64) {
+    let r = log.read_record(offset);
+    if offset < lso || offset > leo {
+        match r {
+            Err(Error::OffsetOutOfRange {
+                requested,
+                log_start_offset,
+                log_end_offset,
+            }) => assert_eq!(
+                (requested, log_start_offset, log_end_offset),
+                (offset, lso, leo)
+            ),
+            other => panic!("read_record({offset}) outside [{lso}, {leo}]: {other:?}"),
+        }
+        return;
+    }
+    let holder = batches
+        .iter()
+        .find(|b| b.base <= offset && offset <= b.last && b.base < leo);
+    let found = match (offset == leo, holder) {
+        (true, _) | (false, None) => {
+            assert!(matches!(r, Ok(None)), "read_record({offset}): {r:?}");
+            return;
+        }
+        (false, Some(b)) => b,
+    };
+    let Some(records) = &found.records else {
+        assert!(
+            matches!(r, Err(Error::UnsupportedCompression { .. })),
+            "read_record({offset}) in a compressed batch: {r:?}"
+        );
+        return;
+    };
+    match (records.iter().find(|rec| rec.offset == offset), r) {
+        (None, Ok(None)) => {}
+        (Some(want), Ok(Some(got))) => {
+            assert_eq!(got.offset(), offset);
+            assert!(
+                got.record() == *want,
+                "read_record({offset}) returns the record"
+            );
+            assert_eq!(
+                got.batch().as_bytes(),
+                &found.bytes[..],
+                "in its batch's bytes"
+            );
+        }
+        (want, r) => panic!("read_record({offset}): the model has {want:?}, the log {r:?}"),
+    }
 }
 
 /// Reads the whole log, from the log start offset to the log end offset, in steps of
