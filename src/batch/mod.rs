@@ -68,6 +68,7 @@ pub use header::{
 pub(crate) use header::{peek_span, BatchSpan};
 pub use iter::{batches, BatchIter};
 pub use record::{Header, Record, RecordIter, SimpleRecord};
+pub(crate) use view::check_crc;
 pub use view::RecordBatch;
 
 /// Size of the v2 batch header in bytes.

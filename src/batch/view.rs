@@ -19,6 +19,17 @@ pub struct RecordBatch {
     bytes: Bytes,
 }
 
+/// Checks `batch` (the bytes of one whole batch) against the CRC its header stores
+/// ([`BatchError::CrcMismatch`] if they differ).
+pub(crate) fn check_crc(batch: &[u8], stored: u32) -> Result<(), BatchError> {
+    let computed = compute_crc(batch);
+    if computed == stored {
+        Ok(())
+    } else {
+        Err(BatchError::CrcMismatch { stored, computed })
+    }
+}
+
 impl RecordBatch {
     /// Full validation of `bytes` as exactly one batch: the header checks of
     /// [`BatchHeader::parse`]; `bytes.len()` equals `batchLength + 12`
@@ -65,15 +76,7 @@ impl RecordBatch {
 
     /// Checks the stored CRC against bytes 21..end ([`BatchError::CrcMismatch`]).
     pub fn verify_crc(&self) -> Result<(), BatchError> {
-        let computed = compute_crc(&self.bytes);
-        if computed == self.header.crc {
-            Ok(())
-        } else {
-            Err(BatchError::CrcMismatch {
-                stored: self.header.crc,
-                computed,
-            })
-        }
+        check_crc(&self.bytes, self.header.crc)
     }
 
     /// Walks every record of an uncompressed batch without copying anything: each varint is in

@@ -554,14 +554,8 @@ impl SegmentView {
                     .get(start..start + header.total_size())
                     .unwrap_or_default();
                 crate::mmap::prefetch_pages(batch);
-                let computed = crate::batch::compute_crc(batch);
-                if computed != header.crc {
-                    let e = BatchError::CrcMismatch {
-                        stored: header.crc,
-                        computed,
-                    };
-                    return Err(Error::corrupt(&seg.paths.log, start as u64, e.to_string()));
-                }
+                crate::batch::check_crc(batch, header.crc)
+                    .map_err(|e| Error::corrupt(&seg.paths.log, start as u64, e.to_string()))?;
             }
             Ok(Some((start, header)))
         };
@@ -625,8 +619,7 @@ impl SegmentView {
         };
         // The batch that reaches `timestamp` starts before the next time entry's batch, whose
         // place the offset index's entry of the same rank usually gives (both are written at
-        // the same batches). Only a hint for the prefetch, as in `walk_to`: a few lines now,
-        // the rest once the walk must pass over a batch.
+        // the same batches). Only a hint for the walk's prefetch.
         let bound = floor
             .and_then(|(i, e)| {
                 let next = self.time_index.entry(i + 1)?;
@@ -641,14 +634,8 @@ impl SegmentView {
                 let guess = (fraction * span as f64) as usize;
                 Some((pos + guess.min(span) + span / 8 + 256).min(end + HEADER_SIZE))
             })
-            .unwrap_or(pos + WALK_FIRST_PREFETCH)
-            .min(pos.saturating_add(WALK_PREFETCH));
-        let window = |from: usize, to: usize| data.get(from..to.min(data.len())).unwrap_or(&[]);
-        let first = bound.min(pos + WALK_FIRST_PREFETCH);
-        crate::mmap::prefetch(window(pos, first));
-        let mut rest = Some((first, bound));
-        // As in `walk_to`: a batch the size of the last moves the walk by a remembered size.
-        let (mut last_size, mut last_step) = (0, 0);
+            .unwrap_or(pos + WALK_FIRST_PREFETCH);
+        let mut walk = Walk::start(&data, pos, bound);
         let mut expected = None;
         while pos < data.len() {
             let header = header_at(path, &data, pos)?;
@@ -682,16 +669,7 @@ impl SegmentView {
                 }
                 // No record in range reached the batch's max timestamp: keep looking.
             }
-            if let Some((from, to)) = rest.take() {
-                crate::mmap::prefetch(window(from, to));
-            }
-            if size == last_size {
-                pos += last_step;
-            } else {
-                last_size = size;
-                last_step = std::hint::black_box(size);
-                pos += size;
-            }
+            pos = walk.pass(pos, size);
         }
         Ok(None)
     }
@@ -726,6 +704,66 @@ fn prefetch_bound(floor: Option<OffsetEntry>, next: Option<OffsetEntry>, relativ
     (guess + span / 8 + 256).min(p1) as usize
 }
 
+/// How a walk over consecutive batches loads memory and moves on, shared by the offset walk
+/// ([`walk_to`]) and the time walk ([`SegmentView::offset_for_timestamp`]).
+///
+/// - Prefetch: the batch sought lies before a bound the caller guessed (at most
+///   [`WALK_PREFETCH`] ahead). Only the first [`WALK_FIRST_PREFETCH`] bytes start loading at
+///   once; the rest once the walk passes over a batch. When the first batch is the one sought
+///   (large batches) the CRC streams it anyway, and a prefetch of lines the walk never reads
+///   would stall the loads the lookup does need.
+/// - Stride: a batch the size of the last one passed over moves the walk by a remembered size
+///   rather than by the size just loaded, so the next header's load does not wait for this
+///   one's (the branch predictor runs ahead while batches keep their size, and the loaded
+///   size confirms it). Producers of one record size make batches of one size.
+struct Walk<'a> {
+    data: &'a [u8],
+    /// The rest of the way to prefetch, until the first batch passed over.
+    rest: Option<(usize, usize)>,
+    last_size: usize,
+    last_step: usize,
+}
+
+impl<'a> Walk<'a> {
+    /// Starts a walk at `pos` whose batch lies before about `bound`.
+    #[inline(always)]
+    fn start(data: &'a [u8], pos: usize, bound: usize) -> Self {
+        let limit = bound.min(pos.saturating_add(WALK_PREFETCH));
+        let first = limit.min(pos.saturating_add(WALK_FIRST_PREFETCH));
+        let walk = Walk {
+            data,
+            rest: Some((first, limit)),
+            last_size: 0,
+            last_step: 0,
+        };
+        crate::mmap::prefetch(walk.window(pos, first));
+        walk
+    }
+
+    fn window(&self, from: usize, to: usize) -> &'a [u8] {
+        self.data
+            .get(from..to.min(self.data.len()))
+            .unwrap_or_default()
+    }
+
+    /// Passes over the batch of `size` bytes at `pos`: the position after it.
+    #[inline(always)]
+    fn pass(&mut self, pos: usize, size: usize) -> usize {
+        if let Some((from, to)) = self.rest.take() {
+            crate::mmap::prefetch(self.window(from, to));
+        }
+        if size == self.last_size {
+            pos + self.last_step
+        } else {
+            self.last_size = size;
+            // Opaque to the optimizer, which would otherwise see that both arms add the same
+            // value and fold them into the load-dependent one.
+            self.last_step = std::hint::black_box(size);
+            pos + size
+        }
+    }
+}
+
 /// Most bytes a walk prefetches.
 const WALK_PREFETCH: usize = 8 << 10;
 /// Bytes a walk prefetches before it knows it must pass over a batch.
@@ -746,24 +784,11 @@ fn walk_to(
     ahead: usize,
 ) -> Result<Option<(usize, BatchHeader)>> {
     let path = &seg.paths.log;
-    // The batch sought lies before `ahead`: start loading all of those cache lines now, in
-    // parallel, rather than one after the other as the walk reaches each header.
-    // Only a few lines at first: when the indexed batch itself holds the offset (large
-    // batches), the walk is one hop and the CRC streams the batch anyway; a prefetch of lines
-    // the walk never reads would stall the loads the lookup does need.
-    let window = |from: usize, to: usize| data.get(from..to.min(data.len())).unwrap_or(&[]);
-    let limit = ahead.min(pos.saturating_add(WALK_PREFETCH));
-    let first = limit.min(pos + WALK_FIRST_PREFETCH);
-    crate::mmap::prefetch(window(pos, first));
-    let mut rest = Some((first, limit));
+    // The batch sought lies before `ahead`.
+    let mut walk = Walk::start(data, pos, ahead);
     // The hops stay in this tight loop (no `Result` built per batch); anything unusual leaves
     // it for the checked path below, which names the damage.
     let (mut span, mut found) = (None, false);
-    // The size of the last batch passed over: a batch of the same size moves `pos` by this
-    // register rather than by the value just loaded, so the next header's load need not wait
-    // for this one's (the branch predictor runs ahead while batches keep their size, and the
-    // loaded size confirms it). Producers of one record size make batches of one size.
-    let (mut last_size, mut last_step) = (0, 0);
     while pos < data.len() {
         // Batches passed over need only their span; the one found is parsed whole.
         span = data.get(pos..).and_then(peek_span);
@@ -774,19 +799,7 @@ fn walk_to(
                     break;
                 }
                 expected = s.next_offset();
-                if s.total_size == last_size {
-                    pos += last_step;
-                } else {
-                    last_size = s.total_size;
-                    // Opaque to the optimizer, which would otherwise see that both arms add
-                    // the same value and fold them into the load-dependent one.
-                    last_step = std::hint::black_box(s.total_size);
-                    pos += s.total_size;
-                }
-                // More than one hop: now load the rest of the way in parallel.
-                if let Some((from, to)) = rest.take() {
-                    crate::mmap::prefetch(window(from, to));
-                }
+                pos = walk.pass(pos, s.total_size);
             }
             _ => break,
         }
