@@ -263,6 +263,24 @@ fn record_sequential(c: &mut Criterion, scale: Scale) {
 // -------------------------------------------------------------------------------------------
 // record_random_read
 
+/// `Log::read_record` of a random offset below `records` per iteration, on the log in `dir`,
+/// its value touched.
+fn read_records_at_random(
+    b: &mut criterion::Bencher<'_>,
+    dir: &Path,
+    config: Config,
+    records: u64,
+) {
+    let log = Log::open(dir, config).expect("open");
+    let mut rng = Rng(0x1234_5678);
+    b.iter(|| {
+        let offset = rng.below(records) as i64;
+        let found = log.read_record(offset).expect("read").expect("present");
+        touch(found.record().value().unwrap_or_default())
+    });
+    log.close().expect("close");
+}
+
 /// The floors' work on a whole batch of `per_batch` records: its CRC-32C checked against the
 /// stored one, then the 100 B at the known place of its `record`-th record touched (found by
 /// arithmetic, not searched for: the records are all the same size).
@@ -284,14 +302,7 @@ fn record_random_read(c: &mut Criterion, scale: Scale) {
         for (name, crc) in [("partlog", true), ("partlog_nocrc", false)] {
             group.bench_function(BenchmarkId::new(name, &param), |b| {
                 let fx = fx();
-                let log = Log::open(fx.partlog.path(), config(crc)).expect("open");
-                let mut rng = Rng(0x1234_5678);
-                b.iter(|| {
-                    let offset = rng.below(fx.records) as i64;
-                    let found = log.read_record(offset).expect("read").expect("present");
-                    touch(found.record().value().unwrap_or_default())
-                });
-                log.close().expect("close");
+                read_records_at_random(b, fx.partlog.path(), config(crc), fx.records)
             });
         }
         if per_batch < 100 {
@@ -302,14 +313,7 @@ fn record_random_read(c: &mut Criterion, scale: Scale) {
                     index_interval_bytes: 0,
                     ..config(true)
                 };
-                let log = Log::open(dir.path(), config).expect("open");
-                let mut rng = Rng(0x1234_5678);
-                b.iter(|| {
-                    let offset = rng.below(fx.records) as i64;
-                    let found = log.read_record(offset).expect("read").expect("present");
-                    touch(found.record().value().unwrap_or_default())
-                });
-                log.close().expect("close");
+                read_records_at_random(b, dir.path(), config, fx.records)
             });
         }
         group.bench_function(BenchmarkId::new("raw_pread_batch_crc", &param), |b| {

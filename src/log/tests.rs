@@ -139,6 +139,12 @@ fn timestamp_lookup_survives_the_deletion_of_its_segment() {
 #[test]
 #[cfg_attr(miri, ignore)]
 fn read_racing_truncation_returns_no_cut_batch() {
+    racing_truncation_returns_nothing_cut(|log, offset| log.read(offset, 1 << 20).map(drop));
+}
+
+/// Holds `read` of an offset in the last segment once it mapped its segment, cuts the log
+/// below that offset meanwhile, and expects an `OffsetOutOfRange` that excludes the offset.
+fn racing_truncation_returns_nothing_cut(read: fn(&Log, i64) -> crate::Result<()>) {
     let dir = tempfile::tempdir().unwrap();
     let log = open(dir.path(), config());
     fill(&log, 40);
@@ -147,14 +153,14 @@ fn read_racing_truncation_returns_no_cut_batch() {
     let cut = bases[bases.len() - 3];
 
     let gate = log.pauses.arm(Point::ReadMappedSegment);
-    let read = {
+    let reader = {
         let log = Arc::clone(&log);
-        thread::spawn(move || log.read(wanted, 1 << 20))
+        thread::spawn(move || read(&log, wanted))
     };
     gate.wait_reached();
     assert_eq!(log.truncate_to(cut).unwrap(), cut);
     gate.resume();
-    assert_out_of_range_excludes(read.join().unwrap().unwrap_err(), wanted);
+    assert_out_of_range_excludes(reader.join().unwrap().unwrap_err(), wanted);
 }
 
 /// Bug 3: a flush took the log end offset, synced, and raised the recovery point to it after a
@@ -295,22 +301,7 @@ fn a_reader_never_maps_a_segment_file_through_a_replaced_segment() {
 #[test]
 #[cfg_attr(miri, ignore)]
 fn read_record_racing_truncation_returns_no_cut_record() {
-    let dir = tempfile::tempdir().unwrap();
-    let log = open(dir.path(), config());
-    fill(&log, 40);
-    let bases = log.segment_base_offsets();
-    let wanted = *bases.last().unwrap() + 2;
-    let cut = bases[bases.len() - 3];
-
-    let gate = log.pauses.arm(Point::ReadMappedSegment);
-    let read = {
-        let log = Arc::clone(&log);
-        thread::spawn(move || log.read_record(wanted).map(|found| found.is_some()))
-    };
-    gate.wait_reached();
-    assert_eq!(log.truncate_to(cut).unwrap(), cut);
-    gate.resume();
-    assert_out_of_range_excludes(read.join().unwrap().unwrap_err(), wanted);
+    racing_truncation_returns_nothing_cut(|log, offset| log.read_record(offset).map(drop));
 }
 
 /// ... and a lookup whose segment a truncation replaced (the rewrite a held read forces) said
