@@ -259,6 +259,32 @@ fn truncate_fully_and_start_at_restarts_the_log_above_its_end() {
 #[test]
 #[cfg_attr(miri, ignore)]
 fn a_reader_never_maps_a_segment_file_through_a_replaced_segment() {
+    let (first, log, chosen, _dir) = read_through_a_replaced_segment(|log, offset| {
+        log.read(offset, 1 << 20)
+            .map(|r| r.batches[0].base_offset())
+    });
+    assert_eq!(first, 1500);
+    assert!(
+        !chosen.is_mapped(),
+        "the replaced segment mapped the new segment's file"
+    );
+    // The new segment is trimmed and cut in place with no reader: nothing maps it twice.
+    log.roll_now().unwrap();
+    assert_eq!(log.truncate_to(100).unwrap(), 100);
+}
+
+/// Holds `read(1500)` once it chose its segment (the log's only one, 2000 records), has a
+/// truncation to 1900 replace that segment meanwhile (a held read forces the rewrite: the new
+/// segment's file has the same name), then lets the read go on. Returns its answer, the log,
+/// the replaced segment and the log's directory.
+fn read_through_a_replaced_segment(
+    read: fn(&Log, i64) -> crate::Result<i64>,
+) -> (
+    i64,
+    Arc<Log>,
+    Arc<crate::segment::Segment>,
+    tempfile::TempDir,
+) {
     let dir = tempfile::tempdir().unwrap();
     let log = open(
         dir.path(),
@@ -268,32 +294,23 @@ fn a_reader_never_maps_a_segment_file_through_a_replaced_segment() {
             ..config()
         },
     );
-    fill(&log, 400); // 2000 records, one segment
+    fill(&log, 400);
     assert_eq!(log.segment_count(), 1);
     let chosen = log.floor_segment(1500).unwrap();
 
     let chose = log.pauses.arm(Point::ReadChoseSegment);
-    let read = {
+    let reader = {
         let log = Arc::clone(&log);
-        thread::spawn(move || log.read(1500, 1 << 20))
+        thread::spawn(move || read(&log, 1500))
     };
     chose.wait_reached();
-    // A held read forces the rewrite: the segment the reader chose is replaced by a new one
-    // whose file has the same name.
     let held = log.read(0, 1).unwrap();
     assert_eq!(log.truncate_to(1900).unwrap(), 1900);
     drop(held);
     assert!(chosen.is_deleted());
     chose.resume();
-    let r = read.join().unwrap().unwrap();
-    assert_eq!(r.batches[0].base_offset(), 1500);
-    assert!(
-        !chosen.is_mapped(),
-        "the replaced segment mapped the new segment's file"
-    );
-    // The new segment is trimmed and cut in place with no reader: nothing maps it twice.
-    log.roll_now().unwrap();
-    assert_eq!(log.truncate_to(100).unwrap(), 100);
+    let answer = reader.join().unwrap().unwrap();
+    (answer, log, chosen, dir)
 }
 
 /// `read_record` (the record path, added after the races above were fixed) had none of their
@@ -309,33 +326,11 @@ fn read_record_racing_truncation_returns_no_cut_record() {
 #[test]
 #[cfg_attr(miri, ignore)]
 fn read_record_survives_the_replacement_of_its_segment() {
-    let dir = tempfile::tempdir().unwrap();
-    let log = open(
-        dir.path(),
-        Config {
-            segment_bytes: 1 << 20,
-            segment_index_bytes: 64 << 10,
-            ..config()
-        },
-    );
-    fill(&log, 400); // 2000 records, one segment
-    let chosen = log.floor_segment(1500).unwrap();
-
-    let chose = log.pauses.arm(Point::ReadChoseSegment);
-    let read = {
-        let log = Arc::clone(&log);
-        thread::spawn(move || {
-            log.read_record(1500)
-                .map(|found| found.map(|f| f.record().offset()))
-        })
-    };
-    chose.wait_reached();
-    let held = log.read(0, 1).unwrap();
-    assert_eq!(log.truncate_to(1900).unwrap(), 1900);
-    drop(held);
-    assert!(chosen.is_deleted());
-    chose.resume();
-    assert_eq!(read.join().unwrap().unwrap(), Some(1500));
+    let (found, _log, _segment, _dir) = read_through_a_replaced_segment(|log, offset| {
+        log.read_record(offset)
+            .map(|found| found.map_or(-1, |f| f.record().offset()))
+    });
+    assert_eq!(found, 1500);
 }
 
 #[test]
