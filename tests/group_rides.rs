@@ -14,39 +14,11 @@ use partlog::topic::{
 };
 use partlog::ManualClock;
 
-/// Days from 1970-01-01 to the civil date (proleptic Gregorian; H. Hinnant's algorithm).
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-/// `YYYY-MM-DD HH:MM:SS` (as TLC writes it, New York local time taken as UTC) in ms.
-fn parse_time(s: &str) -> Option<i64> {
-    let (date, time) = s.split_once(' ')?;
-    let d: Vec<i64> = date
-        .split('-')
-        .map(|x| x.parse().ok())
-        .collect::<Option<_>>()?;
-    let t: Vec<i64> = time
-        .split(':')
-        .map(|x| x.parse().ok())
-        .collect::<Option<_>>()?;
-    let (&[y, mo, da], &[h, mi, se]) = (&d[..], &t[..]) else {
-        return None;
-    };
-    Some(((days_from_civil(y, mo, da) * 24 + h) * 60 + mi) * 60_000 + se * 1000)
-}
-
-#[test]
-fn civil_time_parses() {
-    assert_eq!(parse_time("1970-01-01 00:00:01"), Some(1000));
-    assert_eq!(parse_time("2020-07-01 00:25:32"), Some(1_593_563_132_000));
-    assert_eq!(parse_time("2020-07-01"), None);
-}
+// The taxi example's reader of TLC times (one parser for the example and this test).
+#[path = "../examples/taxi_rides/rides.rs"]
+#[allow(dead_code)]
+mod rides;
+use rides::parse_time;
 
 #[test]
 fn every_ride_is_consumed_exactly_once_from_the_partition_kafka_chooses() {

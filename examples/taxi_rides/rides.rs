@@ -215,6 +215,20 @@ mod tests {
     }
 
     #[test]
+    fn times_parse_as_utc_and_bad_ones_do_not() {
+        assert_eq!(parse_time("1970-01-01 00:00:01"), Some(1000));
+        assert_eq!(parse_time("2020-07-01 00:25:32"), Some(1_593_563_132_000));
+        for bad in [
+            "2020-07-01",
+            "2020-13-01 00:00:00",
+            "2020-07-01 24:00:00",
+            "x",
+        ] {
+            assert_eq!(parse_time(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
     fn times_round_trip() {
         for s in [
             "2020-07-01 00:25:32",
