@@ -86,6 +86,44 @@ pub enum Error {
         /// The log directory.
         path: PathBuf,
     },
+    /// A follower append whose first batch does not start at the log end offset (Kafka's
+    /// `UnexpectedAppendOffsetException`). Nothing was written.
+    UnexpectedAppendOffset {
+        /// The first batch's base offset.
+        first_offset: i64,
+        /// The follower's log end offset.
+        log_end_offset: i64,
+    },
+    /// A follower append whose batches are not contiguous: a batch does not start right after
+    /// the one before it. Nothing was written.
+    NonContiguousBatches {
+        /// The offset the batch should have started at.
+        expected_offset: i64,
+        /// The offset it starts at.
+        base_offset: i64,
+    },
+    /// A follower append (or the log it goes to) whose leader epochs decrease. Nothing was
+    /// written.
+    EpochDecreased {
+        /// The epoch before the batch.
+        previous_epoch: i32,
+        /// The batch's `partitionLeaderEpoch`.
+        leader_epoch: i32,
+        /// The batch's base offset.
+        base_offset: i64,
+    },
+    /// A leader epoch that must not be negative was.
+    NegativeLeaderEpoch {
+        /// The rejected epoch.
+        leader_epoch: i32,
+    },
+    /// An offset waited on for durability was truncated away before it became durable.
+    TruncatedBeforeDurable {
+        /// The offset waited for (exclusive end of the append).
+        offset: i64,
+        /// The log end offset after the truncation.
+        log_end_offset: i64,
+    },
     /// A replication call (epoch cache, replica tracker) broke one of its rules.
     Replica(ReplicaError),
     /// A topic operation was refused (bad name, unknown topic or partition...).
@@ -158,6 +196,38 @@ impl fmt::Display for Error {
             ),
             Error::Closed => write!(f, "the log is closed"),
             Error::Locked { path } => write!(f, "log directory {} is in use", path.display()),
+            Error::UnexpectedAppendOffset {
+                first_offset,
+                log_end_offset,
+            } => write!(
+                f,
+                "follower append starts at {first_offset}, not at the log end offset {log_end_offset}"
+            ),
+            Error::NonContiguousBatches {
+                expected_offset,
+                base_offset,
+            } => write!(
+                f,
+                "batch starts at {base_offset}, expected {expected_offset} (batches must be contiguous)"
+            ),
+            Error::EpochDecreased {
+                previous_epoch,
+                leader_epoch,
+                base_offset,
+            } => write!(
+                f,
+                "batch at {base_offset} has leader epoch {leader_epoch}, below the previous {previous_epoch}"
+            ),
+            Error::NegativeLeaderEpoch { leader_epoch } => {
+                write!(f, "leader epoch {leader_epoch} is negative")
+            }
+            Error::TruncatedBeforeDurable {
+                offset,
+                log_end_offset,
+            } => write!(
+                f,
+                "offsets up to {offset} were truncated (log end offset {log_end_offset}) before they were flushed"
+            ),
             Error::Replica(e) => write!(f, "{e}"),
             Error::Topic(e) => write!(f, "{e}"),
             Error::Group(e) => write!(f, "{e}"),

@@ -7,7 +7,6 @@ use bytes::{Bytes, BytesMut};
 use common::{record, small_config};
 use partlog::batch::{self, BatchBuilder, RecordBatch};
 use partlog::log::AppendOrigin;
-use partlog::replica::ReplicaError;
 use partlog::{Config, Error, Log};
 
 /// A batch of `n` records, base offset `base`, epoch `epoch`.
@@ -101,7 +100,7 @@ fn leader_append_refuses_a_negative_epoch() {
         .unwrap_err();
     assert!(matches!(
         err,
-        Error::Replica(ReplicaError::NegativeLeaderEpoch { leader_epoch: -1 })
+        Error::NegativeLeaderEpoch { leader_epoch: -1 }
     ));
     assert_eq!(log.log_end_offset(), 0);
 }
@@ -167,10 +166,10 @@ fn follower_append_that_breaks_a_rule_writes_nothing() {
         check(vec![batch_at(first, 1, 1)], &|e| {
             matches!(
                 e,
-                Error::Replica(ReplicaError::UnexpectedAppendOffset {
+                Error::UnexpectedAppendOffset {
                     log_end_offset: 2,
                     ..
-                })
+                }
             )
         });
     }
@@ -179,10 +178,10 @@ fn follower_append_that_breaks_a_rule_writes_nothing() {
         check(vec![batch_at(2, 2, 1), batch_at(second, 1, 1)], &|e| {
             matches!(
                 e,
-                Error::Replica(ReplicaError::NonContiguousBatches {
+                Error::NonContiguousBatches {
                     expected_offset: 4,
                     ..
-                })
+                }
             )
         });
     }
@@ -190,11 +189,11 @@ fn follower_append_that_breaks_a_rule_writes_nothing() {
     check(vec![batch_at(2, 1, 3), batch_at(3, 1, 2)], &|e| {
         matches!(
             e,
-            Error::Replica(ReplicaError::EpochDecreased {
+            Error::EpochDecreased {
                 previous_epoch: 3,
                 leader_epoch: 2,
                 base_offset: 3
-            })
+            }
         )
     });
     // A bad CRC in the second batch.

@@ -18,7 +18,6 @@ use bytes::Bytes;
 use super::{AppendInfo, Log, Unwritten};
 use crate::batch::{self, BatchError, BatchHeader, RecordBatch, HEADER_SIZE};
 use crate::error::{Error, Result};
-use crate::replica::ReplicaError;
 
 /// Who appends, which decides the offsets and leader epochs the batches get.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -148,9 +147,9 @@ impl Log {
     /// or a batch that does not validate (torn, bad CRC, bad record);
     /// [`Error::UnsupportedCompression`] never (compressed batches are stored unread);
     /// [`Error::BatchTooLarge`]; [`Error::InvalidOffset`] if the offsets would overflow;
-    /// [`ReplicaError::NegativeLeaderEpoch`] for a leader append at a negative epoch; for a
-    /// follower append [`ReplicaError::UnexpectedAppendOffset`],
-    /// [`ReplicaError::NonContiguousBatches`], [`ReplicaError::EpochDecreased`];
+    /// [`Error::NegativeLeaderEpoch`] for a leader append at a negative epoch; for a
+    /// follower append [`Error::UnexpectedAppendOffset`],
+    /// [`Error::NonContiguousBatches`], [`Error::EpochDecreased`];
     /// [`Error::PreviousIo`] / [`Error::Closed`] if the log cannot be written. [`Error::Io`] if
     /// the file system fails part way (the log then refuses writes until reopened).
     pub fn append_batches<'a>(
@@ -160,7 +159,7 @@ impl Log {
     ) -> Result<AppendInfo> {
         if let AppendOrigin::Leader { leader_epoch } = origin {
             if leader_epoch < 0 {
-                return Err(ReplicaError::NegativeLeaderEpoch { leader_epoch }.into());
+                return Err(Error::NegativeLeaderEpoch { leader_epoch });
             }
         }
         let full = !matches!(origin, AppendOrigin::Follower);
@@ -246,19 +245,17 @@ impl Log {
             if origin == AppendOrigin::Follower {
                 if let Some(p) = previous {
                     if h.base_offset != p.next_offset() {
-                        return Err(ReplicaError::NonContiguousBatches {
+                        return Err(Error::NonContiguousBatches {
                             expected_offset: p.next_offset(),
                             base_offset: h.base_offset,
-                        }
-                        .into());
+                        });
                     }
                     if h.partition_leader_epoch < p.partition_leader_epoch {
-                        return Err(ReplicaError::EpochDecreased {
+                        return Err(Error::EpochDecreased {
                             previous_epoch: p.partition_leader_epoch,
                             leader_epoch: h.partition_leader_epoch,
                             base_offset: h.base_offset,
-                        }
-                        .into());
+                        });
                     }
                 }
             }
@@ -289,11 +286,10 @@ impl Log {
         let mut w = self.writer()?;
         let leo = w.active.as_ref().ok_or(Error::Closed)?.next_offset;
         if origin == AppendOrigin::Follower && plan.first_base != leo {
-            return Err(ReplicaError::UnexpectedAppendOffset {
+            return Err(Error::UnexpectedAppendOffset {
                 first_offset: plan.first_base,
                 log_end_offset: leo,
-            }
-            .into());
+            });
         }
         if leo.checked_add(plan.span).is_none() {
             return Err(Error::InvalidOffset {

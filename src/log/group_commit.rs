@@ -10,8 +10,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Condvar, Mutex, PoisonError};
 
 use super::Log;
-use crate::error::Result;
-use crate::replica::ReplicaError;
+use crate::error::{Error, Result};
 
 /// Shares flushes between appenders that wait for durability. See the module docs.
 ///
@@ -48,7 +47,7 @@ impl FlushSequencer {
     /// covers every append before it.
     ///
     /// # Errors
-    /// [`ReplicaError::TruncatedBeforeDurable`] if the log was truncated below `end_offset`
+    /// [`Error::TruncatedBeforeDurable`] if the log was truncated below `end_offset`
     /// before those offsets became durable; whatever [`Log::flush`] returns.
     pub fn wait_durable(&self, log: &Log, end_offset: i64) -> Result<()> {
         loop {
@@ -57,11 +56,10 @@ impl FlushSequencer {
             }
             let leo = log.log_end_offset();
             if leo < end_offset {
-                return Err(ReplicaError::TruncatedBeforeDurable {
+                return Err(Error::TruncatedBeforeDurable {
                     offset: end_offset,
                     log_end_offset: leo,
-                }
-                .into());
+                });
             }
             let mut flushing = self.flushing.lock().unwrap_or_else(PoisonError::into_inner);
             if *flushing {

@@ -88,6 +88,7 @@ enum Unwritten<'a> {
 
 /// Where an append landed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct AppendInfo {
     /// Offset of the first record appended.
     pub first_offset: i64,
@@ -105,6 +106,7 @@ pub struct AppendInfo {
 
 /// What opening the log found and did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct OpenReport {
     /// True if the log had been closed cleanly (nothing was scanned).
     pub clean: bool,

@@ -11,6 +11,7 @@ use crate::segment::Segment;
 
 /// The answer to [`Log::read`].
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct LogRead {
     /// Whole batches, each validated (CRC checked unless `verify_crc_on_read` is off).
     pub batches: Vec<RecordBatch>,

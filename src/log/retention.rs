@@ -40,6 +40,7 @@ pub enum RetentionReason {
 
 /// One deleted segment.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct DeletedSegment {
     /// Its base offset.
     pub base_offset: i64,
@@ -53,6 +54,7 @@ pub struct DeletedSegment {
 
 /// What [`Log::apply_retention`] did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct RetentionReport {
     /// Segments deleted, oldest first.
     pub deleted: Vec<DeletedSegment>,
@@ -68,6 +70,7 @@ pub struct RetentionReport {
 
 /// A segment as seen by [`Log::segment_infos`].
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct SegmentInfo {
     /// Its base offset (its files' name).
     pub base_offset: i64,

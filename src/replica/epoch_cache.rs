@@ -58,6 +58,7 @@ impl BatchEpoch {
 /// The answer to "where did epoch `e` end?" (Kafka's `OffsetForLeaderEpoch` answer): the largest
 /// known epoch `<= e` and the offset at which it ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub struct EpochEndOffset {
     /// The epoch the answer is about (the requested one, or the largest known one below it).
     pub leader_epoch: i32,

@@ -71,37 +71,6 @@ pub enum ReplicaError {
         /// The log end offset.
         log_end_offset: i64,
     },
-    /// A follower append whose first batch does not start at the log end offset (Kafka's
-    /// `UnexpectedAppendOffsetException`). Nothing was written.
-    UnexpectedAppendOffset {
-        /// The first batch's base offset.
-        first_offset: i64,
-        /// The follower's log end offset.
-        log_end_offset: i64,
-    },
-    /// A follower append whose batches are not contiguous: a batch does not start right after
-    /// the one before it. Nothing was written.
-    NonContiguousBatches {
-        /// The offset the batch should have started at.
-        expected_offset: i64,
-        /// The offset it starts at.
-        base_offset: i64,
-    },
-    /// A follower append (or the log it goes to) whose leader epochs decrease. Nothing was
-    /// written.
-    EpochDecreased {
-        /// The epoch before the batch.
-        previous_epoch: i32,
-        /// The batch's `partitionLeaderEpoch`.
-        leader_epoch: i32,
-        /// The batch's base offset.
-        base_offset: i64,
-    },
-    /// A leader epoch that must not be negative was.
-    NegativeLeaderEpoch {
-        /// The rejected epoch.
-        leader_epoch: i32,
-    },
     /// The call needs this replica to be the partition's leader (at `leader_epoch`, if given),
     /// and it is not (Kafka's `NOT_LEADER_OR_FOLLOWER`).
     NotLeader {
@@ -117,13 +86,6 @@ pub enum ReplicaError {
         offset: i64,
         /// The high watermark.
         high_watermark: i64,
-    },
-    /// An offset waited on for durability was truncated away before it became durable.
-    TruncatedBeforeDurable {
-        /// The offset waited for (exclusive end of the append).
-        offset: i64,
-        /// The log end offset after the truncation.
-        log_end_offset: i64,
     },
     /// The log start offset cannot pass the high watermark.
     LogStartBeyondHighWatermark {
@@ -198,31 +160,6 @@ impl fmt::Display for ReplicaError {
                 f,
                 "epoch start offset {epoch_start_offset} is past the log end offset {log_end_offset}"
             ),
-            ReplicaError::UnexpectedAppendOffset {
-                first_offset,
-                log_end_offset,
-            } => write!(
-                f,
-                "follower append starts at {first_offset}, not at the log end offset {log_end_offset}"
-            ),
-            ReplicaError::NonContiguousBatches {
-                expected_offset,
-                base_offset,
-            } => write!(
-                f,
-                "batch starts at {base_offset}, expected {expected_offset} (batches must be contiguous)"
-            ),
-            ReplicaError::EpochDecreased {
-                previous_epoch,
-                leader_epoch,
-                base_offset,
-            } => write!(
-                f,
-                "batch at {base_offset} has leader epoch {leader_epoch}, below the previous {previous_epoch}"
-            ),
-            ReplicaError::NegativeLeaderEpoch { leader_epoch } => {
-                write!(f, "leader epoch {leader_epoch} is negative")
-            }
             ReplicaError::NotLeader { leader_epoch } => match leader_epoch {
                 Some(e) => write!(f, "this replica is not the leader at epoch {e}"),
                 None => write!(f, "this replica is not the leader"),
@@ -234,13 +171,6 @@ impl fmt::Display for ReplicaError {
             } => write!(
                 f,
                 "truncation to {offset} would cut below the high watermark {high_watermark} (only an unclean election may)"
-            ),
-            ReplicaError::TruncatedBeforeDurable {
-                offset,
-                log_end_offset,
-            } => write!(
-                f,
-                "offsets up to {offset} were truncated (log end offset {log_end_offset}) before they were flushed"
             ),
             ReplicaError::NoLeader => write!(f, "the partition has no live leader"),
             ReplicaError::NotEnoughReplicas {

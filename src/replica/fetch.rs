@@ -62,6 +62,7 @@ pub enum FetchResponse {
 
 /// The records answer: whole batches and the leader's offsets, all taken before the read.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct FetchedRecords {
     /// Whole batches laid end to end exactly as in the leader's segment: a zero-copy slice of
     /// its map (empty at the log end).

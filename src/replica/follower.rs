@@ -7,7 +7,7 @@ use super::error::ReplicaError;
 use super::fetch::{FetchRequest, FetchResponse, FetchedRecords, FollowerProgress};
 use super::partition::{Durability, Election, Partition, State};
 use crate::batch::{self, LOG_OVERHEAD};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::log::AppendOrigin;
 
 impl Partition {
@@ -50,7 +50,7 @@ impl Partition {
     ///
     /// # Errors
     /// [`ReplicaError::NotFollower`]; [`ReplicaError::TruncationBelowHighWatermark`];
-    /// [`ReplicaError::EpochDecreased`] for records older than the follower's latest epoch;
+    /// [`Error::EpochDecreased`] for records older than the follower's latest epoch;
     /// as [`Log::append_batches`](crate::Log::append_batches) (the answer does not continue
     /// this log: nothing is written); [`Error::Io`](crate::Error::Io).
     pub fn apply_fetch(&self, response: &FetchResponse) -> Result<FollowerProgress> {
@@ -81,12 +81,11 @@ impl Partition {
                     batch::peek_partition_leader_epoch(&r.records),
                 ) {
                     if first < latest {
-                        return Err(ReplicaError::EpochDecreased {
+                        return Err(Error::EpochDecreased {
                             previous_epoch: latest,
                             leader_epoch: first,
                             base_offset: batch::peek_frame(&r.records).map_or(-1, |f| f.0),
-                        }
-                        .into());
+                        });
                     }
                 }
                 self.log()

@@ -344,15 +344,14 @@ impl Partition {
     /// the log end).
     ///
     /// # Errors
-    /// [`ReplicaError::NegativeLeaderEpoch`], [`ReplicaError::EpochNotIncreasing`], and the
+    /// [`Error::NegativeLeaderEpoch`], [`ReplicaError::EpochNotIncreasing`], and the
     /// tracker's errors for a bad replica set or ISR; [`Error::Io`]. Nothing changes on error.
     pub fn become_leader(&self, assignment: &LeaderAndIsr, now_ms: i64) -> Result<()> {
         let epoch = assignment.leader_epoch;
         if epoch < 0 {
-            return Err(ReplicaError::NegativeLeaderEpoch {
+            return Err(Error::NegativeLeaderEpoch {
                 leader_epoch: epoch,
-            }
-            .into());
+            });
         }
         let mut st = self.lock();
         let known = st.known_epoch.max(st.cache.latest_epoch());
@@ -677,11 +676,11 @@ impl Partition {
     /// where the logs part (KIP-101), and the high watermark is kept.
     ///
     /// # Errors
-    /// [`ReplicaError::NegativeLeaderEpoch`]; [`ReplicaError::EpochNotIncreasing`] for an epoch
+    /// [`Error::NegativeLeaderEpoch`]; [`ReplicaError::EpochNotIncreasing`] for an epoch
     /// below a known one. Nothing changes on error.
     pub fn become_follower(&self, leader_epoch: i32, election: Election) -> Result<()> {
         if leader_epoch < 0 {
-            return Err(ReplicaError::NegativeLeaderEpoch { leader_epoch }.into());
+            return Err(Error::NegativeLeaderEpoch { leader_epoch });
         }
         let mut st = self.lock();
         let known = st.known_epoch.max(st.cache.latest_epoch());

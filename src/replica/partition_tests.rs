@@ -831,10 +831,10 @@ fn follower_refuses_an_answer_that_does_not_continue_its_log_and_changes_nothing
     let err = follower.apply_fetch(&response).unwrap_err();
     assert!(matches!(
         err,
-        Error::Replica(ReplicaError::UnexpectedAppendOffset {
+        Error::UnexpectedAppendOffset {
             first_offset: 0,
             log_end_offset: 3
-        })
+        }
     ));
     assert_eq!(follower.log_end_offset(), 3);
     assert_eq!(all_bytes(&follower), all_bytes(&leader));

@@ -92,7 +92,7 @@ const UNKNOWN: i64 = i64::MIN;
 
 /// The read side of a segment. See the module docs.
 #[derive(Debug)]
-pub struct Segment {
+pub(crate) struct Segment {
     base_offset: i64,
     paths: SegmentPaths,
     /// Bytes of batches in the `.log` file.
@@ -247,7 +247,8 @@ impl Segment {
     }
 
     /// True while the segment's files are mapped.
-    pub fn is_mapped(&self) -> bool {
+    #[cfg(test)]
+    pub(crate) fn is_mapped(&self) -> bool {
         self.slot().is_some()
     }
 

@@ -78,6 +78,7 @@ pub struct JoinRequest {
 
 /// A member's view of its group: its id, the generation, and its partitions.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Membership {
     /// The group.
     pub group: String,
@@ -91,6 +92,7 @@ pub struct Membership {
 
 /// A member as [`GroupCoordinator::describe_group`] reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct MemberDescription {
     /// The member's id.
     pub member_id: String,
@@ -102,6 +104,7 @@ pub struct MemberDescription {
 
 /// A group as [`GroupCoordinator::describe_group`] reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct GroupDescription {
     /// The group.
     pub group: String,
