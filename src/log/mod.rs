@@ -139,6 +139,12 @@ pub struct Log {
     writer: Mutex<Writer>,
     /// Serializes flushes.
     flush_lock: Mutex<()>,
+    /// Serializes the operations that take segments out of the list or move the log start:
+    /// retention, delete-records and truncations. Held across retention's slow file work (maps,
+    /// renames, directory syncs), which runs outside the writer lock; taken before the writer
+    /// lock, never after. While it is held the segment list only grows at its end (rolls), so a
+    /// read under it never has to start again (see `read::Log::retry`).
+    structure_lock: Mutex<()>,
     /// Guards the recovery-point checkpoint file and field, and holds the file open for the
     /// in-place rewrites of every flush (`None` until first used, and after the file is
     /// replaced). Always the innermost lock: taken with or without the writer or flush lock,
@@ -549,5 +555,7 @@ impl Drop for Log {
     }
 }
 
+#[cfg(test)]
+mod stall_tests;
 #[cfg(test)]
 mod tests;

@@ -113,6 +113,7 @@ impl Log {
     /// As [`Log::apply_retention`].
     pub fn apply_retention_below(&self, now_ms: i64, upper_bound: i64) -> Result<RetentionReport> {
         self.check_writable()?;
+        let _structure = lock(&self.structure_lock);
         let mut report = RetentionReport {
             files_removed: self.remove_due_files(now_ms)?,
             ..RetentionReport::default()
@@ -160,6 +161,7 @@ impl Log {
     /// fails.
     pub fn delete_records(&self, before_offset: i64) -> Result<i64> {
         self.check_writable()?;
+        let _structure = lock(&self.structure_lock);
         let mut w = self.writer()?;
         let leo = self.log_end_offset();
         let lso = self.log_start_offset();

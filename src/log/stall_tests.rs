@@ -1,0 +1,89 @@
+//! Reads that spun, and operations that waited on another's slow file work (issue 17,
+//! findings 9 and 10). Each test runs the operation that used to hang or wait on a thread of
+//! its own and fails (rather than hanging the suite) if it does not answer within 10 s; each
+//! failed that way before its fix.
+
+use std::sync::mpsc;
+use std::sync::Arc;
+use std::thread;
+use std::time::Duration;
+
+use super::Log;
+use crate::batch::SimpleRecord;
+use crate::config::Config;
+use crate::error::Error;
+use crate::segment::SegmentPaths;
+
+/// Small segments (a few batches each), files removed as soon as they are deleted.
+fn config() -> Config {
+    Config {
+        segment_bytes: 2048,
+        segment_index_bytes: 1024,
+        index_interval_bytes: 128,
+        file_delete_delay_ms: 0,
+        ..Config::default()
+    }
+}
+
+/// Appends `batches` batches of 5 records of ~60 bytes, timestamp = offset * 10.
+fn fill(log: &Log, batches: usize) {
+    for _ in 0..batches {
+        let first = log.log_end_offset();
+        let records: Vec<SimpleRecord> = (first..first + 5)
+            .map(|o| SimpleRecord::new(o * 10, Some(format!("k{o}")), Some(vec![b'v'; 50])))
+            .collect();
+        log.append(&records).unwrap();
+    }
+}
+
+/// Runs `op` on a thread of its own; its answer, or `None` if it gave none within 10 s (the
+/// thread is left behind: the test fails either way).
+fn within_10s<T: Send + 'static>(op: impl FnOnce() -> T + Send + 'static) -> Option<T> {
+    let (done, answer) = mpsc::channel();
+    thread::spawn(move || {
+        let _ = done.send(op());
+    });
+    answer.recv_timeout(Duration::from_secs(10)).ok()
+}
+
+/// Finding 9: a truncation marked its target segment deleted, then failed to unlink the old
+/// index; the segment stayed in the list, marked deleted, and every read of an offset in it
+/// retried without end (the test timed out). Now the failed log answers `PreviousIo`.
+#[test]
+#[cfg_attr(miri, ignore)]
+fn read_after_a_truncation_that_failed_part_way_answers_previous_io() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = Arc::new(Log::open(dir.path(), config()).unwrap());
+    fill(&log, 20);
+    let bases = log.segment_base_offsets();
+    assert!(bases.len() >= 3, "{bases:?}");
+    let target = bases[0];
+    // The cut falls at the segment's second batch, so offsets below it stay in the log.
+    let cut = target + 5;
+    assert!(cut < bases[1]);
+    // Mapped now, so the truncation does not need the index it cannot remove.
+    log.read(target, 1).unwrap();
+    // The old index's unlink fails (a non-empty directory stands in its place), after the
+    // truncation marked the segment deleted.
+    let index = SegmentPaths::new(dir.path(), target).index;
+    std::fs::remove_file(&index).unwrap();
+    std::fs::create_dir(&index).unwrap();
+    std::fs::write(index.join("keep"), b"x").unwrap();
+    let err = log.truncate_to(cut).unwrap_err();
+    assert!(matches!(err, Error::Io { .. }), "{err:?}");
+
+    let l = Arc::clone(&log);
+    let read = within_10s(move || l.read(target, 1 << 20).map(|_| ()))
+        .expect("read spun on the segment the failed truncation left marked deleted");
+    assert!(matches!(read, Err(Error::PreviousIo)), "{read:?}");
+    let l = Arc::clone(&log);
+    let record = within_10s(move || l.read_record(target).map(|_| ()))
+        .expect("read_record spun on the segment the failed truncation left marked deleted");
+    assert!(matches!(record, Err(Error::PreviousIo)), "{record:?}");
+    let l = Arc::clone(&log);
+    let found = within_10s(move || l.offset_for_timestamp(0))
+        .expect("offset_for_timestamp spun on the segment the failed truncation left");
+    // Offsets 0..5 are still in the log: no answer but the typed error is right.
+    assert!(matches!(found, Err(Error::PreviousIo)), "{found:?}");
+    std::fs::remove_dir_all(&index).unwrap();
+}
