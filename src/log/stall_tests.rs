@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
+use super::pause::Point;
 use super::Log;
 use crate::batch::SimpleRecord;
 use crate::config::Config;
@@ -86,4 +87,85 @@ fn read_after_a_truncation_that_failed_part_way_answers_previous_io() {
     // Offsets 0..5 are still in the log: no answer but the typed error is right.
     assert!(matches!(found, Err(Error::PreviousIo)), "{found:?}");
     std::fs::remove_dir_all(&index).unwrap();
+}
+
+/// Finding 10: retention held the writer lock while it renamed the doomed segments' files and
+/// synced the directory (21 segments of 8 MiB blocked a one-record append for 62-345 ms). Held
+/// at that step, it kept an append waiting (the test timed out); now the append goes on.
+#[test]
+#[cfg_attr(miri, ignore)]
+fn append_completes_while_retention_renames_segment_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = Arc::new(
+        Log::open(
+            dir.path(),
+            Config {
+                retention_bytes: 4096,
+                ..config()
+            },
+        )
+        .unwrap(),
+    );
+    fill(&log, 40);
+    let before = log.segment_count();
+    let gate = log.pauses.arm(Point::RetentionDetached);
+    let retention = {
+        let log = Arc::clone(&log);
+        thread::spawn(move || log.apply_retention(0))
+    };
+    gate.wait_reached();
+    let l = Arc::clone(&log);
+    let appended = within_10s(move || {
+        fill(&l, 1);
+        l.log_end_offset()
+    });
+    gate.resume();
+    let report = retention.join().unwrap().unwrap();
+    let leo = appended.expect("the append waited for retention's file work");
+    assert_eq!(leo, log.log_end_offset());
+    assert!(report.deleted.len() >= 2, "{report:?}");
+    assert!(log.segment_count() < before);
+    // What retention left reads back, and the log reopens to the same state.
+    let start = log.log_start_offset();
+    assert_eq!(report.log_start_offset, start);
+    assert!(log.read(start, 1 << 20).is_ok());
+}
+
+/// Finding 10: time retention mapped segments (to learn their largest timestamps) under the
+/// writer lock. Held while it maps one, it kept an append waiting (the test timed out).
+#[test]
+#[cfg_attr(miri, ignore)]
+fn append_completes_while_time_retention_maps_a_segment() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let log = Log::open(dir.path(), config()).unwrap();
+        fill(&log, 40);
+        log.close().unwrap();
+    }
+    // Reopened clean: no segment is mapped, and no largest timestamp known.
+    let log = Arc::new(
+        Log::open(
+            dir.path(),
+            Config {
+                retention_ms: 1_000,
+                ..config()
+            },
+        )
+        .unwrap(),
+    );
+    let gate = log.pauses.arm(Point::RetentionMapsSegment);
+    let retention = {
+        let log = Arc::clone(&log);
+        // Records are stamped 0..2000 ms: at 1,500 ms the oldest segments are due.
+        thread::spawn(move || log.apply_retention(1_500))
+    };
+    gate.wait_reached();
+    let l = Arc::clone(&log);
+    let appended = within_10s(move || {
+        fill(&l, 1);
+    });
+    gate.resume();
+    let report = retention.join().unwrap().unwrap();
+    appended.expect("the append waited for retention to map a segment");
+    assert!(!report.deleted.is_empty(), "{report:?}");
 }
