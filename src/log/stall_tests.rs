@@ -169,3 +169,74 @@ fn append_completes_while_time_retention_maps_a_segment() {
     appended.expect("the append waited for retention to map a segment");
     assert!(!report.deleted.is_empty(), "{report:?}");
 }
+
+/// Holds the next index rebuild of `log`'s first segment after its scan, before it writes the
+/// files: the returned receiver says it got there, the sender lets it go on.
+fn hold_rebuild_of_first_segment(log: &Log) -> (mpsc::Receiver<()>, mpsc::Sender<()>) {
+    let (reached_tx, reached) = mpsc::channel();
+    let (resume, resume_rx) = mpsc::channel::<()>();
+    let first = Arc::clone(&log.segments()[0]);
+    *first.rebuild_hook.0.lock().unwrap() = Some(Box::new(move || {
+        let _ = reached_tx.send(());
+        let _ = resume_rx.recv_timeout(Duration::from_secs(10));
+    }));
+    (reached, resume)
+}
+
+/// Finding 10: a reader that found a segment's index missing rebuilt it (a CRC scan of the
+/// whole segment and two atomic file writes with fsyncs) holding the segment's view lock, so
+/// every other reader of the segment waited for it (30 ms behind a 256 MiB segment). Held in
+/// the rebuild, it kept another reader waiting (the test timed out); now that reader answers
+/// by walking the segment, and the rebuilt index is installed afterwards.
+#[test]
+#[cfg_attr(miri, ignore)]
+fn reader_completes_while_another_rebuilds_the_index() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let log = Log::open(dir.path(), config()).unwrap();
+        fill(&log, 20);
+        log.close().unwrap();
+    }
+    let first = SegmentPaths::new(dir.path(), 0);
+    std::fs::remove_file(&first.index).unwrap();
+    let log = Arc::new(Log::open(dir.path(), config()).unwrap());
+    let bases = log.segment_base_offsets();
+    assert!(bases.len() >= 3, "{bases:?}");
+    let last_in_first = bases[1] - 1;
+    let (reached, resume) = hold_rebuild_of_first_segment(&log);
+    let rebuilder = {
+        let log = Arc::clone(&log);
+        thread::spawn(move || log.read(0, 1).map(|r| r.batches[0].base_offset()))
+    };
+    reached
+        .recv_timeout(Duration::from_secs(10))
+        .expect("no reader rebuilt the index");
+    // Held inside the rebuild, its files not written. Other readers of the segment answer.
+    let l = Arc::clone(&log);
+    let answers = within_10s(move || {
+        let read = l.read(last_in_first, 1 << 20).unwrap();
+        let record = l.read_record(last_in_first).unwrap().unwrap();
+        let found = l.offset_for_timestamp(last_in_first * 10).unwrap();
+        (
+            read.batches[0].base_offset(),
+            read.batches[0].last_offset(),
+            record.record().offset(),
+            found,
+        )
+    });
+    resume.send(()).unwrap();
+    let (base, last, record, found) =
+        answers.expect("a reader waited for another reader's index rebuild");
+    assert!(base <= last_in_first && last_in_first <= last);
+    assert_eq!(record, last_in_first);
+    assert_eq!(found, Some(last_in_first));
+    assert_eq!(rebuilder.join().unwrap().unwrap(), 0);
+    // The rebuilt index is on disk and in use.
+    assert!(first.index.exists());
+    assert!(!log.segments()[0]
+        .view(128)
+        .unwrap()
+        .0
+        .offset_index
+        .is_empty());
+}
