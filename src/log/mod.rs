@@ -3,7 +3,11 @@
 //! # Concurrency
 //! [`Log`] is `Send + Sync`. Appends are serialized by a writer lock; reads take no lock but a
 //! short read lock on the segment list, so any number of threads read while one appends, and
-//! no reader waits for an fsync. A batch becomes visible to readers only once it is wholly in
+//! no reader waits for an append's fsync. Retention, delete-records and truncations are
+//! serialized by a structure lock; retention does its slow file work outside the writer lock.
+//! A reader that rebuilds a segment's index waits for that rebuild; other readers of the
+//! segment walk it meanwhile. A read that races those operations retries a bounded number of
+//! times (see `read::Log::retry`). A batch becomes visible to readers only once it is wholly in
 //! the segment (see the publication protocol in the `mmap` module) and the log end offset has
 //! moved past it.
 //!
