@@ -110,7 +110,7 @@ pub struct IndexReader<E> {
 }
 
 impl<E: IndexEntry> IndexReader<E> {
-    fn new(map: Arc<SharedMap>) -> Self {
+    pub(crate) fn new(map: Arc<SharedMap>) -> Self {
         IndexReader {
             map,
             _entry: std::marker::PhantomData,

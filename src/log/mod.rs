@@ -3,7 +3,11 @@
 //! # Concurrency
 //! [`Log`] is `Send + Sync`. Appends are serialized by a writer lock; reads take no lock but a
 //! short read lock on the segment list, so any number of threads read while one appends, and
-//! no reader waits for an fsync. A batch becomes visible to readers only once it is wholly in
+//! no reader waits for an append's fsync. Retention, delete-records and truncations are
+//! serialized by a structure lock; retention does its slow file work outside the writer lock.
+//! A reader that rebuilds a segment's index waits for that rebuild; other readers of the
+//! segment walk it meanwhile. A read that races those operations retries a bounded number of
+//! times (see `read::Log::retry`). A batch becomes visible to readers only once it is wholly in
 //! the segment (see the publication protocol in the `mmap` module) and the log end offset has
 //! moved past it.
 //!
@@ -141,6 +145,12 @@ pub struct Log {
     writer: Mutex<Writer>,
     /// Serializes flushes.
     flush_lock: Mutex<()>,
+    /// Serializes the operations that take segments out of the list or move the log start:
+    /// retention, delete-records and truncations. Held across retention's slow file work (maps,
+    /// renames, directory syncs), which runs outside the writer lock; taken before the writer
+    /// lock, never after. While it is held the segment list only grows at its end (rolls), so a
+    /// read under it never has to start again (see `read::Log::retry`).
+    structure_lock: Mutex<()>,
     /// Guards the recovery-point checkpoint file and field, and holds the file open for the
     /// in-place rewrites of every flush (`None` until first used, and after the file is
     /// replaced). Always the innermost lock: taken with or without the writer or flush lock,
@@ -551,5 +561,7 @@ impl Drop for Log {
     }
 }
 
+#[cfg(test)]
+mod stall_tests;
 #[cfg(test)]
 mod tests;

@@ -172,6 +172,7 @@ pub(super) fn open(dir: &Path, config: Config, clock: Arc<dyn Clock>) -> Result<
             last_flush_ms: now,
         }),
         flush_lock: Mutex::new(()),
+        structure_lock: Mutex::new(()),
         checkpoint_lock: Mutex::new(None),
         log_end_offset: AtomicI64::new(log_end_offset),
         log_start_offset: AtomicI64::new(log_start_offset),

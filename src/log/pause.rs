@@ -9,6 +9,8 @@ pub(crate) enum Point {
     /// Retention or delete-records: the doomed segments have just left the segment list, their
     /// files not yet renamed.
     RetentionDetached,
+    /// Time retention is about to map a segment to learn its largest timestamp.
+    RetentionMapsSegment,
     /// `offset_for_timestamp` chose a segment to look in and has not mapped it yet.
     TimestampLookupChoseSegment,
     /// `read` chose a segment and has not mapped it yet.

@@ -1,10 +1,11 @@
 //! Reads: by offset and by timestamp.
 
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use bytes::Bytes;
 
-use super::Log;
+use super::{lock, Log};
 use crate::batch::RecordBatch;
 use crate::error::{Error, Result};
 use crate::segment::Segment;
@@ -52,7 +53,37 @@ pub(super) fn unless_vanished<T>(seg: &Segment, r: Result<T>) -> Result<Attempt<
     }
 }
 
+/// Attempts a read or lookup makes without a lock before its last one, under the structure
+/// lock.
+const LOCK_FREE_ATTEMPTS: u32 = 8;
+
 impl Log {
+    /// Runs `attempt` until it answers, a bounded number of times.
+    ///
+    /// An attempt starts again only if a truncation, retention or delete-records changed the log
+    /// under it, or if it found in the list a segment marked deleted: a truncation in flight
+    /// leaves one there until it finishes, and a truncation that failed part way leaves one for
+    /// good. So the attempts without a lock stop early once the log is marked failed, and the
+    /// last one runs under the structure lock, where no segment can leave the list and no
+    /// truncation can run: it answers, or finds the list left inconsistent by a failed
+    /// operation, and that is [`Error::PreviousIo`] (before this bound, such a read spun
+    /// forever). Only a read that raced such operations this many times waits for one.
+    pub(super) fn retry<T>(&self, mut attempt: impl FnMut() -> Result<Attempt<T>>) -> Result<T> {
+        for _ in 0..LOCK_FREE_ATTEMPTS {
+            if let Attempt::Done(v) = attempt()? {
+                return Ok(v);
+            }
+            if self.failed.load(Ordering::Acquire) {
+                break;
+            }
+        }
+        let _structure = lock(&self.structure_lock);
+        match attempt()? {
+            Attempt::Done(v) => Ok(v),
+            Attempt::Again => Err(Error::PreviousIo),
+        }
+    }
+
     /// Reads whole batches starting from the one that holds `from_offset`, up to `max_bytes`
     /// (but always at least one batch, however large, as Kafka does), from one segment.
     ///
@@ -82,11 +113,7 @@ impl Log {
         max_bytes: usize,
         max_offset: i64,
     ) -> Result<LogRead> {
-        loop {
-            if let Attempt::Done(r) = self.try_read(from_offset, max_bytes, max_offset)? {
-                return Ok(r);
-            }
-        }
+        self.retry(|| self.try_read(from_offset, max_bytes, max_offset))
     }
 
     fn try_read(
@@ -185,11 +212,7 @@ impl Log {
     /// [`Error::Corrupt`] if a batch on the way fails its checks; [`Error::Io`] if a segment
     /// file cannot be mapped for a reason other than its deletion by the log.
     pub fn offset_for_timestamp(&self, timestamp: i64) -> Result<Option<i64>> {
-        loop {
-            if let Attempt::Done(r) = self.try_offset_for_timestamp(timestamp)? {
-                return Ok(r);
-            }
-        }
+        self.retry(|| self.try_offset_for_timestamp(timestamp))
     }
 
     fn try_offset_for_timestamp(&self, timestamp: i64) -> Result<Attempt<Option<i64>>> {
@@ -259,8 +282,10 @@ impl Log {
         segs.get(first..)?
             .iter()
             .find(|seg| {
+                // A segment marked deleted is not passed over: it is in the list only while a
+                // truncation runs (the attempt then starts again) or after one failed part way
+                // (the log then answers `PreviousIo`), and its records may be the answer.
                 seg.end_offset() > log_start_offset
-                    && !seg.is_deleted()
                     && (seg.damaged_at().is_some()
                         || seg.known_max_timestamp().is_none_or(|ts| ts >= timestamp))
             })

@@ -56,11 +56,7 @@ impl Log {
     /// not decoded); [`Error::Io`] if a segment file cannot be mapped for a reason other than
     /// its deletion by the log.
     pub fn read_record(&self, offset: i64) -> Result<Option<PositionedBatch>> {
-        loop {
-            if let Attempt::Done(found) = self.try_read_record(offset)? {
-                return Ok(found);
-            }
-        }
+        self.retry(|| self.try_read_record(offset))
     }
 
     /// One attempt at [`Log::read_record`], as [`Log::read`] makes them: [`Attempt::Again`] if

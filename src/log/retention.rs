@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use super::{lock, Log, Writer, LOG_START_OFFSET_FILE};
+use super::{lock, Log, LOG_START_OFFSET_FILE};
 use crate::checkpoint;
 use crate::error::{Error, Result};
 use crate::segment::Segment;
@@ -90,7 +90,16 @@ pub(super) struct PendingDelete {
     paths: Vec<PathBuf>,
 }
 
+/// A segment retention chose to delete.
+struct Doomed {
+    segment: Arc<Segment>,
+    /// The offset after its last one.
+    end: i64,
+    reason: RetentionReason,
+}
+
 /// What decides, segment by segment, whether the prefix goes on.
+#[derive(Clone)]
 enum Rule {
     StartOffset,
     Size { excess: i64, retention_bytes: i64 },
@@ -116,25 +125,19 @@ impl Log {
     /// As [`Log::apply_retention`].
     pub fn apply_retention_below(&self, now_ms: i64, upper_bound: i64) -> Result<RetentionReport> {
         self.check_writable()?;
+        let _structure = lock(&self.structure_lock);
         let mut report = RetentionReport {
             files_removed: self.remove_due_files(now_ms)?,
             ..RetentionReport::default()
         };
-        let mut w = self.writer()?;
-        let r = self.retain(&mut w, now_ms, upper_bound, &mut report);
+        let r = self.retain(now_ms, upper_bound, &mut report);
         self.fail_on_io(r)?;
         report.log_start_offset = self.log_start_offset();
         Ok(report)
     }
 
-    fn retain(
-        &self,
-        w: &mut Writer,
-        now_ms: i64,
-        upper_bound: i64,
-        report: &mut RetentionReport,
-    ) -> Result<()> {
-        self.delete_prefix(w, Rule::StartOffset, now_ms, i64::MAX, report)?;
+    fn retain(&self, now_ms: i64, upper_bound: i64, report: &mut RetentionReport) -> Result<()> {
+        self.delete_prefix(Rule::StartOffset, now_ms, i64::MAX, report)?;
         if self.config.retention_bytes >= 0 {
             let excess =
                 i64::try_from(self.size()).unwrap_or(i64::MAX) - self.config.retention_bytes;
@@ -142,14 +145,14 @@ impl Log {
                 excess,
                 retention_bytes: self.config.retention_bytes,
             };
-            self.delete_prefix(w, rule, now_ms, upper_bound, report)?;
+            self.delete_prefix(rule, now_ms, upper_bound, report)?;
         }
         if self.config.retention_ms >= 0 {
             let rule = Rule::Time {
                 now_ms,
                 retention_ms: self.config.retention_ms,
             };
-            self.delete_prefix(w, rule, now_ms, upper_bound, report)?;
+            self.delete_prefix(rule, now_ms, upper_bound, report)?;
         }
         Ok(())
     }
@@ -158,12 +161,16 @@ impl Log {
     /// the segments wholly below it. Never moves it backward: a smaller offset changes nothing.
     /// The new start offset is checkpointed before any file goes, so it survives a crash.
     ///
+    /// Appends go on meanwhile: only the structure lock is held (see `delete_prefix`).
+    ///
     /// # Errors
     /// [`Error::OffsetOutOfRange`] past the log end offset; [`Error::Io`] if the file system
     /// fails.
     pub fn delete_records(&self, before_offset: i64) -> Result<i64> {
         self.check_writable()?;
-        let mut w = self.writer()?;
+        // Under the structure lock no truncation runs: the log end offset only grows, and no
+        // one else moves the log start.
+        let _structure = lock(&self.structure_lock);
         let leo = self.log_end_offset();
         let lso = self.log_start_offset();
         if before_offset > leo {
@@ -182,25 +189,24 @@ impl Log {
             .store(before_offset, Ordering::Release);
         let mut report = RetentionReport::default();
         let now = self.clock.now_ms();
-        let r = self.delete_prefix(&mut w, Rule::StartOffset, now, i64::MAX, &mut report);
+        let r = self.delete_prefix(Rule::StartOffset, now, i64::MAX, &mut report);
         self.fail_on_io(r)?;
         Ok(before_offset)
     }
 
-    /// Deletes the longest prefix of segments that `rule` allows, each ending at or below
-    /// `upper_bound`. Holds the writer lock.
-    fn delete_prefix(
+    /// The longest prefix of `segments` (the log's list when the log end offset was `leo`)
+    /// that `rule` allows, each ending at or below `upper_bound`. Time retention maps the
+    /// segments whose largest timestamp is not known yet.
+    fn doomed(
         &self,
-        w: &mut Writer,
+        segments: &[Arc<Segment>],
+        leo: i64,
         mut rule: Rule,
-        now_ms: i64,
         upper_bound: i64,
         report: &mut RetentionReport,
-    ) -> Result<()> {
-        let segments: Vec<Arc<Segment>> = self.segments().clone();
-        let leo = self.log_end_offset();
+    ) -> Result<Vec<Doomed>> {
         let lso = self.log_start_offset();
-        let mut doomed: Vec<(Arc<Segment>, i64, RetentionReason)> = Vec::new();
+        let mut doomed = Vec::new();
         for (i, seg) in segments.iter().enumerate() {
             let last = i + 1 == segments.len();
             let end = segments.get(i + 1).map_or(leo, |s| s.base_offset());
@@ -225,6 +231,9 @@ impl Log {
                     now_ms,
                     retention_ms,
                 } => {
+                    if seg.known_max_timestamp().is_none() {
+                        self.pause(super::pause::Point::RetentionMapsSegment);
+                    }
                     let (largest, mapped) =
                         seg.largest_timestamp_or_mtime(self.config.index_interval_bytes)?;
                     if mapped {
@@ -241,41 +250,89 @@ impl Log {
                 }
             };
             match reason {
-                Some(reason) => doomed.push((Arc::clone(seg), end, reason)),
+                Some(reason) => doomed.push(Doomed {
+                    segment: Arc::clone(seg),
+                    end,
+                    reason,
+                }),
                 None => break,
+            }
+        }
+        Ok(doomed)
+    }
+
+    /// Deletes the longest prefix of segments that `rule` allows, each ending at or below
+    /// `upper_bound`. Called with the structure lock held: no truncation, retention or
+    /// delete-records runs meanwhile, so the segments before the active one stay as they are
+    /// (appends only add segments at the end), and so does the log start.
+    ///
+    /// The slow work runs outside the writer lock, and appends go on meanwhile: learning
+    /// segments' largest timestamps (mapping them), the log-start checkpoint (fsyncs), the
+    /// renames and the directory sync. The writer lock is taken only if every segment is to go,
+    /// to decide again with the log end offset held and roll a new segment first. The order
+    /// that keeps a crash safe is as before: the new log start is durable, then published, then
+    /// the segments leave the list, then their files are renamed, then the directory is synced.
+    fn delete_prefix(
+        &self,
+        rule: Rule,
+        now_ms: i64,
+        upper_bound: i64,
+        report: &mut RetentionReport,
+    ) -> Result<()> {
+        let segments: Vec<Arc<Segment>> = self.segments().clone();
+        let leo = self.log_end_offset();
+        let mut doomed = self.doomed(&segments, leo, rule.clone(), upper_bound, report)?;
+        if !doomed.is_empty() && doomed.len() == segments.len() {
+            // The active segment would go: decide again with the writer lock held (an append
+            // may have grown it or rolled since), and keep the log end offset by rolling an
+            // empty segment first if everything still goes. The segments' largest timestamps
+            // were learned above: nothing is mapped under the lock.
+            let mut w = self.writer()?;
+            self.check_writable()?;
+            let segments: Vec<Arc<Segment>> = self.segments().clone();
+            let leo = self.log_end_offset();
+            doomed = self.doomed(&segments, leo, rule, upper_bound, report)?;
+            if !doomed.is_empty() && doomed.len() == segments.len() {
+                self.roll(&mut w, leo)?;
             }
         }
         if doomed.is_empty() {
             return Ok(());
         }
-        if doomed.len() == segments.len() {
-            // Keep the log end offset: an empty segment takes over before the last one goes.
-            self.roll(w, leo)?;
-        }
         // The log start moves first (checkpointed, then published): a reader that then misses
         // a segment finds the start past the offset it asked for, and a timestamp lookup never
-        // passes over records still at or above the published start.
+        // passes over records still at or above the published start. A segment follows the
+        // doomed ones: the one that was next, or the one just rolled.
         let first_kept = self
             .segments()
             .get(doomed.len())
-            .map_or(leo, |s| s.base_offset());
+            .map_or(self.log_end_offset(), |s| s.base_offset());
         if first_kept > self.log_start_offset() {
             checkpoint::write_offset(&self.dir.join(LOG_START_OFFSET_FILE), first_kept)?;
             self.log_start_offset
                 .fetch_max(first_kept, Ordering::AcqRel);
         }
-        self.segments_mut().drain(..doomed.len());
+        {
+            let mut segs = self.segments_mut();
+            debug_assert!(
+                segs.iter()
+                    .zip(&doomed)
+                    .all(|(s, d)| Arc::ptr_eq(s, &d.segment)),
+                "the doomed segments are no longer the list's prefix"
+            );
+            segs.drain(..doomed.len());
+        }
         self.pause(super::pause::Point::RetentionDetached);
-        lock(&self.mapped).retain(|m| !doomed.iter().any(|(d, _, _)| Arc::ptr_eq(d, m)));
+        lock(&self.mapped).retain(|m| !doomed.iter().any(|d| Arc::ptr_eq(&d.segment, m)));
         let due_ms = now_ms.saturating_add(self.config.file_delete_delay_ms);
         let mut renamed = Vec::new();
-        for (seg, end, reason) in doomed {
-            renamed.extend(seg.rename_deleted()?);
+        for d in doomed {
+            renamed.extend(d.segment.rename_deleted()?);
             report.deleted.push(DeletedSegment {
-                base_offset: seg.base_offset(),
-                end_offset: end,
-                size: seg.size(),
-                reason,
+                base_offset: d.segment.base_offset(),
+                end_offset: d.end,
+                size: d.segment.size(),
+                reason: d.reason,
             });
         }
         checkpoint::sync_dir(&self.dir)?;

@@ -30,6 +30,9 @@ impl Log {
     /// fails (the log then refuses writes until reopened, as after any error once the cut began).
     pub fn truncate_to(&self, offset: i64) -> Result<i64> {
         self.check_writable()?;
+        // Held until the log is marked failed if the cut fails: a reader that waits for it then
+        // sees either a consistent list or a failed log (see `read::Log::retry`).
+        let _structure = lock(&self.structure_lock);
         let mut w = self.writer()?;
         let leo = self.log_end_offset();
         if offset >= leo {
@@ -57,6 +60,7 @@ impl Log {
     /// [`Error::Io`] if the file system fails (the log then refuses writes until reopened).
     pub fn truncate_fully_and_start_at(&self, offset: i64) -> Result<i64> {
         self.check_writable()?;
+        let _structure = lock(&self.structure_lock);
         let mut w = self.writer()?;
         let lso = self.log_start_offset();
         if offset < lso {

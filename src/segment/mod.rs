@@ -112,6 +112,24 @@ pub(crate) struct Segment {
     damaged_at: AtomicU64,
     /// Set when a lookup found the offset index wrong: the next mapping rebuilds it.
     index_suspect: AtomicBool,
+    /// Held while the index files are rebuilt (see [`Segment::view`]).
+    rebuild: Mutex<()>,
+    /// Test-only: run by an index rebuild after its scan, before it writes the files (a test
+    /// holds the rebuild there).
+    #[cfg(test)]
+    pub(crate) rebuild_hook: RebuildHook,
+}
+
+/// Test-only: what an index rebuild runs after its scan (see `Segment::rebuild_hook`).
+#[cfg(test)]
+#[derive(Default)]
+pub(crate) struct RebuildHook(pub(crate) Mutex<Option<Box<dyn FnOnce() + Send>>>);
+
+#[cfg(test)]
+impl std::fmt::Debug for RebuildHook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RebuildHook")
+    }
 }
 
 impl Segment {
@@ -127,6 +145,9 @@ impl Segment {
             damaged: AtomicBool::new(false),
             damaged_at: AtomicU64::new(0),
             index_suspect: AtomicBool::new(false),
+            rebuild: Mutex::new(()),
+            #[cfg(test)]
+            rebuild_hook: RebuildHook::default(),
         }
     }
 
@@ -192,7 +213,10 @@ impl Segment {
     /// Once marked, the segment is never mapped again: its name may already belong to another
     /// file (a truncation renames the rewritten segment over it), whose length can change under
     /// a map that this segment would not know about.
+    ///
+    /// Waits for an index rebuild in flight, whose files must not be written once it is marked.
     pub(crate) fn mark_deleted(&self) {
+        let _rebuild = self.rebuild_lock();
         let mut slot = self.slot();
         self.deleted.store(true, Ordering::Release);
         *slot = None;
@@ -254,6 +278,12 @@ impl Segment {
 
     /// The segment's maps, mapping its files first if needed. Returns whether this call mapped
     /// them (so the caller can account for open maps).
+    ///
+    /// If the indexes are missing or wrong, the view installed at once has none (lookups walk
+    /// the segment's batch headers from its start, checking each), and this call then rebuilds
+    /// them under the segment's rebuild lock, not its view lock: other readers of the segment
+    /// go on meanwhile, through that view, and never wait for the rebuild's scan or fsyncs. If
+    /// another reader is rebuilding already, this one does not wait for it either.
     pub(crate) fn view(&self, index_interval: u32) -> Result<(Arc<SegmentView>, bool)> {
         let mut slot = self.slot();
         if let Some(v) = slot.as_ref() {
@@ -263,13 +293,6 @@ impl Segment {
             let e = std::io::Error::new(std::io::ErrorKind::NotFound, "segment deleted");
             return Err(Error::io(&self.paths.log, "map", e));
         }
-        let v = Arc::new(self.load(index_interval)?);
-        *slot = Some(Arc::clone(&v));
-        Ok((v, true))
-    }
-
-    /// Maps an inactive segment's files, checking its indexes and rebuilding them if needed.
-    fn load(&self, index_interval: u32) -> Result<SegmentView> {
         let path = &self.paths.log;
         let file = File::open(path).map_err(|e| Error::io(path, "open", e))?;
         let len = file
@@ -282,11 +305,60 @@ impl Segment {
         self.size.store(len, Ordering::Release);
         if !self.index_suspect.swap(false, Ordering::AcqRel) {
             if let Some(view) = self.open_indexes(&log, len) {
-                return Ok(view);
+                let v = Arc::new(view);
+                *slot = Some(Arc::clone(&v));
+                return Ok((v, true));
             }
         }
-        // Missing or bad index: rebuild both from the log.
-        let data = log.slice(0, len_usize).unwrap_or_default();
+        // Missing or bad indexes: readers walk meanwhile (an index of no entries), and this
+        // call rebuilds them.
+        let none = SharedMap::read_only(&file, 0).map_err(|e| Error::io(path, "mmap", e))?;
+        let walking = Arc::new(SegmentView {
+            frozen: log.slice(0, log.published()),
+            log,
+            offset_index: IndexReader::new(Arc::clone(&none)),
+            time_index: IndexReader::new(none),
+        });
+        *slot = Some(Arc::clone(&walking));
+        drop(slot);
+        let view = match self.rebuild_indexes(&walking, index_interval) {
+            Ok(Some(rebuilt)) => rebuilt,
+            // Another reader is rebuilding them, or the segment was deleted meanwhile.
+            Ok(None) => walking,
+            // The indexes are a cache: reads stay right by walking. The next mapping tries
+            // again.
+            Err(_) => {
+                self.index_suspect.store(true, Ordering::Release);
+                walking
+            }
+        };
+        Ok((view, true))
+    }
+
+    /// The rebuild lock (see [`Segment::view`]): held while index files are rebuilt, and by
+    /// [`Segment::mark_deleted`], so that no rebuilt file is written once the segment is
+    /// deleted (its name may already belong to another segment's file).
+    fn rebuild_lock(&self) -> MutexGuard<'_, ()> {
+        self.rebuild.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Rebuilds both indexes from the log bytes of `walking` (a view without indexes) and
+    /// installs a view that has them, unless another call is rebuilding them already or the
+    /// segment was deleted (`Ok(None)`). Marks the segment damaged if the scan stops short.
+    fn rebuild_indexes(
+        &self,
+        walking: &SegmentView,
+        index_interval: u32,
+    ) -> Result<Option<Arc<SegmentView>>> {
+        let _rebuilding = match self.rebuild.try_lock() {
+            Ok(g) => g,
+            Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
+            Err(std::sync::TryLockError::WouldBlock) => return Ok(None),
+        };
+        if self.is_deleted() {
+            return Ok(None);
+        }
+        let data = walking.data();
         let bounds = Bounds {
             end_offset: self.end_offset(),
             ..Bounds::from(self.base_offset)
@@ -306,14 +378,37 @@ impl Segment {
             self.damaged_at.store(outcome.valid_end, Ordering::Release);
             self.damaged.store(true, Ordering::Release);
         }
+        self.run_rebuild_hook();
         let max_timestamp = outcome.write_indexes(&self.paths)?;
         self.max_timestamp.store(max_timestamp, Ordering::Release);
-        Ok(SegmentView {
-            frozen: log.slice(0, log.published()),
-            log,
+        let rebuilt = Arc::new(SegmentView {
+            frozen: walking.frozen.clone(),
+            log: Arc::clone(&walking.log),
             offset_index: IndexReader::open_read_only(&self.paths.index)?,
             time_index: IndexReader::open_read_only(&self.paths.time_index)?,
-        })
+        });
+        // Installed in place of whatever view is there (the walking one, or another reader's
+        // of the same bytes); not if the segment was unmapped meanwhile (the log counts maps).
+        let mut slot = self.slot();
+        if slot.is_some() {
+            *slot = Some(Arc::clone(&rebuilt));
+        }
+        Ok(Some(rebuilt))
+    }
+
+    /// Runs the test's rebuild hook, if one is set; nothing outside tests.
+    #[inline(always)]
+    fn run_rebuild_hook(&self) {
+        #[cfg(test)]
+        if let Some(hook) = self
+            .rebuild_hook
+            .0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+        {
+            hook();
+        }
     }
 
     /// Opens and checks the index files; `None` if either is missing or wrong.
@@ -368,15 +463,31 @@ impl Segment {
         if known != UNKNOWN {
             return Ok((known, mapped));
         }
-        // Indexes valid but with no time entry: walk the batch headers.
+        // Indexes valid but with no time entry, or being rebuilt by another reader: walk the
+        // batch headers. A walk that stops short (a batch out of place or unreadable, or the
+        // segment ending before the next one begins) marks the segment damaged there, as the
+        // rebuild's scan would: what lies beyond is unknown, and time lookups must not skip it.
         let mut max = NO_TIMESTAMP;
-        view.log.with_published(|data| {
-            let mut pos = 0;
+        let (stopped_at, ends_short) = view.log.with_published(|data| {
+            let (mut pos, mut expected) = (0, self.base_offset);
             while let Some(h) = scan::peek_header(data, pos) {
+                if h.base_offset != expected {
+                    break;
+                }
                 max = max.max(h.max_timestamp);
+                expected = h.next_offset();
                 pos += h.total_size();
             }
+            let end = self.end_offset();
+            (
+                pos,
+                pos < data.len() || (end != i64::MAX && expected != end),
+            )
         });
+        if ends_short {
+            self.damaged_at.store(stopped_at as u64, Ordering::Release);
+            self.damaged.store(true, Ordering::Release);
+        }
         self.max_timestamp.store(max, Ordering::Release);
         Ok((max, mapped))
     }
