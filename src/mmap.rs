@@ -22,10 +22,24 @@
 //!    an exclusive lock on its directory against other processes. A file truncated or rewritten
 //!    behind partlog's back (by another program) is outside this contract, as for any mmap user
 //!    (see memmap2's documentation): reads of pages cut off the file would fault.
+//!
+//! # A full file system
+//!
+//! Writable files are preallocated sparse (`set_len`): their pages have no disk blocks until
+//! written. A store into such a page through the map makes the kernel find a block at the page
+//! fault, and when the file system has none it cannot return an error: it raises SIGBUS, which
+//! kills the process. So the writer never stores into a page whose blocks it has not reserved:
+//! before a store past the reserved prefix it calls `fallocate` for the next `reserve_ahead`
+//! bytes (or, if that much is not free, for exactly the pages the store needs), and a full disk
+//! is the `ENOSPC` of that call, returned as an I/O error before anything is written. A file
+//! system without `fallocate` (`EOPNOTSUPP`) gets every append through the file (`pwrite`,
+//! which returns `ENOSPC` itself) instead. Readers never fault in a page the writer did not
+//! write: they look only below the published length. (Outside Linux nothing is reserved.)
 #![allow(unsafe_code)]
 
 use std::fs::File;
 use std::io;
+use std::os::unix::fs::FileExt;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
@@ -178,31 +192,54 @@ impl AsRef<[u8]> for MapSlice {
     }
 }
 
-/// The single writer of a [`SharedMap`]. Not `Clone`: see invariant 3.
+/// The single writer of a [`SharedMap`]. Not `Clone`: see invariant 3. It owns the file, and
+/// reserves the file's blocks ahead of its stores (see "A full file system" in the module docs).
 #[derive(Debug)]
 pub(crate) struct MapWriter {
     shared: Arc<SharedMap>,
+    file: File,
+    /// Bytes `0..reserved` of the file have disk blocks: written, or reserved with `fallocate`.
+    /// Always a multiple of `page` or equal to the capacity, so every page the writer stores
+    /// into below it is backed whole.
+    reserved: usize,
+    /// How much a reservation reaches past the bytes that need it (fewer `fallocate` calls).
+    reserve_ahead: usize,
+    /// The page size.
+    page: usize,
+    /// The file system cannot reserve blocks: appends go through the file.
+    through_file: bool,
 }
 
-/// The map has no room for the bytes being appended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct MapFull;
-
-/// Why [`MapWriter::append_by_file`] failed.
+/// Why an append failed.
 #[derive(Debug)]
 pub(crate) enum AppendFailed {
-    /// No room.
+    /// No room in the map.
     Full,
-    /// The write failed; nothing was published.
+    /// The write, or the reservation of its blocks, failed (`ENOSPC` on a full file system);
+    /// nothing was published.
     Io(io::Error),
 }
 
 impl MapWriter {
     /// Maps `capacity` bytes of `file` (which must be at least that long) read-write; the first
-    /// `published` bytes are taken as already written.
-    pub(crate) fn new(file: &File, capacity: usize, published: usize) -> io::Result<Self> {
+    /// `published` bytes are taken as already written. Blocks are reserved `reserve_ahead`
+    /// bytes at a time past what an append needs.
+    pub(crate) fn new(
+        file: File,
+        capacity: usize,
+        published: usize,
+        reserve_ahead: usize,
+    ) -> io::Result<Self> {
+        let shared = Arc::new(SharedMap::map(&file, capacity, published, true)?);
+        let page = page_size();
         Ok(MapWriter {
-            shared: Arc::new(SharedMap::map(file, capacity, published, true)?),
+            shared,
+            file,
+            // What was published was written; the page holding its end may not be whole.
+            reserved: published - published % page,
+            reserve_ahead,
+            page,
+            through_file: false,
         })
     }
 
@@ -211,33 +248,92 @@ impl MapWriter {
         &self.shared
     }
 
+    /// The mapped file (for syncs and trims; writes go through the append methods).
+    pub(crate) fn file(&self) -> &File {
+        &self.file
+    }
+
     /// Bytes written so far.
     pub(crate) fn len(&self) -> usize {
         // Only this writer stores `published`, so a relaxed load sees its own last store.
         self.shared.published.load(Ordering::Relaxed)
     }
 
+    /// Makes sure bytes `..end` (at most the capacity) have disk blocks. `Ok(false)` if the file
+    /// system cannot reserve blocks: then stores into the map are not safe, and the caller writes
+    /// through the file.
+    fn reserve(&mut self, end: usize) -> io::Result<bool> {
+        if end <= self.reserved {
+            return Ok(true);
+        }
+        if self.through_file {
+            return Ok(false);
+        }
+        let capacity = self.shared.capacity;
+        let round_up = |n: usize| {
+            n.div_ceil(self.page)
+                .saturating_mul(self.page)
+                .min(capacity)
+        };
+        let needed = round_up(end);
+        let ahead = round_up(end.saturating_add(self.reserve_ahead));
+        let from = self.reserved;
+        let r = match allocate(&self.file, from, ahead) {
+            // Not that much free: exactly the pages this append needs.
+            Err(e) if is_no_space(&e) && ahead > needed => {
+                allocate(&self.file, from, needed).map(|()| needed)
+            }
+            r => r.map(|()| ahead),
+        };
+        match r {
+            Ok(to) => {
+                self.reserved = to;
+                Ok(true)
+            }
+            Err(e) if is_unsupported(&e) => {
+                self.through_file = true;
+                Ok(false)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Notes that bytes `..end` were written (so they have blocks).
+    fn written_to(&mut self, end: usize) {
+        self.reserved = self.reserved.max(end - end % self.page);
+    }
+
     /// Appends `len` bytes written by `fill` into the unpublished region, then publishes them.
-    /// Returns the position of the first byte.
+    /// Returns the position of the first byte. The bytes' pages are reserved first, so a full
+    /// file system is an [`AppendFailed::Io`] and never a fault.
     pub(crate) fn append_with(
         &mut self,
         len: usize,
         fill: impl FnOnce(&mut [u8]),
-    ) -> Result<usize, MapFull> {
+    ) -> Result<usize, AppendFailed> {
         let pos = self.len();
         if len > self.shared.capacity - pos {
-            return Err(MapFull);
+            return Err(AppendFailed::Full);
         }
         if len == 0 {
             return Ok(pos);
         }
+        if self.shared.raw.is_none() {
+            return Err(AppendFailed::Full);
+        }
+        if !self.reserve(pos + len).map_err(AppendFailed::Io)? {
+            let mut buf = vec![0u8; len];
+            fill(&mut buf);
+            return self.append_by_file(len, |file, at| write_at(file, &buf, at));
+        }
         let Some(raw) = &self.shared.raw else {
-            return Err(MapFull);
+            return Err(AppendFailed::Full);
         };
         // SAFETY: `pos + len <= capacity`, checked above, so the range is inside the live
         // mapping (invariant 1); it is at or above `published`, so no reader looks at it
         // (the protocol), and `&mut self` on the only writer (invariant 3) makes this the only
-        // mutable view. The mapping was created writable in `MapWriter::new`.
+        // mutable view. The mapping was created writable in `MapWriter::new`. Its pages have
+        // disk blocks (`reserve` above), so the stores cannot fault for want of space.
         let dst = unsafe { std::slice::from_raw_parts_mut(raw.as_mut_ptr().add(pos), len) };
         fill(dst);
         self.shared.published.store(pos + len, Ordering::Release);
@@ -251,11 +347,11 @@ impl MapWriter {
     /// For large appends this is cheaper than copying through the map: a write fault on a new
     /// page of the map zero-fills the page before the copy overwrites it, `write` does not.
     /// Readers see the bytes through the map once published: on Linux a `MAP_SHARED` map and
-    /// `write` share the same page-cache pages.
+    /// `write` share the same page-cache pages. A full file system is the write's `ENOSPC`.
     pub(crate) fn append_by_file(
         &mut self,
         len: usize,
-        write: impl FnOnce(u64) -> io::Result<()>,
+        write: impl FnOnce(&File, u64) -> io::Result<()>,
     ) -> Result<usize, AppendFailed> {
         let pos = self.len();
         if len > self.shared.capacity - pos {
@@ -263,14 +359,15 @@ impl MapWriter {
         }
         // The bytes land at or above `published`, where no reader looks (invariant 3 holds:
         // this writer is the only one writing there).
-        write(pos as u64).map_err(AppendFailed::Io)?;
+        write(&self.file, pos as u64).map_err(AppendFailed::Io)?;
+        self.written_to(pos + len);
         self.shared.published.store(pos + len, Ordering::Release);
         Ok(pos)
     }
 
     /// Appends a copy of `data`; returns its position.
     #[cfg(test)]
-    pub(crate) fn append(&mut self, data: &[u8]) -> Result<usize, MapFull> {
+    pub(crate) fn append(&mut self, data: &[u8]) -> Result<usize, AppendFailed> {
         self.append_with(data.len(), |dst| dst.copy_from_slice(data))
     }
 
@@ -282,7 +379,7 @@ impl MapWriter {
     /// Cuts the published bytes back to `new_len` and zeroes everything above it in the file, so
     /// a later crash cannot resurrect the cut bytes. Fails with `Ok(false)` (changing nothing) if
     /// any reader still holds a reference to the map: its bytes must not change under it.
-    pub(crate) fn truncate(&mut self, file: &File, new_len: usize) -> io::Result<bool> {
+    pub(crate) fn truncate(&mut self, new_len: usize) -> io::Result<bool> {
         if new_len >= self.len() {
             return Ok(true);
         }
@@ -292,12 +389,69 @@ impl MapWriter {
             return Ok(false);
         }
         self.shared.published.store(new_len, Ordering::Release);
-        // Shrinking drops the pages above `new_len`; growing back gives zero pages. Nobody looks
-        // above `new_len` in between: we hold the only reference.
-        file.set_len(new_len as u64)?;
-        file.set_len(self.shared.capacity as u64)?;
+        // Shrinking drops the pages above `new_len` (and their blocks); growing back gives zero
+        // pages without blocks. Nobody looks above `new_len` in between: we hold the only
+        // reference.
+        self.reserved = self.reserved.min(new_len - new_len % self.page);
+        self.file.set_len(new_len as u64)?;
+        self.file.set_len(self.shared.capacity as u64)?;
         Ok(true)
     }
+}
+
+/// `pwrite` of all of `buf` at `at`.
+fn write_at(file: &File, buf: &[u8], at: u64) -> io::Result<()> {
+    file.write_all_at(buf, at)
+}
+
+/// The size of a page of memory (4 KiB if the system will not say).
+fn page_size() -> usize {
+    // SAFETY: `sysconf` reads a system constant; it takes no pointer and touches no memory of
+    // ours.
+    let n = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    usize::try_from(n).ok().filter(|&n| n > 0).unwrap_or(4096)
+}
+
+/// Gives bytes `from..to` of `file` disk blocks (`fallocate`, keeping the file's size: the
+/// range lies inside it). Blocks already there are kept, and what the range holds is unchanged.
+#[cfg(target_os = "linux")]
+fn allocate(file: &File, from: usize, to: usize) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let too_far = || io::Error::new(io::ErrorKind::InvalidInput, "reservation beyond off_t");
+    let offset = libc::off_t::try_from(from).map_err(|_| too_far())?;
+    let len = libc::off_t::try_from(to.saturating_sub(from)).map_err(|_| too_far())?;
+    if len == 0 {
+        return Ok(());
+    }
+    loop {
+        // SAFETY: `fallocate` takes a file descriptor and three integers and touches no memory
+        // of ours; the descriptor is `file`'s, open for the whole call (it is borrowed). Mode 0
+        // allocates blocks for the range and changes no byte the file holds.
+        let r = unsafe { libc::fallocate(file.as_raw_fd(), 0, offset, len) };
+        if r == 0 {
+            return Ok(());
+        }
+        let e = io::Error::last_os_error();
+        if e.kind() != io::ErrorKind::Interrupted {
+            return Err(e);
+        }
+    }
+}
+
+/// Outside Linux the blocks are not reserved (see the module docs).
+#[cfg(not(target_os = "linux"))]
+fn allocate(_: &File, _: usize, _: usize) -> io::Result<()> {
+    Ok(())
+}
+
+/// The file system is full.
+fn is_no_space(e: &io::Error) -> bool {
+    e.raw_os_error() == Some(libc::ENOSPC)
+}
+
+/// The file system cannot reserve blocks.
+fn is_unsupported(e: &io::Error) -> bool {
+    e.raw_os_error() == Some(libc::EOPNOTSUPP)
 }
 
 #[cfg(test)]
@@ -309,7 +463,7 @@ mod tests {
     fn published_bytes_are_stable_and_unpublished_are_hidden() {
         let file = tempfile::tempfile().unwrap();
         file.set_len(64).unwrap();
-        let mut w = MapWriter::new(&file, 64, 0).unwrap();
+        let mut w = MapWriter::new(file.try_clone().unwrap(), 64, 0, 0).unwrap();
         assert_eq!(w.append(b"hello").unwrap(), 0);
         let hello = w.shared().slice(0, 5).unwrap();
         assert!(
@@ -319,7 +473,48 @@ mod tests {
         assert_eq!(w.append(b" world").unwrap(), 5);
         assert_eq!(&hello[..], b"hello");
         w.shared().with_published(|b| assert_eq!(b, b"hello world"));
-        assert_eq!(w.append(&[0u8; 54]), Err(MapFull));
+        assert!(matches!(w.append(&[0u8; 54]), Err(AppendFailed::Full)));
+    }
+
+    #[test]
+    #[cfg_attr(miri, ignore)]
+    fn appends_reserve_whole_pages_ahead_and_truncation_gives_them_back() {
+        let file = tempfile::tempfile().unwrap();
+        file.set_len(1 << 20).unwrap();
+        let mut w = MapWriter::new(file.try_clone().unwrap(), 1 << 20, 0, 64 << 10).unwrap();
+        assert_eq!(w.reserved, 0);
+        w.append(b"abc").unwrap();
+        if w.through_file {
+            eprintln!("the temporary directory's file system has no fallocate: nothing to check");
+            return;
+        }
+        assert_eq!(
+            w.reserved,
+            (64 << 10) + w.page,
+            "one page past what was written"
+        );
+        assert!(w.truncate(1).unwrap());
+        assert_eq!(w.reserved, 0, "the cut pages lost their blocks");
+        w.append(&vec![7u8; 3 * w.page]).unwrap();
+        w.shared()
+            .with_published(|b| assert_eq!(&b[..2], &[b'a', 7]));
+    }
+
+    #[test]
+    #[cfg_attr(miri, ignore)]
+    fn without_fallocate_appends_go_through_the_file() {
+        let file = tempfile::tempfile().unwrap();
+        file.set_len(64).unwrap();
+        let mut w = MapWriter::new(file.try_clone().unwrap(), 64, 0, 0).unwrap();
+        // As if `fallocate` had answered EOPNOTSUPP.
+        w.through_file = true;
+        assert_eq!(w.append(b"hello").unwrap(), 0);
+        assert_eq!(w.append(b" world").unwrap(), 5);
+        w.shared().with_published(|b| assert_eq!(b, b"hello world"));
+        let mut on_disk = [0u8; 11];
+        file.read_exact_at(&mut on_disk, 0).unwrap();
+        assert_eq!(&on_disk, b"hello world");
+        assert!(matches!(w.append(&[0u8; 54]), Err(AppendFailed::Full)));
     }
 
     #[test]
@@ -327,13 +522,13 @@ mod tests {
     fn truncate_refuses_while_a_reader_holds_bytes() {
         let file = tempfile::tempfile().unwrap();
         file.set_len(32).unwrap();
-        let mut w = MapWriter::new(&file, 32, 0).unwrap();
+        let mut w = MapWriter::new(file.try_clone().unwrap(), 32, 0, 0).unwrap();
         w.append(b"abcdefgh").unwrap();
         let held = w.shared().slice(4, 8).unwrap();
-        assert!(!w.truncate(&file, 4).unwrap());
+        assert!(!w.truncate(4).unwrap());
         assert_eq!(&held[..], b"efgh");
         drop(held);
-        assert!(w.truncate(&file, 4).unwrap());
+        assert!(w.truncate(4).unwrap());
         assert_eq!(w.len(), 4);
         w.append(b"XY").unwrap();
         w.shared().with_published(|b| assert_eq!(b, b"abcdXY"));
@@ -355,7 +550,7 @@ mod tests {
             .open(&path)
             .unwrap();
         file.set_len(16).unwrap();
-        let mut w = MapWriter::new(&file, 16, 0).unwrap();
+        let mut w = MapWriter::new(file.try_clone().unwrap(), 16, 0, 0).unwrap();
         w.append(b"keep").unwrap();
         let b = w.shared().slice(0, 4).unwrap();
         drop(w);
@@ -369,9 +564,9 @@ mod tests {
     fn mapping_longer_than_file_is_refused() {
         let file = tempfile::tempfile().unwrap();
         file.set_len(10).unwrap();
-        assert!(MapWriter::new(&file, 11, 0).is_err());
+        assert!(MapWriter::new(file.try_clone().unwrap(), 11, 0, 0).is_err());
         assert!(SharedMap::read_only(&file, 11).is_err());
-        assert!(MapWriter::new(&file, 10, 11).is_err());
+        assert!(MapWriter::new(file.try_clone().unwrap(), 10, 11, 0).is_err());
         let empty = SharedMap::read_only(&file, 0).unwrap();
         assert_eq!(empty.slice(0, 0).unwrap().len(), 0);
     }

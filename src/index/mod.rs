@@ -18,7 +18,11 @@ pub use offset_index::OffsetEntry;
 pub use time_index::TimeEntry;
 
 use crate::error::{Error, Result};
-use crate::mmap::{MapWriter, SharedMap};
+use crate::mmap::{AppendFailed, MapWriter, SharedMap};
+
+/// How far ahead of its entries an active index reserves disk blocks (see `mmap`): 8,192
+/// offset entries, the index of ~32 MiB of log at the default interval.
+const RESERVE_AHEAD_BYTES: usize = 64 * 1024;
 
 /// A fixed-size index entry.
 pub trait IndexEntry: Copy + fmt::Debug + PartialEq + Send + Sync + 'static {
@@ -199,7 +203,6 @@ impl<E: IndexEntry> IndexReader<E> {
 #[derive(Debug)]
 pub(crate) struct IndexWriter<E> {
     path: PathBuf,
-    file: File,
     map: MapWriter,
     _entry: std::marker::PhantomData<fn() -> E>,
 }
@@ -224,11 +227,10 @@ impl<E: IndexEntry> IndexWriter<E> {
         file.set_len(published as u64)
             .and_then(|()| file.set_len(capacity as u64))
             .map_err(|e| Error::io(path, "preallocate", e))?;
-        let map =
-            MapWriter::new(&file, capacity, published).map_err(|e| Error::io(path, "mmap", e))?;
+        let map = MapWriter::new(file, capacity, published, RESERVE_AHEAD_BYTES)
+            .map_err(|e| Error::io(path, "mmap", e))?;
         Ok(IndexWriter {
             path: path.to_owned(),
-            file,
             map,
             _entry: std::marker::PhantomData,
         })
@@ -248,16 +250,19 @@ impl<E: IndexEntry> IndexWriter<E> {
     }
 
     /// Appends an entry. The caller keeps entries in order; a full index is an error.
+    ///
+    /// # Errors
+    /// [`Error::Corrupt`] if the index is full, [`Error::Io`] if the file system is (or fails).
     pub(crate) fn append(&mut self, entry: E) -> Result<()> {
+        let at = self.map.len() as u64;
         self.map
             .append_with(E::SIZE, |dst| entry.encode(dst))
             .map(|_| ())
-            .map_err(|_| {
-                Error::corrupt(
-                    &self.path,
-                    self.map.len() as u64,
-                    format!("{} is full", E::NAME),
-                )
+            .map_err(|e| match e {
+                AppendFailed::Full => {
+                    Error::corrupt(&self.path, at, format!("{} is full", E::NAME))
+                }
+                AppendFailed::Io(e) => Error::io(&self.path, "write", e),
             })
     }
 
@@ -281,7 +286,7 @@ impl<E: IndexEntry> IndexWriter<E> {
     /// a reader holds the map.
     pub(crate) fn truncate(&mut self, entries: usize) -> Result<bool> {
         self.map
-            .truncate(&self.file, entries * E::SIZE)
+            .truncate(entries * E::SIZE)
             .map_err(|e| Error::io(&self.path, "truncate", e))
     }
 
@@ -295,13 +300,19 @@ impl<E: IndexEntry> IndexWriter<E> {
         Ok(())
     }
 
+    /// Cuts the file to its entries, syncing nothing, ignoring a failure (the segment is given
+    /// up after a failed write; see `ActiveSegment::cut_to_contents`).
+    pub(crate) fn cut_to_entries(&self) {
+        let _ = self.map.file().set_len(self.map.len() as u64);
+    }
+
     /// Cuts the file to its entries and syncs it (the segment is no longer active). The map
     /// stays valid for the published entries.
     pub(crate) fn trim(&self) -> Result<()> {
         self.flush()?;
-        self.file
-            .set_len(self.map.len() as u64)
-            .and_then(|()| self.file.sync_all())
+        let file = self.map.file();
+        file.set_len(self.map.len() as u64)
+            .and_then(|()| file.sync_all())
             .map_err(|e| Error::io(&self.path, "trim", e))?;
         crate::durability::file_synced(&self.path);
         Ok(())

@@ -505,6 +505,7 @@ impl Log {
             return Ok(());
         };
         if self.failed.load(Ordering::Acquire) {
+            active.cut_to_contents();
             return Err(Error::PreviousIo);
         }
         let leo = self.log_end_offset();

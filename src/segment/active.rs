@@ -13,7 +13,7 @@ use crate::index::{IndexReader, IndexWriter, OffsetEntry, TimeEntry};
 use std::os::unix::fs::FileExt;
 
 use crate::batch::HEADER_SIZE;
-use crate::mmap::{AppendFailed, MapFull, MapWriter};
+use crate::mmap::{AppendFailed, MapWriter};
 
 use super::scan::{self, Bounds, Indexer, ScanStop, Validation};
 use super::{Segment, SegmentPaths, SegmentView};
@@ -22,11 +22,16 @@ use super::{Segment, SegmentPaths, SegmentView};
 /// map: a fault on a fresh map page costs a zero-fill of the page on top of the copy.
 const WRITE_THROUGH_FILE_BYTES: usize = 4 * 1024;
 
+/// How far ahead of its appends the active segment reserves disk blocks (see `mmap`: a store
+/// into a mapped page without a block faults with SIGBUS on a full disk). One `fallocate` per
+/// MiB appended.
+const RESERVE_AHEAD_BYTES: usize = 1 << 20;
+
 /// The segment being appended to.
 #[derive(Debug)]
 pub(crate) struct ActiveSegment {
     pub(crate) segment: Arc<Segment>,
-    log_file: File,
+    /// The log file's map (and the file).
     log: MapWriter,
     offset_index: IndexWriter<OffsetEntry>,
     time_index: IndexWriter<TimeEntry>,
@@ -122,7 +127,7 @@ impl ActiveSegment {
         log_file
             .set_len(capacity as u64)
             .map_err(|e| Error::io(&paths.log, "preallocate", e))?;
-        let mut log = MapWriter::new(&log_file, capacity, capacity)
+        let mut log = MapWriter::new(log_file, capacity, capacity, RESERVE_AHEAD_BYTES)
             .map_err(|e| Error::io(&paths.log, "mmap", e))?;
         // Only the file's old length can hold data: what preallocation added is zeros.
         let data = log.shared().slice(0, file_len).unwrap_or_default();
@@ -161,7 +166,7 @@ impl ActiveSegment {
         let valid = outcome.valid_end as usize;
         // Nobody else holds the map yet, so the cut cannot fail for lack of uniqueness.
         if !log
-            .truncate(&log_file, valid)
+            .truncate(valid)
             .map_err(|e| Error::io(&paths.log, "truncate", e))?
         {
             return Err(Error::corrupt(
@@ -194,7 +199,6 @@ impl ActiveSegment {
         segment.set_max_timestamp(outcome.indexer.max_timestamp);
         let active = ActiveSegment {
             segment,
-            log_file,
             log,
             offset_index,
             time_index,
@@ -269,7 +273,7 @@ impl ActiveSegment {
             self.time_index.truncate(time_keep)?;
             if !self
                 .log
-                .truncate(&self.log_file, position)
+                .truncate(position)
                 .map_err(|e| Error::io(path, "truncate", e))?
             {
                 return Err(Error::corrupt(path, position as u64, "segment map in use"));
@@ -318,7 +322,8 @@ impl ActiveSegment {
         self.segment.set_max_timestamp(self.indexer.max_timestamp);
         // The cut is durable before the log goes on: a crash cannot bring back cut batches
         // behind batches appended after the cut.
-        self.log_file
+        self.log
+            .file()
             .sync_all()
             .map_err(|e| Error::io(path, "fsync", e))?;
         crate::durability::file_synced(path);
@@ -411,19 +416,17 @@ impl ActiveSegment {
         }
         let path = &self.segment.paths().log;
         let at = self.log.len() as u64;
-        let file = &self.log_file;
         let start = if cfg!(target_os = "linux") && run_bytes >= WRITE_THROUGH_FILE_BYTES {
             self.log
-                .append_by_file(run_bytes, |pos| file.write_all_at(run, pos))
-                .map_err(|e| match e {
-                    AppendFailed::Full => Error::corrupt(path, at, "append past the segment's end"),
-                    AppendFailed::Io(e) => Error::io(path, "write", e),
-                })?
+                .append_by_file(run_bytes, |file, pos| file.write_all_at(run, pos))
         } else {
             self.log
                 .append_with(run_bytes, |dst| dst.copy_from_slice(run))
-                .map_err(|MapFull| Error::corrupt(path, at, "append past the segment's end"))?
-        };
+        }
+        .map_err(|e| match e {
+            AppendFailed::Full => Error::corrupt(path, at, "append past the segment's end"),
+            AppendFailed::Io(e) => Error::io(path, "write", e),
+        })?;
         let mut pos = start;
         for h in &headers[..count] {
             let entries = self.indexer.on_batch(h, pos as u64);
@@ -464,12 +467,10 @@ impl ActiveSegment {
         let size = bytes.len();
         let path = &self.segment.paths().log;
         let at = self.log.len() as u64;
-        let full = || Error::corrupt(path, at, "append past the segment's end");
         let pos = if cfg!(target_os = "linux") && size >= WRITE_THROUGH_FILE_BYTES {
             // Large batch: through the file (no zero-fill of fresh map pages). A batch that
             // still needs its base offset goes in two writes, the header patched in a copy.
-            let file = &self.log_file;
-            let write = |pos: u64| -> std::io::Result<()> {
+            let write = |file: &File, pos: u64| -> std::io::Result<()> {
                 if !patch {
                     return file.write_all_at(bytes, pos);
                 }
@@ -481,18 +482,17 @@ impl ActiveSegment {
                 file.write_all_at(patched, pos)?;
                 file.write_all_at(tail, pos + head.len() as u64)
             };
-            self.log.append_by_file(size, write).map_err(|e| match e {
-                AppendFailed::Full => full(),
-                AppendFailed::Io(e) => Error::io(path, "write", e),
-            })?
+            self.log.append_by_file(size, write)
         } else {
-            self.log
-                .append_with(size, |dst| {
-                    dst.copy_from_slice(bytes);
-                    patch_header(dst);
-                })
-                .map_err(|MapFull| full())?
-        };
+            self.log.append_with(size, |dst| {
+                dst.copy_from_slice(bytes);
+                patch_header(dst);
+            })
+        }
+        .map_err(|e| match e {
+            AppendFailed::Full => Error::corrupt(path, at, "append past the segment's end"),
+            AppendFailed::Io(e) => Error::io(path, "write", e),
+        })?;
         let entries = self.indexer.on_batch(header, pos as u64);
         if let Some(e) = entries.offset {
             self.offset_index.append(e)?;
@@ -535,22 +535,44 @@ impl ActiveSegment {
 
     /// The segment stops being active (it rolled, or the log closes): write the final time-index
     /// entry, trim all three files to their contents, and sync them. The segment's view stays
-    /// valid for readers.
+    /// valid for readers. If a step fails, the files are still cut to their contents (see
+    /// [`ActiveSegment::cut_to_contents`]).
     pub(crate) fn finish(mut self) -> Result<Arc<Segment>> {
+        match self.finish_files() {
+            Ok(()) => Ok(self.segment),
+            Err(e) => {
+                self.cut_to_contents();
+                Err(e)
+            }
+        }
+    }
+
+    fn finish_files(&mut self) -> Result<()> {
         if let Some(e) = self.indexer.time_entry() {
             self.time_index.append(e)?;
         }
         self.publish_view(true);
         self.flush()?;
         let path = &self.segment.paths().log;
-        self.log_file
-            .set_len(self.log.len() as u64)
-            .and_then(|()| self.log_file.sync_all())
+        let file = self.log.file();
+        file.set_len(self.log.len() as u64)
+            .and_then(|()| file.sync_all())
             .map_err(|e| Error::io(path, "trim", e))?;
         crate::durability::file_synced(path);
         self.offset_index.trim()?;
         self.time_index.trim()?;
-        Ok(self.segment)
+        Ok(())
+    }
+
+    /// The segment is given up after a failed write (the log is fail-stop): cuts the three files
+    /// to what they hold, syncing nothing, on a best-effort basis. The sparse preallocated tail
+    /// would otherwise be read by the next open's recovery, and on a full tmpfs a read of a page
+    /// without a block faults (SIGBUS) as a store does. Readers keep their views: they look only
+    /// at written bytes.
+    pub(crate) fn cut_to_contents(self) {
+        let _ = self.log.file().set_len(self.log.len() as u64);
+        self.offset_index.cut_to_entries();
+        self.time_index.cut_to_entries();
     }
 }
 

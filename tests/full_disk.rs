@@ -1,0 +1,361 @@
+//! A full file system is an I/O error, never a signal (issue 17, finding 8).
+//!
+//! The active segment and its indexes are preallocated sparse (`set_len`), and small appends are
+//! copied into a shared map of them. When the file system has no free block, a store into a page
+//! that has no block yet cannot be backed, and the kernel raises SIGBUS: the process dies instead
+//! of seeing ENOSPC. The log now reserves the blocks (`fallocate`) before it stores into a page,
+//! so a full disk is an `Error::Io` on every path: log and index appends, the time index entry of
+//! a roll, a new segment, a checkpoint.
+//!
+//! Each test mounts a small tmpfs (root only; skipped with a message where `mount` is refused),
+//! fills it to within a few pages with a filler file, and runs the scenario in a child process
+//! (this same binary, running the `#[ignore]`d `child` test), so that a SIGBUS shows up as a
+//! failure naming the signal rather than killing the test harness. The scenario, for every
+//! number of free pages in a range and each append path (single small records through the map,
+//! large batches through `pwrite`, a follower's runs of batches):
+//! - appends until the log reports the full disk, which must be `Error::Io` with ENOSPC;
+//! - the log is fail-stop after a failed write (`Error::PreviousIo`, as Kafka takes a log
+//!   directory offline on an `IOException`), and stays readable: every acknowledged record is
+//!   there;
+//! - reopening while the disk is still full is an error or a readable log, never a signal;
+//! - once the filler is deleted, a reopen recovers every acknowledged record and appends resume.
+#![cfg(target_os = "linux")]
+
+use std::fs::File;
+use std::io::Write;
+use std::os::unix::process::ExitStatusExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use partlog::batch::{BatchBuilder, SimpleRecord};
+use partlog::log::AppendOrigin;
+use partlog::{Config, Error, Log};
+
+/// The directory of the mounted tmpfs, for the child.
+const CHILD_DIR_ENV: &str = "PARTLOG_FULL_DISK_DIR";
+/// Which workload the child runs.
+const CHILD_WORKLOAD_ENV: &str = "PARTLOG_FULL_DISK_WORKLOAD";
+const ENOSPC: i32 = 28;
+const PAGE: u64 = 4096;
+
+/// A tmpfs mounted on a temporary directory, unmounted on drop (before the directory goes).
+struct SmallFs {
+    path: PathBuf,
+    // Dropped after `Drop::drop` unmounted the file system.
+    _dir: tempfile::TempDir,
+}
+
+impl SmallFs {
+    /// Mounts a tmpfs of `size` bytes, or says why not and returns `None`.
+    fn mount(size: u64) -> Option<SmallFs> {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let out = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir.path())
+            .output();
+        match out {
+            Ok(o) if o.status.success() => Some(SmallFs {
+                path: dir.path().to_owned(),
+                _dir: dir,
+            }),
+            Ok(o) => {
+                eprintln!(
+                    "SKIPPED: cannot mount a small tmpfs to fill (needs root or CAP_SYS_ADMIN): \
+                     mount said {:?}",
+                    String::from_utf8_lossy(&o.stderr).trim()
+                );
+                None
+            }
+            Err(e) => {
+                eprintln!("SKIPPED: cannot run `mount` to make a small tmpfs to fill: {e}");
+                None
+            }
+        }
+    }
+}
+
+impl Drop for SmallFs {
+    fn drop(&mut self) {
+        let ok = Command::new("umount")
+            .arg(&self.path)
+            .status()
+            .is_ok_and(|s| s.success());
+        if !ok {
+            // Busy (a child still alive?): detach it, so the directory can go.
+            let _ = Command::new("umount").arg("-l").arg(&self.path).status();
+        }
+    }
+}
+
+/// Runs the `child` test of this binary on `fs` with `workload`, and fails if it failed, with
+/// the signal that killed it if one did.
+fn run_child(fs: &SmallFs, workload: &str) {
+    let out = Command::new(std::env::current_exe().expect("current_exe"))
+        .args([
+            "child",
+            "--exact",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(CHILD_DIR_ENV, &fs.path)
+        .env(CHILD_WORKLOAD_ENV, workload)
+        .output()
+        .expect("spawn the child");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    // Shown with `--nocapture`: where the disk filled in each case.
+    println!("{stdout}");
+    if let Some(signal) = out.status.signal() {
+        panic!(
+            "workload {workload}: the child was killed by signal {signal} ({}) instead of \
+             getting an I/O error\n--- stdout\n{stdout}\n--- stderr\n{stderr}",
+            if signal == 7 { "SIGBUS" } else { "not SIGBUS" }
+        );
+    }
+    assert!(
+        out.status.success(),
+        "workload {workload}: the child failed ({})\n--- stdout\n{stdout}\n--- stderr\n{stderr}",
+        out.status
+    );
+    assert!(
+        stdout.contains("child: done"),
+        "workload {workload}: the child did not run the scenario\n--- stdout\n{stdout}"
+    );
+}
+
+#[test]
+#[cfg_attr(miri, ignore)]
+fn full_disk_fails_small_appends_with_an_io_error() {
+    if let Some(fs) = SmallFs::mount(2 << 20) {
+        run_child(&fs, "small");
+    }
+}
+
+#[test]
+#[cfg_attr(miri, ignore)]
+fn full_disk_fails_large_appends_with_an_io_error() {
+    if let Some(fs) = SmallFs::mount(2 << 20) {
+        run_child(&fs, "large");
+    }
+}
+
+#[test]
+#[cfg_attr(miri, ignore)]
+fn full_disk_fails_follower_runs_with_an_io_error() {
+    if let Some(fs) = SmallFs::mount(2 << 20) {
+        run_child(&fs, "follower");
+    }
+}
+
+/// The scenario, run in a child process by the tests above.
+#[test]
+#[ignore = "run in a child process by the full_disk_* tests, on a small tmpfs they mount"]
+fn child() {
+    let (Ok(dir), Ok(workload)) = (
+        std::env::var(CHILD_DIR_ENV),
+        std::env::var(CHILD_WORKLOAD_ENV),
+    ) else {
+        println!("child: not run (no {CHILD_DIR_ENV}): the full_disk_* tests run it");
+        return;
+    };
+    let root = PathBuf::from(dir);
+    // Every number of free pages from 0 to past a segment and an index page, so that the
+    // disk fills on each kind of write: a log page, an index page, a roll.
+    for free_pages in 0..24 {
+        scenario(&root, &workload, free_pages);
+    }
+    println!("child: done");
+}
+
+/// Small segments and an index entry per batch: rolls and index pages come often.
+fn config() -> Config {
+    Config {
+        segment_bytes: 32 << 10,
+        segment_index_bytes: 1200,
+        index_interval_bytes: 0,
+        max_batch_bytes: 16 << 10,
+        ..Config::default()
+    }
+}
+
+/// A record of `len` bytes whose value names `i`.
+fn record(i: i64, len: usize) -> SimpleRecord {
+    let mut v = format!("{i:08}-").into_bytes();
+    v.resize(len, b'x');
+    SimpleRecord::new(1_000 + i, None::<Vec<u8>>, Some(v))
+}
+
+fn value_ok(offset: i64, value: Option<&[u8]>) -> bool {
+    value.is_some_and(|v| v.starts_with(format!("{offset:08}-").as_bytes()))
+}
+
+/// Appends one unit of `workload` at the log end: returns the offsets it acknowledged.
+fn append_one(log: &Log, workload: &str, leader: &Log) -> Result<i64, Error> {
+    let next = log.log_end_offset();
+    let info = match workload {
+        // One ~150 B record per batch: copied into the map.
+        "small" => log.append(&[record(next, 100)])?,
+        // 3 records of 2 KiB: written with `pwrite`.
+        "large" => {
+            let recs: Vec<_> = (0..3).map(|j| record(next + j, 2048)).collect();
+            log.append(&recs)?
+        }
+        // A follower's fetch: the leader's next batches, end to end, 1 to 40 batches of one
+        // small record, so both the map (< 4 KiB) and `pwrite` paths are taken.
+        "follower" => {
+            let n = 1 + (next % 40);
+            while leader.log_end_offset() < next + n {
+                let o = leader.log_end_offset();
+                leader
+                    .append_batches(
+                        &build(&[record(o, 60)]),
+                        AppendOrigin::Leader { leader_epoch: 1 },
+                    )
+                    .expect("leader append (on the real disk)");
+            }
+            let mut fetched = leader.read(next, usize::MAX).expect("leader read");
+            let mut end = 0;
+            for b in &fetched.batches {
+                if b.base_offset() >= next + n {
+                    break;
+                }
+                end += b.as_bytes().len();
+            }
+            fetched.bytes.truncate(end);
+            log.append_batches(&fetched.bytes, AppendOrigin::Follower)?
+        }
+        other => panic!("unknown workload {other}"),
+    };
+    assert_eq!(info.first_offset, next);
+    Ok(info.last_offset + 1)
+}
+
+fn build(records: &[SimpleRecord]) -> partlog::batch::RecordBatch {
+    let mut b = BatchBuilder::new();
+    for r in records {
+        b.push(r).unwrap();
+    }
+    b.build().unwrap()
+}
+
+/// Reads every record of `log`; checks each value names its offset; returns the next offset.
+fn check_readable(log: &Log) -> Result<i64, Error> {
+    let mut next = log.log_start_offset();
+    while next < log.log_end_offset() {
+        let r = log.read(next, 64 << 10)?;
+        assert!(r.next_offset > next, "read at {next} made no progress");
+        for b in &r.batches {
+            for rec in b.records().unwrap() {
+                let rec = rec.unwrap();
+                assert!(
+                    value_ok(rec.offset, rec.value.as_deref()),
+                    "offset {}: wrong value",
+                    rec.offset
+                );
+            }
+        }
+        next = r.next_offset;
+    }
+    Ok(next)
+}
+
+/// Fills `root` with `filler` until ENOSPC, then frees `free_pages` pages of it.
+fn fill(root: &Path, free_pages: u64) -> PathBuf {
+    let path = root.join("filler");
+    let mut f = File::create(&path).unwrap();
+    let chunk = vec![0xa5u8; 64 << 10];
+    let mut len = 0u64;
+    loop {
+        match f.write(&chunk) {
+            Ok(n) => len += n as u64,
+            Err(e) if e.raw_os_error() == Some(ENOSPC) => break,
+            Err(e) => panic!("filling: {e}"),
+        }
+    }
+    let len = len - len % PAGE;
+    f.set_len(len.saturating_sub(free_pages * PAGE)).unwrap();
+    f.sync_all().unwrap();
+    path
+}
+
+fn is_enospc(e: &Error) -> bool {
+    matches!(e, Error::Io { source, .. } if source.raw_os_error() == Some(ENOSPC))
+}
+
+fn scenario(root: &Path, workload: &str, free_pages: u64) {
+    let dir = root.join(format!("log-{free_pages}"));
+    // The follower's leader lives on the real disk.
+    let leader_dir = tempfile::tempdir().unwrap();
+    let leader = Log::open(leader_dir.path(), Config::default()).unwrap();
+    let log = Log::open(&dir, config()).unwrap();
+    // Some data first, then the wall.
+    let mut acked = 0;
+    for _ in 0..20 {
+        acked = append_one(&log, workload, &leader).unwrap();
+    }
+    log.flush().unwrap();
+    let filler = fill(root, free_pages);
+    let mut appends = 0;
+    let err = loop {
+        match append_one(&log, workload, &leader) {
+            Ok(end) => acked = end,
+            Err(e) => break e,
+        }
+        appends += 1;
+        assert!(
+            appends < 100_000,
+            "{workload}, {free_pages} pages free: the disk never filled"
+        );
+        if appends % 16 == 0 {
+            // Checkpoints too.
+            if let Err(e) = log.flush() {
+                break e;
+            }
+        }
+    };
+    println!(
+        "{workload}, {free_pages} pages free: {appends} appends, then {err} (log end {acked})"
+    );
+    assert!(
+        is_enospc(&err),
+        "{workload}, {free_pages} pages free: expected ENOSPC as Error::Io, got {err:?}"
+    );
+    // Fail-stop: no more writes until reopened.
+    assert!(matches!(
+        append_one(&log, workload, &leader),
+        Err(Error::PreviousIo)
+    ));
+    // Every acknowledged record is readable (a follower's run may have landed in part).
+    assert!(log.log_end_offset() >= acked);
+    assert_eq!(check_readable(&log).unwrap(), log.log_end_offset());
+    println!("{workload}, {free_pages} pages free: closing");
+    drop(log);
+
+    // Reopening while the disk is still full: a readable log or an error, never a signal.
+    println!("{workload}, {free_pages} pages free: reopening while full");
+    match Log::open(&dir, config()) {
+        Ok(log) => {
+            assert!(log.log_end_offset() >= acked);
+            check_readable(&log).unwrap();
+        }
+        Err(e) => println!("{workload}, {free_pages} pages free: reopen while full: {e}"),
+    }
+
+    // Space comes back: a reopen recovers everything acknowledged, and appends resume.
+    std::fs::remove_file(&filler).unwrap();
+    let log = Log::open(&dir, config()).unwrap();
+    assert!(log.log_end_offset() >= acked);
+    let end = check_readable(&log).unwrap();
+    assert!(end >= acked);
+    for _ in 0..20 {
+        append_one(&log, workload, &leader).unwrap();
+    }
+    log.flush().unwrap();
+    let end = log.log_end_offset();
+    log.close().unwrap();
+    let log = Log::open(&dir, config()).unwrap();
+    assert_eq!(check_readable(&log).unwrap(), end);
+    drop(log);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
