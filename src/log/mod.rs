@@ -52,6 +52,7 @@ use crate::segment::{Segment, SegmentView};
 pub use append::{AppendOrigin, Batches};
 pub use group_commit::FlushSequencer;
 pub use lock::is_locked;
+pub(crate) use lock::DirLock;
 pub use read::LogRead;
 pub use retention::{DeletedSegment, Maintenance, RetentionReason, RetentionReport, SegmentInfo};
 
