@@ -104,6 +104,25 @@ fn another_process_is_locked_out_until_the_log_is_dropped() {
     drop(again);
 }
 
+/// The registry knows lock files by inode: a directory removed (with its `Log` still open) and
+/// made again at the same path is a new directory, free to open.
+#[test]
+fn a_directory_made_again_at_the_same_path_is_not_locked() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("p");
+    let old = Log::open(&dir, Config::default()).unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+    let new = Log::open(&dir, Config::default()).unwrap();
+    assert!(matches!(
+        Log::open(&dir, Config::default()),
+        Err(Error::Locked { .. })
+    ));
+    drop(old);
+    assert!(partlog::log::is_locked(&dir).unwrap());
+    drop(new);
+    assert!(!partlog::log::is_locked(&dir).unwrap());
+}
+
 #[test]
 fn is_locked_reports_the_holder_without_disturbing_it() {
     let tmp = tempfile::tempdir().unwrap();

@@ -9,19 +9,20 @@
 //! record lock (`F_SETLK`, whole file), which a child never inherits.
 //!
 //! A POSIX lock has two traps, and this module owns both:
-//! - It never conflicts within its own process, so a registry of the directories this process
-//!   holds (by device and inode of the directory, so any path to it counts) refuses a second
-//!   holder here.
-//! - The process loses it when it closes *any* descriptor of the lock file. So the file is
-//!   opened only by a holder that is registered (no one else in the process has it open), only
-//!   [`is_locked`] probes it, and only when the registry says this process does not hold it;
-//!   and a holder closes its descriptor before it leaves the registry.
+//! - It never conflicts within its own process, so a registry of the lock files this process
+//!   holds (by device and inode, so any path to the directory counts, and a directory that was
+//!   removed and made again is a new one) refuses a second holder here.
+//! - The process loses it when it closes *any* descriptor of the lock file. So, under the
+//!   registry's mutex, a lock file is opened only after `stat` shows that this process does not
+//!   hold it; and should the file have been replaced between the `stat` and the `open` by one
+//!   this process holds, the new descriptor is kept with the holder's entry and closed only
+//!   after the holder's own.
 
-use std::collections::BTreeSet;
-use std::fs::{self, File};
+use std::collections::BTreeMap;
+use std::fs::{self, File, Metadata};
 use std::io;
 use std::os::unix::fs::MetadataExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use rustix::fs::{fcntl_lock, FlockOperation};
@@ -29,16 +30,40 @@ use rustix::fs::{fcntl_lock, FlockOperation};
 use super::LOCK_FILE;
 use crate::error::{Error, Result};
 
-/// (device, inode) of every directory a `DirLock` of this process holds.
-static HELD: Mutex<BTreeSet<(u64, u64)>> = Mutex::new(BTreeSet::new());
+/// The lock files this process holds, by (device, inode), each with the descriptors that must
+/// not be closed before the holder's (see the module docs; almost always none).
+type Registry = BTreeMap<(u64, u64), Vec<File>>;
 
-fn held() -> MutexGuard<'static, BTreeSet<(u64, u64)>> {
+static HELD: Mutex<Registry> = Mutex::new(BTreeMap::new());
+
+fn held() -> MutexGuard<'static, Registry> {
     HELD.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-fn dir_key(dir: &Path) -> Result<(u64, u64)> {
-    let meta = fs::metadata(dir).map_err(|e| Error::io(dir, "stat", e))?;
-    Ok((meta.dev(), meta.ino()))
+fn key(meta: &Metadata) -> (u64, u64) {
+    (meta.dev(), meta.ino())
+}
+
+/// Whether this process holds the lock file at `path`, by `stat` (which opens nothing).
+fn held_here(held: &Registry, path: &Path) -> Result<bool> {
+    match fs::metadata(path) {
+        Ok(meta) => Ok(held.contains_key(&key(&meta))),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(Error::io(path, "stat", e)),
+    }
+}
+
+/// If this process holds the file `file` was opened on, keeps `file` open with the holder's
+/// entry (closing it would release the holder's lock) and returns `None`; else gives it back.
+fn park_if_held(held: &mut Registry, path: &Path, file: File) -> Result<Option<File>> {
+    let meta = file.metadata().map_err(|e| Error::io(path, "stat", e))?;
+    match held.get_mut(&key(&meta)) {
+        Some(parked) => {
+            parked.push(file);
+            Ok(None)
+        }
+        None => Ok(Some(file)),
+    }
 }
 
 /// Holds the lock of one directory until dropped.
@@ -56,51 +81,48 @@ impl DirLock {
     /// [`Error::Locked`] if another process, or another holder in this one, has it;
     /// [`Error::Io`] if the lock file cannot be opened or locked.
     pub(crate) fn acquire(dir: &Path) -> Result<DirLock> {
-        let key = dir_key(dir)?;
-        if !held().insert(key) {
-            return Err(Error::Locked {
-                path: dir.to_owned(),
-            });
-        }
-        // Registered: no one else in this process opens the file from here on.
-        let release = |e: Error| {
-            held().remove(&key);
-            e
+        let locked = || Error::Locked {
+            path: dir.to_owned(),
         };
         let path = dir.join(LOCK_FILE);
+        // Held until the lock is taken and registered: no other holder of this process can
+        // come or go meanwhile.
+        let mut held = held();
+        if held_here(&held, &path)? {
+            return Err(locked());
+        }
         let file = File::options()
             .read(true)
             .write(true)
             .create(true)
             .truncate(false)
             .open(&path)
-            .map_err(|e| release(Error::io(&path, "open", e)))?;
+            .map_err(|e| Error::io(&path, "open", e))?;
         crate::durability::created(&path);
+        let Some(file) = park_if_held(&mut held, &path, file)? else {
+            return Err(locked());
+        };
+        let meta = file.metadata().map_err(|e| Error::io(&path, "stat", e))?;
         match fcntl_lock(&file, FlockOperation::NonBlockingLockExclusive) {
-            Ok(()) => Ok(DirLock {
-                file: Some(file),
-                key,
-            }),
-            Err(e) if is_contended(e) => {
-                drop(file);
-                Err(release(Error::Locked {
-                    path: dir.to_owned(),
-                }))
+            Ok(()) => {
+                held.insert(key(&meta), Vec::new());
+                Ok(DirLock {
+                    file: Some(file),
+                    key: key(&meta),
+                })
             }
-            Err(e) => {
-                drop(file);
-                Err(release(Error::io(&path, "lock", e.into())))
-            }
+            Err(e) if is_contended(e) => Err(locked()),
+            Err(e) => Err(Error::io(&path, "lock", e.into())),
         }
     }
 }
 
 impl Drop for DirLock {
     fn drop(&mut self) {
-        // Close (which releases the lock) before leaving the registry: a new holder in this
-        // process may open the file only once this descriptor is gone.
+        let mut held = held();
+        // Closing the descriptor releases the lock; then any parked one may go too.
         drop(self.file.take());
-        held().remove(&self.key);
+        drop(held.remove(&self.key));
     }
 }
 
@@ -114,31 +136,27 @@ fn is_contended(e: rustix::io::Errno) -> bool {
 /// with [`Error::Locked`] for that instant. For inspection tools (`partlog verify`).
 ///
 /// # Errors
-/// [`Error::Io`] if `dir` or its lock file cannot be read.
+/// [`Error::Io`] if the lock file cannot be read.
 pub fn is_locked(dir: impl AsRef<Path>) -> Result<bool> {
-    let dir = dir.as_ref();
-    let key = dir_key(dir)?;
-    let held = held();
-    // Kept locked while probing, so no holder of this process opens the file meanwhile (the
-    // probe's close would release its lock).
-    if held.contains(&key) {
+    let path = dir.as_ref().join(LOCK_FILE);
+    let mut held = held();
+    if held_here(&held, &path)? {
         return Ok(true);
     }
-    let path: PathBuf = dir.join(LOCK_FILE);
     let file = match File::open(&path) {
         Ok(f) => f,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
         Err(e) => return Err(Error::io(&path, "open", e)),
     };
-    let answer = match fcntl_lock(&file, FlockOperation::NonBlockingLockShared) {
+    let Some(file) = park_if_held(&mut held, &path, file)? else {
+        return Ok(true);
+    };
+    match fcntl_lock(&file, FlockOperation::NonBlockingLockShared) {
         Ok(()) => {
             let _ = fcntl_lock(&file, FlockOperation::NonBlockingUnlock);
-            false
+            Ok(false)
         }
-        Err(e) if is_contended(e) => true,
-        Err(e) => return Err(Error::io(&path, "lock", e.into())),
-    };
-    drop(file);
-    drop(held);
-    Ok(answer)
+        Err(e) if is_contended(e) => Ok(true),
+        Err(e) => Err(Error::io(&path, "lock", e.into())),
+    }
 }
