@@ -341,13 +341,164 @@ fn a_torn_offsets_file_never_yields_a_wrong_offset() {
         let store = OffsetStore::open(dir.path()).unwrap();
         assert_eq!(store.committed("g", &tp(9)), Some(1));
     }
-    // Garbage in the middle: everything from it on is dropped, nothing wrong read.
+}
+
+/// Every frame is synced before the next is written, so a damaged frame followed by intact
+/// ones is media damage, not a torn write: the store refuses to open with `Corrupt` naming the
+/// file and the frame's position, and changes nothing (it used to cut the file there, throwing
+/// away every later commit). Damage anywhere in any frame but the last, in any byte.
+#[test]
+fn a_damaged_frame_before_intact_ones_is_corrupt_and_nothing_is_cut() {
+    let dir = tempfile::tempdir().unwrap();
+    let tp = |p| TopicPartition::new("t", p);
+    let mut store = OffsetStore::open(dir.path()).unwrap();
+    let mut ends = vec![0u64];
+    for i in 0..5i64 {
+        store.commit("g", &[(tp(i as u32), i)]).unwrap();
+        ends.push(store.file_len());
+    }
+    drop(store);
+    let path = dir.path().join(OFFSETS_FILE);
+    let full = fs::read(&path).unwrap();
+    for frame in 0..ends.len() - 2 {
+        for pos in ends[frame]..ends[frame + 1] {
+            let mut bad = full.clone();
+            bad[pos as usize] ^= 0x5a;
+            fs::write(&path, &bad).unwrap();
+            match OffsetStore::open(dir.path()) {
+                Err(Error::Corrupt {
+                    path: p, position, ..
+                }) => {
+                    assert_eq!(p, path);
+                    assert_eq!(position, ends[frame], "flip at {pos}");
+                }
+                Err(e) => panic!("flip at {pos}: {e}"),
+                Ok(s) => panic!(
+                    "flip at {pos} opened with {:?} (recovery {:?})",
+                    s.group_offsets("g"),
+                    s.recovery()
+                ),
+            }
+            assert_eq!(fs::read(&path).unwrap(), bad, "flip at {pos}: file changed");
+        }
+    }
+    // Damage in the last frame cannot be told from a torn write: that frame alone is cut.
+    let last = ends[ends.len() - 2];
     let mut bad = full.clone();
-    let mid = history[6].0 as usize + 3;
-    bad[mid] ^= 0xff;
+    bad[last as usize + 12] ^= 0x5a;
     fs::write(&path, &bad).unwrap();
     let store = OffsetStore::open(dir.path()).unwrap();
-    assert_eq!(store.group_offsets("g"), history[6].1);
+    assert_eq!(store.file_len(), last);
+    assert_eq!(store.group_offsets("g").len(), 4);
+    assert_eq!(
+        store.recovery().truncated,
+        Some((last, full.len() as u64 - last))
+    );
+    drop(store);
+    // So are zeros past the end (the file grew before the frame's bytes landed).
+    let mut zeros = full.clone();
+    zeros.extend_from_slice(&[0; 100]);
+    fs::write(&path, &zeros).unwrap();
+    let store = OffsetStore::open(dir.path()).unwrap();
+    assert_eq!(store.group_offsets("g").len(), 5);
+    assert_eq!(fs::metadata(&path).unwrap().len(), full.len() as u64);
+}
+
+/// A second store on the same directory (`partlog groups` while `partlog consume` commits)
+/// wrote its frames over the first one's: acknowledged commits were lost. It is refused with
+/// `Locked` now, in this process as in another one.
+#[test]
+fn a_second_offset_store_on_one_directory_is_locked_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let tp = |p| TopicPartition::new("t", p);
+    let mut first = OffsetStore::open(dir.path()).unwrap();
+    match OffsetStore::open(dir.path()) {
+        Err(Error::Locked { path }) => assert_eq!(path, dir.path()),
+        Err(e) => panic!("{e}"),
+        Ok(mut second) => {
+            first.commit("g", &[(tp(0), 5)]).unwrap();
+            second.commit("g", &[(tp(1), 6)]).unwrap();
+            drop((first, second));
+            let store = OffsetStore::open(dir.path()).unwrap();
+            panic!(
+                "two stores opened; acknowledged commits now read back as {:?}",
+                store.group_offsets("g")
+            );
+        }
+    }
+    // The coordinator takes the same lock.
+    assert!(matches!(
+        GroupCoordinator::open(dir.path()),
+        Err(Error::Locked { .. })
+    ));
+    assert!(partlog::log::is_locked(dir.path()).unwrap());
+    first.commit("g", &[(tp(0), 5)]).unwrap();
+    drop(first);
+    let store = OffsetStore::open(dir.path()).unwrap();
+    assert_eq!(store.committed("g", &tp(0)), Some(5));
+}
+
+/// After a coordinator restart, a member from before it (a zombie that never heard of the
+/// restart) is fenced: member ids are unique across restarts (`<client_id>-<128-bit random>`,
+/// as Kafka's `clientId-<uuid>`) and the group's generation is persisted with its offsets, so
+/// the first member to join after the restart gets neither the zombie's id nor its generation.
+/// They used to be `client-00000001` and generation 1 again, and the zombie's commit landed
+/// over the new owner's.
+#[test]
+fn a_member_from_before_a_coordinator_restart_is_fenced() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new(0);
+    let tp0 = TopicPartition::new("t", 0);
+    let zombie = {
+        let c = GroupCoordinator::open_with_clock(dir.path(), Arc::new(clock.clone())).unwrap();
+        let m = join(&c, "a", Assignor::Range);
+        c.commit("g", &m.member_id, m.generation, &[(tp0.clone(), 10)])
+            .unwrap();
+        m
+    };
+    let c = GroupCoordinator::open_with_clock(dir.path(), Arc::new(clock.clone())).unwrap();
+    assert_eq!(
+        c.describe_group("g").unwrap().generation,
+        zombie.generation,
+        "generation persisted"
+    );
+    let owner = join(&c, "a", Assignor::Range);
+    assert_ne!(owner.member_id, zombie.member_id);
+    assert!(owner.generation > zombie.generation);
+    c.commit(
+        "g",
+        &owner.member_id,
+        owner.generation,
+        &[(tp0.clone(), 20)],
+    )
+    .unwrap();
+    match c.commit(
+        "g",
+        &zombie.member_id,
+        zombie.generation,
+        &[(tp0.clone(), 11)],
+    ) {
+        Err(Error::Group(GroupError::UnknownMember { member_id, .. })) => {
+            assert_eq!(member_id, zombie.member_id);
+        }
+        other => panic!("zombie commit: {other:?}"),
+    }
+    assert!(matches!(
+        c.heartbeat("g", &zombie.member_id, zombie.generation),
+        Err(Error::Group(GroupError::UnknownMember { .. }))
+    ));
+    assert_eq!(c.committed("g", &tp0), Some(20));
+    // Generations only grow across restarts, also after compaction and with no members left.
+    c.leave("g", &owner.member_id).unwrap();
+    let left_at = c.describe_group("g").unwrap().generation;
+    drop(c);
+    let c = GroupCoordinator::open_with_clock(dir.path(), Arc::new(clock)).unwrap();
+    assert_eq!(c.describe_group("g").unwrap().generation, left_at);
+    let again = join(&c, "a", Assignor::Range);
+    assert_eq!(again.generation, left_at + 1);
+    // Ids look like Kafka's: the client id, a dash, and 128 random bits.
+    let suffix = again.member_id.strip_prefix("a-").unwrap();
+    assert_eq!(suffix.len(), 36, "{}", again.member_id);
 }
 
 fn small_topic(dir: &std::path::Path, partitions: u32) -> Topic {

@@ -27,6 +27,7 @@
 
 mod append;
 mod group_commit;
+mod lock;
 mod open;
 mod pause;
 #[cfg(test)]
@@ -54,6 +55,8 @@ use crate::segment::{Segment, SegmentView};
 
 pub use append::{AppendOrigin, Batches};
 pub use group_commit::FlushSequencer;
+pub use lock::is_locked;
+pub(crate) use lock::DirLock;
 pub use read::LogRead;
 pub use retention::{DeletedSegment, Maintenance, RetentionReason, RetentionReport, SegmentInfo};
 
@@ -172,7 +175,7 @@ pub struct Log {
     /// Files of deleted segments, removed after `file_delete_delay_ms`.
     pending_deletes: Mutex<Vec<retention::PendingDelete>>,
     report: OpenReport,
-    _lock: File,
+    _lock: lock::DirLock,
     /// Test-only pause points (see the `pause` module).
     #[cfg(test)]
     pauses: pause::Pauses,

@@ -1,14 +1,15 @@
 //! Opening a log: listing its directory, and recovery after an unclean stop.
 
 use std::collections::{BTreeMap, VecDeque};
-use std::fs::{self, File, TryLockError};
+use std::fs::{self, File};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64};
 use std::sync::{Arc, Mutex, RwLock};
 
+use super::lock::DirLock;
 use super::{
-    Log, OpenReport, Writer, CLEAN_SHUTDOWN_FILE, LEFTOVER_SUFFIXES, LOCK_FILE,
-    LOG_START_OFFSET_FILE, RECOVERY_POINT_FILE,
+    Log, OpenReport, Writer, CLEAN_SHUTDOWN_FILE, LEFTOVER_SUFFIXES, LOG_START_OFFSET_FILE,
+    RECOVERY_POINT_FILE,
 };
 use crate::checkpoint;
 use crate::clock::Clock;
@@ -20,25 +21,6 @@ use crate::segment::scan::{self, Bounds, Indexer, Validation};
 use crate::segment::{
     parse_file_name, Segment, SegmentPaths, INDEX_SUFFIX, LOG_SUFFIX, TIME_INDEX_SUFFIX,
 };
-
-fn lock_dir(dir: &Path) -> Result<File> {
-    let path = dir.join(LOCK_FILE);
-    let file = File::options()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(&path)
-        .map_err(|e| Error::io(&path, "open", e))?;
-    crate::durability::created(&path);
-    match file.try_lock() {
-        Ok(()) => Ok(file),
-        Err(TryLockError::WouldBlock) => Err(Error::Locked {
-            path: dir.to_owned(),
-        }),
-        Err(TryLockError::Error(e)) => Err(Error::io(&path, "lock", e)),
-    }
-}
 
 /// The segment files found in a directory: base offset → size of the `.log`.
 fn list_segments(dir: &Path) -> Result<BTreeMap<i64, u64>> {
@@ -84,7 +66,7 @@ fn remove_segment_files(dir: &Path, base: i64) -> Result<()> {
 pub(super) fn open(dir: &Path, config: Config, clock: Arc<dyn Clock>) -> Result<Log> {
     config.validate()?;
     fs::create_dir_all(dir).map_err(|e| Error::io(dir, "create directory", e))?;
-    let lock = lock_dir(dir)?;
+    let lock = DirLock::acquire(dir)?;
     let found = list_segments(dir)?;
 
     let marker = dir.join(CLEAN_SHUTDOWN_FILE);

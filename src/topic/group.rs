@@ -16,17 +16,28 @@
 //!   so a member that missed a rebalance cannot overwrite the new owner's progress. It returns
 //!   once the offsets are durable.
 //!
+//! # Fencing across a restart
+//! A member id is `<client_id>-<128 random bits>` (Kafka's `clientId-<uuid>`), never reused,
+//! and every rebalance records the group's new generation in the [`OffsetStore`] before any
+//! member hears of it. So after the coordinator restarts, a member from before (a zombie that
+//! never heard of the restart) is unknown ([`GroupError::UnknownMember`]), and the first
+//! generation handed out is above every earlier one.
+//!
 //! Delivery is at least once: records a member polled but did not commit before its partitions
 //! moved are read again by the new owner.
 //!
 //! # Invariants
 //! - In every generation each partition of every subscribed topic is assigned to exactly one
 //!   live member subscribed to it.
-//! - Generations only grow; expired members are removed before any call is answered.
+//! - Generations only grow, across restarts too; expired members are removed before any call
+//!   is answered.
 
+use std::collections::hash_map::RandomState;
 use std::collections::{BTreeMap, BTreeSet};
+use std::hash::{BuildHasher, Hasher};
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::assignor::{assign, Assignor, MemberSubscription, TopicPartition};
 use super::error::GroupError;
@@ -66,7 +77,8 @@ impl Default for CoordinatorConfig {
 pub struct JoinRequest {
     /// The group.
     pub group: String,
-    /// The client's name (member ids are `<client_id>-<sequence>`).
+    /// The client's name (member ids are `<client_id>-<128 random bits>`, as Kafka's
+    /// `clientId-<uuid>`).
     pub client_id: String,
     /// Topics to read, with their partition counts.
     pub subscription: BTreeMap<String, u32>,
@@ -178,6 +190,45 @@ struct State {
     next_member: u64,
 }
 
+impl State {
+    /// Records `group`'s generation durably (after a rebalance, before anyone hears of it).
+    fn record_generation(&mut self, group: &str) -> Result<()> {
+        let Some(generation) = self.groups.get(group).map(|g| g.generation) else {
+            return Ok(());
+        };
+        if self.store.generation(group) == Some(generation) {
+            return Ok(());
+        }
+        self.store.record_generation(group, generation)
+    }
+}
+
+/// A member id suffix unique across restarts: 128 bits, formatted as a UUID. The bits are
+/// SipHash of (wall time, process id, `seq`) under `RandomState`'s keys, which std seeds from
+/// the operating system's random source.
+fn unique_id(seq: u64) -> String {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let half = |salt: u8| {
+        let mut h = RandomState::new().build_hasher();
+        h.write_u128(now);
+        h.write_u32(std::process::id());
+        h.write_u64(seq);
+        h.write_u8(salt);
+        u128::from(h.finish())
+    };
+    let v = (half(0) << 64) | half(1);
+    format!(
+        "{:08x}-{:04x}-{:04x}-{:04x}-{:012x}",
+        v >> 96,
+        (v >> 80) & 0xffff,
+        (v >> 64) & 0xffff,
+        (v >> 48) & 0xffff,
+        v & 0xffff_ffff_ffff
+    )
+}
+
 /// The coordinator. `Send + Sync`; every call takes one lock. See the module docs.
 ///
 /// ```
@@ -241,7 +292,8 @@ impl GroupCoordinator {
         Self::with_store(OffsetStore::open(dir)?, clock, CoordinatorConfig::default())
     }
 
-    /// A coordinator over an opened store, with its limits.
+    /// A coordinator over an opened store, with its limits. Each group starts at the
+    /// generation the store last recorded for it, with no members.
     ///
     /// # Errors
     /// None today; reserved for checks of `config`.
@@ -250,29 +302,51 @@ impl GroupCoordinator {
         clock: Arc<dyn Clock>,
         config: CoordinatorConfig,
     ) -> Result<Self> {
+        let groups = store
+            .generations()
+            .iter()
+            .map(|(name, &generation)| {
+                (
+                    name.clone(),
+                    Group {
+                        generation,
+                        ..Group::default()
+                    },
+                )
+            })
+            .collect();
         Ok(GroupCoordinator {
             clock,
             config,
             state: Mutex::new(State {
                 store,
-                groups: BTreeMap::new(),
+                groups,
                 next_member: 1,
             }),
         })
     }
 
-    /// Takes the lock and removes every member whose session expired (rebalancing its group).
+    /// Takes the lock and removes every member whose session expired (rebalancing its group
+    /// and recording the new generation; if that write fails the store refuses every later
+    /// write, [`Error::PreviousIo`](crate::Error::PreviousIo), so no commit lands in a
+    /// generation that a restart could hand out again).
     fn lock(&self) -> MutexGuard<'_, State> {
         let mut st = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         let now = self.clock.now_ms();
-        for group in st.groups.values_mut() {
+        let mut rebalanced = Vec::new();
+        for (name, group) in &mut st.groups {
             let before = group.members.len();
             group
                 .members
                 .retain(|_, m| now.saturating_sub(m.last_heartbeat_ms) <= m.session_timeout_ms);
             if group.members.len() != before {
                 group.rebalance();
+                rebalanced.push(name.clone());
             }
+        }
+        for name in rebalanced {
+            // A failure leaves the store failed: every later write reports it.
+            let _ = st.record_generation(&name);
         }
         st
     }
@@ -281,7 +355,8 @@ impl GroupCoordinator {
     ///
     /// # Errors
     /// [`GroupError::InvalidGroupId`], [`GroupError::InvalidSessionTimeout`],
-    /// [`GroupError::InvalidSubscription`] for no topics.
+    /// [`GroupError::InvalidSubscription`] for no topics; as
+    /// [`OffsetStore::record_generation`] (the new generation is recorded before the answer).
     pub fn join(&self, request: &JoinRequest) -> Result<Membership> {
         check_id(&request.group, false)?;
         check_id(&request.client_id, true)?;
@@ -305,9 +380,18 @@ impl GroupCoordinator {
         }
         let now = self.clock.now_ms();
         let mut st = self.lock();
-        let seq = st.next_member;
-        st.next_member += 1;
-        let member_id = format!("{}-{seq:08}", request.client_id);
+        let member_id = loop {
+            let seq = st.next_member;
+            st.next_member += 1;
+            let id = format!("{}-{}", request.client_id, unique_id(seq));
+            if !st
+                .groups
+                .get(&request.group)
+                .is_some_and(|g| g.members.contains_key(&id))
+            {
+                break id;
+            }
+        };
         let group = st.groups.entry(request.group.clone()).or_default();
         if group.members.is_empty() {
             group.assignor = request.assignor;
@@ -322,7 +406,9 @@ impl GroupCoordinator {
             },
         );
         group.rebalance();
-        Ok(group.membership(&request.group, &member_id))
+        let membership = group.membership(&request.group, &member_id);
+        st.record_generation(&request.group)?;
+        Ok(membership)
     }
 
     /// Records a heartbeat of `member_id`, which acted in `generation`, and answers with its
@@ -353,13 +439,13 @@ impl GroupCoordinator {
     /// Removes `member_id` from `group` and rebalances.
     ///
     /// # Errors
-    /// [`GroupError::UnknownMember`].
+    /// [`GroupError::UnknownMember`]; as [`OffsetStore::record_generation`].
     pub fn leave(&self, group: &str, member_id: &str) -> Result<()> {
         let mut st = self.lock();
         let g = find_group(&mut st, group, member_id)?;
         g.members.remove(member_id);
         g.rebalance();
-        Ok(())
+        st.record_generation(group)
     }
 
     /// Commits `offsets` (the next offset to read, per partition) for `group`, durably, from

@@ -20,7 +20,7 @@
 //! misnamed.
 
 use std::fmt;
-use std::fs::{self, File, TryLockError};
+use std::fs;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
@@ -523,21 +523,10 @@ fn read_checkpoint(path: &Path) -> Result<Result<Option<i64>, (u64, String)>, Ve
     }
 }
 
-/// True if a `Log` holds the directory's lock file right now. The probe takes a shared lock and
-/// drops it at once: it changes no file, and a `Log::open` racing with it could only fail with
-/// `Locked` during that instant.
+/// True if a `Log` holds the directory's lock right now (the library's probe: it changes no
+/// file, and a `Log::open` racing with it could only fail with `Locked` during that instant).
 fn in_use(dir: &Path) -> bool {
-    let Ok(f) = File::open(dir.join(LOCK_FILE)) else {
-        return false;
-    };
-    match f.try_lock_shared() {
-        Ok(()) => {
-            let _ = f.unlock();
-            false
-        }
-        Err(TryLockError::WouldBlock) => true,
-        Err(TryLockError::Error(_)) => false,
-    }
+    partlog::log::is_locked(dir).unwrap_or(false)
 }
 
 /// Verifies the log in `dir`, read-only. Warnings (repairable states a crash leaves) are
