@@ -2,6 +2,8 @@
 //! Fuzz target `index_load`: the logic (and what it asserts) is in `fuzz/logic/index_load.rs`, shared with
 //! the stable replay test `tests/fuzz_corpus.rs`.
 
+mod no_sync;
+
 #[path = "../logic/mod.rs"]
 mod logic;
 

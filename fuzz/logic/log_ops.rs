@@ -64,7 +64,6 @@ fn config(input: &mut Input) -> Config {
 }
 
 struct State {
-    dir: tempfile::TempDir,
     config: Config,
     clock: ManualClock,
     log: Option<Log>,
@@ -77,6 +76,8 @@ struct State {
     lso_checkpoint: i64,
     /// A counter that makes every record's bytes different.
     serial: u64,
+    /// Last, so that it is removed after the log is dropped (fields drop in order).
+    dir: tempfile::TempDir,
 }
 
 impl State {

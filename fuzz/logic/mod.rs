@@ -213,8 +213,15 @@ pub fn restore_dir(dir: &std::path::Path, files: &[(String, Vec<u8>)]) {
 }
 
 /// A temporary directory, on tmpfs when there is one: the targets open, sync and close logs
-/// on every input, and fsync on tmpfs costs nothing.
+/// on every input, and fsync on tmpfs costs nothing. `PARTLOG_FUZZ_DIR` names another parent
+/// (a disk, say).
 pub fn tempdir() -> tempfile::TempDir {
+    if let Some(parent) = std::env::var_os("PARTLOG_FUZZ_DIR") {
+        return tempfile::Builder::new()
+            .prefix("partlog-fuzz-")
+            .tempdir_in(parent)
+            .expect("tempdir in PARTLOG_FUZZ_DIR");
+    }
     let shm = std::path::Path::new("/dev/shm");
     if shm.is_dir() {
         if let Ok(dir) = tempfile::Builder::new()
