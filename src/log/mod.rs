@@ -50,6 +50,9 @@ use crate::segment::{Segment, SegmentView};
 
 pub use append::{AppendOrigin, Batches};
 pub use group_commit::FlushSequencer;
+/// Test-only pause points, for race tests of the layers above (the replica's fetch path).
+#[cfg(test)]
+pub(crate) use pause::{Pauses, Point};
 pub use read::LogRead;
 pub use retention::{DeletedSegment, Maintenance, RetentionReason, RetentionReport, SegmentInfo};
 
@@ -511,6 +514,12 @@ impl Log {
         crate::durability::created(&marker);
         crate::durability::file_synced(&marker);
         checkpoint::sync_dir(&self.dir)
+    }
+
+    /// The pause points a test can arm on this log.
+    #[cfg(test)]
+    pub(crate) fn pauses(&self) -> &Pauses {
+        &self.pauses
     }
 
     /// Holds the caller at `point` if a test armed it; nothing outside tests.

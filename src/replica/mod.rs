@@ -41,4 +41,6 @@ pub use tracker::{
 };
 
 #[cfg(test)]
+mod leader_tests;
+#[cfg(test)]
 mod partition_tests;

@@ -164,6 +164,9 @@ pub(super) struct State {
     role: Role,
     /// The largest leader epoch this replica has heard of (as leader or follower).
     known_epoch: Option<i32>,
+    /// Role changes so far: a term is one value of it. A fetch or an append that let go of
+    /// the lock part way compares it to know that it ends in the term it began in.
+    term: u64,
 }
 
 /// One replica of a partition. See the module docs.
@@ -225,6 +228,7 @@ impl Partition {
                 cache,
                 role: Role::Unassigned,
                 known_epoch: None,
+                term: 0,
             }),
             high_watermark: AtomicI64::new(hw),
             sequencer: FlushSequencer::new(),
@@ -283,9 +287,32 @@ impl Partition {
         }
     }
 
+    /// What this leader knows of follower `replica` (Kafka's `ReplicaState`, as
+    /// `DescribeQuorum` reports it): its log end offset (the offset of its latest fetch in this
+    /// term; `None` before one), when it last fetched, when it was last caught up with the
+    /// leader's log end, and whether it is in the ISR.
+    ///
+    /// # Errors
+    /// [`ReplicaError::NotLeader`] unless this replica leads;
+    /// [`ReplicaError::UnknownReplica`] for a replica that is not one of its followers.
+    pub fn replica_state(&self, replica: ReplicaId) -> Result<super::ReplicaState> {
+        match &self.lock().role {
+            Role::Leader(t) => t
+                .replica_state(replica)
+                .ok_or_else(|| ReplicaError::UnknownReplica { replica }.into()),
+            _ => Err(ReplicaError::NotLeader { leader_epoch: None }.into()),
+        }
+    }
+
     /// How many flushes group commit ran (under [`Durability::OnFlush`]).
     pub fn group_commit_flushes(&self) -> u64 {
         self.sequencer.flushes()
+    }
+
+    /// The pause points of the log underneath (tests only).
+    #[cfg(test)]
+    pub(super) fn log_pauses(&self) -> &crate::log::Pauses {
+        self.log.pauses()
     }
 
     pub(super) fn lock(&self) -> MutexGuard<'_, State> {
@@ -382,6 +409,7 @@ impl Partition {
         st.known_epoch = Some(epoch);
         self.set_high_watermark(tracker.maybe_advance_hw(now_ms).unwrap_or(hw));
         st.role = Role::Leader(Box::new(tracker));
+        st.term += 1;
         Ok(())
     }
 
@@ -540,18 +568,32 @@ impl Partition {
     /// [`ReplicaError::UnknownReplica`] for a replica not in the replica set;
     /// [`Error::Corrupt`] / [`Error::Io`] from the read.
     pub fn handle_fetch(&self, request: &FetchRequest, now_ms: i64) -> Result<FetchResponse> {
-        let (hw, lso, leo) = {
+        // A role change during the read (demoted, cut by a new leader, elected again) makes
+        // the read and the validation belong to different terms: serve the request again,
+        // against the term it now meets. Each retry needs another role change.
+        for _ in 0..MAX_FETCH_ATTEMPTS {
+            if let Some(response) = self.try_fetch(request, now_ms)? {
+                return Ok(response);
+            }
+        }
+        Ok(FetchResponse::NotLeader)
+    }
+
+    /// One attempt of [`handle_fetch`](Self::handle_fetch): `None` if the role changed
+    /// between the validation and the end of the read (nothing was credited).
+    fn try_fetch(&self, request: &FetchRequest, now_ms: i64) -> Result<Option<FetchResponse>> {
+        let (term, leader_epoch, hw, lso, leo) = {
             let st = self.lock();
             let Role::Leader(tracker) = &st.role else {
-                return Ok(FetchResponse::NotLeader);
+                return Ok(Some(FetchResponse::NotLeader));
             };
             let leader_epoch = tracker.leader_epoch();
             match request.current_leader_epoch {
                 Some(e) if e < leader_epoch => {
-                    return Ok(FetchResponse::FencedLeaderEpoch { leader_epoch })
+                    return Ok(Some(FetchResponse::FencedLeaderEpoch { leader_epoch }))
                 }
                 Some(e) if e > leader_epoch => {
-                    return Ok(FetchResponse::UnknownLeaderEpoch { leader_epoch })
+                    return Ok(Some(FetchResponse::UnknownLeaderEpoch { leader_epoch }))
                 }
                 _ => {}
             }
@@ -572,38 +614,45 @@ impl Partition {
                 leo,
             ) {
                 OffsetEpochCheck::Valid => {}
-                OffsetEpochCheck::Diverging(e) => return Ok(FetchResponse::DivergingEpoch(e)),
+                OffsetEpochCheck::Diverging(e) => {
+                    return Ok(Some(FetchResponse::DivergingEpoch(e)))
+                }
                 OffsetEpochCheck::OutOfRange {
                     log_start_offset,
                     log_end_offset,
                 } => {
-                    return Ok(FetchResponse::OffsetOutOfRange {
+                    return Ok(Some(FetchResponse::OffsetOutOfRange {
                         log_start_offset,
                         log_end_offset,
-                    })
+                    }))
                 }
             }
-            (hw, lso, leo)
+            (st.term, leader_epoch, hw, lso, leo)
         };
-        let records = match self
+        let read = self
             .log
-            .read_up_to(request.fetch_offset, request.max_bytes, leo)
-        {
+            .read_up_to(request.fetch_offset, request.max_bytes, leo);
+        let mut st = self.lock();
+        // The read and the validation belong to one term only if no role change came between
+        // them: a leader's log is only appended to (and trimmed at the start) within a term.
+        if st.term != term {
+            return Ok(None);
+        }
+        let records = match read {
             Ok(r) => r.bytes,
             Err(Error::OffsetOutOfRange {
                 log_start_offset,
                 log_end_offset,
                 ..
             }) => {
-                // Retention (or a truncation) moved the log since the check.
-                return Ok(FetchResponse::OffsetOutOfRange {
+                // Retention (or delete-records) moved the log start since the check.
+                return Ok(Some(FetchResponse::OffsetOutOfRange {
                     log_start_offset,
                     log_end_offset,
-                });
+                }));
             }
             Err(e) => return Err(e),
         };
-        let mut st = self.lock();
         if let Role::Leader(tracker) = &mut st.role {
             // The follower's log ends at its fetch offset (it may have fetched before we
             // appended: the leader's end at the fetch is `leo`).
@@ -613,12 +662,13 @@ impl Partition {
                 self.set_high_watermark(hw);
             }
         }
-        Ok(FetchResponse::Records(FetchedRecords {
+        Ok(Some(FetchResponse::Records(FetchedRecords {
             records,
+            leader_epoch,
             high_watermark: hw,
             log_start_offset: lso,
             log_end_offset: leo,
-        }))
+        })))
     }
 
     /// Moves the log start offset up to `offset` (Kafka's DeleteRecords), never past the high
@@ -697,6 +747,7 @@ impl Partition {
             leader_epoch,
             election,
         };
+        st.term += 1;
         Ok(())
     }
 
@@ -708,6 +759,10 @@ impl Partition {
         &self.sequencer
     }
 }
+
+/// How many times [`Partition::handle_fetch`] serves a request again after a role change
+/// during its read, before it answers [`FetchResponse::NotLeader`] (retry later).
+const MAX_FETCH_ATTEMPTS: usize = 4;
 
 /// The divergence and range check shared by fetches and `validate_offset_and_epoch`.
 fn check_offset_and_epoch(

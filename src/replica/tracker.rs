@@ -139,8 +139,10 @@ pub struct ReplicaState {
     /// When that fetch arrived (0: never).
     pub last_fetch_time_ms: i64,
     /// The latest time `t` such that the follower's latest fetch offset was at least the
-    /// leader's log end offset at `t` (0: never).
+    /// leader's log end offset at `t` (`i64::MIN`: never).
     pub last_caught_up_time_ms: i64,
+    /// Whether the follower is in the ISR.
+    pub in_sync: bool,
 }
 
 impl ReplicaState {
@@ -150,6 +152,7 @@ impl ReplicaState {
             last_fetch_leader_log_end_offset: None,
             last_fetch_time_ms: 0,
             last_caught_up_time_ms: caught_up_time_ms,
+            in_sync: false,
         }
     }
 
@@ -333,7 +336,10 @@ impl ReplicaTracker {
 
     /// What the leader knows of a follower; `None` for the leader or an unknown replica.
     pub fn replica_state(&self, replica: ReplicaId) -> Option<ReplicaState> {
-        self.followers.get(&replica).copied()
+        self.followers.get(&replica).map(|state| ReplicaState {
+            in_sync: self.isr.contains(&replica),
+            ..*state
+        })
     }
 
     /// The current leader epoch.

@@ -1,0 +1,156 @@
+//! The leader's terms: what a fetch or an append validated in one term may do in the next
+//! (issue 17: stale fetch credit, acks=all tied to the epoch of the append), on real files in
+//! temp dirs, with the log's pause points holding one thread where the race happens.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::thread;
+
+use super::*;
+use crate::batch::SimpleRecord;
+use crate::config::Config;
+use crate::log::Point;
+use crate::AppendInfo;
+
+const MAX: usize = 1 << 20;
+
+fn ids(replicas: &[u32]) -> Vec<ReplicaId> {
+    replicas.iter().map(|&r| ReplicaId(r)).collect()
+}
+
+fn config(id: u32, min_insync_replicas: usize) -> PartitionConfig {
+    PartitionConfig {
+        log: Config {
+            segment_bytes: 4096,
+            segment_index_bytes: 1024,
+            index_interval_bytes: 256,
+            ..Config::default()
+        },
+        tracker: TrackerConfig {
+            min_insync_replicas,
+            ..TrackerConfig::default()
+        },
+        ..PartitionConfig::new("topic", 0, ReplicaId(id))
+    }
+}
+
+fn open(dir: &Path, id: u32, min_insync_replicas: usize) -> Partition {
+    Partition::open(dir.join(id.to_string()), config(id, min_insync_replicas)).unwrap()
+}
+
+fn leader_and_isr(epoch: i32, replicas: &[u32], isr: &[u32]) -> LeaderAndIsr {
+    LeaderAndIsr {
+        leader_epoch: epoch,
+        replicas: ids(replicas),
+        isr: ids(isr),
+    }
+}
+
+/// Appends `n` one-record batches whose values name `tag`; returns the last append.
+fn produce(p: &Partition, n: usize, tag: &str) -> AppendInfo {
+    let mut last = None;
+    for i in 0..n {
+        let value = format!("{tag}-{i}");
+        let record = SimpleRecord::new(i as i64, Some(tag.to_owned()), Some(value));
+        last = Some(p.append_records(&[record], 0).unwrap());
+    }
+    last.expect("n > 0")
+}
+
+/// One fetch round trip of `max_bytes`.
+fn fetch(leader: &Partition, follower: &Partition, max_bytes: usize) -> FollowerProgress {
+    let request = follower.fetch_request(max_bytes).unwrap();
+    let response = leader.handle_fetch(&request, 0).unwrap();
+    follower.apply_fetch(&response).unwrap()
+}
+
+/// Fetches until a fetch brings nothing new and the follower has the leader's log end and high
+/// watermark.
+fn catch_up(leader: &Partition, follower: &Partition) {
+    for _ in 0..100 {
+        let idle = matches!(
+            fetch(leader, follower, MAX),
+            FollowerProgress::Appended {
+                records_appended: 0,
+                ..
+            }
+        );
+        if idle
+            && follower.log_end_offset() == leader.log_end_offset()
+            && follower.high_watermark() == leader.high_watermark()
+        {
+            return;
+        }
+    }
+    panic!("no catch-up");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Finding 1: a fetch is credited only to the term it was validated in.
+
+/// Issue 17, finding 1. Replica 1 leads epoch 1 and serves follower 2's fetch at offset 6: the
+/// fetch is validated, then held in the read. Meanwhile 1 loses leadership to 3 (epoch 2), is
+/// cut to 3's four records, and leads again at epoch 3 with itself alone in the ISR (below
+/// `min.insync.replicas = 2`: the high watermark is frozen) and appends four more. Follower 2
+/// still holds epoch 1's records at offsets 0..6, where 1 now holds epochs 2 and 3: the held
+/// fetch must not count for epoch 3 (it would put 2 into the ISR and commit offsets 4..6 on
+/// the strength of records 2 does not have), and its answer must not hand 2 a batch of epoch
+/// 3 to put after its epoch-1 records. Kafka holds the leader/ISR lock across the fetch; here
+/// the fetch is re-validated against the term it ends in.
+#[test]
+#[cfg_attr(miri, ignore)]
+fn stale_fetch_is_not_credited_to_a_later_term() {
+    let dir = tempfile::tempdir().unwrap();
+    let one = Arc::new(open(dir.path(), 1, 2));
+    let two = open(dir.path(), 2, 2);
+    let three = open(dir.path(), 3, 2);
+    one.become_leader(&leader_and_isr(1, &[1, 2, 3], &[1, 2, 3]), 0)
+        .unwrap();
+    two.become_follower(1, Election::Clean).unwrap();
+    three.become_follower(1, Election::Clean).unwrap();
+    produce(&one, 7, "x");
+    while two.log_end_offset() < 6 {
+        fetch(&one, &two, 1);
+    }
+    // 3 never fetched in epoch 1: nothing is committed.
+    assert_eq!(one.high_watermark(), 0);
+
+    let stale = two.fetch_request(MAX).unwrap();
+    assert_eq!(stale.fetch_offset, 6);
+    let gate = one.log_pauses().arm(Point::ReadMappedSegment);
+    let server = {
+        let one = Arc::clone(&one);
+        thread::spawn(move || one.handle_fetch(&stale, 0))
+    };
+    gate.wait_reached();
+
+    three
+        .become_leader(&leader_and_isr(2, &[1, 2, 3], &[1, 3]), 0)
+        .unwrap();
+    produce(&three, 4, "y");
+    one.become_follower(2, Election::Clean).unwrap();
+    catch_up(&three, &one);
+    assert_eq!((one.log_end_offset(), one.high_watermark()), (4, 4));
+    one.become_leader(&leader_and_isr(3, &[1, 2, 3], &[1]), 0)
+        .unwrap();
+    produce(&one, 4, "z");
+    assert_eq!(one.high_watermark(), 4);
+
+    gate.resume();
+    let answer = server.join().unwrap().unwrap();
+    assert_eq!(
+        one.isr(),
+        Some(ids(&[1])),
+        "a fetch validated in epoch 1 put its follower into the ISR of epoch 3"
+    );
+    assert_eq!(
+        one.high_watermark(),
+        4,
+        "a fetch validated in epoch 1 moved the high watermark of epoch 3"
+    );
+    assert_eq!(
+        one.replica_state(ReplicaId(2)).unwrap().log_end_offset,
+        None
+    );
+    assert_eq!(answer, FetchResponse::FencedLeaderEpoch { leader_epoch: 3 });
+}
