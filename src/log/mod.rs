@@ -50,9 +50,10 @@ use crate::segment::{Segment, SegmentView};
 
 pub use append::{AppendOrigin, Batches};
 pub use group_commit::FlushSequencer;
-/// Test-only pause points, for race tests of the layers above (the replica's fetch path).
 #[cfg(test)]
-pub(crate) use pause::{Pauses, Point};
+pub(crate) use pause::Pauses;
+/// Pause points, for race tests of the layers above too (the replica's fetch and append).
+pub(crate) use pause::Point;
 pub use read::LogRead;
 pub use retention::{DeletedSegment, Maintenance, RetentionReason, RetentionReport, SegmentInfo};
 
@@ -91,6 +92,7 @@ enum Unwritten<'a> {
 
 /// Where an append landed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct AppendInfo {
     /// Offset of the first record appended.
     pub first_offset: i64,
@@ -104,6 +106,12 @@ pub struct AppendInfo {
     pub position: u64,
     /// Size of the batch in bytes.
     pub size: usize,
+    /// The `partitionLeaderEpoch` of the last batch appended, as written: a partition
+    /// leader's epoch for its appends ([`AppendOrigin::Leader`]), the leader's for a
+    /// follower's copy, what the producer sent for a client batch; `None` for no epoch (-1).
+    /// A leader's `acks=all` append is complete only while its offsets hold batches of this
+    /// epoch (see [`Partition::acks_all_status`](crate::replica::Partition::acks_all_status)).
+    pub leader_epoch: Option<i32>,
 }
 
 /// What opening the log found and did.
@@ -524,7 +532,7 @@ impl Log {
 
     /// Holds the caller at `point` if a test armed it; nothing outside tests.
     #[inline(always)]
-    fn pause(&self, point: pause::Point) {
+    pub(crate) fn pause(&self, point: pause::Point) {
         #[cfg(test)]
         self.pauses.reach(point);
         #[cfg(not(test))]

@@ -9,6 +9,7 @@ use std::thread;
 use super::*;
 use crate::batch::SimpleRecord;
 use crate::config::Config;
+use crate::error::Error;
 use crate::log::Point;
 use crate::AppendInfo;
 
@@ -153,4 +154,128 @@ fn stale_fetch_is_not_credited_to_a_later_term() {
         None
     );
     assert_eq!(answer, FetchResponse::FencedLeaderEpoch { leader_epoch: 3 });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Finding 2: an acks=all append completes only while its offsets hold its epoch's batches.
+
+/// Issue 17, finding 2. Replica 1 appends X at offset 0 in epoch 1; before follower 2 fetches
+/// it, 2 leads epoch 2 and writes Y at offsets 0..2; 1 follows, is cut and copies Y, and leads
+/// again at epoch 3 with a high watermark of 2. X's append is gone: its status must say so
+/// (Kafka fails the delayed produce with `NOT_LEADER_OR_FOLLOWER`), not report it complete
+/// because the high watermark covers offset 0, where Y now lies.
+#[test]
+#[cfg_attr(miri, ignore)]
+fn acks_all_append_of_an_earlier_term_overwritten_since_is_not_complete() {
+    let dir = tempfile::tempdir().unwrap();
+    let one = open(dir.path(), 1, 1);
+    let two = open(dir.path(), 2, 1);
+    one.become_leader(&leader_and_isr(1, &[1, 2], &[1, 2]), 0)
+        .unwrap();
+    two.become_follower(1, Election::Clean).unwrap();
+    let x = produce(&one, 1, "x");
+    assert_eq!(one.acks_all_status(&x).unwrap(), AcksAllStatus::Pending);
+
+    two.become_leader(&leader_and_isr(2, &[1, 2], &[2]), 0)
+        .unwrap();
+    produce(&two, 2, "y");
+    one.become_follower(2, Election::Clean).unwrap();
+    catch_up(&two, &one);
+    one.become_leader(&leader_and_isr(3, &[1, 2], &[1, 2]), 0)
+        .unwrap();
+    assert_eq!(one.high_watermark(), 2);
+
+    let status = one.acks_all_status(&x);
+    assert!(
+        matches!(
+            status,
+            Err(Error::Replica(ReplicaError::NotLeader {
+                leader_epoch: Some(1)
+            }))
+        ),
+        "X, overwritten by Y, reported as {status:?}"
+    );
+}
+
+/// Issue 17, finding 2, under [`Durability::OnFlush`]: the append of X waits for its flush; by
+/// the time it is durable, replica 1 has lost leadership, been cut and overwritten with Y, and
+/// leads again at epoch 3. The append must not return success for X.
+#[test]
+#[cfg_attr(miri, ignore)]
+fn on_flush_append_overwritten_while_it_waited_is_not_acknowledged() {
+    let dir = tempfile::tempdir().unwrap();
+    let one = Arc::new(
+        Partition::open(
+            dir.path().join("1"),
+            PartitionConfig {
+                durability: Durability::OnFlush,
+                ..config(1, 1)
+            },
+        )
+        .unwrap(),
+    );
+    let two = open(dir.path(), 2, 1);
+    one.become_leader(&leader_and_isr(1, &[1, 2], &[1, 2]), 0)
+        .unwrap();
+    two.become_follower(1, Election::Clean).unwrap();
+
+    let gate = one.log_pauses().arm(Point::LeaderAppendDurable);
+    let appender = {
+        let one = Arc::clone(&one);
+        thread::spawn(move || produce_one(&one, "x"))
+    };
+    gate.wait_reached();
+    two.become_leader(&leader_and_isr(2, &[1, 2], &[2]), 0)
+        .unwrap();
+    produce(&two, 2, "y");
+    one.become_follower(2, Election::Clean).unwrap();
+    catch_up(&two, &one);
+    one.become_leader(&leader_and_isr(3, &[1, 2], &[1, 2]), 0)
+        .unwrap();
+    gate.resume();
+
+    let x = appender.join().unwrap();
+    assert!(
+        matches!(
+            x,
+            Err(Error::Replica(ReplicaError::NotLeader {
+                leader_epoch: Some(1)
+            }))
+        ),
+        "X, overwritten by Y while its append waited for its flush, returned {x:?}"
+    );
+}
+
+fn produce_one(p: &Partition, tag: &str) -> crate::Result<AppendInfo> {
+    p.append_records(
+        &[SimpleRecord::new(
+            0,
+            Some(tag.to_owned()),
+            Some(tag.to_owned()),
+        )],
+        0,
+    )
+}
+
+/// The other side of finding 2: an append of an earlier term that the replica still holds (it
+/// was re-elected, nothing was cut) completes once the high watermark covers it, and every
+/// leader append says which epoch it was written in.
+#[test]
+#[cfg_attr(miri, ignore)]
+fn acks_all_append_of_an_earlier_term_still_held_completes() {
+    let dir = tempfile::tempdir().unwrap();
+    let one = open(dir.path(), 1, 1);
+    let two = open(dir.path(), 2, 1);
+    one.become_leader(&leader_and_isr(1, &[1, 2], &[1, 2]), 0)
+        .unwrap();
+    two.become_follower(1, Election::Clean).unwrap();
+    let x = produce(&one, 3, "x");
+    assert_eq!(x.leader_epoch, Some(1));
+    one.become_leader(&leader_and_isr(2, &[1, 2], &[1, 2]), 0)
+        .unwrap();
+    assert_eq!(one.acks_all_status(&x).unwrap(), AcksAllStatus::Pending);
+    two.become_follower(2, Election::Clean).unwrap();
+    catch_up(&one, &two);
+    assert_eq!(one.acks_all_status(&x).unwrap(), AcksAllStatus::Complete);
+    assert_eq!(produce(&one, 1, "y").leader_epoch, Some(2));
 }

@@ -437,7 +437,7 @@ impl Partition {
         now_ms: i64,
         append: impl FnOnce(&Log, AppendOrigin) -> Result<AppendInfo>,
     ) -> Result<AppendInfo> {
-        let info = {
+        let (info, leader_epoch) = {
             let mut st = self.lock();
             let Role::Leader(tracker) = &mut st.role else {
                 return Err(ReplicaError::NotLeader { leader_epoch: None }.into());
@@ -447,18 +447,43 @@ impl Partition {
             if self.config.durability == Durability::OnAppend {
                 self.leader_progress(tracker, self.log.log_end_offset(), now_ms)?;
             }
-            info
+            (info, leader_epoch)
         };
         if self.config.durability == Durability::OnFlush {
             self.sequencer
                 .wait_durable(&self.log, info.last_offset + 1)?;
+            self.log.pause(crate::log::Point::LeaderAppendDurable);
             let mut st = self.lock();
+            // While it waited, the replica may have lost leadership, been cut by the new
+            // leader and been overwritten: durable offsets are not durable batches.
+            if !self.holds_batches_of(&st, leader_epoch, info.last_offset) {
+                return Err(ReplicaError::NotLeader {
+                    leader_epoch: Some(leader_epoch),
+                }
+                .into());
+            }
             if let Role::Leader(tracker) = &mut st.role {
                 let durable = self.log.recovery_point().max(tracker.log_end_offset());
                 self.leader_progress(tracker, durable, now_ms)?;
             }
         }
         Ok(info)
+    }
+
+    /// Whether the offsets up to `last_offset` still hold the batches this replica appended as
+    /// leader at `leader_epoch`. Within that term (a replica leads an epoch at most once, and a
+    /// leader never truncates) they do; after it, the epoch cache must still give
+    /// `last_offset` that epoch (only that epoch's leader wrote batches of it, at those
+    /// offsets), below the log end. Offsets below the log start cannot be told apart: not held.
+    fn holds_batches_of(&self, st: &State, leader_epoch: i32, last_offset: i64) -> bool {
+        match &st.role {
+            Role::Leader(t) if t.leader_epoch() == leader_epoch => true,
+            _ => {
+                last_offset < self.log.log_end_offset()
+                    && last_offset >= self.log.log_start_offset()
+                    && st.cache.epoch_for_offset(last_offset) == Some(leader_epoch)
+            }
+        }
     }
 
     /// [`Partition::append_as_leader`] of one batch built from `records`.
@@ -530,15 +555,35 @@ impl Partition {
         }
     }
 
-    /// Where an `acks=all` append ending before `required_offset` stands.
+    /// Where an `acks=all` append (as a leader append of this replica returned it) stands:
+    /// see [`ReplicaTracker::acks_all_status`], for `append.last_offset + 1`. An append made
+    /// in an earlier term of this replica counts only while its offsets still hold its epoch's
+    /// batches (see [`AppendInfo::leader_epoch`]): once the replica was cut and overwritten by
+    /// another leader, the high watermark covering those offsets says nothing about it.
     ///
     /// # Errors
-    /// [`ReplicaError::NotLeader`] unless this replica leads.
-    pub fn acks_all_status(&self, required_offset: i64) -> Result<AcksAllStatus> {
-        match &self.lock().role {
-            Role::Leader(t) => Ok(t.acks_all_status(required_offset)),
-            _ => Err(ReplicaError::NotLeader { leader_epoch: None }.into()),
+    /// [`ReplicaError::NotLeader`] unless this replica leads (Kafka's
+    /// `NOT_LEADER_OR_FOLLOWER`), with `leader_epoch: Some(append epoch)` when it leads but the
+    /// append's batches are gone (the delayed produce fails; the producer retries), or with
+    /// `None` for an append that carries no epoch (not a leader append).
+    pub fn acks_all_status(&self, append: &AppendInfo) -> Result<AcksAllStatus> {
+        let st = self.lock();
+        let Some(leader_epoch) = append.leader_epoch else {
+            return Err(ReplicaError::NotLeader { leader_epoch: None }.into());
+        };
+        let Role::Leader(t) = &st.role else {
+            return Err(ReplicaError::NotLeader {
+                leader_epoch: Some(leader_epoch),
+            }
+            .into());
+        };
+        if !self.holds_batches_of(&st, leader_epoch, append.last_offset) {
+            return Err(ReplicaError::NotLeader {
+                leader_epoch: Some(leader_epoch),
+            }
+            .into());
         }
+        Ok(t.acks_all_status(append.last_offset + 1))
     }
 
     /// KRaft's `validateOffsetAndEpoch`, Kafka's fetch-time divergence check: may a replica
