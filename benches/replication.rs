@@ -182,7 +182,7 @@ fn build_leader(target: u64) -> LeaderLog {
         let info = leader.append_as_leader(&batch, 0).expect("append");
         batches.push((info.first_offset, info.position, info.size));
     }
-    leader.log().flush().expect("flush");
+    leader.flush().expect("flush");
     assert_eq!(
         leader.log().segment_count(),
         1,

@@ -467,7 +467,7 @@ impl Log {
     }
 
     /// True if `flush_ms` has passed since the last flush and something is unflushed.
-    fn flush_due(&self, now_ms: i64) -> Result<bool> {
+    pub(crate) fn flush_due(&self, now_ms: i64) -> Result<bool> {
         let Some(ms) = self.config.flush_ms else {
             return Ok(false);
         };

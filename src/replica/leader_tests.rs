@@ -279,3 +279,49 @@ fn acks_all_append_of_an_earlier_term_still_held_completes() {
     assert_eq!(one.acks_all_status(&x).unwrap(), AcksAllStatus::Complete);
     assert_eq!(produce(&one, 1, "y").leader_epoch, Some(2));
 }
+
+// ---------------------------------------------------------------------------------------------
+// Finding 5: the periodic work of a partition keeps what the followers still need.
+
+/// Issue 17, finding 5. A leader with `retention.bytes = 0` holds 150 records that its one
+/// follower has not fetched (high watermark 0). Its periodic tick must not delete them: Kafka
+/// deletes only below the high watermark. Before, `partition.log().tick(..)` (the log's
+/// documented periodic call, reachable through the writable log) deleted every closed segment,
+/// left the epoch cache untrimmed, the follower restarted at the new log start, and the
+/// pending `acks=all` append reported complete for records no follower ever had.
+#[test]
+#[cfg_attr(miri, ignore)]
+fn tick_keeps_records_above_the_high_watermark_for_the_followers() {
+    let dir = tempfile::tempdir().unwrap();
+    let small = |id| {
+        let mut c = config(id, 1);
+        c.log.retention_bytes = 0;
+        Partition::open(dir.path().join(id.to_string()), c).unwrap()
+    };
+    let (one, two) = (small(1), small(2));
+    one.become_leader(&leader_and_isr(1, &[1, 2], &[1, 2]), 0)
+        .unwrap();
+    two.become_follower(1, Election::Clean).unwrap();
+    let first = produce(&one, 1, "first");
+    produce(&one, 149, "x");
+    assert!(one.log().segment_count() > 2);
+    assert_eq!(one.acks_all_status(&first).unwrap(), AcksAllStatus::Pending);
+
+    one.tick(0).unwrap();
+    assert_eq!(
+        one.log_start_offset(),
+        0,
+        "records above the high watermark deleted"
+    );
+    catch_up(&one, &two);
+    assert_eq!(two.log_start_offset(), 0);
+    assert_eq!(two.log_end_offset(), 150);
+    assert_eq!(
+        one.acks_all_status(&first).unwrap(),
+        AcksAllStatus::Complete
+    );
+    // Once committed, the same tick deletes them, and the epoch cache follows the log start.
+    one.tick(0).unwrap();
+    assert!(one.log_start_offset() > 0);
+    assert_eq!(one.epoch_entries()[0].start_offset, one.log_start_offset());
+}

@@ -236,9 +236,34 @@ impl Partition {
         })
     }
 
-    /// The log underneath (reads, flushes, inspection). Write through the partition.
-    pub fn log(&self) -> &Log {
-        &self.log
+    /// The log underneath, read-only (reads, lookups, inspection). Every write goes through
+    /// the partition, which keeps the epoch cache and the high watermark with it: appends as
+    /// leader or follower, [`flush`](Self::flush), [`tick`](Self::tick),
+    /// [`apply_retention`](Self::apply_retention), [`delete_records`](Self::delete_records).
+    pub fn log(&self) -> LogView<'_> {
+        LogView { log: &self.log }
+    }
+
+    /// Flushes the log (see [`Log::flush`]).
+    ///
+    /// # Errors
+    /// As [`Log::flush`].
+    pub fn flush(&self) -> Result<()> {
+        self.log.flush()
+    }
+
+    /// The periodic work of the partition as of `now_ms` ([`Log::tick`] with the partition's
+    /// rules): a flush if the log's `flush_ms` has passed since the last one, then
+    /// [`Partition::apply_retention`], which deletes only below the high watermark and trims
+    /// the epoch cache.
+    ///
+    /// # Errors
+    /// As [`Log::flush`] and [`Partition::apply_retention`].
+    pub fn tick(&self, now_ms: i64) -> Result<crate::log::RetentionReport> {
+        if self.log.flush_due(now_ms)? {
+            self.log.flush()?;
+        }
+        self.apply_retention(now_ms)
     }
 
     /// The settings.
@@ -800,8 +825,147 @@ impl Partition {
         self.config.durability
     }
 
-    pub(super) fn sequencer(&self) -> &FlushSequencer {
-        &self.sequencer
+    pub(super) fn sequencer(&self) -> Sequencer<'_> {
+        Sequencer(&self.sequencer)
+    }
+}
+
+/// The partition's [`FlushSequencer`], waited on with its [`LogView`] (inside the replica
+/// module, which may write through the view).
+pub(super) struct Sequencer<'a>(&'a FlushSequencer);
+
+impl Sequencer<'_> {
+    /// [`FlushSequencer::wait_durable`] on the partition's log.
+    pub(super) fn wait_durable(&self, log: LogView<'_>, end_offset: i64) -> Result<()> {
+        self.0.wait_durable(log.log, end_offset)
+    }
+}
+
+/// A read-only view of a [`Partition`]'s log: reads, lookups and inspection, no writers (they
+/// would bypass the partition's rules: retention past the high watermark, truncation without
+/// the epoch cache). See [`Partition::log`].
+#[derive(Debug, Clone, Copy)]
+pub struct LogView<'a> {
+    log: &'a Log,
+}
+
+impl<'a> LogView<'a> {
+    /// See [`Log::dir`].
+    pub fn dir(&self) -> &'a Path {
+        self.log.dir()
+    }
+
+    /// See [`Log::config`].
+    pub fn config(&self) -> &'a Config {
+        self.log.config()
+    }
+
+    /// See [`Log::open_report`].
+    pub fn open_report(&self) -> &'a crate::OpenReport {
+        self.log.open_report()
+    }
+
+    /// See [`Log::log_end_offset`].
+    pub fn log_end_offset(&self) -> i64 {
+        self.log.log_end_offset()
+    }
+
+    /// See [`Log::log_start_offset`].
+    pub fn log_start_offset(&self) -> i64 {
+        self.log.log_start_offset()
+    }
+
+    /// See [`Log::recovery_point`].
+    pub fn recovery_point(&self) -> i64 {
+        self.log.recovery_point()
+    }
+
+    /// See [`Log::segment_count`].
+    pub fn segment_count(&self) -> usize {
+        self.log.segment_count()
+    }
+
+    /// See [`Log::segment_base_offsets`].
+    pub fn segment_base_offsets(&self) -> Vec<i64> {
+        self.log.segment_base_offsets()
+    }
+
+    /// See [`Log::size`].
+    pub fn size(&self) -> u64 {
+        self.log.size()
+    }
+
+    /// See [`Log::mapped_segments`].
+    pub fn mapped_segments(&self) -> usize {
+        self.log.mapped_segments()
+    }
+
+    /// See [`Log::segment_infos`].
+    ///
+    /// # Errors
+    /// As [`Log::segment_infos`].
+    pub fn segment_infos(&self) -> Result<Vec<crate::log::SegmentInfo>> {
+        self.log.segment_infos()
+    }
+
+    /// See [`Log::read`].
+    ///
+    /// # Errors
+    /// As [`Log::read`].
+    pub fn read(&self, from_offset: i64, max_bytes: usize) -> Result<LogRead> {
+        self.log.read(from_offset, max_bytes)
+    }
+
+    /// See [`Log::read_up_to`].
+    ///
+    /// # Errors
+    /// As [`Log::read_up_to`].
+    pub fn read_up_to(
+        &self,
+        from_offset: i64,
+        max_bytes: usize,
+        max_offset: i64,
+    ) -> Result<LogRead> {
+        self.log.read_up_to(from_offset, max_bytes, max_offset)
+    }
+
+    /// See [`Log::read_record`].
+    ///
+    /// # Errors
+    /// As [`Log::read_record`].
+    pub fn read_record(&self, offset: i64) -> Result<Option<crate::batch::PositionedBatch>> {
+        self.log.read_record(offset)
+    }
+
+    /// See [`Log::offset_for_timestamp`].
+    ///
+    /// # Errors
+    /// As [`Log::offset_for_timestamp`].
+    pub fn offset_for_timestamp(&self, timestamp: i64) -> Result<Option<i64>> {
+        self.log.offset_for_timestamp(timestamp)
+    }
+
+    // The writers, for the replica module only (the follower's side applies the partition's
+    // rules around them).
+
+    pub(super) fn append_batches<'b>(
+        &self,
+        batches: impl Into<Batches<'b>>,
+        origin: AppendOrigin,
+    ) -> Result<AppendInfo> {
+        self.log.append_batches(batches, origin)
+    }
+
+    pub(super) fn delete_records(&self, before_offset: i64) -> Result<i64> {
+        self.log.delete_records(before_offset)
+    }
+
+    pub(super) fn truncate_to(&self, offset: i64) -> Result<i64> {
+        self.log.truncate_to(offset)
+    }
+
+    pub(super) fn truncate_fully_and_start_at(&self, offset: i64) -> Result<i64> {
+        self.log.truncate_fully_and_start_at(offset)
     }
 }
 
