@@ -325,3 +325,103 @@ fn tick_keeps_records_above_the_high_watermark_for_the_followers() {
     assert!(one.log_start_offset() > 0);
     assert_eq!(one.epoch_entries()[0].start_offset, one.log_start_offset());
 }
+
+// ---------------------------------------------------------------------------------------------
+// Finding 7: one minimum-ISR rule; the log start checked first.
+
+/// Issue 17, finding 7: with `min.insync.replicas` above the replication factor, the high
+/// watermark gate used `min(min.insync.replicas, replication factor)` while `acks=all` used
+/// `min.insync.replicas`: the high watermark advanced for appends that acks=all refused. One
+/// rule now (Kafka's `effectiveMinIsr`), and both agree on each side of the boundary.
+#[test]
+fn acks_all_and_the_high_watermark_gate_agree_at_the_min_isr_boundary() {
+    let (a, b) = (ReplicaId(1), ReplicaId(2));
+    for (min_insync_replicas, isr, open) in [
+        (3, vec![a, b], true), // min.insync above the replication factor: 2 suffice
+        (2, vec![a, b], true),
+        (2, vec![a], false),
+        (3, vec![a], false),
+    ] {
+        let config = TrackerConfig {
+            min_insync_replicas,
+            ..TrackerConfig::default()
+        };
+        let term = LeaderTerm {
+            isr: isr.clone(),
+            ..LeaderTerm::new(a, vec![a, b], 1, 0, 0)
+        };
+        let mut t = ReplicaTracker::new(config, term, 0).unwrap();
+        t.set_leader_log_end(4).unwrap();
+        t.on_fetch(b, 4, 4, 0).unwrap();
+        let advanced = t.maybe_advance_hw(0).is_some();
+        let case = format!("min.insync {min_insync_replicas}, ISR {isr:?}");
+        assert_eq!(t.can_accept_acks_all(), open, "{case}: acks=all");
+        assert_eq!(advanced, open, "{case}: high watermark");
+        let status = t.acks_all_status(4);
+        assert_eq!(
+            status == AcksAllStatus::Complete,
+            open,
+            "{case}: {status:?}"
+        );
+    }
+}
+
+/// Issue 17, finding 7: a fetch below the log start is out of range even when its last
+/// fetched epoch would also diverge (Kafka checks the log start first: the follower must
+/// restart at the log start, not truncate towards offsets that no longer exist).
+#[test]
+#[cfg_attr(miri, ignore)]
+fn fetch_below_the_log_start_is_out_of_range_before_it_is_diverging() {
+    let dir = tempfile::tempdir().unwrap();
+    let one = open(dir.path(), 1, 1);
+    one.become_leader(&leader_and_isr(1, &[1], &[1]), 0)
+        .unwrap();
+    produce(&one, 3, "a");
+    one.become_leader(&leader_and_isr(3, &[1, 2], &[1]), 0)
+        .unwrap();
+    produce(&one, 3, "b");
+    one.become_leader(&leader_and_isr(5, &[1, 2], &[1]), 0)
+        .unwrap();
+    produce(&one, 3, "c");
+    assert_eq!(one.delete_records(4).unwrap(), 4);
+    // A follower at offset 2 whose last epoch, 4, the leader never had: diverging at (3, 6).
+    let request = FetchRequest {
+        replica_id: ReplicaId(2),
+        fetch_offset: 2,
+        last_fetched_epoch: Some(4),
+        current_leader_epoch: Some(5),
+        max_bytes: MAX,
+    };
+    let out_of_range = FetchResponse::OffsetOutOfRange {
+        log_start_offset: 4,
+        log_end_offset: 9,
+    };
+    assert_eq!(one.handle_fetch(&request, 0).unwrap(), out_of_range);
+    assert_eq!(
+        one.validate_offset_and_epoch(2, Some(4)),
+        OffsetEpochCheck::OutOfRange {
+            log_start_offset: 4,
+            log_end_offset: 9
+        }
+    );
+}
+
+/// The fetch answer names the leader epoch that served it.
+#[test]
+#[cfg_attr(miri, ignore)]
+fn fetch_answer_names_the_leader_epoch_that_served_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let one = open(dir.path(), 1, 1);
+    let two = open(dir.path(), 2, 1);
+    one.become_leader(&leader_and_isr(4, &[1, 2], &[1, 2]), 0)
+        .unwrap();
+    two.become_follower(4, Election::Clean).unwrap();
+    produce(&one, 2, "a");
+    let answer = one
+        .handle_fetch(&two.fetch_request(MAX).unwrap(), 0)
+        .unwrap();
+    let FetchResponse::Records(records) = answer else {
+        panic!("{answer:?}");
+    };
+    assert_eq!(records.leader_epoch, 4);
+}

@@ -569,7 +569,7 @@ impl Partition {
     }
 
     /// Whether an `acks=all` append may be taken now (the ISR is at least
-    /// `min_insync_replicas`).
+    /// `min(min_insync_replicas, replication factor)`, the high watermark's own gate).
     ///
     /// # Errors
     /// [`ReplicaError::NotLeader`] unless this replica leads.
@@ -612,10 +612,10 @@ impl Partition {
     }
 
     /// KRaft's `validateOffsetAndEpoch`, Kafka's fetch-time divergence check: may a replica
-    /// whose log ends at `offset`, last epoch `last_epoch`, go on from there? The leader's
-    /// answer for `last_epoch` (its `endOffsetFor`) is compared: undefined -> out of range;
-    /// an older epoch, or an end below `offset` -> diverging; then `offset` must lie within
-    /// `[log start, log end]`.
+    /// whose log ends at `offset`, last epoch `last_epoch`, go on from there? Below the log
+    /// start -> out of range; then the leader's answer for `last_epoch` (its `endOffsetFor`)
+    /// is compared: undefined -> out of range; an older epoch, or an end below `offset` ->
+    /// diverging; then `offset` must not pass the log end.
     pub fn validate_offset_and_epoch(
         &self,
         offset: i64,
@@ -985,6 +985,11 @@ fn check_offset_and_epoch(
         log_start_offset: lso,
         log_end_offset: leo,
     };
+    // Kafka checks the log start first: below it, the replica restarts there; no divergence
+    // answer can point at offsets that no longer exist.
+    if offset < lso {
+        return out_of_range;
+    }
     if let Some(last_epoch) = last_epoch {
         match cache.end_offset_for(last_epoch, leo) {
             None => return out_of_range,

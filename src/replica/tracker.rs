@@ -42,9 +42,10 @@ pub enum HighWatermarkPolicy {
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TrackerConfig {
-    /// Kafka `min.insync.replicas`: `acks=all` appends are refused while the ISR is smaller,
-    /// and (policy [`HighWatermarkPolicy::InSyncReplicas`]) the high watermark does not advance
-    /// while the ISR is smaller than `min(min_insync_replicas, replication factor)`. At least 1.
+    /// Kafka `min.insync.replicas`: while the ISR is smaller than
+    /// `min(min_insync_replicas, replication factor)` (Kafka's `effectiveMinIsr`), `acks=all`
+    /// appends are refused and (policy [`HighWatermarkPolicy::InSyncReplicas`]) the high
+    /// watermark does not advance. At least 1.
     pub min_insync_replicas: usize,
     /// Kafka `replica.lag.time.max.ms`: a follower not caught up for longer leaves the ISR.
     /// At least 0.
@@ -537,11 +538,7 @@ impl ReplicaTracker {
     /// (they may be about to join); `None` while the ISR is below
     /// `min(min_insync_replicas, replication factor)` or an ISR member's offset is unknown.
     fn in_sync_candidate(&self, now_ms: i64) -> Option<i64> {
-        let effective_min_isr = self
-            .config
-            .min_insync_replicas
-            .min(self.replication_factor());
-        if self.isr.len() < effective_min_isr {
+        if self.below_min_isr() {
             return None;
         }
         let mut candidate = self.log_end_offset;
@@ -575,14 +572,27 @@ impl ReplicaTracker {
         (majority_offset > self.epoch_start_offset).then_some(majority_offset)
     }
 
+    /// Kafka's `effectiveMinIsr`: `min(min_insync_replicas, replication factor)`, the one
+    /// minimum that gates `acks=all` appends, their completion and the high watermark.
+    pub fn effective_min_isr(&self) -> usize {
+        self.config
+            .min_insync_replicas
+            .min(self.replication_factor())
+    }
+
+    /// Whether the ISR is below [`effective_min_isr`](Self::effective_min_isr).
+    fn below_min_isr(&self) -> bool {
+        self.isr.len() < self.effective_min_isr()
+    }
+
     /// Whether an `acks=all` append may be taken now (Kafka refuses it with
-    /// `NOT_ENOUGH_REPLICAS` otherwise): the ISR has at least `min_insync_replicas` members.
-    /// Always true under [`HighWatermarkPolicy::Majority`], where appends wait for a majority.
+    /// `NOT_ENOUGH_REPLICAS` otherwise): the ISR has at least
+    /// [`effective_min_isr`](Self::effective_min_isr) members, the same rule that lets the
+    /// high watermark advance. Always true under [`HighWatermarkPolicy::Majority`], where
+    /// appends wait for a majority.
     pub fn can_accept_acks_all(&self) -> bool {
         match self.config.policy {
-            HighWatermarkPolicy::InSyncReplicas => {
-                self.isr.len() >= self.config.min_insync_replicas
-            }
+            HighWatermarkPolicy::InSyncReplicas => !self.below_min_isr(),
             HighWatermarkPolicy::Majority => true,
         }
     }
@@ -595,12 +605,12 @@ impl ReplicaTracker {
     /// Where an `acks=all` append whose last offset is `required_offset - 1` stands (Kafka's
     /// `checkEnoughReplicasReachOffset`): pending until the high watermark reaches
     /// `required_offset`, then complete, or (policy [`HighWatermarkPolicy::InSyncReplicas`]) not
-    /// enough replicas if the ISR is below `min_insync_replicas` by then.
+    /// enough replicas if the ISR is below [`effective_min_isr`](Self::effective_min_isr) by
+    /// then.
     pub fn acks_all_status(&self, required_offset: i64) -> AcksAllStatus {
         if self.high_watermark < required_offset {
             AcksAllStatus::Pending
-        } else if self.config.policy == HighWatermarkPolicy::InSyncReplicas
-            && self.isr.len() < self.config.min_insync_replicas
+        } else if self.config.policy == HighWatermarkPolicy::InSyncReplicas && self.below_min_isr()
         {
             AcksAllStatus::NotEnoughReplicasAfterAppend
         } else {
