@@ -425,3 +425,93 @@ fn fetch_answer_names_the_leader_epoch_that_served_it() {
     };
     assert_eq!(records.leader_epoch, 4);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Finding 7: an ISR change within a leader epoch; the leader's view of each follower.
+
+/// Issue 17, finding 7: the controller shrinks the ISR without electing a new leader (Kafka's
+/// partition epoch moves, the leader epoch does not). Before, the only way in was
+/// `become_leader`, which refuses the same epoch; now `update_isr` applies it, lets the high
+/// watermark move without the dropped follower, and refuses a stale partition epoch.
+#[test]
+#[cfg_attr(miri, ignore)]
+fn isr_changes_within_a_leader_epoch_by_partition_epoch() {
+    let dir = tempfile::tempdir().unwrap();
+    let one = open(dir.path(), 1, 1);
+    let two = open(dir.path(), 2, 1);
+    one.become_leader(&leader_and_isr(1, &[1, 2, 3], &[1, 2, 3]), 0)
+        .unwrap();
+    two.become_follower(1, Election::Clean).unwrap();
+    produce(&one, 4, "a");
+    catch_up(&one, &two);
+    // 3 never fetched: it holds the high watermark at 0.
+    assert_eq!(one.high_watermark(), 0);
+    let same_epoch = one.become_leader(&leader_and_isr(1, &[1, 2, 3], &[1, 2]), 0);
+    assert!(matches!(
+        same_epoch,
+        Err(Error::Replica(ReplicaError::EpochNotIncreasing { .. }))
+    ));
+
+    one.update_isr(1, &ids(&[1, 2]), 10).unwrap();
+    assert_eq!(one.isr(), Some(ids(&[1, 2])));
+    assert_eq!(one.leader_epoch(), Some(1));
+    assert_eq!(one.high_watermark(), 4);
+    let three = one.replica_state(ReplicaId(3)).unwrap();
+    assert!(!three.in_sync);
+    assert_eq!(three.log_end_offset, None);
+
+    let stale = one.update_isr(1, &ids(&[1, 2, 3]), 20);
+    assert!(matches!(
+        stale,
+        Err(Error::Replica(ReplicaError::EpochNotIncreasing {
+            current: 1,
+            ..
+        }))
+    ));
+    let without_leader = one.update_isr(2, &ids(&[2]), 20);
+    assert!(matches!(
+        without_leader,
+        Err(Error::Replica(ReplicaError::LeaderNotInIsr { .. }))
+    ));
+    assert_eq!(one.isr(), Some(ids(&[1, 2])));
+}
+
+/// `Partition::replica_state`: a leader's view of each follower (log end, fetch and
+/// caught-up times, in the ISR or not); errors for the leader itself, unknown replicas, and
+/// a replica that does not lead.
+#[test]
+#[cfg_attr(miri, ignore)]
+fn leader_reports_each_followers_state() {
+    let dir = tempfile::tempdir().unwrap();
+    let one = open(dir.path(), 1, 1);
+    let two = open(dir.path(), 2, 1);
+    one.become_leader(&leader_and_isr(1, &[1, 2, 3], &[1, 2]), 100)
+        .unwrap();
+    two.become_follower(1, Election::Clean).unwrap();
+    produce(&one, 3, "a");
+    let request = two.fetch_request(MAX).unwrap();
+    two.apply_fetch(&one.handle_fetch(&request, 250).unwrap())
+        .unwrap();
+    let request = two.fetch_request(MAX).unwrap();
+    two.apply_fetch(&one.handle_fetch(&request, 300).unwrap())
+        .unwrap();
+
+    let s2 = one.replica_state(ReplicaId(2)).unwrap();
+    assert_eq!(s2.log_end_offset, Some(3));
+    assert_eq!(s2.last_fetch_time_ms, 300);
+    assert_eq!(s2.last_caught_up_time_ms, 300);
+    assert!(s2.in_sync);
+    let s3 = one.replica_state(ReplicaId(3)).unwrap();
+    assert_eq!(s3.log_end_offset, None);
+    assert!(!s3.in_sync);
+    for missing in [1, 9] {
+        assert!(matches!(
+            one.replica_state(ReplicaId(missing)),
+            Err(Error::Replica(ReplicaError::UnknownReplica { .. }))
+        ));
+    }
+    assert!(matches!(
+        two.replica_state(ReplicaId(1)),
+        Err(Error::Replica(ReplicaError::NotLeader { .. }))
+    ));
+}

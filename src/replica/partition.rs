@@ -550,6 +550,26 @@ impl Partition {
         Ok(removed)
     }
 
+    /// Applies an ISR change the controller made within the current leader epoch, at
+    /// `partition_epoch` (Kafka's partition epoch; see [`ReplicaTracker::update_isr`]), and
+    /// advances the high watermark if that lets it. A new leader epoch goes through
+    /// [`become_leader`](Self::become_leader) instead.
+    ///
+    /// # Errors
+    /// [`ReplicaError::NotLeader`] unless this replica leads; as
+    /// [`ReplicaTracker::update_isr`]. Nothing changes on error.
+    pub fn update_isr(&self, partition_epoch: i32, isr: &[ReplicaId], now_ms: i64) -> Result<()> {
+        let mut st = self.lock();
+        let Role::Leader(tracker) = &mut st.role else {
+            return Err(ReplicaError::NotLeader { leader_epoch: None }.into());
+        };
+        tracker.update_isr(partition_epoch, isr, now_ms)?;
+        if let Some(hw) = tracker.maybe_advance_hw(now_ms) {
+            self.set_high_watermark(hw);
+        }
+        Ok(())
+    }
+
     /// Removes from the ISR the followers not caught up for `replica_lag_time_max_ms`, and
     /// advances the high watermark if that lets it (Kafka's periodic `maybeShrinkIsr`). Returns
     /// the removed replicas.

@@ -222,6 +222,9 @@ pub struct ReplicaTracker {
     followers: BTreeMap<ReplicaId, ReplicaState>,
     /// Invariant: contains the leader; a subset of the leader and `followers`.
     isr: BTreeSet<ReplicaId>,
+    /// Kafka's partition epoch within this leader epoch: 0 at the start of the epoch, raised
+    /// by every [`update_isr`](Self::update_isr). Invariant: never decreases within an epoch.
+    partition_epoch: i32,
 }
 
 impl ReplicaTracker {
@@ -268,6 +271,7 @@ impl ReplicaTracker {
             high_watermark: term.high_watermark,
             followers,
             isr,
+            partition_epoch: 0,
         })
     }
 
@@ -299,7 +303,52 @@ impl ReplicaTracker {
         self.leader_epoch = leader_epoch;
         self.epoch_start_offset = self.log_end_offset;
         self.isr = isr;
+        self.partition_epoch = 0;
         Ok(())
+    }
+
+    /// The controller changed the ISR within the current leader epoch (Kafka's partition
+    /// epoch: an `AlterPartition` or a controller-side shrink, no new leader), to `isr` at
+    /// `partition_epoch`. Followers that join count as caught up at `now_ms`; those that leave
+    /// as never caught up (as [`remove_from_isr`](Self::remove_from_isr)). The high watermark is
+    /// kept; call [`maybe_advance_hw`](Self::maybe_advance_hw) after.
+    ///
+    /// # Errors
+    /// [`ReplicaError::EpochNotIncreasing`] unless `partition_epoch` is above the current one
+    /// (a stale or repeated update); [`ReplicaError::UnknownReplica`],
+    /// [`ReplicaError::DuplicateReplica`] or [`ReplicaError::LeaderNotInIsr`] for a bad ISR.
+    /// Nothing changes on error.
+    pub fn update_isr(
+        &mut self,
+        partition_epoch: i32,
+        isr: &[ReplicaId],
+        now_ms: i64,
+    ) -> Result<()> {
+        if partition_epoch <= self.partition_epoch {
+            return Err(ReplicaError::EpochNotIncreasing {
+                current: self.partition_epoch,
+                requested: partition_epoch,
+            }
+            .into());
+        }
+        let replicas: BTreeSet<ReplicaId> = self.replicas().into_iter().collect();
+        let isr = checked_isr(self.leader, &replicas, isr)?;
+        for (r, state) in self.followers.iter_mut() {
+            match (self.isr.contains(r), isr.contains(r)) {
+                (false, true) => state.last_caught_up_time_ms = now_ms,
+                (true, false) => state.last_caught_up_time_ms = i64::MIN,
+                _ => {}
+            }
+        }
+        self.isr = isr;
+        self.partition_epoch = partition_epoch;
+        Ok(())
+    }
+
+    /// The partition epoch within the current leader epoch (see
+    /// [`update_isr`](Self::update_isr)).
+    pub fn partition_epoch(&self) -> i32 {
+        self.partition_epoch
     }
 
     /// The knobs.
