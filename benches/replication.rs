@@ -182,7 +182,7 @@ fn build_leader(target: u64) -> LeaderLog {
         let info = leader.append_as_leader(&batch, 0).expect("append");
         batches.push((info.first_offset, info.position, info.size));
     }
-    leader.log().flush().expect("flush");
+    leader.flush().expect("flush");
     assert_eq!(
         leader.log().segment_count(),
         1,
@@ -462,9 +462,8 @@ impl ReplicaSet {
     /// fetch rounds it took.
     fn produce(&self, records: &[SimpleRecord]) -> u32 {
         let info = self.leader.append_records(records, 0).expect("append");
-        let need = info.last_offset + 1;
         let mut rounds = 0;
-        while self.leader.acks_all_status(need).expect("status") == AcksAllStatus::Pending {
+        while self.leader.acks_all_status(&info).expect("status") == AcksAllStatus::Pending {
             for f in &self.followers {
                 let request = f.fetch_request(FETCH_MAX).expect("fetch request");
                 let response = self.leader.handle_fetch(&request, 0).expect("handle fetch");
@@ -474,7 +473,7 @@ impl ReplicaSet {
             assert!(rounds <= 2, "the high watermark did not follow");
         }
         assert_eq!(
-            self.leader.acks_all_status(need).expect("status"),
+            self.leader.acks_all_status(&info).expect("status"),
             AcksAllStatus::Complete
         );
         rounds

@@ -97,14 +97,21 @@ fn note(
                 segment_base_offset,
                 position,
                 size: header.total_size(),
+                leader_epoch: epoch_of(header),
             })
         }
         Some(i) => {
+            i.leader_epoch = epoch_of(header);
             i.last_offset = header.last_offset();
             i.max_timestamp = i.max_timestamp.max(header.max_timestamp);
             i.size += header.total_size();
         }
     }
+}
+
+/// A batch's leader epoch, `None` for Kafka's "no epoch" (negative).
+fn epoch_of(header: &BatchHeader) -> Option<i32> {
+    (header.partition_leader_epoch >= 0).then_some(header.partition_leader_epoch)
 }
 
 fn no_batches() -> Error {

@@ -57,6 +57,10 @@ pub use append::{AppendOrigin, Batches};
 pub use group_commit::FlushSequencer;
 pub use lock::is_locked;
 pub(crate) use lock::DirLock;
+#[cfg(test)]
+pub(crate) use pause::Pauses;
+/// Pause points, for race tests of the layers above too (the replica's fetch and append).
+pub(crate) use pause::Point;
 pub use read::LogRead;
 pub use retention::{DeletedSegment, Maintenance, RetentionReason, RetentionReport, SegmentInfo};
 
@@ -109,6 +113,12 @@ pub struct AppendInfo {
     pub position: u64,
     /// Size of the batch in bytes.
     pub size: usize,
+    /// The `partitionLeaderEpoch` of the last batch appended, as written: a partition
+    /// leader's epoch for its appends ([`AppendOrigin::Leader`]), the leader's for a
+    /// follower's copy, what the producer sent for a client batch; `None` for no epoch (-1).
+    /// A leader's `acks=all` append is complete only while its offsets hold batches of this
+    /// epoch (see [`Partition::acks_all_status`](crate::replica::Partition::acks_all_status)).
+    pub leader_epoch: Option<i32>,
 }
 
 /// What opening the log found and did.
@@ -471,7 +481,7 @@ impl Log {
     }
 
     /// True if `flush_ms` has passed since the last flush and something is unflushed.
-    fn flush_due(&self, now_ms: i64) -> Result<bool> {
+    pub(crate) fn flush_due(&self, now_ms: i64) -> Result<bool> {
         let Some(ms) = self.config.flush_ms else {
             return Ok(false);
         };
@@ -529,9 +539,15 @@ impl Log {
         checkpoint::sync_dir(&self.dir)
     }
 
+    /// The pause points a test can arm on this log.
+    #[cfg(test)]
+    pub(crate) fn pauses(&self) -> &Pauses {
+        &self.pauses
+    }
+
     /// Holds the caller at `point` if a test armed it; nothing outside tests.
     #[inline(always)]
-    fn pause(&self, point: pause::Point) {
+    pub(crate) fn pause(&self, point: pause::Point) {
         #[cfg(test)]
         self.pauses.reach(point);
         #[cfg(not(test))]

@@ -19,6 +19,9 @@ pub(crate) enum Point {
     ReadMappedSegment,
     /// `flush` synced the log bytes and has not moved the recovery point yet.
     FlushSynced,
+    /// A partition leader's append under `Durability::OnFlush`: its batches are durable, the
+    /// partition's state not locked again yet.
+    LeaderAppendDurable,
 }
 
 #[cfg(test)]

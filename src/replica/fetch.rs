@@ -67,6 +67,9 @@ pub struct FetchedRecords {
     /// Whole batches laid end to end exactly as in the leader's segment: a zero-copy slice of
     /// its map (empty at the log end).
     pub records: Bytes,
+    /// The leader epoch of the term that served the fetch (validated it, read the batches and
+    /// counted the fetch): a follower that has since learned a newer epoch drops the answer.
+    pub leader_epoch: i32,
     /// The leader's high watermark before the read.
     pub high_watermark: i64,
     /// The leader's log start offset before the read.

@@ -30,7 +30,7 @@ pub use error::ReplicaError;
 pub use fetch::{FetchRequest, FetchResponse, FetchedRecords, FollowerProgress, OffsetEpochCheck};
 pub use hw_checkpoint::REPLICATION_OFFSET_CHECKPOINT_FILE;
 pub use partition::{
-    load_epoch_cache, Durability, Election, LeaderAndIsr, Partition, PartitionConfig,
+    load_epoch_cache, Durability, Election, LeaderAndIsr, LogView, Partition, PartitionConfig,
 };
 pub use replica_set::{
     Acks, ElectionReport, Failure, Produced, ReplicaSet, ReplicaSetConfig, UncleanLeaderElection,
@@ -40,5 +40,7 @@ pub use tracker::{
     TrackerConfig,
 };
 
+#[cfg(test)]
+mod leader_tests;
 #[cfg(test)]
 mod partition_tests;

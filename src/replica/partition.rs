@@ -164,6 +164,9 @@ pub(super) struct State {
     role: Role,
     /// The largest leader epoch this replica has heard of (as leader or follower).
     known_epoch: Option<i32>,
+    /// Role changes so far: a term is one value of it. A fetch or an append that let go of
+    /// the lock part way compares it to know that it ends in the term it began in.
+    term: u64,
 }
 
 /// One replica of a partition. See the module docs.
@@ -225,6 +228,7 @@ impl Partition {
                 cache,
                 role: Role::Unassigned,
                 known_epoch: None,
+                term: 0,
             }),
             high_watermark: AtomicI64::new(hw),
             sequencer: FlushSequencer::new(),
@@ -232,9 +236,34 @@ impl Partition {
         })
     }
 
-    /// The log underneath (reads, flushes, inspection). Write through the partition.
-    pub fn log(&self) -> &Log {
-        &self.log
+    /// The log underneath, read-only (reads, lookups, inspection). Every write goes through
+    /// the partition, which keeps the epoch cache and the high watermark with it: appends as
+    /// leader or follower, [`flush`](Self::flush), [`tick`](Self::tick),
+    /// [`apply_retention`](Self::apply_retention), [`delete_records`](Self::delete_records).
+    pub fn log(&self) -> LogView<'_> {
+        LogView { log: &self.log }
+    }
+
+    /// Flushes the log (see [`Log::flush`]).
+    ///
+    /// # Errors
+    /// As [`Log::flush`].
+    pub fn flush(&self) -> Result<()> {
+        self.log.flush()
+    }
+
+    /// The periodic work of the partition as of `now_ms` ([`Log::tick`] with the partition's
+    /// rules): a flush if the log's `flush_ms` has passed since the last one, then
+    /// [`Partition::apply_retention`], which deletes only below the high watermark and trims
+    /// the epoch cache.
+    ///
+    /// # Errors
+    /// As [`Log::flush`] and [`Partition::apply_retention`].
+    pub fn tick(&self, now_ms: i64) -> Result<crate::log::RetentionReport> {
+        if self.log.flush_due(now_ms)? {
+            self.log.flush()?;
+        }
+        self.apply_retention(now_ms)
     }
 
     /// The settings.
@@ -283,9 +312,32 @@ impl Partition {
         }
     }
 
+    /// What this leader knows of follower `replica` (Kafka's `ReplicaState`, as
+    /// `DescribeQuorum` reports it): its log end offset (the offset of its latest fetch in this
+    /// term; `None` before one), when it last fetched, when it was last caught up with the
+    /// leader's log end, and whether it is in the ISR.
+    ///
+    /// # Errors
+    /// [`ReplicaError::NotLeader`] unless this replica leads;
+    /// [`ReplicaError::UnknownReplica`] for a replica that is not one of its followers.
+    pub fn replica_state(&self, replica: ReplicaId) -> Result<super::ReplicaState> {
+        match &self.lock().role {
+            Role::Leader(t) => t
+                .replica_state(replica)
+                .ok_or_else(|| ReplicaError::UnknownReplica { replica }.into()),
+            _ => Err(ReplicaError::NotLeader { leader_epoch: None }.into()),
+        }
+    }
+
     /// How many flushes group commit ran (under [`Durability::OnFlush`]).
     pub fn group_commit_flushes(&self) -> u64 {
         self.sequencer.flushes()
+    }
+
+    /// The pause points of the log underneath (tests only).
+    #[cfg(test)]
+    pub(super) fn log_pauses(&self) -> &crate::log::Pauses {
+        self.log.pauses()
     }
 
     pub(super) fn lock(&self) -> MutexGuard<'_, State> {
@@ -381,6 +433,7 @@ impl Partition {
         st.known_epoch = Some(epoch);
         self.set_high_watermark(tracker.maybe_advance_hw(now_ms).unwrap_or(hw));
         st.role = Role::Leader(Box::new(tracker));
+        st.term += 1;
         Ok(())
     }
 
@@ -408,7 +461,7 @@ impl Partition {
         now_ms: i64,
         append: impl FnOnce(&Log, AppendOrigin) -> Result<AppendInfo>,
     ) -> Result<AppendInfo> {
-        let info = {
+        let (info, leader_epoch) = {
             let mut st = self.lock();
             let Role::Leader(tracker) = &mut st.role else {
                 return Err(ReplicaError::NotLeader { leader_epoch: None }.into());
@@ -418,18 +471,43 @@ impl Partition {
             if self.config.durability == Durability::OnAppend {
                 self.leader_progress(tracker, self.log.log_end_offset(), now_ms)?;
             }
-            info
+            (info, leader_epoch)
         };
         if self.config.durability == Durability::OnFlush {
             self.sequencer
                 .wait_durable(&self.log, info.last_offset + 1)?;
+            self.log.pause(crate::log::Point::LeaderAppendDurable);
             let mut st = self.lock();
+            // While it waited, the replica may have lost leadership, been cut by the new
+            // leader and been overwritten: durable offsets are not durable batches.
+            if !self.holds_batches_of(&st, leader_epoch, info.last_offset) {
+                return Err(ReplicaError::NotLeader {
+                    leader_epoch: Some(leader_epoch),
+                }
+                .into());
+            }
             if let Role::Leader(tracker) = &mut st.role {
                 let durable = self.log.recovery_point().max(tracker.log_end_offset());
                 self.leader_progress(tracker, durable, now_ms)?;
             }
         }
         Ok(info)
+    }
+
+    /// Whether the offsets up to `last_offset` still hold the batches this replica appended as
+    /// leader at `leader_epoch`. Within that term (a replica leads an epoch at most once, and a
+    /// leader never truncates) they do; after it, the epoch cache must still give
+    /// `last_offset` that epoch (only that epoch's leader wrote batches of it, at those
+    /// offsets), below the log end. Offsets below the log start cannot be told apart: not held.
+    fn holds_batches_of(&self, st: &State, leader_epoch: i32, last_offset: i64) -> bool {
+        match &st.role {
+            Role::Leader(t) if t.leader_epoch() == leader_epoch => true,
+            _ => {
+                last_offset < self.log.log_end_offset()
+                    && last_offset >= self.log.log_start_offset()
+                    && st.cache.epoch_for_offset(last_offset) == Some(leader_epoch)
+            }
+        }
     }
 
     /// [`Partition::append_as_leader`] of one batch built from `records`.
@@ -471,6 +549,26 @@ impl Partition {
         Ok(removed)
     }
 
+    /// Applies an ISR change the controller made within the current leader epoch, at
+    /// `partition_epoch` (Kafka's partition epoch; see [`ReplicaTracker::update_isr`]), and
+    /// advances the high watermark if that lets it. A new leader epoch goes through
+    /// [`become_leader`](Self::become_leader) instead.
+    ///
+    /// # Errors
+    /// [`ReplicaError::NotLeader`] unless this replica leads; as
+    /// [`ReplicaTracker::update_isr`]. Nothing changes on error.
+    pub fn update_isr(&self, partition_epoch: i32, isr: &[ReplicaId], now_ms: i64) -> Result<()> {
+        let mut st = self.lock();
+        let Role::Leader(tracker) = &mut st.role else {
+            return Err(ReplicaError::NotLeader { leader_epoch: None }.into());
+        };
+        tracker.update_isr(partition_epoch, isr, now_ms)?;
+        if let Some(hw) = tracker.maybe_advance_hw(now_ms) {
+            self.set_high_watermark(hw);
+        }
+        Ok(())
+    }
+
     /// Removes from the ISR the followers not caught up for `replica_lag_time_max_ms`, and
     /// advances the high watermark if that lets it (Kafka's periodic `maybeShrinkIsr`). Returns
     /// the removed replicas.
@@ -490,7 +588,7 @@ impl Partition {
     }
 
     /// Whether an `acks=all` append may be taken now (the ISR is at least
-    /// `min_insync_replicas`).
+    /// `min(min_insync_replicas, replication factor)`, the high watermark's own gate).
     ///
     /// # Errors
     /// [`ReplicaError::NotLeader`] unless this replica leads.
@@ -501,22 +599,42 @@ impl Partition {
         }
     }
 
-    /// Where an `acks=all` append ending before `required_offset` stands.
+    /// Where an `acks=all` append (as a leader append of this replica returned it) stands:
+    /// see [`ReplicaTracker::acks_all_status`], for `append.last_offset + 1`. An append made
+    /// in an earlier term of this replica counts only while its offsets still hold its epoch's
+    /// batches (see [`AppendInfo::leader_epoch`]): once the replica was cut and overwritten by
+    /// another leader, the high watermark covering those offsets says nothing about it.
     ///
     /// # Errors
-    /// [`ReplicaError::NotLeader`] unless this replica leads.
-    pub fn acks_all_status(&self, required_offset: i64) -> Result<AcksAllStatus> {
-        match &self.lock().role {
-            Role::Leader(t) => Ok(t.acks_all_status(required_offset)),
-            _ => Err(ReplicaError::NotLeader { leader_epoch: None }.into()),
+    /// [`ReplicaError::NotLeader`] unless this replica leads (Kafka's
+    /// `NOT_LEADER_OR_FOLLOWER`), with `leader_epoch: Some(append epoch)` when it leads but the
+    /// append's batches are gone (the delayed produce fails; the producer retries), or with
+    /// `None` for an append that carries no epoch (not a leader append).
+    pub fn acks_all_status(&self, append: &AppendInfo) -> Result<AcksAllStatus> {
+        let st = self.lock();
+        let Some(leader_epoch) = append.leader_epoch else {
+            return Err(ReplicaError::NotLeader { leader_epoch: None }.into());
+        };
+        let Role::Leader(t) = &st.role else {
+            return Err(ReplicaError::NotLeader {
+                leader_epoch: Some(leader_epoch),
+            }
+            .into());
+        };
+        if !self.holds_batches_of(&st, leader_epoch, append.last_offset) {
+            return Err(ReplicaError::NotLeader {
+                leader_epoch: Some(leader_epoch),
+            }
+            .into());
         }
+        Ok(t.acks_all_status(append.last_offset + 1))
     }
 
     /// KRaft's `validateOffsetAndEpoch`, Kafka's fetch-time divergence check: may a replica
-    /// whose log ends at `offset`, last epoch `last_epoch`, go on from there? The leader's
-    /// answer for `last_epoch` (its `endOffsetFor`) is compared: undefined -> out of range;
-    /// an older epoch, or an end below `offset` -> diverging; then `offset` must lie within
-    /// `[log start, log end]`.
+    /// whose log ends at `offset`, last epoch `last_epoch`, go on from there? Below the log
+    /// start -> out of range; then the leader's answer for `last_epoch` (its `endOffsetFor`)
+    /// is compared: undefined -> out of range; an older epoch, or an end below `offset` ->
+    /// diverging; then `offset` must not pass the log end.
     pub fn validate_offset_and_epoch(
         &self,
         offset: i64,
@@ -539,18 +657,32 @@ impl Partition {
     /// [`ReplicaError::UnknownReplica`] for a replica not in the replica set;
     /// [`Error::Corrupt`] / [`Error::Io`] from the read.
     pub fn handle_fetch(&self, request: &FetchRequest, now_ms: i64) -> Result<FetchResponse> {
-        let (hw, lso, leo) = {
+        // A role change during the read (demoted, cut by a new leader, elected again) makes
+        // the read and the validation belong to different terms: serve the request again,
+        // against the term it now meets. Each retry needs another role change.
+        for _ in 0..MAX_FETCH_ATTEMPTS {
+            if let Some(response) = self.try_fetch(request, now_ms)? {
+                return Ok(response);
+            }
+        }
+        Ok(FetchResponse::NotLeader)
+    }
+
+    /// One attempt of [`handle_fetch`](Self::handle_fetch): `None` if the role changed
+    /// between the validation and the end of the read (nothing was credited).
+    fn try_fetch(&self, request: &FetchRequest, now_ms: i64) -> Result<Option<FetchResponse>> {
+        let (term, leader_epoch, hw, lso, leo) = {
             let st = self.lock();
             let Role::Leader(tracker) = &st.role else {
-                return Ok(FetchResponse::NotLeader);
+                return Ok(Some(FetchResponse::NotLeader));
             };
             let leader_epoch = tracker.leader_epoch();
             match request.current_leader_epoch {
                 Some(e) if e < leader_epoch => {
-                    return Ok(FetchResponse::FencedLeaderEpoch { leader_epoch })
+                    return Ok(Some(FetchResponse::FencedLeaderEpoch { leader_epoch }))
                 }
                 Some(e) if e > leader_epoch => {
-                    return Ok(FetchResponse::UnknownLeaderEpoch { leader_epoch })
+                    return Ok(Some(FetchResponse::UnknownLeaderEpoch { leader_epoch }))
                 }
                 _ => {}
             }
@@ -571,38 +703,45 @@ impl Partition {
                 leo,
             ) {
                 OffsetEpochCheck::Valid => {}
-                OffsetEpochCheck::Diverging(e) => return Ok(FetchResponse::DivergingEpoch(e)),
+                OffsetEpochCheck::Diverging(e) => {
+                    return Ok(Some(FetchResponse::DivergingEpoch(e)))
+                }
                 OffsetEpochCheck::OutOfRange {
                     log_start_offset,
                     log_end_offset,
                 } => {
-                    return Ok(FetchResponse::OffsetOutOfRange {
+                    return Ok(Some(FetchResponse::OffsetOutOfRange {
                         log_start_offset,
                         log_end_offset,
-                    })
+                    }))
                 }
             }
-            (hw, lso, leo)
+            (st.term, leader_epoch, hw, lso, leo)
         };
-        let records = match self
+        let read = self
             .log
-            .read_up_to(request.fetch_offset, request.max_bytes, leo)
-        {
+            .read_up_to(request.fetch_offset, request.max_bytes, leo);
+        let mut st = self.lock();
+        // The read and the validation belong to one term only if no role change came between
+        // them: a leader's log is only appended to (and trimmed at the start) within a term.
+        if st.term != term {
+            return Ok(None);
+        }
+        let records = match read {
             Ok(r) => r.bytes,
             Err(Error::OffsetOutOfRange {
                 log_start_offset,
                 log_end_offset,
                 ..
             }) => {
-                // Retention (or a truncation) moved the log since the check.
-                return Ok(FetchResponse::OffsetOutOfRange {
+                // Retention (or delete-records) moved the log start since the check.
+                return Ok(Some(FetchResponse::OffsetOutOfRange {
                     log_start_offset,
                     log_end_offset,
-                });
+                }));
             }
             Err(e) => return Err(e),
         };
-        let mut st = self.lock();
         if let Role::Leader(tracker) = &mut st.role {
             // The follower's log ends at its fetch offset (it may have fetched before we
             // appended: the leader's end at the fetch is `leo`).
@@ -612,12 +751,13 @@ impl Partition {
                 self.set_high_watermark(hw);
             }
         }
-        Ok(FetchResponse::Records(FetchedRecords {
+        Ok(Some(FetchResponse::Records(FetchedRecords {
             records,
+            leader_epoch,
             high_watermark: hw,
             log_start_offset: lso,
             log_end_offset: leo,
-        }))
+        })))
     }
 
     /// Moves the log start offset up to `offset` (Kafka's DeleteRecords), never past the high
@@ -696,6 +836,7 @@ impl Partition {
             leader_epoch,
             election,
         };
+        st.term += 1;
         Ok(())
     }
 
@@ -703,10 +844,153 @@ impl Partition {
         self.config.durability
     }
 
-    pub(super) fn sequencer(&self) -> &FlushSequencer {
-        &self.sequencer
+    pub(super) fn sequencer(&self) -> Sequencer<'_> {
+        Sequencer(&self.sequencer)
     }
 }
+
+/// The partition's [`FlushSequencer`], waited on with its [`LogView`] (inside the replica
+/// module, which may write through the view).
+pub(super) struct Sequencer<'a>(&'a FlushSequencer);
+
+impl Sequencer<'_> {
+    /// [`FlushSequencer::wait_durable`] on the partition's log.
+    pub(super) fn wait_durable(&self, log: LogView<'_>, end_offset: i64) -> Result<()> {
+        self.0.wait_durable(log.log, end_offset)
+    }
+}
+
+/// A read-only view of a [`Partition`]'s log: reads, lookups and inspection, no writers (they
+/// would bypass the partition's rules: retention past the high watermark, truncation without
+/// the epoch cache). See [`Partition::log`].
+#[derive(Debug, Clone, Copy)]
+pub struct LogView<'a> {
+    log: &'a Log,
+}
+
+impl<'a> LogView<'a> {
+    /// See [`Log::dir`].
+    pub fn dir(&self) -> &'a Path {
+        self.log.dir()
+    }
+
+    /// See [`Log::config`].
+    pub fn config(&self) -> &'a Config {
+        self.log.config()
+    }
+
+    /// See [`Log::open_report`].
+    pub fn open_report(&self) -> &'a crate::OpenReport {
+        self.log.open_report()
+    }
+
+    /// See [`Log::log_end_offset`].
+    pub fn log_end_offset(&self) -> i64 {
+        self.log.log_end_offset()
+    }
+
+    /// See [`Log::log_start_offset`].
+    pub fn log_start_offset(&self) -> i64 {
+        self.log.log_start_offset()
+    }
+
+    /// See [`Log::recovery_point`].
+    pub fn recovery_point(&self) -> i64 {
+        self.log.recovery_point()
+    }
+
+    /// See [`Log::segment_count`].
+    pub fn segment_count(&self) -> usize {
+        self.log.segment_count()
+    }
+
+    /// See [`Log::segment_base_offsets`].
+    pub fn segment_base_offsets(&self) -> Vec<i64> {
+        self.log.segment_base_offsets()
+    }
+
+    /// See [`Log::size`].
+    pub fn size(&self) -> u64 {
+        self.log.size()
+    }
+
+    /// See [`Log::mapped_segments`].
+    pub fn mapped_segments(&self) -> usize {
+        self.log.mapped_segments()
+    }
+
+    /// See [`Log::segment_infos`].
+    ///
+    /// # Errors
+    /// As [`Log::segment_infos`].
+    pub fn segment_infos(&self) -> Result<Vec<crate::log::SegmentInfo>> {
+        self.log.segment_infos()
+    }
+
+    /// See [`Log::read`].
+    ///
+    /// # Errors
+    /// As [`Log::read`].
+    pub fn read(&self, from_offset: i64, max_bytes: usize) -> Result<LogRead> {
+        self.log.read(from_offset, max_bytes)
+    }
+
+    /// See [`Log::read_up_to`].
+    ///
+    /// # Errors
+    /// As [`Log::read_up_to`].
+    pub fn read_up_to(
+        &self,
+        from_offset: i64,
+        max_bytes: usize,
+        max_offset: i64,
+    ) -> Result<LogRead> {
+        self.log.read_up_to(from_offset, max_bytes, max_offset)
+    }
+
+    /// See [`Log::read_record`].
+    ///
+    /// # Errors
+    /// As [`Log::read_record`].
+    pub fn read_record(&self, offset: i64) -> Result<Option<crate::batch::PositionedBatch>> {
+        self.log.read_record(offset)
+    }
+
+    /// See [`Log::offset_for_timestamp`].
+    ///
+    /// # Errors
+    /// As [`Log::offset_for_timestamp`].
+    pub fn offset_for_timestamp(&self, timestamp: i64) -> Result<Option<i64>> {
+        self.log.offset_for_timestamp(timestamp)
+    }
+
+    // The writers, for the replica module only (the follower's side applies the partition's
+    // rules around them).
+
+    pub(super) fn append_batches<'b>(
+        &self,
+        batches: impl Into<Batches<'b>>,
+        origin: AppendOrigin,
+    ) -> Result<AppendInfo> {
+        self.log.append_batches(batches, origin)
+    }
+
+    pub(super) fn delete_records(&self, before_offset: i64) -> Result<i64> {
+        self.log.delete_records(before_offset)
+    }
+
+    pub(super) fn truncate_to(&self, offset: i64) -> Result<i64> {
+        self.log.truncate_to(offset)
+    }
+
+    pub(super) fn truncate_fully_and_start_at(&self, offset: i64) -> Result<i64> {
+        self.log.truncate_fully_and_start_at(offset)
+    }
+}
+
+/// How many times [`Partition::handle_fetch`] serves a request again after a role change
+/// during its read, before it answers [`FetchResponse::NotLeader`] (retry later).
+const MAX_FETCH_ATTEMPTS: usize = 4;
 
 /// The divergence and range check shared by fetches and `validate_offset_and_epoch`.
 fn check_offset_and_epoch(
@@ -720,6 +1004,11 @@ fn check_offset_and_epoch(
         log_start_offset: lso,
         log_end_offset: leo,
     };
+    // Kafka checks the log start first: below it, the replica restarts there; no divergence
+    // answer can point at offsets that no longer exist.
+    if offset < lso {
+        return out_of_range;
+    }
     if let Some(last_epoch) = last_epoch {
         match cache.end_offset_for(last_epoch, leo) {
             None => return out_of_range,

@@ -385,6 +385,7 @@ fn follower_high_watermark_is_clamped_to_its_log_and_its_log_start_follows_the_l
     let p = follower
         .apply_fetch(&FetchResponse::Records(FetchedRecords {
             records,
+            leader_epoch: 1,
             high_watermark: 100,
             log_start_offset: 2,
             log_end_offset: 100,

@@ -42,9 +42,10 @@ pub enum HighWatermarkPolicy {
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TrackerConfig {
-    /// Kafka `min.insync.replicas`: `acks=all` appends are refused while the ISR is smaller,
-    /// and (policy [`HighWatermarkPolicy::InSyncReplicas`]) the high watermark does not advance
-    /// while the ISR is smaller than `min(min_insync_replicas, replication factor)`. At least 1.
+    /// Kafka `min.insync.replicas`: while the ISR is smaller than
+    /// `min(min_insync_replicas, replication factor)` (Kafka's `effectiveMinIsr`), `acks=all`
+    /// appends are refused and (policy [`HighWatermarkPolicy::InSyncReplicas`]) the high
+    /// watermark does not advance. At least 1.
     pub min_insync_replicas: usize,
     /// Kafka `replica.lag.time.max.ms`: a follower not caught up for longer leaves the ISR.
     /// At least 0.
@@ -139,8 +140,10 @@ pub struct ReplicaState {
     /// When that fetch arrived (0: never).
     pub last_fetch_time_ms: i64,
     /// The latest time `t` such that the follower's latest fetch offset was at least the
-    /// leader's log end offset at `t` (0: never).
+    /// leader's log end offset at `t` (`i64::MIN`: never).
     pub last_caught_up_time_ms: i64,
+    /// Whether the follower is in the ISR.
+    pub in_sync: bool,
 }
 
 impl ReplicaState {
@@ -150,6 +153,7 @@ impl ReplicaState {
             last_fetch_leader_log_end_offset: None,
             last_fetch_time_ms: 0,
             last_caught_up_time_ms: caught_up_time_ms,
+            in_sync: false,
         }
     }
 
@@ -218,6 +222,9 @@ pub struct ReplicaTracker {
     followers: BTreeMap<ReplicaId, ReplicaState>,
     /// Invariant: contains the leader; a subset of the leader and `followers`.
     isr: BTreeSet<ReplicaId>,
+    /// Kafka's partition epoch within this leader epoch: 0 at the start of the epoch, raised
+    /// by every [`update_isr`](Self::update_isr). Invariant: never decreases within an epoch.
+    partition_epoch: i32,
 }
 
 impl ReplicaTracker {
@@ -264,6 +271,7 @@ impl ReplicaTracker {
             high_watermark: term.high_watermark,
             followers,
             isr,
+            partition_epoch: 0,
         })
     }
 
@@ -295,7 +303,52 @@ impl ReplicaTracker {
         self.leader_epoch = leader_epoch;
         self.epoch_start_offset = self.log_end_offset;
         self.isr = isr;
+        self.partition_epoch = 0;
         Ok(())
+    }
+
+    /// The controller changed the ISR within the current leader epoch (Kafka's partition
+    /// epoch: an `AlterPartition` or a controller-side shrink, no new leader), to `isr` at
+    /// `partition_epoch`. Followers that join count as caught up at `now_ms`; those that leave
+    /// as never caught up (as [`remove_from_isr`](Self::remove_from_isr)). The high watermark is
+    /// kept; call [`maybe_advance_hw`](Self::maybe_advance_hw) after.
+    ///
+    /// # Errors
+    /// [`ReplicaError::EpochNotIncreasing`] unless `partition_epoch` is above the current one
+    /// (a stale or repeated update); [`ReplicaError::UnknownReplica`],
+    /// [`ReplicaError::DuplicateReplica`] or [`ReplicaError::LeaderNotInIsr`] for a bad ISR.
+    /// Nothing changes on error.
+    pub fn update_isr(
+        &mut self,
+        partition_epoch: i32,
+        isr: &[ReplicaId],
+        now_ms: i64,
+    ) -> Result<()> {
+        if partition_epoch <= self.partition_epoch {
+            return Err(ReplicaError::EpochNotIncreasing {
+                current: self.partition_epoch,
+                requested: partition_epoch,
+            }
+            .into());
+        }
+        let replicas: BTreeSet<ReplicaId> = self.replicas().into_iter().collect();
+        let isr = checked_isr(self.leader, &replicas, isr)?;
+        for (r, state) in self.followers.iter_mut() {
+            match (self.isr.contains(r), isr.contains(r)) {
+                (false, true) => state.last_caught_up_time_ms = now_ms,
+                (true, false) => state.last_caught_up_time_ms = i64::MIN,
+                _ => {}
+            }
+        }
+        self.isr = isr;
+        self.partition_epoch = partition_epoch;
+        Ok(())
+    }
+
+    /// The partition epoch within the current leader epoch (see
+    /// [`update_isr`](Self::update_isr)).
+    pub fn partition_epoch(&self) -> i32 {
+        self.partition_epoch
     }
 
     /// The knobs.
@@ -333,7 +386,10 @@ impl ReplicaTracker {
 
     /// What the leader knows of a follower; `None` for the leader or an unknown replica.
     pub fn replica_state(&self, replica: ReplicaId) -> Option<ReplicaState> {
-        self.followers.get(&replica).copied()
+        self.followers.get(&replica).map(|state| ReplicaState {
+            in_sync: self.isr.contains(&replica),
+            ..*state
+        })
     }
 
     /// The current leader epoch.
@@ -531,11 +587,7 @@ impl ReplicaTracker {
     /// (they may be about to join); `None` while the ISR is below
     /// `min(min_insync_replicas, replication factor)` or an ISR member's offset is unknown.
     fn in_sync_candidate(&self, now_ms: i64) -> Option<i64> {
-        let effective_min_isr = self
-            .config
-            .min_insync_replicas
-            .min(self.replication_factor());
-        if self.isr.len() < effective_min_isr {
+        if self.below_min_isr() {
             return None;
         }
         let mut candidate = self.log_end_offset;
@@ -569,14 +621,27 @@ impl ReplicaTracker {
         (majority_offset > self.epoch_start_offset).then_some(majority_offset)
     }
 
+    /// Kafka's `effectiveMinIsr`: `min(min_insync_replicas, replication factor)`, the one
+    /// minimum that gates `acks=all` appends, their completion and the high watermark.
+    pub fn effective_min_isr(&self) -> usize {
+        self.config
+            .min_insync_replicas
+            .min(self.replication_factor())
+    }
+
+    /// Whether the ISR is below [`effective_min_isr`](Self::effective_min_isr).
+    fn below_min_isr(&self) -> bool {
+        self.isr.len() < self.effective_min_isr()
+    }
+
     /// Whether an `acks=all` append may be taken now (Kafka refuses it with
-    /// `NOT_ENOUGH_REPLICAS` otherwise): the ISR has at least `min_insync_replicas` members.
-    /// Always true under [`HighWatermarkPolicy::Majority`], where appends wait for a majority.
+    /// `NOT_ENOUGH_REPLICAS` otherwise): the ISR has at least
+    /// [`effective_min_isr`](Self::effective_min_isr) members, the same rule that lets the
+    /// high watermark advance. Always true under [`HighWatermarkPolicy::Majority`], where
+    /// appends wait for a majority.
     pub fn can_accept_acks_all(&self) -> bool {
         match self.config.policy {
-            HighWatermarkPolicy::InSyncReplicas => {
-                self.isr.len() >= self.config.min_insync_replicas
-            }
+            HighWatermarkPolicy::InSyncReplicas => !self.below_min_isr(),
             HighWatermarkPolicy::Majority => true,
         }
     }
@@ -589,12 +654,12 @@ impl ReplicaTracker {
     /// Where an `acks=all` append whose last offset is `required_offset - 1` stands (Kafka's
     /// `checkEnoughReplicasReachOffset`): pending until the high watermark reaches
     /// `required_offset`, then complete, or (policy [`HighWatermarkPolicy::InSyncReplicas`]) not
-    /// enough replicas if the ISR is below `min_insync_replicas` by then.
+    /// enough replicas if the ISR is below [`effective_min_isr`](Self::effective_min_isr) by
+    /// then.
     pub fn acks_all_status(&self, required_offset: i64) -> AcksAllStatus {
         if self.high_watermark < required_offset {
             AcksAllStatus::Pending
-        } else if self.config.policy == HighWatermarkPolicy::InSyncReplicas
-            && self.isr.len() < self.config.min_insync_replicas
+        } else if self.config.policy == HighWatermarkPolicy::InSyncReplicas && self.below_min_isr()
         {
             AcksAllStatus::NotEnoughReplicasAfterAppend
         } else {

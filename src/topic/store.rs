@@ -427,7 +427,7 @@ impl Topic {
     /// # Errors
     /// As [`crate::Log::flush`].
     pub fn flush(&self) -> Result<()> {
-        self.partitions.iter().try_for_each(|p| p.log().flush())
+        self.partitions.iter().try_for_each(|p| p.flush())
     }
 
     /// Closes every partition cleanly (checkpointing the high watermarks).
