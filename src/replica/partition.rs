@@ -9,8 +9,8 @@
 //!   epochs, every truncation cuts the cache, every log start move trims it.
 //! - A leader's epoch is in the cache, durably, before any batch of that epoch is written.
 //! - `log_start_offset <= high_watermark <= log_end_offset`; on the leader the high watermark
-//!   never decreases; a follower never truncates below it unless its leader was elected
-//!   uncleanly ([`Election::Unclean`]).
+//!   never decreases; a follower never truncates below it records of an epoch after the latest
+//!   unclean election it was told of ([`Election`]).
 //! - Under [`Durability::OnFlush`] the high watermark counts only what the leader has flushed,
 //!   and a follower flushes what it appended before it fetches again.
 //!
@@ -99,8 +99,15 @@ pub enum Election {
     #[default]
     Clean,
     /// From outside the ISR (Kafka's `unclean.leader.election.enable`): a follower truncates
-    /// wherever its log diverges, committed data included.
+    /// wherever its log diverges, committed records of earlier epochs included.
     Unclean,
+    /// From the in-sync replicas, but an earlier leader, at `unclean_epoch`, was elected
+    /// uncleanly: a follower whose committed records are older than that epoch (it was away
+    /// then) may have to cut them, and does; records of `unclean_epoch` or later stay protected.
+    CleanAfterUnclean {
+        /// The latest leader epoch that was elected uncleanly.
+        unclean_epoch: i32,
+    },
 }
 
 /// A [`Partition`]'s settings.
@@ -164,6 +171,9 @@ pub(super) struct State {
     role: Role,
     /// The largest leader epoch this replica has heard of (as leader or follower).
     known_epoch: Option<i32>,
+    /// The latest leader epoch it was told was elected uncleanly: committed records of older
+    /// epochs may be cut as a follower.
+    pub(super) unclean_epoch: Option<i32>,
 }
 
 /// One replica of a partition. See the module docs.
@@ -225,6 +235,7 @@ impl Partition {
                 cache,
                 role: Role::Unassigned,
                 known_epoch: None,
+                unclean_epoch: None,
             }),
             high_watermark: AtomicI64::new(hw),
             sequencer: FlushSequencer::new(),
@@ -673,7 +684,8 @@ impl Partition {
     }
 
     /// Becomes a follower of the leader at `leader_epoch` (not below any epoch this replica
-    /// knows), elected as `election` says. Nothing is truncated now: the first fetch finds
+    /// knows), elected as `election` says (the latest unclean election it names is kept: a
+    /// later clean one does not forget it). Nothing is truncated now: the first fetch finds
     /// where the logs part (KIP-101), and the high watermark is kept.
     ///
     /// # Errors
@@ -693,6 +705,12 @@ impl Partition {
             .into());
         }
         st.known_epoch = Some(leader_epoch);
+        let unclean = match election {
+            Election::Clean => None,
+            Election::Unclean => Some(leader_epoch),
+            Election::CleanAfterUnclean { unclean_epoch } => Some(unclean_epoch),
+        };
+        st.unclean_epoch = st.unclean_epoch.max(unclean);
         st.role = Role::Follower {
             leader_epoch,
             election,
