@@ -177,6 +177,15 @@ impl Partition {
     /// offset.
     fn truncate_locked(&self, st: &mut State, target: i64) -> Result<i64> {
         let hw = self.high_watermark();
+        let end = self.truncate_unchecked(st, target, hw)?;
+        if self.high_watermark() < hw {
+            // A checkpoint above the cut would cover other records once the log grows again.
+            self.checkpoint_high_watermark()?;
+        }
+        Ok(end)
+    }
+
+    fn truncate_unchecked(&self, st: &mut State, target: i64, hw: i64) -> Result<i64> {
         if target < hw {
             // Epochs only grow along the log: the newest committed record cut has the latest
             // epoch of all those cut.

@@ -225,9 +225,13 @@ impl Partition {
         let (cache, rebuilt) = load_epoch_cache(&log)?;
         let lso = log.log_start_offset();
         let leo = log.log_end_offset();
-        let hw = hw_checkpoint::read(log.dir(), &config.topic, config.partition)?
-            .unwrap_or(lso)
-            .clamp(lso, leo);
+        let checkpointed = hw_checkpoint::read(log.dir(), &config.topic, config.partition)?;
+        let hw = checkpointed.unwrap_or(lso).clamp(lso, leo);
+        if checkpointed.is_some_and(|c| c > hw) {
+            // The log lost what the checkpoint covered (a power cut): a stale value must not
+            // cover other records once the log grows again.
+            hw_checkpoint::write(log.dir(), &config.topic, config.partition, hw)?;
+        }
         Ok(Partition {
             log,
             config,
