@@ -182,3 +182,22 @@ fn after_an_unclean_election_a_cut_below_the_follower_log_start_restarts_its_log
     assert_eq!(c.log_end_offset(), b.log_end_offset());
     assert_eq!(bytes_from(&c, 4), bytes_from(&b, 4));
 }
+
+/// Issue 17 ("Also"): an embedder can cut the power of one `Partition`, as `ReplicaSet` does
+/// for its replicas: what was not durable is gone, what was flushed stays.
+#[test]
+fn a_power_cut_of_one_partition_keeps_what_was_flushed_and_nothing_after() {
+    let dir = common::tmp_in_memory("partlog-follower");
+    let a = open(dir.path(), 0);
+    lead(&a, 1, &[0]);
+    a.append_records(&batch("kept", 4), 0).unwrap();
+    a.log().flush().unwrap();
+    a.append_records(&batch("lost", 3), 0).unwrap();
+    assert_eq!(a.log_end_offset(), 7);
+    let a = a.power_cut().unwrap();
+    assert_eq!(a.log_end_offset(), 4);
+    assert!(a.leader_epoch().is_none(), "no role after the cut");
+    let read = a.log().read(0, 1 << 20).unwrap();
+    assert_eq!(read.batches.len(), 1);
+    assert_eq!(read.batches[0].base_offset(), 0);
+}

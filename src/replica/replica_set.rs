@@ -510,12 +510,8 @@ impl ReplicaSet {
             let Some(p) = self.slots[i].partition.take() else {
                 return Ok(());
             };
-            let durable = p.log().recovery_point();
-            p.abandon();
-            power_cut(&self.slots[i].dir, &self.config.log, durable)?;
             // Reopened at once, to show what survived; down until restarted.
-            let config = Self::partition_config(&self.config, id);
-            self.slots[i].partition = Some(Partition::open(&self.slots[i].dir, config)?);
+            self.slots[i].partition = Some(p.power_cut()?);
         }
         Ok(())
     }
@@ -732,6 +728,25 @@ fn divergence(a: (&[EpochEntry], i64), b: (&[EpochEntry], i64), from: i64) -> i6
         .take_while(|&o| o < end)
         .find(|&o| epoch_at(a.0, o) != epoch_at(b.0, o))
         .unwrap_or(end)
+}
+
+impl Partition {
+    /// Plays a power cut of this replica's machine, for tests and simulations: the partition
+    /// is dropped as a crash would drop it, its log keeps only what was durable (below its
+    /// recovery point; the power-loss harness in `log::power_loss` shows that all of it
+    /// survives), and it is reopened from what is left, with no role (as after a restart). The
+    /// high watermark comes from its last checkpoint, clamped to what survived.
+    ///
+    /// # Errors
+    /// As [`Log::open`], [`Log::truncate_to`] and [`Partition::open`].
+    pub fn power_cut(self) -> Result<Partition> {
+        let dir = self.log().dir().to_owned();
+        let config = self.config().clone();
+        let durable = self.log().recovery_point();
+        self.abandon();
+        power_cut(&dir, &config.log, durable)?;
+        Partition::open(&dir, config)
+    }
 }
 
 /// What a power cut leaves of the log in `dir`: everything below `durable` (its recovery point
