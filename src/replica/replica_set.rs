@@ -457,7 +457,10 @@ impl ReplicaSet {
                 .iter()
                 .copied()
                 .filter(|&r| {
-                    self.is_live(r) && self.replica(r).is_some_and(|p| p.log_end_offset() >= hw)
+                    self.is_live(r)
+                        && self
+                            .replica(r)
+                            .is_some_and(|p| p.log_end_offset() >= hw.max(self.committed))
                 })
                 .collect();
             self.lost_power.retain(|r| !caught_up.contains(r));
