@@ -221,3 +221,123 @@ fn an_unclean_election_reports_the_committed_offsets_it_loses() {
     assert_eq!(report.leader, laggard);
     assert_eq!(report.lost, Some((5, 10)));
 }
+
+/// Replicas `leader` and the other two, in id order.
+fn roles(set: &ReplicaSet) -> (ReplicaId, ReplicaId, ReplicaId) {
+    let leader = set.leader().unwrap();
+    let others: Vec<ReplicaId> = set
+        .replica_ids()
+        .into_iter()
+        .filter(|&r| r != leader)
+        .collect();
+    (leader, others[0], others[1])
+}
+
+/// Everything `id` serves to a consumer (below its high watermark).
+fn committed_bytes_of(set: &ReplicaSet, id: ReplicaId) -> Vec<u8> {
+    let p = set.replica(id).unwrap();
+    let mut out = Vec::new();
+    let mut next = p.log_start_offset();
+    while next < p.high_watermark() {
+        let r = p.read_committed(next, 1 << 20).unwrap();
+        if r.batches.is_empty() {
+            break;
+        }
+        out.extend_from_slice(&r.bytes);
+        next = r.next_offset;
+    }
+    out
+}
+
+/// Issue 17, finding 4: the rule "a follower never cuts below its high watermark unless its
+/// leader was elected uncleanly" looked only at the current election. A follower whose high
+/// watermark predates an unclean election, coming back under the clean election after it,
+/// refused every fetch (`TruncationBelowHighWatermark`), never rejoined the ISR, and its
+/// `read_committed` served records no leader has any more.
+#[test]
+fn a_follower_whose_high_watermark_predates_an_unclean_election_catches_up_under_a_later_clean_one()
+{
+    let dir = common::tmp_in_memory("partlog-rs");
+    let mut set = ReplicaSet::open(
+        dir.path(),
+        config(Durability::OnAppend, UncleanLeaderElection::Enabled),
+        0,
+    )
+    .unwrap();
+    let (a, b, c) = roles(&set);
+    for i in 0..4 {
+        assert!(set.produce(&ride(i), Acks::All, 0).unwrap().acknowledged);
+    }
+    // b stops at 4; a and c commit 4..8 at epoch 1.
+    set.fail(b, Failure::Kill, 0).unwrap();
+    for i in 4..8 {
+        assert!(set.produce(&ride(i), Acks::All, 0).unwrap().acknowledged);
+    }
+    set.replicate(0).unwrap();
+    assert_eq!(set.replica(c).unwrap().high_watermark(), 8);
+    // The periodic tick checkpoints every high watermark: c comes back with 8.
+    set.tick(0).unwrap();
+    // c stops, then a; b comes back and leads uncleanly (epoch 2), losing 4..8, and writes
+    // other records there.
+    set.fail(c, Failure::Kill, 0).unwrap();
+    set.fail(a, Failure::Kill, 0).unwrap();
+    set.restart(b, 0).unwrap();
+    let unclean = set.elect(0).unwrap().expect("unclean election allowed");
+    assert!(unclean.unclean);
+    assert_eq!(unclean.leader, b);
+    for i in 100..103 {
+        set.produce(&ride(i), Acks::Leader, 0).unwrap();
+    }
+    // a follows epoch 2 (cutting 4..8, allowed: its leader was elected uncleanly) and joins the
+    // ISR; b stops and a leads cleanly at epoch 3.
+    set.restart(a, 0).unwrap();
+    set.replicate(0).unwrap();
+    assert!(set.isr().contains(&a));
+    set.fail(b, Failure::Kill, 0).unwrap();
+    let clean = set.elect(0).unwrap().expect("a is in the ISR");
+    assert!(!clean.unclean);
+    assert_eq!(clean.leader, a);
+    // c comes back with epoch 1's 4..8 below its high watermark 8: it must cut them.
+    set.restart(c, 0).unwrap();
+    set.replicate(0).unwrap();
+    set.replicate(0).unwrap();
+    assert_eq!(bytes_of(&set, c), bytes_of(&set, a));
+    assert_eq!(committed_bytes_of(&set, c), committed_bytes_of(&set, a));
+    assert!(set.isr().contains(&c), "c rejoined the ISR");
+}
+
+/// Issue 17, finding 3: an unclean leader can hold the committed offsets with other bytes (an
+/// older term's `acks=1` writes); the report said nothing was lost because its log was long
+/// enough. The loss is where its epoch history leaves the committed one.
+#[test]
+fn an_unclean_leader_holding_other_bytes_at_committed_offsets_reports_them_lost() {
+    let dir = common::tmp_in_memory("partlog-rs");
+    let mut set = ReplicaSet::open(
+        dir.path(),
+        config(Durability::OnAppend, UncleanLeaderElection::Enabled),
+        0,
+    )
+    .unwrap();
+    let (first, b, c) = roles(&set);
+    // The first leader takes 4 acks=1 records nobody copies, then dies.
+    for i in 0..4 {
+        set.produce(&ride(i), Acks::Leader, 0).unwrap();
+    }
+    set.fail(first, Failure::Kill, 0).unwrap();
+    let clean = set.elect(0).unwrap().expect("an ISR member");
+    assert!(!clean.unclean);
+    // The new leader commits 4 other records at offsets 0..4 (epoch 2).
+    for i in 10..14 {
+        assert!(set.produce(&ride(i), Acks::All, 0).unwrap().acknowledged);
+    }
+    assert_eq!(set.committed(), 4);
+    // Both ISR members die; the first leader comes back and leads uncleanly with its epoch-1
+    // records at 0..4: every committed offset holds other bytes.
+    set.fail(b, Failure::Kill, 0).unwrap();
+    set.fail(c, Failure::Kill, 0).unwrap();
+    set.restart(first, 0).unwrap();
+    let report = set.elect(0).unwrap().expect("unclean election allowed");
+    assert!(report.unclean);
+    assert_eq!(report.leader, first);
+    assert_eq!(report.lost, Some((0, 4)));
+}

@@ -18,8 +18,9 @@
 //!   truncation lowers the recovery point before the log end offset, and a flush raises it only
 //!   if no truncation happened since it took the log end offset (`truncations`, compared under
 //!   the checkpoint lock).
-//! - The log start offset never decreases, and it is published before anything below it becomes
-//!   unreadable (retention moves it, then takes segments out of the list, then renames files).
+//! - The log start offset never decreases (but for [`Log::reset_to`], which empties the log),
+//!   and it is published before anything below it becomes unreadable (retention moves it,
+//!   then takes segments out of the list, then renames files).
 //! - A read or lookup that finds its segment gone (deleted or cut since it was chosen), or a
 //!   truncation during it, starts again: so an [`Error::OffsetOutOfRange`] it returns names a
 //!   range that does not contain the offset asked for, and no I/O error comes from a file that

@@ -75,6 +75,31 @@ impl Log {
         self.fail_if_cut(r, started)
     }
 
+    /// [`truncate_fully_and_start_at`](Self::truncate_fully_and_start_at) at any offset, below
+    /// the log start offset too (Kafka's `truncateFullyAndStartAt` takes any): a follower's
+    /// reset, when its leader's first batch begins below the follower's log start (the leader's
+    /// log start is inside that batch) or, after an unclean election, its leader's history
+    /// leaves the follower's below the follower's log start. Nothing of the log is kept, so no
+    /// deleted offset is handed out again from it. Returns `offset`.
+    ///
+    /// # Errors
+    /// [`Error::OffsetOutOfRange`] for a negative offset; [`Error::Io`] if the file system
+    /// fails (the log then refuses writes until reopened).
+    pub fn reset_to(&self, offset: i64) -> Result<i64> {
+        self.check_writable()?;
+        let mut w = self.writer()?;
+        if offset < 0 {
+            return Err(Error::OffsetOutOfRange {
+                requested: offset,
+                log_start_offset: self.log_start_offset(),
+                log_end_offset: self.log_end_offset(),
+            });
+        }
+        let started = self.truncation_count();
+        let r = self.truncate_fully_locked(&mut w, offset);
+        self.fail_if_cut(r, started)
+    }
+
     /// A truncation that failed once it had begun (`begin_truncation` counted it) left the
     /// segments, offsets and active segment in a state no one checked: the log refuses writes
     /// until reopened, whatever the error (recovery puts it right). Before that point only an

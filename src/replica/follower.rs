@@ -5,7 +5,7 @@ use bytes::Bytes;
 use super::epoch_cache::{BatchEpoch, EpochEndOffset};
 use super::error::ReplicaError;
 use super::fetch::{FetchRequest, FetchResponse, FetchedRecords, FollowerProgress};
-use super::partition::{Durability, Election, Partition, State};
+use super::partition::{Durability, LogView, Partition, State};
 use crate::batch::{self, LOG_OVERHEAD};
 use crate::error::{Error, Result};
 use crate::log::AppendOrigin;
@@ -45,8 +45,16 @@ impl Partition {
     ///   the leader's log start, empty the log and restart at the leader's log start;
     /// - fencing and not-leader answers: nothing.
     ///
-    /// A truncation below the high watermark is refused unless the leader was elected
-    /// uncleanly ([`Election::Unclean`]), which then lowers the high watermark with it.
+    /// An empty follower whose fetch offset (its log start) falls inside the first batch
+    /// answered (the leader deleted records up to the middle of it) starts its log again at
+    /// that batch's base offset, then appends (Kafka's `truncateFullyAndStartAt`).
+    ///
+    /// A truncation below the high watermark is refused unless the newest committed record it
+    /// cuts is of an epoch older than the latest unclean election the follower was told of
+    /// ([`Election::Unclean`](super::Election::Unclean),
+    /// [`Election::CleanAfterUnclean`](super::Election::CleanAfterUnclean)); it then lowers the high
+    /// watermark with it. A truncation below the log start (possible only after an unclean
+    /// election) empties the log and starts it at the target.
     ///
     /// # Errors
     /// [`ReplicaError::NotFollower`]; [`ReplicaError::TruncationBelowHighWatermark`];
@@ -74,7 +82,7 @@ impl Partition {
         let (appended, leo, hw) = {
             let mut st = self.lock();
             Self::follower_role(&st)?;
-            let before = self.log().log_end_offset();
+            let mut before = self.log().log_end_offset();
             if !r.records.is_empty() {
                 if let (Some(latest), Some(first)) = (
                     st.cache.latest_epoch(),
@@ -87,6 +95,15 @@ impl Partition {
                             base_offset: batch::peek_frame(&r.records).map_or(-1, |f| f.0),
                         });
                     }
+                }
+                if let Some(base) = straddled_start(self.log(), &r.records) {
+                    // The leader's log start is inside its first batch, and this log is empty
+                    // at that start: it starts again at the batch's base (Kafka's follower
+                    // does the same), and the log start rises back below.
+                    self.log().reset_to(base)?;
+                    st.cache.clear_and_flush()?;
+                    self.set_high_watermark(base);
+                    before = base;
                 }
                 self.log()
                     .append_batches(&r.records, AppendOrigin::Follower)?;
@@ -115,7 +132,7 @@ impl Partition {
 
     fn truncate_on_divergence(&self, leader: EpochEndOffset) -> Result<FollowerProgress> {
         let mut st = self.lock();
-        let (_, election) = Self::follower_role(&st)?;
+        Self::follower_role(&st)?;
         let leo = self.log().log_end_offset();
         let (target, complete) = match st.cache.end_offset_for(leader.leader_epoch, leo) {
             None => (leader.end_offset.min(leo), true),
@@ -124,7 +141,7 @@ impl Partition {
             }
             Some(own) => (leader.end_offset.min(own.end_offset).min(leo), true),
         };
-        let end = self.truncate_locked(&mut st, target, election)?;
+        let end = self.truncate_locked(&mut st, target)?;
         Ok(FollowerProgress::Truncated {
             log_end_offset: end,
             complete,
@@ -133,10 +150,10 @@ impl Partition {
 
     fn apply_out_of_range(&self, leader_start: i64, leader_end: i64) -> Result<FollowerProgress> {
         let mut st = self.lock();
-        let (_, election) = Self::follower_role(&st)?;
+        Self::follower_role(&st)?;
         let leo = self.log().log_end_offset();
         if leader_end < leo {
-            let end = self.truncate_locked(&mut st, leader_end, election)?;
+            let end = self.truncate_locked(&mut st, leader_end)?;
             return Ok(FollowerProgress::Truncated {
                 log_end_offset: end,
                 complete: true,
@@ -154,12 +171,30 @@ impl Partition {
         Ok(FollowerProgress::Unchanged)
     }
 
-    /// Truncates the log and the epoch cache to `target`, unless that cuts below the high
-    /// watermark under a clean election. Returns the new log end offset.
-    fn truncate_locked(&self, st: &mut State, target: i64, election: Election) -> Result<i64> {
+    /// Truncates the log and the epoch cache to `target`, unless that cuts committed records
+    /// no unclean election excuses (see [`Partition::apply_fetch`]). Returns the new log end
+    /// offset.
+    fn truncate_locked(&self, st: &mut State, target: i64) -> Result<i64> {
         let hw = self.high_watermark();
+        let end = self.truncate_unchecked(st, target, hw)?;
+        if self.high_watermark() < hw {
+            // A checkpoint above the cut would cover other records once the log grows again.
+            self.checkpoint_high_watermark()?;
+        }
+        Ok(end)
+    }
+
+    fn truncate_unchecked(&self, st: &mut State, target: i64, hw: i64) -> Result<i64> {
         if target < hw {
-            if election == Election::Clean {
+            // Epochs only grow along the log: the newest committed record cut has the latest
+            // epoch of all those cut.
+            let newest_cut = st.cache.epoch_for_offset(hw - 1);
+            let excused = match (st.unclean_epoch, newest_cut) {
+                (Some(unclean), Some(epoch)) => epoch < unclean,
+                (Some(_), None) => true,
+                (None, _) => false,
+            };
+            if !excused {
                 return Err(ReplicaError::TruncationBelowHighWatermark {
                     offset: target,
                     high_watermark: hw,
@@ -167,6 +202,13 @@ impl Partition {
                 .into());
             }
             self.set_high_watermark(target.max(self.log().log_start_offset()));
+        }
+        if target < self.log().log_start_offset() {
+            // Nothing this log holds is in the leader's history.
+            let end = self.log().reset_to(target)?;
+            st.cache.clear_and_flush()?;
+            self.set_high_watermark(end);
+            return Ok(end);
         }
         let end = self.log().truncate_to(target)?;
         // Also when nothing was cut: an epoch this replica began as leader at the log end,
@@ -177,6 +219,15 @@ impl Partition {
         }
         Ok(end)
     }
+}
+
+/// The base offset of the first batch of `records` if this log is empty and its end lies
+/// inside that batch (after its base, at or before its last offset).
+fn straddled_start(log: LogView<'_>, records: &[u8]) -> Option<i64> {
+    let leo = log.log_end_offset();
+    let span = batch::peek_span(records)?;
+    (leo == log.log_start_offset() && span.base_offset < leo && leo <= span.last_offset())
+        .then_some(span.base_offset)
 }
 
 /// Records the epoch of each batch in `records` (already validated by the append) in the

@@ -9,8 +9,8 @@
 //!   epochs, every truncation cuts the cache, every log start move trims it.
 //! - A leader's epoch is in the cache, durably, before any batch of that epoch is written.
 //! - `log_start_offset <= high_watermark <= log_end_offset`; on the leader the high watermark
-//!   never decreases; a follower never truncates below it unless its leader was elected
-//!   uncleanly ([`Election::Unclean`]).
+//!   never decreases; a follower never truncates below it records of an epoch after the latest
+//!   unclean election it was told of ([`Election`]).
 //! - Under [`Durability::OnFlush`] the high watermark counts only what the leader has flushed,
 //!   and a follower flushes what it appended before it fetches again.
 //!
@@ -99,8 +99,15 @@ pub enum Election {
     #[default]
     Clean,
     /// From outside the ISR (Kafka's `unclean.leader.election.enable`): a follower truncates
-    /// wherever its log diverges, committed data included.
+    /// wherever its log diverges, committed records of earlier epochs included.
     Unclean,
+    /// From the in-sync replicas, but an earlier leader, at `unclean_epoch`, was elected
+    /// uncleanly: a follower whose committed records are older than that epoch (it was away
+    /// then) may have to cut them, and does; records of `unclean_epoch` or later stay protected.
+    CleanAfterUnclean {
+        /// The latest leader epoch that was elected uncleanly.
+        unclean_epoch: i32,
+    },
 }
 
 /// A [`Partition`]'s settings.
@@ -167,6 +174,9 @@ pub(super) struct State {
     /// Role changes so far: a term is one value of it. A fetch or an append that let go of
     /// the lock part way compares it to know that it ends in the term it began in.
     term: u64,
+    /// The latest leader epoch it was told was elected uncleanly: committed records of older
+    /// epochs may be cut as a follower.
+    pub(super) unclean_epoch: Option<i32>,
 }
 
 /// One replica of a partition. See the module docs.
@@ -218,9 +228,13 @@ impl Partition {
         let (cache, rebuilt) = load_epoch_cache(&log)?;
         let lso = log.log_start_offset();
         let leo = log.log_end_offset();
-        let hw = hw_checkpoint::read(log.dir(), &config.topic, config.partition)?
-            .unwrap_or(lso)
-            .clamp(lso, leo);
+        let checkpointed = hw_checkpoint::read(log.dir(), &config.topic, config.partition)?;
+        let hw = checkpointed.unwrap_or(lso).clamp(lso, leo);
+        if checkpointed.is_some_and(|c| c > hw) {
+            // The log lost what the checkpoint covered (a power cut): a stale value must not
+            // cover other records once the log grows again.
+            hw_checkpoint::write(log.dir(), &config.topic, config.partition, hw)?;
+        }
         Ok(Partition {
             log,
             config,
@@ -229,6 +243,7 @@ impl Partition {
                 role: Role::Unassigned,
                 known_epoch: None,
                 term: 0,
+                unclean_epoch: None,
             }),
             high_watermark: AtomicI64::new(hw),
             sequencer: FlushSequencer::new(),
@@ -812,7 +827,8 @@ impl Partition {
     }
 
     /// Becomes a follower of the leader at `leader_epoch` (not below any epoch this replica
-    /// knows), elected as `election` says. Nothing is truncated now: the first fetch finds
+    /// knows), elected as `election` says (the latest unclean election it names is kept: a
+    /// later clean one does not forget it). Nothing is truncated now: the first fetch finds
     /// where the logs part (KIP-101), and the high watermark is kept.
     ///
     /// # Errors
@@ -832,6 +848,12 @@ impl Partition {
             .into());
         }
         st.known_epoch = Some(leader_epoch);
+        let unclean = match election {
+            Election::Clean => None,
+            Election::Unclean => Some(leader_epoch),
+            Election::CleanAfterUnclean { unclean_epoch } => Some(unclean_epoch),
+        };
+        st.unclean_epoch = st.unclean_epoch.max(unclean);
         st.role = Role::Follower {
             leader_epoch,
             election,
@@ -981,6 +1003,10 @@ impl<'a> LogView<'a> {
 
     pub(super) fn truncate_to(&self, offset: i64) -> Result<i64> {
         self.log.truncate_to(offset)
+    }
+
+    pub(super) fn reset_to(&self, offset: i64) -> Result<i64> {
+        self.log.reset_to(offset)
     }
 
     pub(super) fn truncate_fully_and_start_at(&self, offset: i64) -> Result<i64> {

@@ -28,6 +28,7 @@
 
 use std::path::{Path, PathBuf};
 
+use super::epoch_cache::EpochEntry;
 use super::error::ReplicaError;
 use super::partition::{Durability, Election, LeaderAndIsr, Partition, PartitionConfig};
 use super::tracker::{ReplicaId, TrackerConfig};
@@ -135,7 +136,9 @@ pub struct ElectionReport {
     /// (KIP-966's unclean recovery): its followers may cut records they had committed.
     pub unclean: bool,
     /// Committed offsets the new leader does not hold (`from..to`), which its followers will
-    /// cut: only ever set by an unclean election.
+    /// cut: from where its epoch history leaves the committed one (it may hold other records
+    /// at those offsets, an older term's `acks=1` writes) to the end of what was committed.
+    /// Only ever set by an unclean election.
     pub lost: Option<(i64, i64)>,
 }
 
@@ -154,7 +157,15 @@ pub struct ReplicaSet {
     slots: Vec<Slot>,
     leader: Option<usize>,
     leader_epoch: i32,
+    /// How the current leader was elected, with the latest unclean election before it: what
+    /// a (re)started follower is told.
     election: Election,
+    /// The latest leader epoch that was elected uncleanly.
+    unclean_epoch: Option<i32>,
+    /// The epoch history of what is committed (the leader's epoch entries below `committed`,
+    /// taken when its high watermark reached it): an unclean leader's loss is where its own
+    /// history leaves this one.
+    committed_history: Vec<EpochEntry>,
     /// The ISR as the controller knows it (the leader's, refreshed after every step).
     isr: Vec<ReplicaId>,
     /// The highest high watermark any leader reached: what is committed.
@@ -222,6 +233,8 @@ impl ReplicaSet {
             leader: None,
             leader_epoch: epoch,
             election: Election::Clean,
+            unclean_epoch: None,
+            committed_history: Vec::new(),
             isr,
             committed: 0,
             lost_power: Vec::new(),
@@ -378,16 +391,23 @@ impl ReplicaSet {
         Ok(copied)
     }
 
-    /// The periodic work of the leader as of `now_ms`: ISR shrink (followers not caught up for
-    /// `replica_lag_time_max_ms`). Returns the replicas removed.
+    /// The periodic work as of `now_ms`: the leader's ISR shrink (followers not caught up for
+    /// `replica_lag_time_max_ms`), and every live replica's high-watermark checkpoint (Kafka
+    /// writes it every `replica.high.watermark.checkpoint.interval.ms`: a restarted replica
+    /// comes back with the high watermark of its last checkpoint). Returns the replicas removed.
     ///
     /// # Errors
-    /// As [`Partition::shrink_isr`].
+    /// As [`Partition::shrink_isr`] and [`Partition::checkpoint_high_watermark`].
     pub fn tick(&mut self, now_ms: i64) -> Result<Vec<ReplicaId>> {
         let removed = match self.leader_slot() {
             Ok(l) => l.shrink_isr(now_ms)?,
             Err(_) => Vec::new(),
         };
+        for s in &self.slots {
+            if let (true, Some(p)) = (s.live, &s.partition) {
+                p.checkpoint_high_watermark()?;
+            }
+        }
         self.refresh();
         self.note_removed(&removed);
         Ok(removed)
@@ -422,10 +442,14 @@ impl ReplicaSet {
 
     /// Takes the leader's ISR and high watermark into the controller's view.
     fn refresh(&mut self) {
-        let (isr, hw) = match self.leader_slot() {
-            Ok(l) => (l.isr(), l.high_watermark()),
+        let (isr, hw, history) = match self.leader_slot() {
+            Ok(l) => (l.isr(), l.high_watermark(), l.epoch_entries()),
             Err(_) => return,
         };
+        if hw >= self.committed {
+            self.committed_history = history;
+            self.committed_history.retain(|e| e.start_offset < hw);
+        }
         if let Some(isr) = isr {
             // A replica that lost power is clean again once it is in the ISR, live, and holds
             // everything committed.
@@ -433,7 +457,10 @@ impl ReplicaSet {
                 .iter()
                 .copied()
                 .filter(|&r| {
-                    self.is_live(r) && self.replica(r).is_some_and(|p| p.log_end_offset() >= hw)
+                    self.is_live(r)
+                        && self
+                            .replica(r)
+                            .is_some_and(|p| p.log_end_offset() >= hw.max(self.committed))
                 })
                 .collect();
             self.lost_power.retain(|r| !caught_up.contains(r));
@@ -486,12 +513,8 @@ impl ReplicaSet {
             let Some(p) = self.slots[i].partition.take() else {
                 return Ok(());
             };
-            let durable = p.log().recovery_point();
-            p.abandon();
-            power_cut(&self.slots[i].dir, &self.config.log, durable)?;
             // Reopened at once, to show what survived; down until restarted.
-            let config = Self::partition_config(&self.config, id);
-            self.slots[i].partition = Some(Partition::open(&self.slots[i].dir, config)?);
+            self.slots[i].partition = Some(p.power_cut()?);
         }
         Ok(())
     }
@@ -609,6 +632,8 @@ impl ReplicaSet {
             return Ok(None);
         };
         let leader_end = leader.log_end_offset();
+        let leader_history = leader.epoch_entries();
+        let leader_start = leader.log_start_offset();
         leader.become_leader(
             &LeaderAndIsr {
                 leader_epoch: epoch,
@@ -617,10 +642,13 @@ impl ReplicaSet {
             },
             now_ms,
         )?;
-        let election = if unclean {
-            Election::Unclean
-        } else {
-            Election::Clean
+        if unclean {
+            self.unclean_epoch = Some(epoch);
+        }
+        let election = match (unclean, self.unclean_epoch) {
+            (true, _) => Election::Unclean,
+            (false, Some(unclean_epoch)) => Election::CleanAfterUnclean { unclean_epoch },
+            (false, None) => Election::Clean,
         };
         for (i, s) in self.slots.iter().enumerate() {
             if i != chosen && s.live {
@@ -629,10 +657,17 @@ impl ReplicaSet {
                 }
             }
         }
-        let lost = (unclean && leader_end < self.committed).then_some((leader_end, self.committed));
+        let mut lost = None;
         if unclean {
+            let kept = divergence(
+                (&self.committed_history, self.committed),
+                (&leader_history, leader_end),
+                leader_start,
+            );
+            lost = (kept < self.committed).then_some((kept, self.committed));
             // What the new leader holds is what is committed from now on.
-            self.committed = leader_end.min(self.committed);
+            self.committed = kept;
+            self.committed_history.retain(|e| e.start_offset < kept);
         }
         self.leader = Some(chosen);
         self.leader_epoch = epoch;
@@ -666,6 +701,54 @@ impl ReplicaSet {
             }
         }
         Ok(())
+    }
+}
+
+/// Where two epoch histories, each `(entries, end offset)`, first give an offset different
+/// epochs, looking from `from` (and from where both begin: a log start trims a history); the
+/// lower end if they agree up to it. The same epoch at the same offset is the same batch.
+fn divergence(a: (&[EpochEntry], i64), b: (&[EpochEntry], i64), from: i64) -> i64 {
+    let end = a.1.min(b.1);
+    let begin = [a.0.first(), b.0.first()]
+        .into_iter()
+        .flatten()
+        .map(|e| e.start_offset)
+        .fold(from, i64::max);
+    let epoch_at = |h: &[EpochEntry], offset: i64| {
+        let covering = h.partition_point(|e| e.start_offset <= offset);
+        covering.checked_sub(1).map(|i| h[i].leader_epoch)
+    };
+    let mut points: Vec<i64> =
+        a.0.iter()
+            .chain(b.0)
+            .map(|e| e.start_offset)
+            .filter(|&o| o > begin && o < end)
+            .collect();
+    points.push(begin);
+    points.sort_unstable();
+    points
+        .into_iter()
+        .take_while(|&o| o < end)
+        .find(|&o| epoch_at(a.0, o) != epoch_at(b.0, o))
+        .unwrap_or(end)
+}
+
+impl Partition {
+    /// Plays a power cut of this replica's machine, for tests and simulations: the partition
+    /// is dropped as a crash would drop it, its log keeps only what was durable (below its
+    /// recovery point; the power-loss harness in `log::power_loss` shows that all of it
+    /// survives), and it is reopened from what is left, with no role (as after a restart). The
+    /// high watermark comes from its last checkpoint, clamped to what survived.
+    ///
+    /// # Errors
+    /// As [`Log::open`], [`Log::truncate_to`] and [`Partition::open`].
+    pub fn power_cut(self) -> Result<Partition> {
+        let dir = self.log().dir().to_owned();
+        let config = self.config().clone();
+        let durable = self.log().recovery_point();
+        self.abandon();
+        power_cut(&dir, &config.log, durable)?;
+        Partition::open(&dir, config)
     }
 }
 
