@@ -112,16 +112,14 @@ pub enum EpochCacheMismatch {
 /// number of entries, then one `epoch start_offset` line per entry, each line ending in `\n`.
 ///
 /// ```
-/// use partlog::replica::{EpochEndOffset, LeaderEpochCache};
+/// use partlog::replica::LeaderEpochCache;
 /// let dir = tempfile::tempdir()?;
 /// let mut cache = LeaderEpochCache::load(dir.path())?; // no file yet: empty
 /// cache.assign(1, 0)?;
 /// cache.assign(3, 40)?; // a new leader at epoch 3, its log end offset 40
 /// // A follower whose last batch is of epoch 2 asks where epoch 2 ended on this leader.
-/// assert_eq!(
-///     cache.end_offset_for(2, 55),
-///     Some(EpochEndOffset { leader_epoch: 1, end_offset: 40 })
-/// );
+/// let end = cache.end_offset_for(2, 55).expect("epoch 1 is below 2");
+/// assert_eq!((end.leader_epoch, end.end_offset), (1, 40));
 /// assert_eq!(LeaderEpochCache::load(dir.path())?.entries(), cache.entries());
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
