@@ -54,15 +54,20 @@ fn held_here(held: &Registry, path: &Path) -> Result<bool> {
 }
 
 /// If this process holds the file `file` was opened on, keeps `file` open with the holder's
-/// entry (closing it would release the holder's lock) and returns `None`; else gives it back.
-fn park_if_held(held: &mut Registry, path: &Path, file: File) -> Result<Option<File>> {
+/// entry (closing it would release the holder's lock) and returns `None`; else gives it back
+/// with its registry key.
+fn park_if_held(
+    held: &mut Registry,
+    path: &Path,
+    file: File,
+) -> Result<Option<(File, (u64, u64))>> {
     let meta = file.metadata().map_err(|e| Error::io(path, "stat", e))?;
     match held.get_mut(&key(&meta)) {
         Some(parked) => {
             parked.push(file);
             Ok(None)
         }
-        None => Ok(Some(file)),
+        None => Ok(Some((file, key(&meta)))),
     }
 }
 
@@ -99,16 +104,15 @@ impl DirLock {
             .open(&path)
             .map_err(|e| Error::io(&path, "open", e))?;
         crate::durability::created(&path);
-        let Some(file) = park_if_held(&mut held, &path, file)? else {
+        let Some((file, key)) = park_if_held(&mut held, &path, file)? else {
             return Err(locked());
         };
-        let meta = file.metadata().map_err(|e| Error::io(&path, "stat", e))?;
         match fcntl_lock(&file, FlockOperation::NonBlockingLockExclusive) {
             Ok(()) => {
-                held.insert(key(&meta), Vec::new());
+                held.insert(key, Vec::new());
                 Ok(DirLock {
                     file: Some(file),
-                    key: key(&meta),
+                    key,
                 })
             }
             Err(e) if is_contended(e) => Err(locked()),
@@ -148,7 +152,7 @@ pub fn is_locked(dir: impl AsRef<Path>) -> Result<bool> {
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
         Err(e) => return Err(Error::io(&path, "open", e)),
     };
-    let Some(file) = park_if_held(&mut held, &path, file)? else {
+    let Some((file, _)) = park_if_held(&mut held, &path, file)? else {
         return Ok(true);
     };
     match fcntl_lock(&file, FlockOperation::NonBlockingLockShared) {

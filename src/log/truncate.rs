@@ -59,20 +59,7 @@ impl Log {
     /// [`Error::OffsetOutOfRange`] below the log start offset (it never decreases);
     /// [`Error::Io`] if the file system fails (the log then refuses writes until reopened).
     pub fn truncate_fully_and_start_at(&self, offset: i64) -> Result<i64> {
-        self.check_writable()?;
-        let _structure = lock(&self.structure_lock);
-        let mut w = self.writer()?;
-        let lso = self.log_start_offset();
-        if offset < lso {
-            return Err(Error::OffsetOutOfRange {
-                requested: offset,
-                log_start_offset: lso,
-                log_end_offset: self.log_end_offset(),
-            });
-        }
-        let started = self.truncation_count();
-        let r = self.truncate_fully_locked(&mut w, offset);
-        self.fail_if_cut(r, started)
+        self.truncate_fully(offset, |log| log.log_start_offset())
     }
 
     /// [`truncate_fully_and_start_at`](Self::truncate_fully_and_start_at) at any offset, below
@@ -86,9 +73,17 @@ impl Log {
     /// [`Error::OffsetOutOfRange`] for a negative offset; [`Error::Io`] if the file system
     /// fails (the log then refuses writes until reopened).
     pub fn reset_to(&self, offset: i64) -> Result<i64> {
+        self.truncate_fully(offset, |_| 0)
+    }
+
+    /// Empties the log and starts it at `offset`, which must not be below `lowest(self)`
+    /// (read under the locks). A truncation: it holds the structure lock as the others do, so
+    /// a read's last attempt (see `read::Log::retry`) never races it.
+    fn truncate_fully(&self, offset: i64, lowest: impl FnOnce(&Log) -> i64) -> Result<i64> {
         self.check_writable()?;
+        let _structure = lock(&self.structure_lock);
         let mut w = self.writer()?;
-        if offset < 0 {
+        if offset < lowest(self) {
             return Err(Error::OffsetOutOfRange {
                 requested: offset,
                 log_start_offset: self.log_start_offset(),

@@ -121,7 +121,7 @@ impl Partition {
             (leo - before, leo, hw)
         };
         if self.durability() == Durability::OnFlush && appended > 0 {
-            self.sequencer().wait_durable(self.log(), leo)?;
+            self.wait_durable(leo)?;
         }
         Ok(FollowerProgress::Appended {
             records_appended: appended,

@@ -192,6 +192,10 @@ pub struct Partition {
     high_watermark: AtomicI64,
     sequencer: FlushSequencer,
     epoch_cache_rebuilt: bool,
+    /// The value the `replication-offset-checkpoint` file holds (`None`: no file, or not known).
+    /// Locked across a checkpoint write, so writes are serialized and one that would write the
+    /// same value again is skipped.
+    checkpointed: Mutex<Option<i64>>,
 }
 
 impl Partition {
@@ -230,10 +234,12 @@ impl Partition {
         let leo = log.log_end_offset();
         let checkpointed = hw_checkpoint::read(log.dir(), &config.topic, config.partition)?;
         let hw = checkpointed.unwrap_or(lso).clamp(lso, leo);
+        let mut on_disk = checkpointed;
         if checkpointed.is_some_and(|c| c > hw) {
             // The log lost what the checkpoint covered (a power cut): a stale value must not
             // cover other records once the log grows again.
             hw_checkpoint::write(log.dir(), &config.topic, config.partition, hw)?;
+            on_disk = Some(hw);
         }
         Ok(Partition {
             log,
@@ -248,6 +254,7 @@ impl Partition {
             high_watermark: AtomicI64::new(hw),
             sequencer: FlushSequencer::new(),
             epoch_cache_rebuilt: rebuilt,
+            checkpointed: Mutex::new(on_disk),
         })
     }
 
@@ -374,17 +381,30 @@ impl Partition {
     }
 
     /// Writes the high watermark to the `replication-offset-checkpoint` file (Kafka does this
-    /// periodically; so should the embedder, and [`Partition::close`] does).
+    /// periodically; so should the embedder, and [`Partition::close`] does). A value the file
+    /// already holds is not written again (no fsyncs for a periodic call that changes nothing).
     ///
     /// # Errors
     /// [`Error::Io`] if the file cannot be written.
     pub fn checkpoint_high_watermark(&self) -> Result<()> {
+        let mut on_disk = self
+            .checkpointed
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let hw = self.high_watermark();
+        if *on_disk == Some(hw) {
+            return Ok(());
+        }
+        // Unknown until the write succeeds: a failed one may have left either value.
+        *on_disk = None;
         hw_checkpoint::write(
             self.log.dir(),
             &self.config.topic,
             self.config.partition,
-            self.high_watermark(),
-        )
+            hw,
+        )?;
+        *on_disk = Some(hw);
+        Ok(())
     }
 
     /// Checkpoints the high watermark and closes the log cleanly.
@@ -489,8 +509,7 @@ impl Partition {
             (info, leader_epoch)
         };
         if self.config.durability == Durability::OnFlush {
-            self.sequencer
-                .wait_durable(&self.log, info.last_offset + 1)?;
+            self.wait_durable(info.last_offset + 1)?;
             self.log.pause(crate::log::Point::LeaderAppendDurable);
             let mut st = self.lock();
             // While it waited, the replica may have lost leadership, been cut by the new
@@ -866,19 +885,10 @@ impl Partition {
         self.config.durability
     }
 
-    pub(super) fn sequencer(&self) -> Sequencer<'_> {
-        Sequencer(&self.sequencer)
-    }
-}
-
-/// The partition's [`FlushSequencer`], waited on with its [`LogView`] (inside the replica
-/// module, which may write through the view).
-pub(super) struct Sequencer<'a>(&'a FlushSequencer);
-
-impl Sequencer<'_> {
-    /// [`FlushSequencer::wait_durable`] on the partition's log.
-    pub(super) fn wait_durable(&self, log: LogView<'_>, end_offset: i64) -> Result<()> {
-        self.0.wait_durable(log.log, end_offset)
+    /// Waits until the log is durable up to `end_offset` (group commit, see
+    /// [`FlushSequencer::wait_durable`]).
+    pub(super) fn wait_durable(&self, end_offset: i64) -> Result<()> {
+        self.sequencer.wait_durable(&self.log, end_offset)
     }
 }
 

@@ -681,6 +681,29 @@ fn high_watermark_is_checkpointed_in_kafkas_layout_and_reloaded_clamped() {
     assert!(matches!(err, Error::Corrupt { .. }), "{err:?}");
 }
 
+/// The periodic checkpoint (`ReplicaSet::tick` runs it for every replica) rewrites the file
+/// (an atomic replace: new inode, two fsyncs) only when the high watermark moved.
+#[test]
+#[cfg_attr(miri, ignore)]
+fn an_unchanged_high_watermark_is_not_checkpointed_again() {
+    use std::os::unix::fs::MetadataExt;
+    let dir = tempfile::tempdir().unwrap();
+    let p = open(dir.path(), 1);
+    p.become_leader(&assignment(1, &[1]), 0).unwrap();
+    produce(&p, 2, "a");
+    let path = p.log().dir().join(REPLICATION_OFFSET_CHECKPOINT_FILE);
+    let inode = || std::fs::metadata(&path).unwrap().ino();
+    p.checkpoint_high_watermark().unwrap();
+    let first = inode();
+    p.checkpoint_high_watermark().unwrap();
+    assert_eq!(inode(), first, "the same value was written again");
+    produce(&p, 1, "b");
+    p.checkpoint_high_watermark().unwrap();
+    assert_ne!(inode(), first, "a new high watermark was not written");
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert_eq!(text, "0\n1\ntopic 0 3\n");
+}
+
 #[test]
 fn epoch_cache_is_rebuilt_from_the_batches_when_missing_or_not_matching_the_log() {
     let dir = tempfile::tempdir().unwrap();

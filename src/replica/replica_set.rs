@@ -325,7 +325,7 @@ impl ReplicaSet {
         if acks == Acks::All && !leader.can_accept_acks_all()? {
             return Err(ReplicaError::NotEnoughReplicas {
                 isr: leader.isr().map_or(0, |i| i.len()),
-                min_insync_replicas: self.config.tracker.min_insync_replicas,
+                min_insync_replicas: self.effective_min_isr(),
             }
             .into());
         }
@@ -413,10 +413,22 @@ impl ReplicaSet {
         Ok(removed)
     }
 
+    /// `min(min_insync_replicas, replicas)`, the one minimum the leader's tracker applies to
+    /// `acks=all` and to the high watermark ([`ReplicaTracker::effective_min_isr`]): below it
+    /// the high watermark is frozen.
+    ///
+    /// [`ReplicaTracker::effective_min_isr`]: super::ReplicaTracker::effective_min_isr
+    fn effective_min_isr(&self) -> usize {
+        self.config
+            .tracker
+            .min_insync_replicas
+            .min(self.config.replicas as usize)
+    }
+
     /// Replicas just removed from the ISR become eligible leaders if the ISR is now below
-    /// `min_insync_replicas` (the high watermark is frozen: they hold all that is committed).
+    /// the effective minimum ISR (the high watermark is frozen: they hold all that is committed).
     fn note_removed(&mut self, removed: &[ReplicaId]) {
-        if self.isr.len() < self.config.tracker.min_insync_replicas {
+        if self.isr.len() < self.effective_min_isr() {
             for r in removed {
                 if !self.elr.contains(r) && !self.lost_power.contains(r) {
                     self.elr.push(*r);
@@ -465,7 +477,7 @@ impl ReplicaSet {
                 .collect();
             self.lost_power.retain(|r| !caught_up.contains(r));
             self.elr.retain(|r| !isr.contains(r));
-            if isr.len() >= self.config.tracker.min_insync_replicas {
+            if isr.len() >= self.effective_min_isr() {
                 // The high watermark may move again: eligible leaders may fall behind it.
                 self.elr.clear();
             }
@@ -673,7 +685,7 @@ impl ReplicaSet {
         self.leader_epoch = epoch;
         self.election = election;
         // Eligible leaders stay so only while the high watermark stays frozen.
-        if isr.len() >= self.config.tracker.min_insync_replicas {
+        if isr.len() >= self.effective_min_isr() {
             self.elr.clear();
         }
         self.elr.retain(|r| !isr.contains(r));

@@ -431,12 +431,9 @@ impl OffsetStore {
     /// [`GroupError::InvalidGroupId`] for names over 65535 bytes; [`Error::Io`] if the write
     /// or sync fails (the store then refuses writes: [`Error::PreviousIo`]).
     pub fn record_generation(&mut self, group: &str, generation: i32) -> Result<()> {
-        if self.failed {
-            return Err(Error::PreviousIo);
-        }
-        let frame = encode_generation(group, generation.max(0))?;
-        self.append(&frame)?;
-        self.apply(Decoded::Generation(group.to_owned(), generation.max(0)));
+        let generation = generation.max(0);
+        self.append(&encode_generation(group, generation)?)?;
+        self.apply(Decoded::Generation(group.to_owned(), generation));
         self.compact_if_due()
     }
 
