@@ -55,16 +55,20 @@ fn catch_up(leader: &Partition, follower: &Partition, rounds: usize) {
     panic!("no catch-up in {rounds} fetches");
 }
 
-/// All bytes of `p` from `from` to its log end.
-fn bytes_from(p: &Partition, from: i64) -> Vec<u8> {
-    let mut out = Vec::new();
-    let mut next = from;
-    while next < p.log_end_offset() {
-        let r = p.log().read(next, 1 << 20).unwrap();
-        out.extend_from_slice(&r.bytes);
-        next = r.next_offset;
-    }
-    out
+/// Epoch 1 on replicas a, b, c (ids 0, 1, 2): a leads, b copies 0..4 and leaves the ISR, c
+/// copies 0..8 and learns the high watermark 8.
+fn b_behind_c_ahead(dir: &std::path::Path) -> [Partition; 3] {
+    let [a, b, c] = [0, 1, 2].map(|id| open(dir, id));
+    lead(&a, 1, &[0, 1, 2]);
+    b.become_follower(1, Election::Clean).unwrap();
+    c.become_follower(1, Election::Clean).unwrap();
+    a.append_records(&batch("a", 4), 0).unwrap();
+    catch_up(&a, &b, 10);
+    // b stops fetching and leaves the ISR.
+    a.remove_from_isr(ReplicaId(1), 0).unwrap();
+    a.append_records(&batch("a2", 4), 0).unwrap();
+    catch_up(&a, &c, 10);
+    [a, b, c]
 }
 
 /// Issue 17, finding 6: after `delete_records` to an offset inside a batch, an empty follower
@@ -85,7 +89,10 @@ fn an_empty_follower_catches_up_when_the_leaders_log_start_is_inside_a_batch() {
     assert_eq!(follower.log_end_offset(), 13);
     assert_eq!(follower.log_start_offset(), 5);
     assert_eq!(follower.high_watermark(), 13);
-    assert_eq!(bytes_from(&follower, 5), bytes_from(&leader, 5));
+    assert_eq!(
+        common::partition_bytes(&follower, 5),
+        common::partition_bytes(&leader, 5)
+    );
     // What a consumer reads from the follower starts at its log start, as on the leader.
     let first = follower.read_committed(5, 1 << 20).unwrap();
     assert_eq!(first.batches[0].base_offset(), 0);
@@ -99,19 +106,7 @@ fn an_empty_follower_catches_up_when_the_leaders_log_start_is_inside_a_batch() {
 #[test]
 fn a_high_watermark_from_before_an_unclean_election_may_be_cut_under_a_later_clean_leader() {
     let dir = common::tmp_in_memory("partlog-follower");
-    let a = open(dir.path(), 0);
-    let b = open(dir.path(), 1);
-    let c = open(dir.path(), 2);
-    // Epoch 1: a leads, b copies 0..4, c copies 0..8 and learns the high watermark 8.
-    lead(&a, 1, &[0, 1, 2]);
-    b.become_follower(1, Election::Clean).unwrap();
-    c.become_follower(1, Election::Clean).unwrap();
-    a.append_records(&batch("a", 4), 0).unwrap();
-    catch_up(&a, &b, 10);
-    // b stops fetching and leaves the ISR.
-    a.remove_from_isr(ReplicaId(1), 0).unwrap();
-    a.append_records(&batch("a2", 4), 0).unwrap();
-    catch_up(&a, &c, 10);
+    let [_a, b, c] = b_behind_c_ahead(dir.path());
     assert_eq!(c.high_watermark(), 8, "c's high watermark");
     // Epoch 2: b leads uncleanly without 4..8 and writes other records there; epoch 3: b is
     // elected again, cleanly (its ISR). c, away through epoch 2, follows epoch 3.
@@ -121,7 +116,10 @@ fn a_high_watermark_from_before_an_unclean_election_may_be_cut_under_a_later_cle
     c.become_follower(3, Election::CleanAfterUnclean { unclean_epoch: 2 })
         .unwrap();
     catch_up(&b, &c, 10);
-    assert_eq!(bytes_from(&c, 0), bytes_from(&b, 0));
+    assert_eq!(
+        common::partition_bytes(&c, 0),
+        common::partition_bytes(&b, 0)
+    );
     assert_eq!(c.high_watermark(), b.high_watermark());
 }
 
@@ -159,18 +157,7 @@ fn a_clean_leader_after_an_unclean_one_cannot_cut_records_committed_since() {
 #[test]
 fn after_an_unclean_election_a_cut_below_the_follower_log_start_restarts_its_log_there() {
     let dir = common::tmp_in_memory("partlog-follower");
-    let a = open(dir.path(), 0);
-    let b = open(dir.path(), 1);
-    let c = open(dir.path(), 2);
-    lead(&a, 1, &[0, 1, 2]);
-    b.become_follower(1, Election::Clean).unwrap();
-    c.become_follower(1, Election::Clean).unwrap();
-    a.append_records(&batch("a", 4), 0).unwrap();
-    catch_up(&a, &b, 10);
-    // b stops fetching and leaves the ISR.
-    a.remove_from_isr(ReplicaId(1), 0).unwrap();
-    a.append_records(&batch("a2", 4), 0).unwrap();
-    catch_up(&a, &c, 10);
+    let [_a, b, c] = b_behind_c_ahead(dir.path());
     // c deletes its records below 6.
     assert_eq!(c.delete_records(6).unwrap(), 6);
     // b leads uncleanly without 4..8; c must cut to 4, below its log start 6.
@@ -180,7 +167,10 @@ fn after_an_unclean_election_a_cut_below_the_follower_log_start_restarts_its_log
     catch_up(&b, &c, 10);
     assert_eq!(c.log_start_offset(), 4);
     assert_eq!(c.log_end_offset(), b.log_end_offset());
-    assert_eq!(bytes_from(&c, 4), bytes_from(&b, 4));
+    assert_eq!(
+        common::partition_bytes(&c, 4),
+        common::partition_bytes(&b, 4)
+    );
 }
 
 /// Issue 17 ("Also"): an embedder can cut the power of one `Partition`, as `ReplicaSet` does

@@ -39,14 +39,7 @@ fn ride(i: u64) -> Vec<SimpleRecord> {
 
 fn bytes_of(set: &ReplicaSet, id: ReplicaId) -> Vec<u8> {
     let p = set.replica(id).unwrap();
-    let mut out = Vec::new();
-    let mut next = p.log_start_offset();
-    while next < p.log_end_offset() {
-        let r = p.log().read(next, 1 << 20).unwrap();
-        out.extend_from_slice(&r.bytes);
-        next = r.next_offset;
-    }
-    out
+    common::partition_bytes(p, p.log_start_offset())
 }
 
 #[test]

@@ -9,33 +9,11 @@ use std::thread;
 use std::time::Duration;
 
 use super::pause::Point;
+use super::tests::{config, fill};
 use super::Log;
-use crate::batch::SimpleRecord;
 use crate::config::Config;
 use crate::error::Error;
 use crate::segment::SegmentPaths;
-
-/// Small segments (a few batches each), files removed as soon as they are deleted.
-fn config() -> Config {
-    Config {
-        segment_bytes: 2048,
-        segment_index_bytes: 1024,
-        index_interval_bytes: 128,
-        file_delete_delay_ms: 0,
-        ..Config::default()
-    }
-}
-
-/// Appends `batches` batches of 5 records of ~60 bytes, timestamp = offset * 10.
-fn fill(log: &Log, batches: usize) {
-    for _ in 0..batches {
-        let first = log.log_end_offset();
-        let records: Vec<SimpleRecord> = (first..first + 5)
-            .map(|o| SimpleRecord::new(o * 10, Some(format!("k{o}")), Some(vec![b'v'; 50])))
-            .collect();
-        log.append(&records).unwrap();
-    }
-}
 
 /// Runs `op` on a thread of its own; its answer, or `None` if it gave none within 10 s (the
 /// thread is left behind: the test fails either way).

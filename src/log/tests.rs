@@ -13,7 +13,7 @@ use crate::config::Config;
 use crate::error::Error;
 
 /// Small segments (a few batches each), files removed as soon as they are deleted.
-fn config() -> Config {
+pub(super) fn config() -> Config {
     Config {
         segment_bytes: 2048,
         segment_index_bytes: 1024,
@@ -24,7 +24,7 @@ fn config() -> Config {
 }
 
 /// Appends `batches` batches of 5 records of ~60 bytes, timestamp = offset * 10.
-fn fill(log: &Log, batches: usize) {
+pub(super) fn fill(log: &Log, batches: usize) {
     for _ in 0..batches {
         let first = log.log_end_offset();
         let records: Vec<SimpleRecord> = (first..first + 5)

@@ -47,15 +47,32 @@ fn leader_and_isr(epoch: i32, replicas: &[u32], isr: &[u32]) -> LeaderAndIsr {
     }
 }
 
-/// Appends `n` one-record batches whose values name `tag`; returns the last append.
+/// Appends `n` one-record batches keyed and valued `tag`; returns the last append.
 fn produce(p: &Partition, n: usize, tag: &str) -> AppendInfo {
     let mut last = None;
-    for i in 0..n {
-        let value = format!("{tag}-{i}");
-        let record = SimpleRecord::new(i as i64, Some(tag.to_owned()), Some(value));
-        last = Some(p.append_records(&[record], 0).unwrap());
+    for _ in 0..n {
+        last = Some(produce_one(p, tag).unwrap());
     }
     last.expect("n > 0")
+}
+
+/// Appends one one-record batch keyed and valued `tag`.
+fn produce_one(p: &Partition, tag: &str) -> crate::Result<AppendInfo> {
+    let record = SimpleRecord::new(0, Some(tag.to_owned()), Some(tag.to_owned()));
+    p.append_records(&[record], 0)
+}
+
+/// Replica 1 led epoch 1; now 2 leads epoch 2 and writes Y at offsets 0..2, 1 follows, is cut
+/// and copies Y, and leads again at epoch 3 with a high watermark of 2: whatever 1 appended in
+/// epoch 1 that 2 never fetched is gone.
+fn overwrite_and_lead_again(one: &Partition, two: &Partition) {
+    two.become_leader(&leader_and_isr(2, &[1, 2], &[2]), 0)
+        .unwrap();
+    produce(two, 2, "y");
+    one.become_follower(2, Election::Clean).unwrap();
+    catch_up(two, one);
+    one.become_leader(&leader_and_isr(3, &[1, 2], &[1, 2]), 0)
+        .unwrap();
 }
 
 /// One fetch round trip of `max_bytes`.
@@ -176,13 +193,7 @@ fn acks_all_append_of_an_earlier_term_overwritten_since_is_not_complete() {
     let x = produce(&one, 1, "x");
     assert_eq!(one.acks_all_status(&x).unwrap(), AcksAllStatus::Pending);
 
-    two.become_leader(&leader_and_isr(2, &[1, 2], &[2]), 0)
-        .unwrap();
-    produce(&two, 2, "y");
-    one.become_follower(2, Election::Clean).unwrap();
-    catch_up(&two, &one);
-    one.become_leader(&leader_and_isr(3, &[1, 2], &[1, 2]), 0)
-        .unwrap();
+    overwrite_and_lead_again(&one, &two);
     assert_eq!(one.high_watermark(), 2);
 
     let status = one.acks_all_status(&x);
@@ -225,13 +236,7 @@ fn on_flush_append_overwritten_while_it_waited_is_not_acknowledged() {
         thread::spawn(move || produce_one(&one, "x"))
     };
     gate.wait_reached();
-    two.become_leader(&leader_and_isr(2, &[1, 2], &[2]), 0)
-        .unwrap();
-    produce(&two, 2, "y");
-    one.become_follower(2, Election::Clean).unwrap();
-    catch_up(&two, &one);
-    one.become_leader(&leader_and_isr(3, &[1, 2], &[1, 2]), 0)
-        .unwrap();
+    overwrite_and_lead_again(&one, &two);
     gate.resume();
 
     let x = appender.join().unwrap();
@@ -244,17 +249,6 @@ fn on_flush_append_overwritten_while_it_waited_is_not_acknowledged() {
         ),
         "X, overwritten by Y while its append waited for its flush, returned {x:?}"
     );
-}
-
-fn produce_one(p: &Partition, tag: &str) -> crate::Result<AppendInfo> {
-    p.append_records(
-        &[SimpleRecord::new(
-            0,
-            Some(tag.to_owned()),
-            Some(tag.to_owned()),
-        )],
-        0,
-    )
 }
 
 /// The other side of finding 2: an append of an earlier term that the replica still holds (it

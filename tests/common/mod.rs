@@ -140,3 +140,15 @@ pub fn assert_values(records: &[Record], from: i64, to: i64) {
         );
     }
 }
+
+/// Every byte of `p`'s log from `from` to its log end, as its reads return them.
+pub fn partition_bytes(p: &partlog::replica::Partition, from: i64) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut next = from;
+    while next < p.log_end_offset() {
+        let r = p.log().read(next, 1 << 20).unwrap();
+        out.extend_from_slice(&r.bytes);
+        next = r.next_offset;
+    }
+    out
+}
