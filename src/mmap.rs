@@ -34,7 +34,9 @@
 //! is the `ENOSPC` of that call, returned as an I/O error before anything is written. A file
 //! system without `fallocate` (`EOPNOTSUPP`) gets every append through the file (`pwrite`,
 //! which returns `ENOSPC` itself) instead. Readers never fault in a page the writer did not
-//! write: they look only below the published length. (Outside Linux nothing is reserved.)
+//! write: they look only below the published length. Recovery, which reads what a crashed writer
+//! left (a sparse preallocated tail), looks only below the file's first hole ([`backed_prefix`]).
+//! (Outside Linux nothing is reserved.)
 #![allow(unsafe_code)]
 
 use std::fs::File;
@@ -45,6 +47,40 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use memmap2::{MmapOptions, MmapRaw};
+
+/// How many of the first `len` bytes of `file` a reader may look at through a map of it: up to
+/// the file's first hole (a range with no blocks), or `len` if it has none there.
+///
+/// Recovery scans what a crashed writer left, and a crash leaves the active segment's
+/// preallocated tail sparse. Reading a page without a block through a shared map makes the
+/// kernel find one for it on some file systems (tmpfs); when none is free it raises SIGBUS, as
+/// for a store. The bytes of a hole read as zeros, and batches are written from the start of a
+/// segment without gaps, so what lies from the first hole on is preallocated space, never a
+/// written batch: a scan of the prefix sees everything a scan of the whole length would, and
+/// ends where the zeros would have stopped it. Where holes cannot be asked for (another OS, a
+/// file system without `SEEK_HOLE`), the whole `len`.
+///
+/// # Errors
+/// The `lseek` failing other than for lack of support.
+pub(crate) fn backed_prefix(file: &File, len: usize) -> io::Result<usize> {
+    #[cfg(target_os = "linux")]
+    {
+        if len == 0 {
+            return Ok(0);
+        }
+        match rustix::fs::seek(file, rustix::fs::SeekFrom::Hole(0)) {
+            Ok(hole) => Ok(usize::try_from(hole).map_or(len, |h| h.min(len))),
+            // No hole support, or the file shrank under us (a hole at its end: nothing past).
+            Err(e) if e == rustix::io::Errno::INVAL || e == rustix::io::Errno::NXIO => Ok(len),
+            Err(e) => Err(e.into()),
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = file;
+        Ok(len)
+    }
+}
 
 /// Asks the CPU to start loading every cache line of `data` (a hint: nothing is read, no fault
 /// can happen). A walk over batch headers is a chain of dependent loads, one cache miss after the

@@ -148,6 +148,20 @@ fn full_disk_fails_follower_runs_with_an_io_error() {
     }
 }
 
+/// A process killed while the disk is full leaves its active segment and indexes preallocated
+/// and sparse (nothing trimmed them); the log is reopened before space is freed. Recovery reads
+/// the segment's tail and the indexes: through a map, a read of a page with no block faults on
+/// a full tmpfs as a store does (the kernel must allocate a page to map it), and the process
+/// dies of SIGBUS. The reopen must succeed or fail with `Error::Io`; once space is freed, every
+/// acknowledged record is there and appends resume.
+#[test]
+#[cfg_attr(miri, ignore)]
+fn reopening_a_log_abandoned_on_a_full_disk_is_never_a_signal() {
+    if let Some(fs) = SmallFs::mount(2 << 20) {
+        run_child(&fs, "abandoned");
+    }
+}
+
 /// The scenario, run in a child process by the tests above.
 #[test]
 #[ignore = "run in a child process by the full_disk_* tests, on a small tmpfs they mount"]
@@ -163,7 +177,11 @@ fn child() {
     // Every number of free pages from 0 to past a segment and an index page, so that the
     // disk fills on each kind of write: a log page, an index page, a roll.
     for free_pages in 0..24 {
-        scenario(&root, &workload, free_pages);
+        if workload == "abandoned" {
+            abandoned_scenario(&root, free_pages);
+        } else {
+            scenario(&root, &workload, free_pages);
+        }
     }
     println!("child: done");
 }
@@ -350,6 +368,61 @@ fn scenario(root: &Path, workload: &str, free_pages: u64) {
     assert!(end >= acked);
     for _ in 0..20 {
         append_one(&log, workload, &leader).unwrap();
+    }
+    log.flush().unwrap();
+    let end = log.log_end_offset();
+    log.close().unwrap();
+    let log = Log::open(&dir, config()).unwrap();
+    assert_eq!(check_readable(&log).unwrap(), end);
+    drop(log);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// A log crashes (is abandoned, its preallocated files untrimmed) with `free_pages` pages left,
+/// after appending into them until the disk is full or 200 appends; reopened while the disk is
+/// still full, then after space is freed.
+fn abandoned_scenario(root: &Path, free_pages: u64) {
+    let dir = root.join(format!("abandoned-{free_pages}"));
+    let log = Log::open(&dir, config()).unwrap();
+    let mut acked = 0;
+    for _ in 0..20 {
+        acked = append_one(&log, "small", &log).unwrap();
+    }
+    log.flush().unwrap();
+    let filler = fill(root, free_pages);
+    for _ in 0..200 {
+        match append_one(&log, "small", &log) {
+            Ok(end) => acked = end,
+            Err(_) => break,
+        }
+    }
+    // Killed: nothing trims the sparse preallocated tails.
+    log.abandon();
+
+    println!("abandoned, {free_pages} pages free: reopening while full");
+    match Log::open(&dir, config()) {
+        Ok(log) => {
+            assert!(log.log_end_offset() >= acked);
+            assert_eq!(check_readable(&log).unwrap(), log.log_end_offset());
+            // Crashed again, before space is freed.
+            log.abandon();
+        }
+        Err(e) => {
+            assert!(
+                matches!(e, Error::Io { .. }),
+                "abandoned, {free_pages} pages free: reopen while full: expected Error::Io, \
+                 got {e:?}"
+            );
+            println!("abandoned, {free_pages} pages free: reopen while full: {e}");
+        }
+    }
+
+    std::fs::remove_file(&filler).unwrap();
+    let log = Log::open(&dir, config()).unwrap();
+    assert!(log.log_end_offset() >= acked);
+    assert_eq!(check_readable(&log).unwrap(), log.log_end_offset());
+    for _ in 0..20 {
+        append_one(&log, "small", &log).unwrap();
     }
     log.flush().unwrap();
     let end = log.log_end_offset();
