@@ -19,6 +19,12 @@
 //!   there;
 //! - reopening while the disk is still full is an error or a readable log, never a signal;
 //! - once the filler is deleted, a reopen recovers every acknowledged record and appends resume.
+//!
+//! Reads can fault too: on tmpfs a read through a shared map of a page with no block makes the
+//! kernel allocate one, and a full tmpfs answers SIGBUS. A process killed on a full disk leaves
+//! its active segment and indexes sparse; the reopen's recovery scan and a read-only index open
+//! now read only up to a file's first hole (`lseek(SEEK_HOLE)`): the `abandoned` and `index`
+//! workloads.
 #![cfg(target_os = "linux")]
 
 use std::fs::File;
@@ -28,6 +34,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use partlog::batch::{BatchBuilder, SimpleRecord};
+use partlog::index::{IndexReader, OffsetEntry};
 use partlog::log::AppendOrigin;
 use partlog::{Config, Error, Log};
 
@@ -162,6 +169,18 @@ fn reopening_a_log_abandoned_on_a_full_disk_is_never_a_signal() {
     }
 }
 
+/// An index file grown sparse (as the active segment's indexes are, `set_len` to
+/// `segment_index_bytes`) and opened read-only while the disk is full: its entries are read
+/// through a map, and the pages past the written ones have no blocks. Opening and reading it
+/// must not fault: the entries are those of the written pages (the hole holds none).
+#[test]
+#[cfg_attr(miri, ignore)]
+fn a_sparse_index_read_on_a_full_disk_is_never_a_signal() {
+    if let Some(fs) = SmallFs::mount(2 << 20) {
+        run_child(&fs, "index");
+    }
+}
+
 /// The scenario, run in a child process by the tests above.
 #[test]
 #[ignore = "run in a child process by the full_disk_* tests, on a small tmpfs they mount"]
@@ -174,6 +193,11 @@ fn child() {
         return;
     };
     let root = PathBuf::from(dir);
+    if workload == "index" {
+        sparse_index_scenario(&root);
+        println!("child: done");
+        return;
+    }
     // Every number of free pages from 0 to past a segment and an index page, so that the
     // disk fills on each kind of write: a log page, an index page, a roll.
     for free_pages in 0..24 {
@@ -431,4 +455,37 @@ fn abandoned_scenario(root: &Path, free_pages: u64) {
     assert_eq!(check_readable(&log).unwrap(), end);
     drop(log);
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Three offset-index entries written, the file grown to 256 KiB with no blocks past them, the
+/// disk filled; then the index is opened read-only and every entry looked at.
+fn sparse_index_scenario(root: &Path) {
+    let path = root.join("00000000000000000000.index");
+    let mut f = File::create(&path).unwrap();
+    for i in 1..=3u32 {
+        f.write_all(&(i * 10).to_be_bytes()).unwrap();
+        f.write_all(&(i * 1000).to_be_bytes()).unwrap();
+    }
+    f.set_len(256 << 10).unwrap();
+    f.sync_all().unwrap();
+    drop(f);
+    let filler = fill(root, 0);
+    match IndexReader::<OffsetEntry>::open_read_only(&path) {
+        Ok(index) => {
+            let entries = index.entries();
+            println!("index: {} entries read while full", entries.len());
+            assert!(entries.len() >= 3);
+            assert_eq!(entries[2].relative_offset, 30);
+            // The rest of the written page reads as zero entries (not an index to search).
+            let _ = index.floor(25);
+            let _ = index.last();
+            let _ = index.validate(1 << 20, 1 << 20);
+        }
+        Err(e) => assert!(
+            matches!(e, Error::Io { .. }),
+            "expected Error::Io, got {e:?}"
+        ),
+    }
+    std::fs::remove_file(&filler).unwrap();
+    std::fs::remove_file(&path).unwrap();
 }
