@@ -34,7 +34,10 @@
 //! is the `ENOSPC` of that call, returned as an I/O error before anything is written. A file
 //! system without `fallocate` (`EOPNOTSUPP`) gets every append through the file (`pwrite`,
 //! which returns `ENOSPC` itself) instead. Readers never fault in a page the writer did not
-//! write: they look only below the published length. (Outside Linux nothing is reserved.)
+//! write: they look only below the published length. Recovery, which reads what a crashed writer
+//! left (a sparse preallocated tail), looks on tmpfs only below the file's first hole
+//! ([`backed_prefix`]).
+//! (Outside Linux nothing is reserved.)
 #![allow(unsafe_code)]
 
 use std::fs::File;
@@ -45,6 +48,53 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use memmap2::{MmapOptions, MmapRaw};
+
+/// How many of the first `len` bytes of `file` a reader may look at through a map of it: on a
+/// file system whose pages are its blocks (tmpfs, hugetlbfs), up to the file's first hole (a
+/// range with no pages); elsewhere, or with no hole there, `len`.
+///
+/// Recovery scans what a crashed writer left, and a crash leaves the active segment's
+/// preallocated tail sparse. Reading a hole through a shared map makes tmpfs allocate a page
+/// for it, and when none is free the kernel raises SIGBUS, as for a store (a disk file system
+/// maps a zero page cache page and needs no block). The bytes of a hole read as zeros, and
+/// batches are written from the start of a segment without gaps, so what lies from the first
+/// hole on is preallocated space, never a written batch: a scan of the prefix sees everything a
+/// scan of the whole length would, and ends where the zeros would have stopped it. Only tmpfs
+/// needs the cut, so only there is `SEEK_HOLE`'s word taken. Where holes cannot be asked for
+/// (another OS, a file system without `SEEK_HOLE`), the whole `len`.
+///
+/// # Errors
+/// The `lseek` failing other than for lack of support.
+pub(crate) fn backed_prefix(file: &File, len: usize) -> io::Result<usize> {
+    #[cfg(target_os = "linux")]
+    {
+        if len == 0 {
+            return Ok(0);
+        }
+        match rustix::fs::seek(file, rustix::fs::SeekFrom::Hole(0)) {
+            Ok(hole) if usize::try_from(hole).is_ok_and(|h| h < len) => {
+                // `f_type` and the magics are `long`-sized: i64 here, narrower elsewhere.
+                #[allow(clippy::unnecessary_cast)]
+                let f_type = rustix::fs::fstatfs(file)?.f_type as i64;
+                #[allow(clippy::unnecessary_cast)]
+                let pages_are_blocks =
+                    f_type == libc::TMPFS_MAGIC as i64 || f_type == libc::HUGETLBFS_MAGIC as i64;
+                Ok(if pages_are_blocks { hole as usize } else { len })
+            }
+            Ok(_) => Ok(len),
+            // No hole support.
+            Err(e) if e == rustix::io::Errno::INVAL => Ok(len),
+            // Offset 0 is at or past the end: the file was emptied under us; nothing to read.
+            Err(e) if e == rustix::io::Errno::NXIO => Ok(0),
+            Err(e) => Err(e.into()),
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = file;
+        Ok(len)
+    }
+}
 
 /// Asks the CPU to start loading every cache line of `data` (a hint: nothing is read, no fault
 /// can happen). A walk over batch headers is a chain of dependent loads, one cache miss after the

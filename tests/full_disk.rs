@@ -19,6 +19,12 @@
 //!   there;
 //! - reopening while the disk is still full is an error or a readable log, never a signal;
 //! - once the filler is deleted, a reopen recovers every acknowledged record and appends resume.
+//!
+//! Reads can fault too: on tmpfs a read through a shared map of a page with no block makes the
+//! kernel allocate one, and a full tmpfs answers SIGBUS. A process killed on a full disk leaves
+//! its active segment and indexes sparse; the reopen's recovery scan and a read-only index open
+//! now read only up to a file's first hole (`lseek(SEEK_HOLE)`): the `abandoned` and `index`
+//! workloads.
 #![cfg(target_os = "linux")]
 
 use std::fs::File;
@@ -28,6 +34,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use partlog::batch::{BatchBuilder, SimpleRecord};
+use partlog::index::{IndexReader, OffsetEntry};
 use partlog::log::AppendOrigin;
 use partlog::{Config, Error, Log};
 
@@ -148,6 +155,32 @@ fn full_disk_fails_follower_runs_with_an_io_error() {
     }
 }
 
+/// A process killed while the disk is full leaves its active segment and indexes preallocated
+/// and sparse (nothing trimmed them); the log is reopened before space is freed. Recovery reads
+/// the segment's tail and the indexes: through a map, a read of a page with no block faults on
+/// a full tmpfs as a store does (the kernel must allocate a page to map it), and the process
+/// dies of SIGBUS. The reopen must succeed or fail with `Error::Io`; once space is freed, every
+/// acknowledged record is there and appends resume.
+#[test]
+#[cfg_attr(miri, ignore)]
+fn reopening_a_log_abandoned_on_a_full_disk_is_never_a_signal() {
+    if let Some(fs) = SmallFs::mount(2 << 20) {
+        run_child(&fs, "abandoned");
+    }
+}
+
+/// An index file grown sparse (as the active segment's indexes are, `set_len` to
+/// `segment_index_bytes`) and opened read-only while the disk is full: its entries are read
+/// through a map, and the pages past the written ones have no blocks. Opening and reading it
+/// must not fault: the entries are those of the written pages (the hole holds none).
+#[test]
+#[cfg_attr(miri, ignore)]
+fn a_sparse_index_read_on_a_full_disk_is_never_a_signal() {
+    if let Some(fs) = SmallFs::mount(2 << 20) {
+        run_child(&fs, "index");
+    }
+}
+
 /// The scenario, run in a child process by the tests above.
 #[test]
 #[ignore = "run in a child process by the full_disk_* tests, on a small tmpfs they mount"]
@@ -160,10 +193,19 @@ fn child() {
         return;
     };
     let root = PathBuf::from(dir);
+    if workload == "index" {
+        sparse_index_scenario(&root);
+        println!("child: done");
+        return;
+    }
     // Every number of free pages from 0 to past a segment and an index page, so that the
     // disk fills on each kind of write: a log page, an index page, a roll.
     for free_pages in 0..24 {
-        scenario(&root, &workload, free_pages);
+        if workload == "abandoned" {
+            abandoned_scenario(&root, free_pages);
+        } else {
+            scenario(&root, &workload, free_pages);
+        }
     }
     println!("child: done");
 }
@@ -358,4 +400,92 @@ fn scenario(root: &Path, workload: &str, free_pages: u64) {
     assert_eq!(check_readable(&log).unwrap(), end);
     drop(log);
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// A log crashes (is abandoned, its preallocated files untrimmed) with `free_pages` pages left,
+/// after appending into them until the disk is full or 200 appends; reopened while the disk is
+/// still full, then after space is freed.
+fn abandoned_scenario(root: &Path, free_pages: u64) {
+    let dir = root.join(format!("abandoned-{free_pages}"));
+    let log = Log::open(&dir, config()).unwrap();
+    let mut acked = 0;
+    for _ in 0..20 {
+        acked = append_one(&log, "small", &log).unwrap();
+    }
+    log.flush().unwrap();
+    let filler = fill(root, free_pages);
+    for _ in 0..200 {
+        match append_one(&log, "small", &log) {
+            Ok(end) => acked = end,
+            Err(_) => break,
+        }
+    }
+    // Killed: nothing trims the sparse preallocated tails.
+    log.abandon();
+
+    println!("abandoned, {free_pages} pages free: reopening while full");
+    match Log::open(&dir, config()) {
+        Ok(log) => {
+            assert!(log.log_end_offset() >= acked);
+            assert_eq!(check_readable(&log).unwrap(), log.log_end_offset());
+            // Crashed again, before space is freed.
+            log.abandon();
+        }
+        Err(e) => {
+            assert!(
+                matches!(e, Error::Io { .. }),
+                "abandoned, {free_pages} pages free: reopen while full: expected Error::Io, \
+                 got {e:?}"
+            );
+            println!("abandoned, {free_pages} pages free: reopen while full: {e}");
+        }
+    }
+
+    std::fs::remove_file(&filler).unwrap();
+    let log = Log::open(&dir, config()).unwrap();
+    assert!(log.log_end_offset() >= acked);
+    assert_eq!(check_readable(&log).unwrap(), log.log_end_offset());
+    for _ in 0..20 {
+        append_one(&log, "small", &log).unwrap();
+    }
+    log.flush().unwrap();
+    let end = log.log_end_offset();
+    log.close().unwrap();
+    let log = Log::open(&dir, config()).unwrap();
+    assert_eq!(check_readable(&log).unwrap(), end);
+    drop(log);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Three offset-index entries written, the file grown to 256 KiB with no blocks past them, the
+/// disk filled; then the index is opened read-only and every entry looked at.
+fn sparse_index_scenario(root: &Path) {
+    let path = root.join("00000000000000000000.index");
+    let mut f = File::create(&path).unwrap();
+    for i in 1..=3u32 {
+        f.write_all(&(i * 10).to_be_bytes()).unwrap();
+        f.write_all(&(i * 1000).to_be_bytes()).unwrap();
+    }
+    f.set_len(256 << 10).unwrap();
+    f.sync_all().unwrap();
+    drop(f);
+    let filler = fill(root, 0);
+    match IndexReader::<OffsetEntry>::open_read_only(&path) {
+        Ok(index) => {
+            let entries = index.entries();
+            println!("index: {} entries read while full", entries.len());
+            assert!(entries.len() >= 3);
+            assert_eq!(entries[2].relative_offset, 30);
+            // The rest of the written page reads as zero entries (not an index to search).
+            let _ = index.floor(25);
+            let _ = index.last();
+            let _ = index.validate(1 << 20, 1 << 20);
+        }
+        Err(e) => assert!(
+            matches!(e, Error::Io { .. }),
+            "expected Error::Io, got {e:?}"
+        ),
+    }
+    std::fs::remove_file(&filler).unwrap();
+    std::fs::remove_file(&path).unwrap();
 }

@@ -121,7 +121,9 @@ impl<E: IndexEntry> IndexReader<E> {
         }
     }
 
-    /// Opens an index file read-only, taking its whole length as entries.
+    /// Opens an index file read-only, taking its whole length as entries, up to its first hole:
+    /// a file grown sparse (as an active segment's index is) holds no entry in pages that were
+    /// never written, and reading them through the map would fault on a full tmpfs (SIGBUS).
     ///
     /// # Errors
     /// [`Error::Io`] if the file cannot be opened or mapped, [`Error::Corrupt`] if its length is
@@ -141,6 +143,9 @@ impl<E: IndexEntry> IndexReader<E> {
                 format!("{} length {len} is not a multiple of {}", E::NAME, E::SIZE),
             ));
         }
+        let backed =
+            crate::mmap::backed_prefix(&file, len).map_err(|e| Error::io(path, "seek", e))?;
+        let len = backed - backed % E::SIZE;
         let map = SharedMap::read_only(&file, len).map_err(|e| Error::io(path, "mmap", e))?;
         Ok(Self::new(map))
     }

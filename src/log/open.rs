@@ -208,7 +208,10 @@ fn recover_inactive(
         let len =
             usize::try_from(len).map_err(|_| Error::corrupt(&paths.log, 0, "segment too large"))?;
         let map = SharedMap::read_only(&file, len).map_err(|e| Error::io(&paths.log, "mmap", e))?;
-        let data = map.slice(0, len).unwrap_or_default();
+        // Not past the first hole: a sparse tail read through the map faults on a full tmpfs.
+        let readable =
+            crate::mmap::backed_prefix(&file, len).map_err(|e| Error::io(&paths.log, "seek", e))?;
+        let data = map.slice(0, readable).unwrap_or_default();
         let bounds = Bounds {
             first_offset: base,
             end_offset: next_base,

@@ -105,6 +105,21 @@ pub enum ReplicaError {
         /// The configured minimum.
         min_insync_replicas: usize,
     },
+    /// An `acks=all` produce was appended (and is in the leader's log, `first_offset..=
+    /// last_offset`), but the ISR fell below the effective `min_insync_replicas` before it was
+    /// answered: it is not acknowledged (Kafka's `NOT_ENOUGH_REPLICAS_AFTER_APPEND`; a producer
+    /// retrying it may write it twice). Unlike [`ReplicaError::NotEnoughReplicas`], the
+    /// records were written.
+    NotEnoughReplicasAfterAppend {
+        /// Offset of the first record appended.
+        first_offset: i64,
+        /// Offset of the last record appended.
+        last_offset: i64,
+        /// The in-sync replicas when the produce was answered.
+        isr: usize,
+        /// The effective minimum (`min(min_insync_replicas, replicas)`).
+        min_insync_replicas: usize,
+    },
     /// The replica is down (killed or powered off) and cannot do what was asked.
     ReplicaDown {
         /// The replica.
@@ -179,6 +194,15 @@ impl fmt::Display for ReplicaError {
             } => write!(
                 f,
                 "{isr} in-sync replicas, fewer than min.insync.replicas = {min_insync_replicas}"
+            ),
+            ReplicaError::NotEnoughReplicasAfterAppend {
+                first_offset,
+                last_offset,
+                isr,
+                min_insync_replicas,
+            } => write!(
+                f,
+                "offsets {first_offset}..={last_offset} were appended, but the in-sync replicas fell to {isr}, fewer than min.insync.replicas = {min_insync_replicas}, before they were acknowledged"
             ),
             ReplicaError::ReplicaDown { replica } => write!(f, "replica {} is down", replica.0),
             ReplicaError::LogStartBeyondHighWatermark {

@@ -5,7 +5,9 @@
 //!
 //! # What the controller does here
 //! - **Produce** goes to the leader. `acks=all` is refused up front while the ISR is below
-//!   `min_insync_replicas`; it is acknowledged once the high watermark covers the batch, after
+//!   `min_insync_replicas` (`NOT_ENOUGH_REPLICAS`, nothing written), and answered
+//!   `NOT_ENOUGH_REPLICAS_AFTER_APPEND` (written, not acknowledged) if the ISR fell below it
+//!   after the append; it is acknowledged once the high watermark covers the batch, after
 //!   the followers fetched (replication runs inside [`ReplicaSet::produce`] until it stops
 //!   making progress). `acks=1` is acknowledged once the leader has it.
 //! - **Failures.** [`Failure::Kill`]: the process dies, the page cache keeps every byte (the
@@ -31,7 +33,7 @@ use std::path::{Path, PathBuf};
 use super::epoch_cache::EpochEntry;
 use super::error::ReplicaError;
 use super::partition::{Durability, Election, LeaderAndIsr, Partition, PartitionConfig};
-use super::tracker::{ReplicaId, TrackerConfig};
+use super::tracker::{AcksAllStatus, ReplicaId, TrackerConfig};
 use super::FollowerProgress;
 use crate::batch::SimpleRecord;
 use crate::config::Config;
@@ -177,6 +179,22 @@ pub struct ReplicaSet {
     /// `min_insync_replicas`. The high watermark cannot move in that state, so each holds
     /// everything committed, and may lead.
     elr: Vec<ReplicaId>,
+    /// Test-only: what happens while an `acks=all` produce waits, after its batch was appended
+    /// and replicated and before its answer is decided (another broker's failure, an ISR
+    /// shrink): the window Kafka's delayed produce leaves open in its purgatory.
+    #[cfg(test)]
+    while_produce_waits: Option<WhileProduceWaits>,
+}
+
+/// See [`ReplicaSet::while_produce_waits`].
+#[cfg(test)]
+struct WhileProduceWaits(Box<dyn FnOnce(&mut ReplicaSet)>);
+
+#[cfg(test)]
+impl std::fmt::Debug for WhileProduceWaits {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("WhileProduceWaits")
+    }
 }
 
 impl ReplicaSet {
@@ -239,6 +257,8 @@ impl ReplicaSet {
             committed: 0,
             lost_power: Vec::new(),
             elr: Vec::new(),
+            #[cfg(test)]
+            while_produce_waits: None,
         };
         set.elect(now_ms)?;
         Ok(set)
@@ -314,7 +334,11 @@ impl ReplicaSet {
     ///
     /// # Errors
     /// [`ReplicaError::NoLeader`]; [`ReplicaError::NotEnoughReplicas`] for `acks=all` with too
-    /// small an ISR (nothing written); as [`Partition::append_records`].
+    /// small an ISR (Kafka's `NOT_ENOUGH_REPLICAS`: refused before the append, nothing
+    /// written); [`ReplicaError::NotEnoughReplicasAfterAppend`] for `acks=all` when the ISR
+    /// fell below the minimum after the batch was appended (the records are in the leader's
+    /// log, not acknowledged); as [`Partition::append_records`] and
+    /// [`Partition::acks_all_status`].
     pub fn produce(
         &mut self,
         records: &[SimpleRecord],
@@ -332,11 +356,27 @@ impl ReplicaSet {
         let info = leader.append_records(records, now_ms)?;
         if acks == Acks::All {
             self.replicate(now_ms)?;
+            #[cfg(test)]
+            if let Some(f) = self.while_produce_waits.take() {
+                (f.0)(self);
+            }
         }
-        let leader = self.leader_slot()?;
         let acknowledged = match acks {
             Acks::Leader => true,
-            Acks::All => leader.high_watermark() > info.last_offset,
+            // Kafka's `checkEnoughReplicasReachOffset`, asked when the produce is answered.
+            Acks::All => match self.leader_slot()?.acks_all_status(&info)? {
+                AcksAllStatus::Complete => true,
+                AcksAllStatus::Pending => false,
+                AcksAllStatus::NotEnoughReplicasAfterAppend => {
+                    return Err(ReplicaError::NotEnoughReplicasAfterAppend {
+                        first_offset: info.first_offset,
+                        last_offset: info.last_offset,
+                        isr: self.leader_slot()?.isr().map_or(0, |i| i.len()),
+                        min_insync_replicas: self.effective_min_isr(),
+                    }
+                    .into())
+                }
+            },
         };
         Ok(Produced {
             first_offset: info.first_offset,
@@ -775,4 +815,89 @@ fn power_cut(dir: &Path, config: &Config, durable: i64) -> Result<()> {
         log.truncate_to(durable)?;
     }
     log.close()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::replica::TrackerConfig;
+
+    fn three_replicas_min_isr_three(dir: &Path) -> ReplicaSet {
+        let config = ReplicaSetConfig {
+            tracker: TrackerConfig {
+                min_insync_replicas: 3,
+                ..TrackerConfig::default()
+            },
+            ..ReplicaSetConfig::new("rides", 0, 3)
+        };
+        ReplicaSet::open(dir, config, 0).unwrap()
+    }
+
+    fn ride(i: i64) -> Vec<SimpleRecord> {
+        vec![SimpleRecord::new(
+            i,
+            Some("vendor"),
+            Some(format!("ride-{i}")),
+        )]
+    }
+
+    fn a_follower(set: &ReplicaSet) -> ReplicaId {
+        let leader = set.leader().unwrap();
+        set.replica_ids()
+            .into_iter()
+            .find(|&r| r != leader)
+            .unwrap()
+    }
+
+    /// Kafka's `NOT_ENOUGH_REPLICAS`: the ISR is already below the effective minimum, so the
+    /// leader refuses the produce before appending; nothing is written.
+    #[test]
+    fn acks_all_below_min_isr_is_refused_before_the_append() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut set = three_replicas_min_isr_three(dir.path());
+        set.fail(a_follower(&set), Failure::Kill, 0).unwrap();
+        let leader = set.leader().unwrap();
+        let end = set.replica(leader).unwrap().log_end_offset();
+        match set.produce(&ride(1), Acks::All, 0) {
+            Err(Error::Replica(ReplicaError::NotEnoughReplicas {
+                isr: 2,
+                min_insync_replicas: 3,
+            })) => {}
+            other => panic!("expected NotEnoughReplicas before the append, got {other:?}"),
+        }
+        assert_eq!(set.replica(leader).unwrap().log_end_offset(), end);
+    }
+
+    /// Kafka's `NOT_ENOUGH_REPLICAS_AFTER_APPEND`: the batch was appended (and replicated)
+    /// while the ISR was large enough, and the ISR fell below the minimum before the produce
+    /// was answered. The records stay in the leader's log, but the answer is not an
+    /// acknowledgement, and it is told apart from the refusal up front.
+    #[test]
+    fn isr_shrinking_while_acks_all_waits_is_not_enough_replicas_after_append() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut set = three_replicas_min_isr_three(dir.path());
+        let follower = a_follower(&set);
+        let leader = set.leader().unwrap();
+        set.while_produce_waits = Some(WhileProduceWaits(Box::new(move |set: &mut ReplicaSet| {
+            set.fail(follower, Failure::Kill, 0).unwrap();
+        })));
+        let end = set.replica(leader).unwrap().log_end_offset();
+        match set.produce(&ride(1), Acks::All, 0) {
+            Err(Error::Replica(ReplicaError::NotEnoughReplicasAfterAppend {
+                first_offset,
+                last_offset,
+                isr: 2,
+                min_insync_replicas: 3,
+            })) => assert_eq!((first_offset, last_offset), (end, end)),
+            other => panic!("expected NotEnoughReplicasAfterAppend, got {other:?}"),
+        }
+        assert_eq!(set.replica(leader).unwrap().log_end_offset(), end + 1);
+        let read = set
+            .replica(leader)
+            .unwrap()
+            .log()
+            .read(end, 1 << 20)
+            .unwrap();
+        assert_eq!(read.batches.len(), 1, "the records are in the leader's log");
+    }
 }

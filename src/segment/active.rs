@@ -129,8 +129,12 @@ impl ActiveSegment {
             .map_err(|e| Error::io(&paths.log, "preallocate", e))?;
         let mut log = MapWriter::new(log_file, capacity, capacity, RESERVE_AHEAD_BYTES)
             .map_err(|e| Error::io(&paths.log, "mmap", e))?;
-        // Only the file's old length can hold data: what preallocation added is zeros.
-        let data = log.shared().slice(0, file_len).unwrap_or_default();
+        // Only the file's old length can hold data: what preallocation added is zeros. Nor can
+        // what lies past its first hole (a crash's sparse preallocated tail), which is not read
+        // through the map: on a full tmpfs that read would fault (SIGBUS).
+        let readable = crate::mmap::backed_prefix(log.file(), file_len)
+            .map_err(|e| Error::io(&paths.log, "seek", e))?;
+        let data = log.shared().slice(0, readable).unwrap_or_default();
 
         let index_bytes = config.segment_index_bytes as usize;
         let interval = config.index_interval_bytes;
@@ -624,8 +628,7 @@ fn clean_tail(
     // The last time entry must be the segment's largest timestamp, as for inactive segments:
     // retention and time lookups trust it.
     if let Some(t) = time_index.last() {
-        let file = data.get(..file_len)?;
-        if !super::time_entry_is_segment_max(file, &offset_index, base_offset, t) {
+        if !super::time_entry_is_segment_max(data, &offset_index, base_offset, t) {
             return None;
         }
     }
