@@ -156,6 +156,9 @@ pub(super) fn open(dir: &Path, config: Config, clock: Arc<dyn Clock>) -> Result<
         flush_lock: Mutex::new(()),
         structure_lock: Mutex::new(()),
         checkpoint_lock: Mutex::new(None),
+        // After a clean close the file holds what that close wrote, durably; after a crash it
+        // may hold a rename that never reached the disk, so it is written again at close.
+        start_checkpoint: Mutex::new(start_checkpoint.filter(|_| clean)),
         log_end_offset: AtomicI64::new(log_end_offset),
         log_start_offset: AtomicI64::new(log_start_offset),
         recovery_point: AtomicI64::new(recovery_point.min(log_end_offset)),
@@ -207,7 +210,8 @@ fn recover_inactive(
             .len();
         let len =
             usize::try_from(len).map_err(|_| Error::corrupt(&paths.log, 0, "segment too large"))?;
-        let map = SharedMap::read_only(&file, len).map_err(|e| Error::io(&paths.log, "mmap", e))?;
+        let map = SharedMap::read_only_of(&file, len as u64, len)
+            .map_err(|e| Error::io(&paths.log, "mmap", e))?;
         let data = map.slice(0, len).unwrap_or_default();
         let bounds = Bounds {
             first_offset: base,
