@@ -71,3 +71,40 @@ fn a_close_after_a_crash_writes_the_log_start_checkpoint_again() {
     assert_ne!(after.0, before.0, "rewritten");
     assert_eq!(after.1, "0\n1\n3\n");
 }
+
+/// The inode and text of the recovery-point checkpoint.
+fn recovery_checkpoint(dir: &Path) -> (u64, String) {
+    let path = dir.join("recovery-point-offset-checkpoint");
+    let ino = std::fs::metadata(&path).unwrap().ino();
+    (ino, std::fs::read_to_string(&path).unwrap())
+}
+
+#[test]
+fn an_unclean_open_moves_the_recovery_point_up_in_place() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = Log::open(dir.path(), small_config()).unwrap();
+    fill(&log, 2, 2, TS);
+    log.flush().unwrap();
+    let flushed = recovery_checkpoint(dir.path());
+    fill(&log, 2, 2, TS);
+    log.abandon();
+    // Recovery validates offsets 4-7 and flushes them: the checkpoint goes up to 8 by a write
+    // into the same file, not a new file renamed over it.
+    let log = Log::open(dir.path(), small_config()).unwrap();
+    assert!(!log.open_report().clean);
+    assert_eq!(log.log_end_offset(), 8);
+    assert_eq!(log.recovery_point(), 8);
+    let after = recovery_checkpoint(dir.path());
+    assert_eq!(after.0, flushed.0, "rewritten in place");
+    assert_eq!(partlog_offset(&after.1), 8);
+    log.abandon();
+    let log = Log::open(dir.path(), small_config()).unwrap();
+    assert_eq!(log.recovery_point(), 8);
+    assert_values(&read_all(&log), 0, 8);
+}
+
+/// The offset in an offset checkpoint's text (version, count, offset; the offset may be
+/// zero-padded).
+fn partlog_offset(text: &str) -> i64 {
+    text.lines().nth(2).unwrap().trim().parse().unwrap()
+}

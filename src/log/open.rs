@@ -172,11 +172,19 @@ pub(super) fn open(dir: &Path, config: Config, clock: Arc<dyn Clock>) -> Result<
         #[cfg(test)]
         pauses: super::pause::Pauses::default(),
     };
-    if !clean || recovery_point > log_end_offset {
-        // Everything validated is now made durable, so the next recovery starts here; and a
-        // checkpoint past the end (a cut tail) must not outlive this open.
+    if recovery_point > log_end_offset {
+        // A checkpoint past the end (a cut tail) must not outlive this open: it comes down,
+        // durably (a new file renamed over the old).
         log.flush()?;
         log.reset_recovery_point(log.log_end_offset())?;
+    } else if !clean {
+        // Everything validated is now made durable, so the next recovery starts here: the flush
+        // moves the recovery point up, in place (an older value after a power cut only costs a
+        // longer scan). The directory sync makes durable the entries a crashed process may have
+        // left unsynced (a segment it was rolling) and those this open created, before any
+        // later flush counts on the files being there.
+        log.flush()?;
+        checkpoint::sync_dir(dir)?;
     }
     Ok(log)
 }
