@@ -141,14 +141,22 @@ pub(crate) struct SharedMap {
 }
 
 impl SharedMap {
-    fn map(file: &File, capacity: usize, published: usize, writable: bool) -> io::Result<Self> {
+    /// Maps `capacity` bytes of `file`, whose length is `file_len` (as the caller last read it
+    /// with a `stat` of this descriptor or set it with `set_len`: a caller that just did either
+    /// need not pay for another `stat`). Invariant 1 rests on `file_len >= capacity`, checked here.
+    fn map(
+        file: &File,
+        file_len: u64,
+        capacity: usize,
+        published: usize,
+        writable: bool,
+    ) -> io::Result<Self> {
         if published > capacity {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
                 "published length beyond the mapping",
             ));
         }
-        let file_len = file.metadata()?.len();
         if file_len < capacity as u64 {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
@@ -169,9 +177,22 @@ impl SharedMap {
         })
     }
 
-    /// Maps the first `len` bytes of `file` read-only, all of them published.
+    /// [`SharedMap::read_only_of`], reading the file's length itself (for tests).
+    #[cfg(test)]
     pub(crate) fn read_only(file: &File, len: usize) -> io::Result<Arc<SharedMap>> {
-        Ok(Arc::new(Self::map(file, len, len, false)?))
+        let file_len = file.metadata()?.len();
+        Self::read_only_of(file, file_len, len)
+    }
+
+    /// Maps the first `len` bytes of `file` read-only, all of them published. `file_len` is the
+    /// file's length as the caller has just read it with a `stat` of `file`: the map takes no
+    /// `stat` of its own.
+    pub(crate) fn read_only_of(
+        file: &File,
+        file_len: u64,
+        len: usize,
+    ) -> io::Result<Arc<SharedMap>> {
+        Ok(Arc::new(Self::map(file, file_len, len, len, false)?))
     }
 
     /// Bytes readers may look at.
@@ -271,16 +292,31 @@ pub(crate) enum AppendFailed {
 }
 
 impl MapWriter {
-    /// Maps `capacity` bytes of `file` (which must be at least that long) read-write; the first
-    /// `published` bytes are taken as already written. Blocks are reserved `reserve_ahead`
-    /// bytes at a time past what an append needs.
+    /// [`MapWriter::of_len`], reading the file's length itself (for tests).
+    #[cfg(test)]
     pub(crate) fn new(
         file: File,
         capacity: usize,
         published: usize,
         reserve_ahead: usize,
     ) -> io::Result<Self> {
-        let shared = Arc::new(SharedMap::map(&file, capacity, published, true)?);
+        let file_len = file.metadata()?.len();
+        Self::of_len(file, file_len, capacity, published, reserve_ahead)
+    }
+
+    /// Maps `capacity` bytes of `file` (which must be at least that long) read-write; the first
+    /// `published` bytes are taken as already written. Blocks are reserved `reserve_ahead`
+    /// bytes at a time past what an append needs. `file_len` is the file's length as the caller
+    /// has just set it (`set_len`) or read it (`stat`) on this descriptor: the map takes no
+    /// `stat` of its own.
+    pub(crate) fn of_len(
+        file: File,
+        file_len: u64,
+        capacity: usize,
+        published: usize,
+        reserve_ahead: usize,
+    ) -> io::Result<Self> {
+        let shared = Arc::new(SharedMap::map(&file, file_len, capacity, published, true)?);
         let page = page_size();
         Ok(MapWriter {
             shared,

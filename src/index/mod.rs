@@ -145,8 +145,8 @@ impl<E: IndexEntry> IndexReader<E> {
         }
         let backed =
             crate::mmap::backed_prefix(&file, len).map_err(|e| Error::io(path, "seek", e))?;
-        let len = backed - backed % E::SIZE;
-        let map = SharedMap::read_only(&file, len).map_err(|e| Error::io(path, "mmap", e))?;
+        let map = SharedMap::read_only_of(&file, len as u64, backed - backed % E::SIZE)
+            .map_err(|e| Error::io(path, "mmap", e))?;
         Ok(Self::new(map))
     }
 
@@ -228,12 +228,26 @@ impl<E: IndexEntry> IndexWriter<E> {
             .open(path)
             .map_err(|e| Error::io(path, "open", e))?;
         crate::durability::created(path);
-        // Anything past the kept entries is stale: cut it, then grow back with zeros.
-        file.set_len(published as u64)
-            .and_then(|()| file.set_len(capacity as u64))
+        // Anything past the kept entries is stale: cut it (a file no longer than them has
+        // nothing to cut: a new one), then grow back with zeros.
+        let file_len = file
+            .metadata()
+            .map_err(|e| Error::io(path, "stat", e))?
+            .len();
+        if file_len > published as u64 {
+            file.set_len(published as u64)
+                .map_err(|e| Error::io(path, "preallocate", e))?;
+        }
+        file.set_len(capacity as u64)
             .map_err(|e| Error::io(path, "preallocate", e))?;
-        let map = MapWriter::new(file, capacity, published, RESERVE_AHEAD_BYTES)
-            .map_err(|e| Error::io(path, "mmap", e))?;
+        let map = MapWriter::of_len(
+            file,
+            capacity as u64,
+            capacity,
+            published,
+            RESERVE_AHEAD_BYTES,
+        )
+        .map_err(|e| Error::io(path, "mmap", e))?;
         Ok(IndexWriter {
             path: path.to_owned(),
             map,

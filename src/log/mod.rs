@@ -170,6 +170,12 @@ pub struct Log {
     /// replaced). Always the innermost lock: taken with or without the writer or flush lock,
     /// never the other way round.
     checkpoint_lock: Mutex<Option<File>>,
+    /// The value the log-start-offset checkpoint file durably holds, as far as this log knows:
+    /// written by it (temp file, fsync, rename, directory fsync) or found at a clean open (the
+    /// last close wrote it so); `None` if unknown. Every write of that file holds this lock
+    /// (innermost, as the checkpoint lock), so the file and the value agree; `close` rewrites
+    /// the file only if the log start differs from it.
+    start_checkpoint: Mutex<Option<i64>>,
     log_end_offset: AtomicI64,
     log_start_offset: AtomicI64,
     recovery_point: AtomicI64,
@@ -475,6 +481,22 @@ impl Log {
         Ok(())
     }
 
+    /// Writes the log-start-offset checkpoint durably, and notes it in `known` (the held
+    /// `start_checkpoint` lock): `None` while the write is under way, so a failed one leaves
+    /// the value unknown.
+    fn write_start_checkpoint(&self, known: &mut Option<i64>, offset: i64) -> Result<()> {
+        *known = None;
+        checkpoint::write_offset(&self.dir.join(LOG_START_OFFSET_FILE), offset)?;
+        *known = Some(offset);
+        Ok(())
+    }
+
+    /// Writes the log-start-offset checkpoint durably (see `write_start_checkpoint`).
+    pub(super) fn checkpoint_log_start(&self, offset: i64) -> Result<()> {
+        let mut known = lock(&self.start_checkpoint);
+        self.write_start_checkpoint(&mut known, offset)
+    }
+
     /// [`Log::replace_recovery_point`], taking the checkpoint lock.
     pub(super) fn reset_recovery_point(&self, to: i64) -> Result<()> {
         let mut file = lock(&self.checkpoint_lock);
@@ -527,10 +549,14 @@ impl Log {
         self.remove_all_pending()?;
         // The writer is gone (`active` taken): no truncation can come any more.
         self.advance_recovery_point(leo, self.truncations.load(Ordering::Acquire))?;
-        checkpoint::write_offset(
-            &self.dir.join(LOG_START_OFFSET_FILE),
-            self.log_start_offset(),
-        )?;
+        {
+            // An unchanged checkpoint is not written again (a temp file, two fsyncs, a rename).
+            let mut known = lock(&self.start_checkpoint);
+            let start = self.log_start_offset();
+            if *known != Some(start) {
+                self.write_start_checkpoint(&mut known, start)?;
+            }
+        }
         let marker = self.dir.join(CLEAN_SHUTDOWN_FILE);
         File::create(&marker)
             .and_then(|f| f.sync_all())

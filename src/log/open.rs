@@ -156,6 +156,9 @@ pub(super) fn open(dir: &Path, config: Config, clock: Arc<dyn Clock>) -> Result<
         flush_lock: Mutex::new(()),
         structure_lock: Mutex::new(()),
         checkpoint_lock: Mutex::new(None),
+        // After a clean close the file holds what that close wrote, durably; after a crash it
+        // may hold a rename that never reached the disk, so it is written again at close.
+        start_checkpoint: Mutex::new(start_checkpoint.filter(|_| clean)),
         log_end_offset: AtomicI64::new(log_end_offset),
         log_start_offset: AtomicI64::new(log_start_offset),
         recovery_point: AtomicI64::new(recovery_point.min(log_end_offset)),
@@ -169,11 +172,19 @@ pub(super) fn open(dir: &Path, config: Config, clock: Arc<dyn Clock>) -> Result<
         #[cfg(test)]
         pauses: super::pause::Pauses::default(),
     };
-    if !clean || recovery_point > log_end_offset {
-        // Everything validated is now made durable, so the next recovery starts here; and a
-        // checkpoint past the end (a cut tail) must not outlive this open.
+    if recovery_point > log_end_offset {
+        // A checkpoint past the end (a cut tail) must not outlive this open: it comes down,
+        // durably (a new file renamed over the old).
         log.flush()?;
         log.reset_recovery_point(log.log_end_offset())?;
+    } else if !clean {
+        // Everything validated is now made durable, so the next recovery starts here: the flush
+        // moves the recovery point up, in place (an older value after a power cut only costs a
+        // longer scan). The directory sync makes durable the entries a crashed process may have
+        // left unsynced (a segment it was rolling) and those this open created, before any
+        // later flush counts on the files being there.
+        log.flush()?;
+        checkpoint::sync_dir(dir)?;
     }
     Ok(log)
 }
@@ -207,7 +218,8 @@ fn recover_inactive(
             .len();
         let len =
             usize::try_from(len).map_err(|_| Error::corrupt(&paths.log, 0, "segment too large"))?;
-        let map = SharedMap::read_only(&file, len).map_err(|e| Error::io(&paths.log, "mmap", e))?;
+        let map = SharedMap::read_only_of(&file, len as u64, len)
+            .map_err(|e| Error::io(&paths.log, "mmap", e))?;
         // Not past the first hole: a sparse tail read through the map faults on a full tmpfs.
         let readable =
             crate::mmap::backed_prefix(&file, len).map_err(|e| Error::io(&paths.log, "seek", e))?;

@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use super::{lock, Log, LOG_START_OFFSET_FILE};
+use super::{lock, Log};
 use crate::checkpoint;
 use crate::error::{Error, Result};
 use crate::segment::Segment;
@@ -183,7 +183,7 @@ impl Log {
         if before_offset <= lso {
             return Ok(lso);
         }
-        let r = checkpoint::write_offset(&self.dir.join(LOG_START_OFFSET_FILE), before_offset);
+        let r = self.checkpoint_log_start(before_offset);
         self.fail_on_io(r)?;
         self.log_start_offset
             .store(before_offset, Ordering::Release);
@@ -308,7 +308,7 @@ impl Log {
             .get(doomed.len())
             .map_or(self.log_end_offset(), |s| s.base_offset());
         if first_kept > self.log_start_offset() {
-            checkpoint::write_offset(&self.dir.join(LOG_START_OFFSET_FILE), first_kept)?;
+            self.checkpoint_log_start(first_kept)?;
             self.log_start_offset
                 .fetch_max(first_kept, Ordering::AcqRel);
         }

@@ -112,7 +112,7 @@ impl Log {
         // 2. The new start is durable before any file goes, so a crash cannot bring back an
         //    offset below it; then published, start and end in the order that keeps
         //    start <= end for readers.
-        checkpoint::write_offset(&self.dir.join(super::LOG_START_OFFSET_FILE), offset)?;
+        self.checkpoint_log_start(offset)?;
         if offset > self.log_end_offset() {
             self.log_end_offset.store(offset, Ordering::Release);
             self.log_start_offset.store(offset, Ordering::Release);

@@ -127,8 +127,16 @@ impl ActiveSegment {
         log_file
             .set_len(capacity as u64)
             .map_err(|e| Error::io(&paths.log, "preallocate", e))?;
-        let mut log = MapWriter::new(log_file, capacity, capacity, RESERVE_AHEAD_BYTES)
-            .map_err(|e| Error::io(&paths.log, "mmap", e))?;
+        // Published up to the old length: what preallocation added is zeros already, so a
+        // recovery that keeps all of it has nothing to cut (no `set_len` down and back up).
+        let mut log = MapWriter::of_len(
+            log_file,
+            capacity as u64,
+            capacity,
+            file_len,
+            RESERVE_AHEAD_BYTES,
+        )
+        .map_err(|e| Error::io(&paths.log, "mmap", e))?;
         // Only the file's old length can hold data: what preallocation added is zeros. Nor can
         // what lies past its first hole (a crash's sparse preallocated tail), which is not read
         // through the map: on a full tmpfs that read would fault (SIGBUS).

@@ -301,7 +301,8 @@ impl Segment {
             .len();
         let len_usize =
             usize::try_from(len).map_err(|_| Error::corrupt(path, 0, "segment too large"))?;
-        let log = SharedMap::read_only(&file, len_usize).map_err(|e| Error::io(path, "mmap", e))?;
+        let log = SharedMap::read_only_of(&file, len, len_usize)
+            .map_err(|e| Error::io(path, "mmap", e))?;
         self.size.store(len, Ordering::Release);
         if !self.index_suspect.swap(false, Ordering::AcqRel) {
             if let Some(view) = self.open_indexes(&log, len) {
@@ -312,7 +313,8 @@ impl Segment {
         }
         // Missing or bad indexes: readers walk meanwhile (an index of no entries), and this
         // call rebuilds them.
-        let none = SharedMap::read_only(&file, 0).map_err(|e| Error::io(path, "mmap", e))?;
+        let none =
+            SharedMap::read_only_of(&file, len, 0).map_err(|e| Error::io(path, "mmap", e))?;
         let walking = Arc::new(SegmentView {
             frozen: log.slice(0, log.published()),
             log,
