@@ -43,6 +43,35 @@ pub enum TopicError {
         /// How many partitions the topic has.
         partition_count: u32,
     },
+    /// A partition directory's `partition.metadata` names another topic id than the topic's
+    /// (Kafka's `InconsistentTopicIdException`): the directory belongs to another incarnation
+    /// of the topic (deleted and created again), and is left alone.
+    InconsistentTopicId {
+        /// The topic.
+        topic: String,
+        /// The partition.
+        partition: u32,
+        /// The topic's id.
+        expected: String,
+        /// The id the partition directory holds.
+        found: String,
+    },
+    /// The data directory's `meta.properties` is refused (KRaft's rules): a version 0
+    /// (`broker.id`) file, a missing key, or another node's file.
+    MetaProperties {
+        /// The file.
+        path: std::path::PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// [`Topic::adopt`](super::Topic::adopt) found no partition directories to adopt, or
+    /// directories that do not make a topic (a gap in the numbers, no or differing topic ids).
+    CannotAdopt {
+        /// The topic.
+        topic: String,
+        /// Why.
+        reason: String,
+    },
 }
 
 impl fmt::Display for TopicError {
@@ -71,6 +100,22 @@ impl fmt::Display for TopicError {
                 f,
                 "topic {topic} has no partition {partition} (it has {partition_count})"
             ),
+            TopicError::InconsistentTopicId {
+                topic,
+                partition,
+                expected,
+                found,
+            } => write!(
+                f,
+                "partition {topic}-{partition} holds topic id {found}, but the topic's id is \
+                 {expected}"
+            ),
+            TopicError::MetaProperties { path, reason } => {
+                write!(f, "{}: {reason}", path.display())
+            }
+            TopicError::CannotAdopt { topic, reason } => {
+                write!(f, "cannot adopt topic {topic}: {reason}")
+            }
         }
     }
 }
