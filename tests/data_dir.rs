@@ -1,0 +1,375 @@
+//! The data directory as Kafka lays it out (issue 18): `meta.properties`, the four shared
+//! checkpoint files (`topic partition offset` lines for every partition of the directory), and
+//! `partition.metadata` with the topic id in each partition directory. Kafka's bytes are written
+//! by hand here as `CheckpointFile`, `PartitionMetadata` and `MetaProperties` write them.
+
+use std::fs;
+use std::path::Path;
+
+use partlog::batch::SimpleRecord;
+use partlog::checkpoint::{
+    format_topic_partition_offsets, parse_topic_partition_offsets, TopicPartitionOffsets,
+};
+use partlog::replica::ReplicaId;
+use partlog::topic::{
+    read_partition_metadata, Topic, TopicConfig, TopicError, TopicOptions, Uuid,
+    LOG_START_OFFSET_CHECKPOINT, META_PROPERTIES, PARTITION_METADATA, RECOVERY_POINT_CHECKPOINT,
+    REPLICATION_OFFSET_CHECKPOINT,
+};
+use partlog::{Config, Error};
+
+fn small() -> TopicConfig {
+    TopicConfig::from(Config {
+        segment_bytes: 4096,
+        segment_index_bytes: 1024,
+        index_interval_bytes: 256,
+        max_batch_bytes: 4096,
+        ..Config::default()
+    })
+}
+
+fn record(i: i64) -> SimpleRecord {
+    SimpleRecord::new(i, Some("k"), Some("v"))
+}
+
+fn read(path: &Path) -> String {
+    fs::read_to_string(path).unwrap()
+}
+
+fn shared(data: &Path, name: &str) -> TopicPartitionOffsets {
+    parse_topic_partition_offsets(Path::new(name), &fs::read(data.join(name)).unwrap()).unwrap()
+}
+
+fn entry(topic: &str, p: u32) -> (String, u32) {
+    (topic.to_owned(), p)
+}
+
+#[test]
+fn a_checkpoint_in_kafkas_bytes_parses_and_partlog_writes_the_same_bytes() {
+    // What Kafka's OffsetCheckpointFile writes for two entries (version, count, lines, each
+    // ending in '\n').
+    let kafka = b"0\n2\nrides 0 5\nrides 1 17\n";
+    let parsed = parse_topic_partition_offsets(Path::new("x"), kafka).unwrap();
+    assert_eq!(parsed.len(), 2);
+    assert_eq!(parsed[&entry("rides", 1)], 17);
+    assert_eq!(format_topic_partition_offsets(&parsed), kafka);
+    // Kafka writes an empty map as "0\n0\n"; an empty file means no entries.
+    assert_eq!(
+        format_topic_partition_offsets(&TopicPartitionOffsets::new()),
+        b"0\n0\n"
+    );
+    for empty in [&b""[..], b"0\n0\n", b"0\n"] {
+        assert!(parse_topic_partition_offsets(Path::new("x"), empty)
+            .unwrap()
+            .is_empty());
+    }
+    // Java's readLine: no final newline, "\r\n", and runs of whitespace are all fine.
+    let loose = parse_topic_partition_offsets(Path::new("x"), b"0\r\n1\r\nrides  2\t9").unwrap();
+    assert_eq!(loose[&entry("rides", 2)], 9);
+}
+
+#[test]
+fn damaged_checkpoints_are_refused_as_kafkas_reader_refuses_them() {
+    for bad in [
+        &b"1\n1\nrides 0 5\n"[..],   // wrong version
+        b"0\n2\nrides 0 5\n",        // count mismatch
+        b"0\n1\nrides 0 5\nx 1 2\n", // count mismatch the other way
+        b"0\n1\nrides 0\n",          // a line without its offset
+        b"0\n1\nrides x 5\n",        // partition not a number
+        b"0\n1\nrides 0 five\n",     // offset not a number
+        b"0\n1\n rides 0 5\n",       // Java's split gives an empty first field
+        b"0\nmany\n",                // count not a number
+        b"\xff\n",                   // not UTF-8
+    ] {
+        let r = parse_topic_partition_offsets(Path::new("cp"), bad);
+        assert!(
+            matches!(r, Err(Error::Corrupt { .. })),
+            "{:?}: {r:?}",
+            String::from_utf8_lossy(bad)
+        );
+    }
+}
+
+#[test]
+fn several_topics_share_the_checkpoint_files_and_keep_each_others_lines() {
+    let data = tempfile::tempdir().unwrap();
+    let a = Topic::create(data.path(), "a", 2, small()).unwrap();
+    let b = Topic::create(data.path(), "b", 1, small()).unwrap();
+    a.append(0, &[record(0), record(1)]).unwrap();
+    b.append(0, &[record(0)]).unwrap();
+    // Two handles, interleaved: each write keeps the other topic's lines.
+    a.flush().unwrap();
+    b.flush().unwrap();
+    a.append(1, &[record(2)]).unwrap();
+    a.flush().unwrap();
+    let rp = shared(data.path(), RECOVERY_POINT_CHECKPOINT);
+    assert_eq!(rp[&entry("a", 0)], 2);
+    assert_eq!(rp[&entry("a", 1)], 1);
+    assert_eq!(rp[&entry("b", 0)], 1);
+    let hw = shared(data.path(), REPLICATION_OFFSET_CHECKPOINT);
+    assert_eq!(hw.len(), 3);
+    assert_eq!(hw[&entry("b", 0)], 1);
+    // The bytes are Kafka's layout, sorted.
+    assert_eq!(
+        read(&data.path().join(REPLICATION_OFFSET_CHECKPOINT)),
+        "0\n3\na 0 2\na 1 1\nb 0 1\n"
+    );
+    // A line for a partition whose directory is gone is dropped, as Kafka's next write would.
+    a.close().unwrap();
+    let path = data.path().join(RECOVERY_POINT_CHECKPOINT);
+    fs::write(&path, "0\n2\nghost 0 7\nb 0 1\n").unwrap();
+    b.close().unwrap();
+    assert_eq!(shared(data.path(), RECOVERY_POINT_CHECKPOINT).len(), 1);
+    assert!(!read(&path).contains("ghost"));
+}
+
+#[test]
+fn meta_properties_is_created_then_verified() {
+    let data = tempfile::tempdir().unwrap();
+    let t = Topic::create(data.path(), "rides", 1, small()).unwrap();
+    let meta = t.data_dir_files().meta_properties().clone();
+    t.close().unwrap();
+    let text = read(&data.path().join(META_PROPERTIES));
+    assert!(text.contains("version=1\n"), "{text}");
+    assert!(text.contains("node.id=0\n"), "{text}");
+    assert!(text.contains(&format!("cluster.id={}\n", meta.cluster_id)));
+    assert_eq!(meta.cluster_id.len(), 22);
+    assert!(text.contains(&format!("directory.id={}\n", meta.directory_id.unwrap())));
+    // Same node: opens. Another node: refused.
+    Topic::open(data.path(), "rides").unwrap().close().unwrap();
+    let other = TopicOptions {
+        broker: ReplicaId(1),
+        ..TopicOptions::default()
+    };
+    assert!(matches!(
+        Topic::open_with(data.path(), "rides", other),
+        Err(Error::Topic(TopicError::MetaProperties { .. }))
+    ));
+    // A file Kafka's StorageTool wrote (comment and date lines, any key order) opens.
+    fs::write(
+        data.path().join(META_PROPERTIES),
+        "#\n#Sat Dec 05 15:00:00 UTC 2026\nnode.id=0\ndirectory.id=AAAAAAAAAAEAAAAAAAAAAg\n\
+         version=1\ncluster.id=MkU3OEVBNTcwNTJENDM2Qk\n",
+    )
+    .unwrap();
+    let t = Topic::open(data.path(), "rides").unwrap();
+    assert_eq!(
+        t.data_dir_files().meta_properties().cluster_id,
+        "MkU3OEVBNTcwNTJENDM2Qk"
+    );
+    t.close().unwrap();
+    // A ZooKeeper-era V0 file is refused, as KRaft refuses it.
+    fs::write(
+        data.path().join(META_PROPERTIES),
+        "version=0\nbroker.id=0\ncluster.id=MkU3OEVBNTcwNTJENDM2Qk\n",
+    )
+    .unwrap();
+    assert!(matches!(
+        Topic::open(data.path(), "rides"),
+        Err(Error::Topic(TopicError::MetaProperties { .. }))
+    ));
+}
+
+#[test]
+fn partition_metadata_holds_the_topic_id_in_kafkas_bytes_and_a_mismatch_is_refused() {
+    let data = tempfile::tempdir().unwrap();
+    let t = Topic::create(data.path(), "rides", 2, small()).unwrap();
+    let id = t.topic_id().unwrap();
+    t.close().unwrap();
+    for p in 0..2 {
+        let dir = data.path().join(format!("rides-{p}"));
+        assert_eq!(
+            fs::read(dir.join(PARTITION_METADATA)).unwrap(),
+            format!("version: 0\ntopic_id: {id}").into_bytes()
+        );
+        assert_eq!(read_partition_metadata(&dir).unwrap(), Some(id));
+    }
+    // The id survives reopening.
+    let t = Topic::open(data.path(), "rides").unwrap();
+    assert_eq!(t.topic_id(), Some(id));
+    t.close().unwrap();
+    // Partition 1 of another incarnation of the topic: Kafka's InconsistentTopicIdException.
+    let other = Uuid::random().unwrap();
+    fs::write(
+        data.path().join("rides-1").join(PARTITION_METADATA),
+        format!("version: 0\ntopic_id: {other}"),
+    )
+    .unwrap();
+    let r = Topic::open(data.path(), "rides");
+    assert!(
+        matches!(
+            &r,
+            Err(Error::Topic(TopicError::InconsistentTopicId {
+                partition: 1,
+                ..
+            }))
+        ),
+        "{r:?}"
+    );
+    // A garbled file is corrupt, not a silent new id.
+    fs::write(
+        data.path().join("rides-1").join(PARTITION_METADATA),
+        "version: 0\ntopic_id: AAAAAAAAAAAAAAAAAAAAAA",
+    )
+    .unwrap();
+    assert!(matches!(
+        Topic::open(data.path(), "rides"),
+        Err(Error::Corrupt { .. })
+    ));
+}
+
+#[test]
+fn a_directory_in_the_old_per_partition_layout_opens_with_no_data_lost() {
+    let data = tempfile::tempdir().unwrap();
+    let t = Topic::create(data.path(), "rides", 2, small()).unwrap();
+    for i in 0..5 {
+        t.append(0, &[record(i)]).unwrap();
+    }
+    t.append(1, &[record(9)]).unwrap();
+    t.close().unwrap();
+    // Back to the old layout: no data-dir files, no topic ids anywhere.
+    for name in [
+        META_PROPERTIES,
+        RECOVERY_POINT_CHECKPOINT,
+        REPLICATION_OFFSET_CHECKPOINT,
+        ".partlog-checkpoint.lock",
+    ] {
+        fs::remove_file(data.path().join(name)).unwrap();
+    }
+    for p in 0..2 {
+        fs::remove_file(data.path().join(format!("rides-{p}/{PARTITION_METADATA}"))).unwrap();
+    }
+    let meta = data.path().join("rides.topic-metadata");
+    let text = read(&meta);
+    let kept: Vec<&str> = text
+        .lines()
+        .skip(2)
+        .filter(|l| !l.starts_with("topic.id "))
+        .collect();
+    fs::write(&meta, format!("0\n{}\n{}\n", kept.len(), kept.join("\n"))).unwrap();
+
+    let t = Topic::open(data.path(), "rides").unwrap();
+    let d = t.describe();
+    assert_eq!(d.partitions[0].log_end_offset, 5);
+    assert_eq!(d.partitions[0].high_watermark, 5);
+    assert_eq!(d.partitions[1].high_watermark, 1);
+    let id = t.topic_id().expect("an id is given on open");
+    t.close().unwrap();
+    assert_eq!(
+        read_partition_metadata(&data.path().join("rides-0")).unwrap(),
+        Some(id)
+    );
+    assert!(read(&meta).contains(&format!("topic.id {id}\n")));
+    assert_eq!(
+        shared(data.path(), REPLICATION_OFFSET_CHECKPOINT)[&entry("rides", 0)],
+        5
+    );
+}
+
+#[test]
+fn a_partition_without_its_own_checkpoints_takes_them_from_the_shared_files() {
+    let data = tempfile::tempdir().unwrap();
+    let t = Topic::create(data.path(), "rides", 1, small()).unwrap();
+    for i in 0..4 {
+        t.append(0, &[record(i)]).unwrap();
+    }
+    t.partition(0).unwrap().delete_records(2).unwrap();
+    t.close().unwrap();
+    assert_eq!(
+        read(&data.path().join(LOG_START_OFFSET_CHECKPOINT)),
+        "0\n1\nrides 0 2\n"
+    );
+    // As a Kafka broker's partition directory: only the shared files know the offsets.
+    let pdir = data.path().join("rides-0");
+    for name in [
+        "recovery-point-offset-checkpoint",
+        "log-start-offset-checkpoint",
+        "replication-offset-checkpoint",
+    ] {
+        fs::remove_file(pdir.join(name)).unwrap();
+    }
+    let t = Topic::open(data.path(), "rides").unwrap();
+    let offsets = partlog::topic::TopicSource::offsets(&t, 0).unwrap();
+    assert_eq!(offsets.log_start_offset, 2);
+    assert_eq!(offsets.high_watermark, 4);
+    assert_eq!(offsets.log_end_offset, 4);
+    t.close().unwrap();
+}
+
+#[test]
+fn partition_directories_a_broker_created_are_adopted_with_their_topic_id() {
+    let data = tempfile::tempdir().unwrap();
+    // Make partition directories, then strip partlog's own files from them, leaving what a
+    // broker leaves: segments, Kafka's partition.metadata and the shared checkpoints.
+    let t = Topic::create(data.path(), "orders", 2, small()).unwrap();
+    t.append(1, &[record(0), record(1), record(2)]).unwrap();
+    t.close().unwrap();
+    let kafka_id: Uuid = "MkU3OEVBNTcwNTJENDM2Qg".parse().unwrap();
+    fs::remove_file(data.path().join("orders.topic-metadata")).unwrap();
+    for p in 0..2 {
+        let pdir = data.path().join(format!("orders-{p}"));
+        for name in [
+            "recovery-point-offset-checkpoint",
+            "log-start-offset-checkpoint",
+            "replication-offset-checkpoint",
+        ] {
+            let _ = fs::remove_file(pdir.join(name));
+        }
+        fs::write(
+            pdir.join(PARTITION_METADATA),
+            format!("version: 0\ntopic_id: {kafka_id}"),
+        )
+        .unwrap();
+    }
+    assert!(matches!(
+        Topic::open(data.path(), "orders"),
+        Err(Error::Topic(TopicError::NotFound { .. }))
+    ));
+    let t = Topic::adopt(data.path(), "orders", small(), TopicOptions::default()).unwrap();
+    assert_eq!(t.topic_id(), Some(kafka_id));
+    assert_eq!(t.partitions().len(), 2);
+    let offsets = partlog::topic::TopicSource::offsets(&t, 1).unwrap();
+    assert_eq!((offsets.high_watermark, offsets.log_end_offset), (3, 3));
+    t.close().unwrap();
+    // From now on it is a partlog topic.
+    let t = Topic::open(data.path(), "orders").unwrap();
+    assert_eq!(t.topic_id(), Some(kafka_id));
+    t.close().unwrap();
+    // Nothing to adopt, or a gap in the numbers: refused.
+    assert!(matches!(
+        Topic::adopt(data.path(), "none", small(), TopicOptions::default()),
+        Err(Error::Topic(TopicError::CannotAdopt { .. }))
+    ));
+    fs::create_dir(data.path().join("gap-0")).unwrap();
+    fs::create_dir(data.path().join("gap-2")).unwrap();
+    assert!(matches!(
+        Topic::adopt(data.path(), "gap", small(), TopicOptions::default()),
+        Err(Error::Topic(TopicError::CannotAdopt { .. }))
+    ));
+}
+
+#[test]
+fn a_garbled_shared_recovery_point_is_read_as_empty_but_a_garbled_high_watermark_file_is_refused() {
+    let data = tempfile::tempdir().unwrap();
+    let t = Topic::create(data.path(), "rides", 1, small()).unwrap();
+    t.append(0, &[record(0)]).unwrap();
+    t.close().unwrap();
+    // Kafka's LogManager resets a bad recovery-point or log-start file to empty.
+    fs::write(data.path().join(RECOVERY_POINT_CHECKPOINT), "7\n").unwrap();
+    fs::write(data.path().join(LOG_START_OFFSET_CHECKPOINT), "0\n9\n").unwrap();
+    let t = Topic::open(data.path(), "rides").unwrap();
+    assert_eq!(t.describe().partitions[0].log_end_offset, 1);
+    t.close().unwrap();
+    assert_eq!(
+        shared(data.path(), RECOVERY_POINT_CHECKPOINT)[&entry("rides", 0)],
+        1
+    );
+    // A bad replication-offset-checkpoint fails the directory in Kafka, and is not written over.
+    let hw = data.path().join(REPLICATION_OFFSET_CHECKPOINT);
+    fs::write(&hw, "0\n3\nrides 0 1\n").unwrap();
+    assert!(matches!(
+        Topic::open(data.path(), "rides"),
+        Err(Error::Corrupt { .. })
+    ));
+    assert_eq!(read(&hw), "0\n3\nrides 0 1\n");
+}
