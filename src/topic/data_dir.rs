@@ -223,6 +223,9 @@ impl PartitionCheckpoint {
     }
 }
 
+/// Which value of a [`PartitionCheckpoint`] a shared file holds.
+type Field = fn(&PartitionCheckpoint) -> Option<i64>;
+
 /// One Kafka log directory. See the module docs.
 #[derive(Debug, Clone)]
 pub struct DataDir {
@@ -332,7 +335,7 @@ impl DataDir {
         entries: &BTreeMap<u32, PartitionCheckpoint>,
     ) -> Result<()> {
         let _guard = self.lock()?;
-        let pick: [(&str, fn(&PartitionCheckpoint) -> Option<i64>, bool); 3] = [
+        let pick: [(&str, Field, bool); 3] = [
             (RECOVERY_POINT_CHECKPOINT, |c| c.recovery_point, true),
             (LOG_START_OFFSET_CHECKPOINT, |c| c.log_start_offset, true),
             (REPLICATION_OFFSET_CHECKPOINT, |c| c.high_watermark, false),
