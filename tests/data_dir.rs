@@ -373,3 +373,83 @@ fn a_garbled_shared_recovery_point_is_read_as_empty_but_a_garbled_high_watermark
     ));
     assert_eq!(read(&hw), "0\n3\nrides 0 1\n");
 }
+
+#[test]
+fn a_stale_shared_recovery_point_never_lets_recovery_skip_what_the_partition_has_not_synced() {
+    // The shared file is written only at flush, tick and close; the partition's own recovery
+    // point is lowered durably on truncation. Here the own file says 0 (nothing trusted) and the
+    // shared one says the whole log: a damaged batch in the first segment must still be found.
+    let data = tempfile::tempdir().unwrap();
+    let t = Topic::create(data.path(), "rides", 1, small()).unwrap();
+    let big = SimpleRecord::new(0, Some("k"), Some("v".repeat(600)));
+    for _ in 0..20 {
+        t.append(0, std::slice::from_ref(&big)).unwrap();
+    }
+    assert!(t.partition(0).unwrap().log().segment_count() > 2);
+    t.close().unwrap();
+    assert_eq!(
+        shared(data.path(), RECOVERY_POINT_CHECKPOINT)[&entry("rides", 0)],
+        20
+    );
+    let pdir = data.path().join("rides-0");
+    fs::remove_file(pdir.join("clean-shutdown")).unwrap();
+    fs::write(pdir.join("recovery-point-offset-checkpoint"), "0\n1\n0\n").unwrap();
+    let first = pdir.join("00000000000000000000.log");
+    let mut bytes = fs::read(&first).unwrap();
+    bytes[100] ^= 0xff; // inside the first batch's records: its CRC fails
+    fs::write(&first, &bytes).unwrap();
+
+    let t = Topic::open(data.path(), "rides").unwrap();
+    let p = t.partition(0).unwrap();
+    let (base, position, _) = p
+        .log()
+        .open_report()
+        .truncated
+        .clone()
+        .expect("the damaged batch is found and cut");
+    assert_eq!((base, position), (0, 0));
+    assert_eq!(p.log_end_offset(), 0);
+    t.close().unwrap();
+}
+
+#[test]
+fn tick_writes_the_shared_checkpoints() {
+    let data = tempfile::tempdir().unwrap();
+    let t = Topic::create(data.path(), "rides", 1, small()).unwrap();
+    t.append(0, &[record(0), record(1)]).unwrap();
+    assert!(!data.path().join(REPLICATION_OFFSET_CHECKPOINT).exists());
+    t.tick(0).unwrap();
+    assert_eq!(
+        shared(data.path(), REPLICATION_OFFSET_CHECKPOINT)[&entry("rides", 0)],
+        2
+    );
+    t.abandon();
+}
+
+#[test]
+fn handles_checkpointing_from_two_threads_never_drop_each_others_lines() {
+    let data = tempfile::tempdir().unwrap();
+    let topics: Vec<Topic> = ["a", "b"]
+        .iter()
+        .map(|n| Topic::create(data.path(), n, 2, small()).unwrap())
+        .collect();
+    std::thread::scope(|s| {
+        for t in &topics {
+            s.spawn(move || {
+                for i in 0..15 {
+                    t.append(i % 2, &[record(i64::from(i))]).unwrap();
+                    t.checkpoint().unwrap();
+                }
+            });
+        }
+    });
+    // Whatever the interleaving, every partition of both topics has its latest line.
+    let hw = shared(data.path(), REPLICATION_OFFSET_CHECKPOINT);
+    for n in ["a", "b"] {
+        assert_eq!(hw[&entry(n, 0)], 8, "{hw:?}");
+        assert_eq!(hw[&entry(n, 1)], 7, "{hw:?}");
+    }
+    for t in topics {
+        t.close().unwrap();
+    }
+}

@@ -640,6 +640,23 @@ impl Topic {
         self.checkpoint()
     }
 
+    /// The periodic work of every partition as of `now_ms` ([`Partition::tick`]: a flush when
+    /// `flush.ms` is due, then retention below the high watermark), then the data directory's
+    /// shared checkpoints ([`Topic::checkpoint`]; Kafka writes them on a timer,
+    /// `log.flush.offset.checkpoint.interval.ms`). Returns each partition's retention report.
+    ///
+    /// # Errors
+    /// The first error of [`Partition::tick`] or [`Topic::checkpoint`].
+    pub fn tick(&self, now_ms: i64) -> Result<Vec<crate::log::RetentionReport>> {
+        let reports = self
+            .partitions
+            .iter()
+            .map(|p| p.tick(now_ms))
+            .collect::<Result<Vec<_>>>()?;
+        self.checkpoint()?;
+        Ok(reports)
+    }
+
     /// Closes every partition cleanly (checkpointing the high watermarks), after flushing them
     /// and writing the data directory's shared checkpoints ([`Topic::checkpoint`]).
     ///
