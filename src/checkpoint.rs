@@ -1,4 +1,6 @@
-//! Small files that must never be half-written: the recovery point, the log start offset.
+//! Small files that must never be half-written: a log's recovery point and log start offset, and
+//! the data directory's shared checkpoints (`topic partition offset` per line, for every partition
+//! in the directory: [`read_topic_partition_offsets`], [`write_topic_partition_offsets`]).
 //!
 //! They use Kafka's text checkpoint layout (`CheckpointFile`): line 1 the version (0), line 2 the
 //! number of entries, then one entry per line. They are written to `<name>.tmp`, synced, renamed
@@ -201,7 +203,8 @@ pub fn parse_topic_partition_offsets(path: &Path, text: &[u8]) -> Result<TopicPa
         (at, line.strip_suffix('\r').unwrap_or(line))
     });
     match lines.next() {
-        Some((_, v)) if v.trim().parse::<i32>() == Ok(0) => {}
+        // Java's `Integer.parseInt`: no surrounding blanks.
+        Some((_, v)) if v.parse::<i32>() == Ok(0) => {}
         Some((at, v)) => return Err(bad(at, format!("unrecognised checkpoint version {v:?}"))),
         None => return Ok(entries),
     }
@@ -209,7 +212,6 @@ pub fn parse_topic_partition_offsets(path: &Path, text: &[u8]) -> Result<TopicPa
         return Ok(entries);
     };
     let count: usize = count
-        .trim()
         .parse()
         .map_err(|_| bad(at, format!("bad entry count {count:?}")))?;
     let mut found = 0usize;

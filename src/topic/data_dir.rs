@@ -157,6 +157,12 @@ impl FromStr for Uuid {
 
     fn from_str(s: &str) -> std::result::Result<Uuid, UuidParseError> {
         let err = || UuidParseError(s.to_owned());
+        // Java's decoder also takes the padded form.
+        let s = if s.len() == 24 {
+            s.strip_suffix("==").ok_or_else(err)?
+        } else {
+            s
+        };
         if s.len() != 22 {
             return Err(err());
         }
@@ -554,7 +560,7 @@ pub fn read_partition_metadata(dir: &Path) -> Result<Option<Uuid>> {
         let line = lines.next().ok_or_else(|| bad(format!("no {key} line")))?;
         match line.split_once(':') {
             Some((k, v)) if k == key && v.starts_with(char::is_whitespace) => {
-                Ok(v.trim().to_owned())
+                Ok(v.trim_start().to_owned())
             }
             _ => Err(bad(format!("expected `{key}: ...`, found {line:?}"))),
         }
