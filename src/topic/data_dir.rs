@@ -38,7 +38,7 @@
 //! (`ReplicaManager` fails the directory) and in partlog ([`Error::Corrupt`]), since writing
 //! over it would drop every other partition's high watermark.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::fs;
 use std::io::Read;
@@ -341,13 +341,14 @@ impl DataDir {
         entries: &BTreeMap<u32, PartitionCheckpoint>,
     ) -> Result<()> {
         let _guard = self.lock()?;
+        let existing = self.partition_dirs()?;
         let pick: [(&str, Field, bool); 3] = [
             (RECOVERY_POINT_CHECKPOINT, |c| c.recovery_point, true),
             (LOG_START_OFFSET_CHECKPOINT, |c| c.log_start_offset, true),
             (REPLICATION_OFFSET_CHECKPOINT, |c| c.high_watermark, false),
         ];
         for (name, get, lenient) in pick {
-            self.rewrite(name, lenient, topic, |out| {
+            self.rewrite(name, lenient, topic, &existing, |out| {
                 for (&p, c) in entries {
                     if let Some(offset) = get(c) {
                         out.insert((topic.to_string(), p), offset);
@@ -364,13 +365,14 @@ impl DataDir {
     /// As [`DataDir::write_checkpoints`].
     pub fn remove_topic(&self, topic: &TopicName) -> Result<()> {
         let _guard = self.lock()?;
+        let existing = self.partition_dirs()?;
         for (name, lenient) in [
             (RECOVERY_POINT_CHECKPOINT, true),
             (LOG_START_OFFSET_CHECKPOINT, true),
             (REPLICATION_OFFSET_CHECKPOINT, false),
             (CLEANER_OFFSET_CHECKPOINT, true),
         ] {
-            self.rewrite(name, lenient, topic, |_| {})?;
+            self.rewrite(name, lenient, topic, &existing, |_| {})?;
         }
         Ok(())
     }
@@ -382,6 +384,7 @@ impl DataDir {
         name: &str,
         lenient: bool,
         topic: &TopicName,
+        existing: &BTreeSet<(String, u32)>,
         add: impl FnOnce(&mut TopicPartitionOffsets),
     ) -> Result<()> {
         let path = self.path.join(name);
@@ -391,7 +394,6 @@ impl DataDir {
             Err(Error::Corrupt { .. }) if lenient => None,
             Err(e) => return Err(e),
         };
-        let existing = self.partition_dirs()?;
         let mut new: TopicPartitionOffsets = old
             .clone()
             .unwrap_or_default()
@@ -406,8 +408,8 @@ impl DataDir {
     }
 
     /// The partition directories present, as `(topic, partition)`.
-    fn partition_dirs(&self) -> Result<std::collections::BTreeSet<(String, u32)>> {
-        let mut out = std::collections::BTreeSet::new();
+    fn partition_dirs(&self) -> Result<BTreeSet<(String, u32)>> {
+        let mut out = BTreeSet::new();
         let entries = fs::read_dir(&self.path).map_err(|e| Error::io(&self.path, "list", e))?;
         for entry in entries {
             let entry = entry.map_err(|e| Error::io(&self.path, "list", e))?;
@@ -416,7 +418,11 @@ impl DataDir {
                 .to_str()
                 .and_then(parse_partition_dir_name)
             {
-                if entry.path().is_dir() {
+                // `file_type` comes with the listing on most file systems: no `stat` per entry.
+                let is_dir = entry
+                    .file_type()
+                    .map_err(|e| Error::io(entry.path(), "stat", e))?;
+                if is_dir.is_dir() {
                     out.insert((t.to_string(), p));
                 }
             }

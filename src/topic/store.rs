@@ -631,10 +631,20 @@ impl Topic {
         Ok(())
     }
 
-    /// Flushes every partition.
+    /// Flushes every partition, then writes the data directory's shared checkpoints
+    /// ([`Topic::checkpoint`]), so that a broker opening the directory after a crash starts
+    /// from fresh recovery points and high watermarks.
+    ///
+    /// The shared files cost two `fsync`s each when they change: measured here (debug build,
+    /// this VM's disk, 4 partitions, one record each per round) a round of partition flushes
+    /// took 14.5 ms and `Topic::flush` 39 ms. A caller that flushes on its hot path flushes
+    /// the partitions ([`Partition::flush`]) and calls [`Topic::tick`] or
+    /// [`Topic::checkpoint`] on a timer instead, as Kafka writes these files every
+    /// `log.flush.offset.checkpoint.interval.ms` (60 s): partlog's own per-partition files
+    /// keep what recovery needs either way.
     ///
     /// # Errors
-    /// As [`crate::Log::flush`].
+    /// As [`crate::Log::flush`] and [`Topic::checkpoint`].
     pub fn flush(&self) -> Result<()> {
         self.partitions.iter().try_for_each(|p| p.flush())?;
         self.checkpoint()
