@@ -101,6 +101,8 @@ impl PartitionDescription {
 pub struct TopicDescription {
     /// The topic.
     pub name: TopicName,
+    /// Its id (Kafka's `TopicId`, in each partition's `partition.metadata`).
+    pub topic_id: Option<Uuid>,
     /// Its configuration.
     pub config: TopicConfig,
     /// Its partitions, in order.
@@ -594,6 +596,7 @@ impl Topic {
             .collect();
         TopicDescription {
             name: self.metadata.name.clone(),
+            topic_id: self.metadata.topic_id,
             config: self.metadata.config.clone(),
             partitions,
         }
