@@ -453,3 +453,65 @@ fn handles_checkpointing_from_two_threads_never_drop_each_others_lines() {
         t.close().unwrap();
     }
 }
+
+/// The child half of `processes_checkpointing_one_data_dir_never_drop_each_others_lines`: run
+/// only by that test, in another process, with the data directory in the environment.
+#[test]
+#[ignore = "run by processes_checkpointing_one_data_dir_never_drop_each_others_lines"]
+fn child_checkpoints_topic_b() {
+    let Ok(dir) = std::env::var("PARTLOG_DATA_DIR_CHILD") else {
+        return;
+    };
+    let t = Topic::open(&dir, "b").unwrap();
+    for i in 0..15 {
+        t.append(i % 2, &[record(i64::from(i))]).unwrap();
+        t.checkpoint().unwrap();
+    }
+    t.close().unwrap();
+}
+
+#[test]
+fn processes_checkpointing_one_data_dir_never_drop_each_others_lines() {
+    // The process-wide mutex cannot shut out another process: the fcntl lock does.
+    let data = tempfile::tempdir().unwrap();
+    let a = Topic::create(data.path(), "a", 2, small()).unwrap();
+    Topic::create(data.path(), "b", 2, small())
+        .unwrap()
+        .close()
+        .unwrap();
+    let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "child_checkpoints_topic_b",
+            "--ignored",
+            "--test-threads=1",
+        ])
+        .env("PARTLOG_DATA_DIR_CHILD", data.path())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Checkpoint for as long as the child runs, so that the two overlap.
+    let mut i = 0;
+    let status = loop {
+        a.append(i % 2, &[record(i64::from(i))]).unwrap();
+        a.checkpoint().unwrap();
+        i += 1;
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+    };
+    assert!(status.success());
+    // Read before `a` closes (its close would write its lines again).
+    let hw = shared(data.path(), REPLICATION_OFFSET_CHECKPOINT);
+    let d = a.describe();
+    for p in 0..2 {
+        assert_eq!(
+            hw.get(&entry("a", p)),
+            Some(&d.partitions[p as usize].high_watermark),
+            "{hw:?}"
+        );
+    }
+    assert_eq!(hw.get(&entry("b", 0)), Some(&8), "{hw:?}");
+    assert_eq!(hw.get(&entry("b", 1)), Some(&7), "{hw:?}");
+    a.close().unwrap();
+}
