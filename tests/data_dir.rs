@@ -515,3 +515,68 @@ fn processes_checkpointing_one_data_dir_never_drop_each_others_lines() {
     assert_eq!(hw.get(&entry("b", 1)), Some(&7), "{hw:?}");
     a.close().unwrap();
 }
+
+/// The child half of `a_directory_a_running_broker_holds_is_refused`: locks `<dir>/.lock` as
+/// Kafka's `LogManager` does (an exclusive POSIX `fcntl` lock), says so on stdout, and holds it
+/// until its stdin closes.
+#[test]
+#[ignore = "run by a_directory_a_running_broker_holds_is_refused"]
+fn child_holds_the_kafka_lock() {
+    let Ok(dir) = std::env::var("PARTLOG_KAFKA_LOCK_CHILD") else {
+        return;
+    };
+    let file = fs::File::options()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(Path::new(&dir).join(".lock"))
+        .unwrap();
+    rustix::fs::fcntl_lock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive).unwrap();
+    println!("LOCKED");
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut std::io::stdin(), &mut rest).unwrap();
+    drop(file);
+}
+
+#[test]
+fn a_directory_a_running_broker_holds_is_refused() {
+    use std::io::BufRead;
+    let data = tempfile::tempdir().unwrap();
+    Topic::create(data.path(), "rides", 1, small())
+        .unwrap()
+        .close()
+        .unwrap();
+    let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "child_holds_the_kafka_lock",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env("PARTLOG_KAFKA_LOCK_CHILD", data.path())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    while !line.contains("LOCKED") {
+        line.clear();
+        assert!(
+            out.read_line(&mut line).unwrap() > 0,
+            "the child ended first"
+        );
+    }
+    let r = Topic::open(data.path(), "rides");
+    assert!(matches!(r, Err(Error::Locked { .. })), "{r:?}");
+    assert!(matches!(
+        Topic::create(data.path(), "other", 1, small()),
+        Err(Error::Locked { .. })
+    ));
+    drop(child.stdin.take());
+    assert!(child.wait().unwrap().success());
+    // The broker is gone: the directory opens again.
+    Topic::open(data.path(), "rides").unwrap().close().unwrap();
+}

@@ -247,12 +247,24 @@ impl DataDir {
     /// `meta.properties` with a fresh cluster id and directory id if there is none, verifies it
     /// otherwise.
     ///
+    /// A directory whose `.lock` a running broker holds (Kafka's `LogManager` locks it for its
+    /// whole life with `FileChannel.tryLock`, a POSIX `fcntl` lock) is refused: a broker and
+    /// partlog must never write one directory at once. The check is a shared lock taken and
+    /// released at once, so partlog processes never shut each other out; a broker starting in
+    /// that instant would fail its own lock and could be restarted.
+    ///
     /// # Errors
-    /// [`TopicError::MetaProperties`] for a V0 (`broker.id`) file, a missing key, or another
-    /// node's file; [`Error::Corrupt`] for a file that is not a properties file; [`Error::Io`].
+    /// [`Error::Locked`] if a broker holds the directory; [`TopicError::MetaProperties`] for a
+    /// V0 (`broker.id`) file, a missing key, or another node's file; [`Error::Corrupt`] for a
+    /// file that is not a properties file; [`Error::Io`].
     pub fn open(path: impl AsRef<Path>, node_id: i32) -> Result<DataDir> {
         let path = path.as_ref();
         fs::create_dir_all(path).map_err(|e| Error::io(path, "create directory", e))?;
+        if crate::log::is_locked(path)? {
+            return Err(Error::Locked {
+                path: path.to_owned(),
+            });
+        }
         let meta_path = path.join(META_PROPERTIES);
         let meta = match read_small(&meta_path)? {
             Some(text) => {
