@@ -580,3 +580,33 @@ fn a_directory_a_running_broker_holds_is_refused() {
     // The broker is gone: the directory opens again.
     Topic::open(data.path(), "rides").unwrap().close().unwrap();
 }
+
+#[test]
+fn create_never_removes_partition_directories_a_broker_wrote() {
+    // A broker's partition directory has records and a partition.metadata, and no partlog
+    // metadata file: it is not the leftover of a crash in the middle of a create.
+    let data = tempfile::tempdir().unwrap();
+    let t = Topic::create(data.path(), "rides", 1, small()).unwrap();
+    t.append(0, &[record(0), record(1)]).unwrap();
+    t.close().unwrap();
+    fs::remove_file(data.path().join("rides.topic-metadata")).unwrap();
+    let segment = data.path().join("rides-0/00000000000000000000.log");
+    let before = fs::read(&segment).unwrap();
+    let r = Topic::create(data.path(), "rides", 1, small());
+    assert!(
+        matches!(
+            &r,
+            Err(Error::Topic(TopicError::ForeignPartitionDir {
+                partition: 0,
+                ..
+            }))
+        ),
+        "{:?}",
+        r.as_ref().err()
+    );
+    assert_eq!(fs::read(&segment).unwrap(), before);
+    // Adopting it keeps the records.
+    let t = Topic::adopt(data.path(), "rides", small(), TopicOptions::default()).unwrap();
+    assert_eq!(t.describe().partitions[0].log_end_offset, 2);
+    t.close().unwrap();
+}

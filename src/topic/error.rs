@@ -64,6 +64,17 @@ pub enum TopicError {
         /// What is wrong.
         reason: String,
     },
+    /// A partition directory with a `partition.metadata` but no partlog metadata file for its
+    /// topic: a Kafka broker's (or one partlog no longer knows), not the leftover of a crash in
+    /// the middle of a create (partlog writes `partition.metadata` only after the topic's
+    /// metadata file, and removes it before deleting). Create and add-partitions refuse to
+    /// remove it; [`Topic::adopt`](super::Topic::adopt) opens it.
+    ForeignPartitionDir {
+        /// The topic.
+        topic: String,
+        /// The partition.
+        partition: u32,
+    },
     /// [`Topic::adopt`](super::Topic::adopt) found no partition directories to adopt, or
     /// directories that do not make a topic (a gap in the numbers, no or differing topic ids).
     CannotAdopt {
@@ -113,6 +124,11 @@ impl fmt::Display for TopicError {
             TopicError::MetaProperties { path, reason } => {
                 write!(f, "{}: {reason}", path.display())
             }
+            TopicError::ForeignPartitionDir { topic, partition } => write!(
+                f,
+                "partition directory {topic}-{partition} holds a topic id but topic {topic} has \
+                 no metadata: a broker's directory, not removed (adopt it instead)"
+            ),
             TopicError::CannotAdopt { topic, reason } => {
                 write!(f, "cannot adopt topic {topic}: {reason}")
             }

@@ -154,6 +154,10 @@ pub trait TopicSource {
 ///   never leaves a topic with fewer partition directories than its count says.
 /// - Partition directories at or above the count, or of a topic without metadata, are leftovers
 ///   of such a crash; they hold nothing acknowledged and are removed before their name is used.
+/// - Each partition's `partition.metadata` (the topic id) is written after the metadata file on
+///   create and add-partitions and removed before it on delete, so a leftover never holds one.
+///   A directory that does is a broker's: create and add-partitions refuse to remove it
+///   ([`TopicError::ForeignPartitionDir`]); [`Topic::adopt`] opens it.
 ///
 /// One process per data directory: the partitions' logs lock their directories, so a second
 /// `Topic` on the same partitions fails with [`Error::Locked`].
@@ -261,12 +265,17 @@ impl Topic {
         };
         for p in 0..partitions {
             let partition = topic.open_partition(p, PartitionCheckpoint::default())?;
-            data_dir::write_partition_metadata(&topic.partition_dir(p), topic_id)?;
             topic.partitions.push(partition);
         }
         checkpoint::sync_dir(data_dir)?;
         // The commit point: from here on the topic exists.
         topic.metadata.write(data_dir)?;
+        // Only now the topic ids: a partition directory holding one without a metadata file
+        // is never a leftover of this create (see `TopicError::ForeignPartitionDir`). Should
+        // this fail, the next open writes them.
+        for p in 0..partitions {
+            data_dir::write_partition_metadata(&topic.partition_dir(p), topic_id)?;
+        }
         Ok(topic)
     }
 
@@ -623,7 +632,6 @@ impl Topic {
         let mut added = Vec::new();
         for p in current..partitions {
             added.push(self.open_partition(p, PartitionCheckpoint::default())?);
-            self.check_topic_id(p)?;
         }
         checkpoint::sync_dir(&self.data_dir)?;
         let mut metadata = self.metadata.clone();
@@ -631,6 +639,10 @@ impl Topic {
         metadata.write(&self.data_dir)?;
         self.metadata = metadata;
         self.partitions.extend(added);
+        // After the commit point, as on create.
+        for p in current..partitions {
+            self.check_topic_id(p)?;
+        }
         Ok(())
     }
 
@@ -705,7 +717,18 @@ impl Topic {
         let name = self.metadata.name.clone();
         // Closed, not abandoned: nothing should be mapped when the files go.
         let dir = self.dir.clone();
+        let count = self.metadata.partitions;
         let _ = self.close();
+        // The topic ids go first, so that a crash leaves directories that the next create
+        // may remove (see `TopicError::ForeignPartitionDir`); the topic still exists until
+        // its metadata goes, and an open writes them again.
+        for p in 0..count {
+            checkpoint::remove_if_exists(
+                &data_dir
+                    .join(name.partition_dir_name(p))
+                    .join(data_dir::PARTITION_METADATA),
+            )?;
+        }
         checkpoint::remove_if_exists(&metadata::path(&data_dir, &name))?;
         checkpoint::sync_dir(&data_dir)?;
         remove_partition_dirs(&data_dir, &name, 0)?;
@@ -791,14 +814,15 @@ pub fn list_topics(data_dir: impl AsRef<Path>) -> Result<Vec<TopicName>> {
 }
 
 /// Removes the directories of partitions `from..` of `name` (leftovers of a crash mid-create,
-/// mid-add or mid-delete).
+/// mid-add or mid-delete), after checking that none holds a topic id: those are not leftovers
+/// but a broker's (see [`TopicError::ForeignPartitionDir`]), and nothing is removed.
 fn remove_partition_dirs(data_dir: &Path, name: &TopicName, from: u32) -> Result<()> {
     let entries = match fs::read_dir(data_dir) {
         Ok(e) => e,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
         Err(e) => return Err(Error::io(data_dir, "list", e)),
     };
-    let mut removed = false;
+    let mut leftovers = Vec::new();
     for entry in entries {
         let entry = entry.map_err(io(data_dir, "list"))?;
         let file_name = entry.file_name();
@@ -807,9 +831,19 @@ fn remove_partition_dirs(data_dir: &Path, name: &TopicName, from: u32) -> Result
         };
         if &topic == name && p >= from {
             let path = entry.path();
-            fs::remove_dir_all(&path).map_err(io(&path, "remove directory"))?;
-            removed = true;
+            if path.join(data_dir::PARTITION_METADATA).exists() {
+                return Err(TopicError::ForeignPartitionDir {
+                    topic: name.to_string(),
+                    partition: p,
+                }
+                .into());
+            }
+            leftovers.push(path);
         }
+    }
+    let removed = !leftovers.is_empty();
+    for path in leftovers {
+        fs::remove_dir_all(&path).map_err(io(&path, "remove directory"))?;
     }
     if removed {
         checkpoint::sync_dir(data_dir)?;
