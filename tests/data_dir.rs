@@ -158,6 +158,26 @@ fn meta_properties_is_created_then_verified() {
         "MkU3OEVBNTcwNTJENDM2Qk"
     );
     t.close().unwrap();
+    // A given cluster id must match the file's.
+    let cluster = |id: &str| TopicOptions {
+        cluster_id: Some(id.to_owned()),
+        ..TopicOptions::default()
+    };
+    Topic::open_with(data.path(), "rides", cluster("MkU3OEVBNTcwNTJENDM2Qk"))
+        .unwrap()
+        .close()
+        .unwrap();
+    assert!(matches!(
+        Topic::open_with(data.path(), "rides", cluster("another")),
+        Err(Error::Topic(TopicError::MetaProperties { .. }))
+    ));
+    // A new directory takes the given one.
+    let fresh = tempfile::tempdir().unwrap();
+    Topic::create_with(fresh.path(), "x", 1, small(), cluster("kafka-cluster-1"))
+        .unwrap()
+        .close()
+        .unwrap();
+    assert!(read(&fresh.path().join(META_PROPERTIES)).contains("cluster.id=kafka-cluster-1\n"));
     // A ZooKeeper-era V0 file is refused, as KRaft refuses it.
     fs::write(
         data.path().join(META_PROPERTIES),

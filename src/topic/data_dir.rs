@@ -243,9 +243,11 @@ pub struct DataDir {
 static CHECKPOINT_MUTEX: Mutex<()> = Mutex::new(());
 
 impl DataDir {
-    /// Opens the data directory at `path` (creating it if needed) as node `node_id`: creates
-    /// `meta.properties` with a fresh cluster id and directory id if there is none, verifies it
-    /// otherwise.
+    /// Opens the data directory at `path` (creating it if needed) as node `node_id` of cluster
+    /// `cluster_id`: creates `meta.properties` if there is none (with `cluster_id`, or a fresh
+    /// random one if `None`, and a fresh directory id), verifies it otherwise. Give the cluster
+    /// id of the broker's cluster for a directory a broker will open: a broker refuses a
+    /// directory of another cluster.
     ///
     /// A directory whose `.lock` a running broker holds (Kafka's `LogManager` locks it for its
     /// whole life with `FileChannel.tryLock`, a POSIX `fcntl` lock) is refused: a broker and
@@ -255,9 +257,9 @@ impl DataDir {
     ///
     /// # Errors
     /// [`Error::Locked`] if a broker holds the directory; [`TopicError::MetaProperties`] for a
-    /// V0 (`broker.id`) file, a missing key, or another node's file; [`Error::Corrupt`] for a
+    /// V0 (`broker.id`) file, a missing key, or another node's or cluster's file; [`Error::Corrupt`] for a
     /// file that is not a properties file; [`Error::Io`].
-    pub fn open(path: impl AsRef<Path>, node_id: i32) -> Result<DataDir> {
+    pub fn open(path: impl AsRef<Path>, node_id: i32, cluster_id: Option<&str>) -> Result<DataDir> {
         let path = path.as_ref();
         fs::create_dir_all(path).map_err(|e| Error::io(path, "create directory", e))?;
         if crate::log::is_locked(path)? {
@@ -279,11 +281,32 @@ impl DataDir {
                     }
                     .into());
                 }
+                if let Some(cluster) = cluster_id.filter(|c| *c != meta.cluster_id) {
+                    return Err(TopicError::MetaProperties {
+                        path: meta_path,
+                        reason: format!(
+                            "the directory belongs to cluster {}, not {cluster}",
+                            meta.cluster_id
+                        ),
+                    }
+                    .into());
+                }
                 meta
             }
             None => {
+                let cluster_id = match cluster_id {
+                    Some(c) if !c.is_empty() && !c.contains(char::is_whitespace) => c.to_owned(),
+                    Some(c) => {
+                        return Err(Error::Config {
+                            knob: "cluster_id",
+                            value: c.to_owned(),
+                            reason: "must be non-empty, without whitespace",
+                        })
+                    }
+                    None => Uuid::random()?.to_string(),
+                };
                 let meta = MetaProperties {
-                    cluster_id: Uuid::random()?.to_string(),
+                    cluster_id,
                     node_id,
                     directory_id: Some(Uuid::random()?),
                 };

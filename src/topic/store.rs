@@ -31,6 +31,9 @@ pub struct TopicOptions {
     /// the id a Kafka controller assigned, so that the partitions' `partition.metadata` match
     /// the broker's metadata.
     pub topic_id: Option<Uuid>,
+    /// The cluster id written to a new data directory's `meta.properties` (a random one if
+    /// `None`), and checked against an existing one (see [`DataDir::open`]).
+    pub cluster_id: Option<String>,
 }
 
 impl Default for TopicOptions {
@@ -39,6 +42,7 @@ impl Default for TopicOptions {
             broker: ReplicaId(0),
             clock: Arc::new(SystemClock),
             topic_id: None,
+            cluster_id: None,
         }
     }
 }
@@ -236,7 +240,7 @@ impl Topic {
             .into());
         }
         config.log.validate()?;
-        let dir = DataDir::open(data_dir, node_id(&options)?)?;
+        let dir = DataDir::open(data_dir, node_id(&options)?, options.cluster_id.as_deref())?;
         if TopicMetadata::read(data_dir, &name)?.is_some() {
             return Err(TopicError::AlreadyExists {
                 topic: name.to_string(),
@@ -303,7 +307,7 @@ impl Topic {
             TopicMetadata::read(data_dir, &name)?.ok_or_else(|| TopicError::NotFound {
                 topic: name.to_string(),
             })?;
-        let dir = DataDir::open(data_dir, node_id(&options)?)?;
+        let dir = DataDir::open(data_dir, node_id(&options)?, options.cluster_id.as_deref())?;
         Self::open_partitions(data_dir, dir, metadata, options)
     }
 
@@ -376,7 +380,7 @@ impl Topic {
                 _ => {}
             }
         }
-        let dir = DataDir::open(data_dir, node_id(&options)?)?;
+        let dir = DataDir::open(data_dir, node_id(&options)?, options.cluster_id.as_deref())?;
         let metadata = TopicMetadata {
             name,
             partitions: count,
