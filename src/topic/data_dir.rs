@@ -23,12 +23,16 @@
 //! new file in, all under a lock that is both a process-wide mutex and a POSIX `fcntl` lock on
 //! [`CHECKPOINT_LOCK_FILE`] (the `fcntl` lock shuts out other processes; it never conflicts
 //! within one, hence the mutex). The lock is not Kafka's `.lock`, which a broker holds for its
-//! whole life: holding that one, even briefly, would make a starting broker fail.
+//! whole life: holding that one across a write would make a broker starting meanwhile fail.
+//! [`DataDir::open`] only probes it (a shared lock, released at once) to refuse a directory a
+//! running broker holds.
 //!
 //! # What a broker makes of partlog's extra files
 //! Kafka's `LogManager.loadLogs` lists a log directory and keeps only sub-directories, so the
 //! regular files partlog keeps beside the partitions (`<topic>.topic-metadata`,
-//! [`CHECKPOINT_LOCK_FILE`]) are ignored by a broker and harmless to it.
+//! [`CHECKPOINT_LOCK_FILE`]) are ignored by a broker and harmless to it. Every sub-directory,
+//! though, must be named `<topic>-<partition>`: a broker refuses to start on any other (its
+//! `parseTopicPartitionName` throws), so nothing else may put directories in a data directory.
 //!
 //! # Damaged files
 //! Kafka's `LogManager` reads a garbled recovery-point or log-start checkpoint as empty (with a
