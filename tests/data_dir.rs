@@ -204,6 +204,20 @@ fn partition_metadata_holds_the_topic_id_in_kafkas_bytes_and_a_mismatch_is_refus
         );
         assert_eq!(read_partition_metadata(&dir).unwrap(), Some(id));
     }
+    // A given id is used; the zero id (Kafka's "no id") is refused before anything is made.
+    let given: Uuid = "MkU3OEVBNTcwNTJENDM2Qg".parse().unwrap();
+    let with_id = |id| TopicOptions {
+        topic_id: Some(id),
+        ..TopicOptions::default()
+    };
+    let g = Topic::create_with(data.path(), "given", 1, small(), with_id(given)).unwrap();
+    assert_eq!(g.topic_id(), Some(given));
+    g.close().unwrap();
+    assert!(matches!(
+        Topic::create_with(data.path(), "zero", 1, small(), with_id(Uuid::ZERO)),
+        Err(Error::Config { .. })
+    ));
+    assert!(!data.path().join("zero-0").exists());
     // The id survives reopening.
     let t = Topic::open(data.path(), "rides").unwrap();
     assert_eq!(t.topic_id(), Some(id));

@@ -251,6 +251,14 @@ impl Topic {
         // Leftover lines of an earlier topic of this name must not be read as this one's.
         dir.remove_topic(&name)?;
         let topic_id = match options.topic_id {
+            // Kafka's readers refuse the zero id (no id) in `partition.metadata`.
+            Some(id) if id == Uuid::ZERO => {
+                return Err(Error::Config {
+                    knob: "topic_id",
+                    value: id.to_string(),
+                    reason: "must not be the zero uuid",
+                })
+            }
             Some(id) => id,
             None => Uuid::random()?,
         };
