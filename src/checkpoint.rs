@@ -1,4 +1,6 @@
-//! Small files that must never be half-written: the recovery point, the log start offset.
+//! Small files that must never be half-written: a log's recovery point and log start offset, and
+//! the data directory's shared checkpoints (`topic partition offset` per line, for every partition
+//! in the directory: [`read_topic_partition_offsets`], [`write_topic_partition_offsets`]).
 //!
 //! They use Kafka's text checkpoint layout (`CheckpointFile`): line 1 the version (0), line 2 the
 //! number of entries, then one entry per line. They are written to `<name>.tmp`, synced, renamed
@@ -155,6 +157,113 @@ pub(crate) fn read_offset(path: &Path) -> Result<Option<i64>> {
         )),
         _ => Err(Error::corrupt(path, 0, "unknown checkpoint version")),
     }
+}
+
+/// A data-directory checkpoint's entries: `(topic, partition)` → offset, in the order partlog
+/// writes them (by topic, then partition).
+pub type TopicPartitionOffsets = std::collections::BTreeMap<(String, u32), i64>;
+
+/// Renders the entries in Kafka's `CheckpointFile` layout, version 0: `0\n`, the count and
+/// `\n`, then `topic partition offset\n` per entry, byte for byte what Kafka's
+/// `OffsetCheckpointFile` writes for the same entries (Kafka writes them in hash-map order;
+/// partlog sorts them, which Kafka's reader does not care about).
+pub fn format_topic_partition_offsets(entries: &TopicPartitionOffsets) -> Vec<u8> {
+    use std::fmt::Write as _;
+    let mut text = format!("0\n{}\n", entries.len());
+    for ((topic, partition), offset) in entries {
+        let _ = writeln!(text, "{topic} {partition} {offset}");
+    }
+    text.into_bytes()
+}
+
+/// Parses a data-directory checkpoint (`recovery-point-offset-checkpoint`,
+/// `log-start-offset-checkpoint`, `replication-offset-checkpoint`, `cleaner-offset-checkpoint`)
+/// as Kafka's `CheckpointFile` reader does: lines as Java's `readLine` sees them (`\n` or
+/// `\r\n`, the last newline optional), fields split on runs of whitespace. An empty file, or
+/// one with only the version line, holds no entries (Kafka returns an empty list for both).
+///
+/// # Errors
+/// [`Error::Corrupt`] with the byte position of the bad line for what Kafka refuses: a version
+/// other than 0, a count that is not a number or does not match the entries, a line that is not
+/// `topic partition offset` with a non-negative partition and a number for the offset, and
+/// (beyond Kafka, which would fail later) a negative offset or a file that is not UTF-8.
+pub fn parse_topic_partition_offsets(path: &Path, text: &[u8]) -> Result<TopicPartitionOffsets> {
+    let bad = |position: usize, reason: String| Error::corrupt(path, position as u64, reason);
+    let text = std::str::from_utf8(text)
+        .map_err(|e| bad(e.valid_up_to(), "checkpoint file is not UTF-8".into()))?;
+    let mut entries = TopicPartitionOffsets::new();
+    if text.is_empty() {
+        return Ok(entries);
+    }
+    let body = text.strip_suffix('\n').unwrap_or(text);
+    let mut position = 0;
+    let mut lines = body.split('\n').map(|line| {
+        let at = position;
+        position += line.len() + 1;
+        (at, line.strip_suffix('\r').unwrap_or(line))
+    });
+    match lines.next() {
+        // Java's `Integer.parseInt`: no surrounding blanks.
+        Some((_, v)) if v.parse::<i32>() == Ok(0) => {}
+        Some((at, v)) => return Err(bad(at, format!("unrecognised checkpoint version {v:?}"))),
+        None => return Ok(entries),
+    }
+    let Some((at, count)) = lines.next() else {
+        return Ok(entries);
+    };
+    let count: usize = count
+        .parse()
+        .map_err(|_| bad(at, format!("bad entry count {count:?}")))?;
+    let mut found = 0usize;
+    for (at, line) in lines {
+        let malformed = || bad(at, format!("malformed checkpoint line {line:?}"));
+        // Java's `split("\\s+")`: a leading separator makes an empty first field.
+        let mut fields: Vec<&str> = line.split(|c: char| c.is_ascii_whitespace()).collect();
+        let first = fields.first().copied().unwrap_or_default();
+        fields.retain(|f| !f.is_empty());
+        let [topic, partition, offset] = fields[..] else {
+            return Err(malformed());
+        };
+        if first.is_empty() {
+            return Err(malformed());
+        }
+        let partition: u32 = partition.parse().map_err(|_| malformed())?;
+        let offset: i64 = offset
+            .parse()
+            .ok()
+            .filter(|o| *o >= 0)
+            .ok_or_else(malformed)?;
+        entries.insert((topic.to_owned(), partition), offset);
+        found += 1;
+    }
+    if found != count {
+        return Err(bad(
+            0,
+            format!("checkpoint holds {found} entries, but its count line says {count}"),
+        ));
+    }
+    Ok(entries)
+}
+
+/// Reads a data-directory checkpoint; `Ok(None)` if the file does not exist.
+///
+/// # Errors
+/// As [`parse_topic_partition_offsets`]; [`Error::Io`] if it cannot be read.
+pub fn read_topic_partition_offsets(path: &Path) -> Result<Option<TopicPartitionOffsets>> {
+    match fs::read(path) {
+        Ok(text) => parse_topic_partition_offsets(path, &text).map(Some),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(Error::io(path, "read", e)),
+    }
+}
+
+/// Writes a data-directory checkpoint atomically (as [`write_atomically`]), in Kafka's layout
+/// ([`format_topic_partition_offsets`]).
+///
+/// # Errors
+/// As [`write_atomically`].
+pub fn write_topic_partition_offsets(path: &Path, entries: &TopicPartitionOffsets) -> Result<()> {
+    write_atomically(path, &format_topic_partition_offsets(entries))
 }
 
 #[cfg(test)]

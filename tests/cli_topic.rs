@@ -75,6 +75,9 @@ fn topic_create_describe_list_delete() {
 
     let out = ok(&["topic", "describe", &data, "--topic", "rides"]);
     assert!(out.stdout.contains("PartitionCount: 3"), "{}", out.stdout);
+    // Kafka's `kafka-topics --describe` names the topic id; so does partlog.
+    assert!(out.stdout.contains("\tTopicId: "), "{}", out.stdout);
+    assert!(!out.stdout.contains("TopicId: none"), "{}", out.stdout);
     assert_eq!(
         out.stdout.matches("\tPartition: ").count(),
         3,

@@ -130,9 +130,18 @@ fn create_lays_out_kafka_partition_directories_and_reopens() {
         .into_iter()
         .filter(|n| !n.contains('/'))
         .collect();
+    // Kafka's data-directory files beside the partitions: `meta.properties`, and partlog's
+    // lock for read-modify-writes of the shared checkpoint files.
     assert_eq!(
         names,
-        ["rides-0", "rides-1", "rides-2", "rides.topic-metadata"]
+        [
+            ".partlog-checkpoint.lock",
+            "meta.properties",
+            "rides-0",
+            "rides-1",
+            "rides-2",
+            "rides.topic-metadata"
+        ]
     );
     for p in 0..3u32 {
         for i in 0..=p {
@@ -259,6 +268,10 @@ fn leftovers_of_a_crash_mid_create_or_add_are_not_data() {
         .unwrap();
     t.close().unwrap();
     fs::remove_file(data.path().join("t.topic-metadata")).unwrap();
+    // Such a crash leaves no topic ids either: they are written after the metadata.
+    for p in 0..2 {
+        fs::remove_file(data.path().join(format!("t-{p}/partition.metadata"))).unwrap();
+    }
     assert!(list_topics(data.path()).unwrap().is_empty());
     let t = Topic::create(data.path(), "t", 1, small()).unwrap();
     assert_eq!(
@@ -307,14 +320,22 @@ fn delete_removes_only_that_topic() {
     assert_eq!(
         left,
         [
+            ".partlog-checkpoint.lock",
             "a-1-0",
             "a-1-1",
             "a-1.topic-metadata",
             "b-0",
             "b-1",
-            "b.topic-metadata"
+            "b.topic-metadata",
+            "meta.properties",
+            "recovery-point-offset-checkpoint",
+            "replication-offset-checkpoint"
         ]
     );
+    // The deleted topic's lines are gone from the shared checkpoints; the others' stay.
+    let rp = std::fs::read_to_string(data.path().join("recovery-point-offset-checkpoint")).unwrap();
+    assert!(!rp.lines().any(|l| l.starts_with("a ")), "{rp}");
+    assert!(rp.lines().any(|l| l.starts_with("b ")), "{rp}");
     delete_topic(data.path(), "b").unwrap();
     assert!(matches!(
         delete_topic(data.path(), "b"),

@@ -86,6 +86,26 @@ pub const LEFTOVER_SUFFIXES: [&str; 3] = [".deleted", ".cleaned", ".tmp"];
 pub fn read_offset_checkpoint(path: impl AsRef<Path>) -> Result<Option<i64>> {
     checkpoint::read_offset(path.as_ref())
 }
+/// Checkpoint values kept outside a log's directory, for [`Log::open_with_checkpoints`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ExternalCheckpoints {
+    /// The recovery point, if the caller has one.
+    pub recovery_point: Option<i64>,
+    /// The log start offset, if the caller has one.
+    pub log_start_offset: Option<i64>,
+}
+
+impl ExternalCheckpoints {
+    /// The two values.
+    pub fn new(recovery_point: Option<i64>, log_start_offset: Option<i64>) -> Self {
+        ExternalCheckpoints {
+            recovery_point,
+            log_start_offset,
+        }
+    }
+}
+
 /// Name of the lock file that keeps a second process out of the directory.
 pub const LOCK_FILE: &str = ".lock";
 
@@ -222,7 +242,26 @@ impl Log {
         config: Config,
         clock: Arc<dyn Clock>,
     ) -> Result<Log> {
-        open::open(dir.as_ref(), config, clock)
+        open::open(dir.as_ref(), config, clock, ExternalCheckpoints::default())
+    }
+
+    /// [`Log::open_with_clock`] with checkpoint values the caller keeps outside the log's
+    /// directory (Kafka's data-directory checkpoint files, which the topic layer reads).
+    ///
+    /// The log's own files in its directory stay authoritative where they exist: the recovery
+    /// point used is the lower of the two (a lower one only costs a longer recovery, while a
+    /// higher stale one could trust unsynced bytes), and the log's own log-start file, written
+    /// durably at every move, wins over the caller's, which is written only periodically.
+    ///
+    /// # Errors
+    /// As [`Log::open`].
+    pub fn open_with_checkpoints(
+        dir: impl AsRef<Path>,
+        config: Config,
+        clock: Arc<dyn Clock>,
+        checkpoints: ExternalCheckpoints,
+    ) -> Result<Log> {
+        open::open(dir.as_ref(), config, clock, checkpoints)
     }
 
     /// The log's directory.

@@ -8,8 +8,8 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use super::lock::DirLock;
 use super::{
-    Log, OpenReport, Writer, CLEAN_SHUTDOWN_FILE, LEFTOVER_SUFFIXES, LOG_START_OFFSET_FILE,
-    RECOVERY_POINT_FILE,
+    ExternalCheckpoints, Log, OpenReport, Writer, CLEAN_SHUTDOWN_FILE, LEFTOVER_SUFFIXES,
+    LOG_START_OFFSET_FILE, RECOVERY_POINT_FILE,
 };
 use crate::checkpoint;
 use crate::clock::Clock;
@@ -63,7 +63,12 @@ fn remove_segment_files(dir: &Path, base: i64) -> Result<()> {
     SegmentPaths::new(dir, base).remove_all()
 }
 
-pub(super) fn open(dir: &Path, config: Config, clock: Arc<dyn Clock>) -> Result<Log> {
+pub(super) fn open(
+    dir: &Path,
+    config: Config,
+    clock: Arc<dyn Clock>,
+    external: ExternalCheckpoints,
+) -> Result<Log> {
     config.validate()?;
     fs::create_dir_all(dir).map_err(|e| Error::io(dir, "create directory", e))?;
     let lock = DirLock::acquire(dir)?;
@@ -77,10 +82,15 @@ pub(super) fn open(dir: &Path, config: Config, clock: Arc<dyn Clock>) -> Result<
         checkpoint::sync_dir(dir)?;
     }
     // A garbled recovery point only costs a longer scan: recover everything.
-    let recovery_point = checkpoint::read_offset(&dir.join(RECOVERY_POINT_FILE))
-        .unwrap_or(None)
-        .unwrap_or(0);
-    let start_checkpoint = checkpoint::read_offset(&dir.join(LOG_START_OFFSET_FILE))?;
+    // The lower of the own file and the caller's (see `Log::open_with_checkpoints`).
+    let own = checkpoint::read_offset(&dir.join(RECOVERY_POINT_FILE));
+    let recovery_point = match (own, external.recovery_point) {
+        (Err(_), _) => 0,
+        (Ok(Some(a)), Some(b)) => a.min(b),
+        (Ok(a), b) => a.or(b).unwrap_or(0),
+    };
+    let start_checkpoint =
+        checkpoint::read_offset(&dir.join(LOG_START_OFFSET_FILE))?.or(external.log_start_offset);
 
     let mut bases: Vec<(i64, u64)> = found.into_iter().collect();
     let mut report = OpenReport {

@@ -1,7 +1,8 @@
 //! The `replication-offset-checkpoint` file: the high watermark, in Kafka's layout (line 1 the
 //! version `0`, line 2 the entry count, then `topic partition high_watermark` per line). Kafka
-//! keeps one per data directory for every partition in it; partlog keeps one per partition
-//! directory, with that partition's line. Written atomically (temp file, fsync, rename).
+//! keeps one per data directory for every partition in it; a `Partition` keeps one per partition
+//! directory, with that partition's line, and the topic layer also writes Kafka's shared one
+//! (`topic::DataDir`). Written atomically (temp file, fsync, rename).
 
 use std::path::Path;
 

@@ -73,7 +73,7 @@ use crate::batch::SimpleRecord;
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::log::{AppendOrigin, Batches, FlushSequencer, Log, LogRead};
+use crate::log::{AppendOrigin, Batches, ExternalCheckpoints, FlushSequencer, Log, LogRead};
 use crate::AppendInfo;
 
 /// When an append counts as done (and, on a leader, may count towards the high watermark).
@@ -220,6 +220,23 @@ impl Partition {
         config: PartitionConfig,
         clock: Arc<dyn Clock>,
     ) -> Result<Partition> {
+        Self::open_with_checkpoints(dir, config, clock, ExternalCheckpoints::default(), None)
+    }
+
+    /// [`Partition::open_with_clock`] with checkpoint values kept outside the partition's
+    /// directory (Kafka's data-directory files, which the topic layer reads): see
+    /// [`Log::open_with_checkpoints`]; `high_watermark` is used where the partition's own
+    /// `replication-offset-checkpoint` has no line for it.
+    ///
+    /// # Errors
+    /// As [`Partition::open`].
+    pub fn open_with_checkpoints(
+        dir: impl AsRef<Path>,
+        config: PartitionConfig,
+        clock: Arc<dyn Clock>,
+        checkpoints: ExternalCheckpoints,
+        high_watermark: Option<i64>,
+    ) -> Result<Partition> {
         if config.topic.is_empty() || config.topic.chars().any(char::is_whitespace) {
             return Err(Error::Config {
                 knob: "topic",
@@ -228,13 +245,14 @@ impl Partition {
             });
         }
         config.tracker.validate()?;
-        let log = Log::open_with_clock(dir, config.log.clone(), clock)?;
+        let log = Log::open_with_checkpoints(dir, config.log.clone(), clock, checkpoints)?;
         let (cache, rebuilt) = load_epoch_cache(&log)?;
         let lso = log.log_start_offset();
         let leo = log.log_end_offset();
-        let checkpointed = hw_checkpoint::read(log.dir(), &config.topic, config.partition)?;
+        let own = hw_checkpoint::read(log.dir(), &config.topic, config.partition)?;
+        let checkpointed = own.or(high_watermark);
         let hw = checkpointed.unwrap_or(lso).clamp(lso, leo);
-        let mut on_disk = checkpointed;
+        let mut on_disk = own;
         if checkpointed.is_some_and(|c| c > hw) {
             // The log lost what the checkpoint covered (a power cut): a stale value must not
             // cover other records once the log grows again.

@@ -43,6 +43,46 @@ pub enum TopicError {
         /// How many partitions the topic has.
         partition_count: u32,
     },
+    /// A partition directory's `partition.metadata` names another topic id than the topic's
+    /// (Kafka's `InconsistentTopicIdException`): the directory belongs to another incarnation
+    /// of the topic (deleted and created again), and is left alone.
+    InconsistentTopicId {
+        /// The topic.
+        topic: String,
+        /// The partition.
+        partition: u32,
+        /// The topic's id.
+        expected: String,
+        /// The id the partition directory holds.
+        found: String,
+    },
+    /// The data directory's `meta.properties` is refused (KRaft's rules): a version 0
+    /// (`broker.id`) file, a missing key, or another node's file.
+    MetaProperties {
+        /// The file.
+        path: std::path::PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A partition directory with a `partition.metadata` but no partlog metadata file for its
+    /// topic: a Kafka broker's (or one partlog no longer knows), not the leftover of a crash in
+    /// the middle of a create (partlog writes `partition.metadata` only after the topic's
+    /// metadata file, and removes it before deleting). Create and add-partitions refuse to
+    /// remove it; [`Topic::adopt`](super::Topic::adopt) opens it.
+    ForeignPartitionDir {
+        /// The topic.
+        topic: String,
+        /// The partition.
+        partition: u32,
+    },
+    /// [`Topic::adopt`](super::Topic::adopt) found no partition directories to adopt, or
+    /// directories that do not make a topic (a gap in the numbers, no or differing topic ids).
+    CannotAdopt {
+        /// The topic.
+        topic: String,
+        /// Why.
+        reason: String,
+    },
 }
 
 impl fmt::Display for TopicError {
@@ -71,6 +111,27 @@ impl fmt::Display for TopicError {
                 f,
                 "topic {topic} has no partition {partition} (it has {partition_count})"
             ),
+            TopicError::InconsistentTopicId {
+                topic,
+                partition,
+                expected,
+                found,
+            } => write!(
+                f,
+                "partition {topic}-{partition} holds topic id {found}, but the topic's id is \
+                 {expected}"
+            ),
+            TopicError::MetaProperties { path, reason } => {
+                write!(f, "{}: {reason}", path.display())
+            }
+            TopicError::ForeignPartitionDir { topic, partition } => write!(
+                f,
+                "partition directory {topic}-{partition} holds a topic id but topic {topic} has \
+                 no metadata: a broker's directory, not removed (adopt it instead)"
+            ),
+            TopicError::CannotAdopt { topic, reason } => {
+                write!(f, "cannot adopt topic {topic}: {reason}")
+            }
         }
     }
 }

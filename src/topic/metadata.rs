@@ -10,6 +10,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use super::data_dir::Uuid;
 use super::name::TopicName;
 use crate::checkpoint;
 use crate::config::Config;
@@ -55,6 +56,9 @@ pub(crate) struct TopicMetadata {
     pub name: TopicName,
     pub partitions: u32,
     pub config: TopicConfig,
+    /// The topic id (Kafka's, also in each partition's `partition.metadata`); `None` in files
+    /// written before partlog kept one.
+    pub topic_id: Option<Uuid>,
 }
 
 pub(crate) fn path(data_dir: &Path, name: &TopicName) -> PathBuf {
@@ -68,7 +72,7 @@ fn opt(v: Option<i64>) -> String {
 impl TopicMetadata {
     fn entries(&self) -> Vec<(&'static str, String)> {
         let c = &self.config.log;
-        vec![
+        let mut entries = vec![
             ("name", self.name.to_string()),
             ("partitions", self.partitions.to_string()),
             ("segment.bytes", c.segment_bytes.to_string()),
@@ -99,7 +103,11 @@ impl TopicMetadata {
                 }
                 .to_owned(),
             ),
-        ]
+        ];
+        if let Some(id) = self.topic_id {
+            entries.push(("topic.id", id.to_string()));
+        }
+        entries
     }
 
     /// Writes the file atomically.
@@ -176,6 +184,7 @@ fn parse(path: &Path, expected: &TopicName, text: &[u8]) -> Result<TopicMetadata
     let mut partitions = None;
     let mut c = Config::default();
     let mut durability = Durability::OnAppend;
+    let mut topic_id = None;
     for (p, line) in entries {
         let (k, v) = line
             .split_once(' ')
@@ -216,6 +225,7 @@ fn parse(path: &Path, expected: &TopicName, text: &[u8]) -> Result<TopicMetadata
                     _ => return Err(bad()),
                 }
             }
+            "topic.id" => topic_id = Some(v.parse::<Uuid>().map_err(|_| bad())?),
             _ => return Err(corrupt(p, format!("unknown key {k:?}"))),
         }
     }
@@ -233,6 +243,7 @@ fn parse(path: &Path, expected: &TopicName, text: &[u8]) -> Result<TopicMetadata
         name,
         partitions,
         config: TopicConfig { log: c, durability },
+        topic_id,
     })
 }
 
@@ -256,6 +267,7 @@ mod tests {
                 },
                 durability: Durability::OnFlush,
             },
+            topic_id: Some(Uuid([7; 16])),
         };
         meta.write(dir.path()).unwrap();
         assert_eq!(TopicMetadata::read(dir.path(), &name).unwrap(), Some(meta));

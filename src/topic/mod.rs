@@ -3,7 +3,8 @@
 //!
 //! - [`Topic`]: a data directory holding one sub-directory per partition, `<topic>-<partition>`
 //!   as Kafka names them, and a metadata file per topic; create, open, describe, delete, add
-//!   partitions. Names are [`TopicName`]s, validated as Kafka validates them, so a name is always
+//!   partitions. The data directory is a Kafka log directory ([`DataDir`]: `meta.properties`,
+//!   the shared checkpoint files, `partition.metadata`). Names are [`TopicName`]s, validated as Kafka validates them, so a name is always
 //!   one safe path component.
 //! - [`murmur2`], [`partition_for_key`], [`Partitioner`]: Kafka's default partitioner, byte for
 //!   byte (keyed records), and its sticky behaviour (keyless records).
@@ -15,6 +16,7 @@
 
 mod assignor;
 mod consumer;
+mod data_dir;
 mod error;
 mod group;
 mod metadata;
@@ -26,6 +28,12 @@ mod store;
 
 pub use assignor::{assign, Assignor, MemberSubscription, TopicPartition};
 pub use consumer::{Consumer, ConsumerConfig, ConsumerRecord, OffsetReset};
+pub use data_dir::{
+    read_partition_metadata, write_partition_metadata, DataDir, MetaProperties,
+    PartitionCheckpoint, Uuid, UuidParseError, CHECKPOINT_LOCK_FILE, CLEANER_OFFSET_CHECKPOINT,
+    LOG_START_OFFSET_CHECKPOINT, META_PROPERTIES, PARTITION_METADATA, RECOVERY_POINT_CHECKPOINT,
+    REPLICATION_OFFSET_CHECKPOINT,
+};
 pub use error::{GroupError, TopicError};
 pub use group::{
     CoordinatorConfig, GroupCoordinator, GroupDescription, JoinRequest, MemberDescription,

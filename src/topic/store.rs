@@ -4,6 +4,9 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use std::collections::BTreeMap;
+
+use super::data_dir::{self, DataDir, PartitionCheckpoint, Uuid};
 use super::error::TopicError;
 use super::metadata::{self, TopicConfig, TopicMetadata, TOPIC_METADATA_SUFFIX};
 use super::name::{parse_partition_dir_name, TopicName};
@@ -12,17 +15,25 @@ use crate::batch::SimpleRecord;
 use crate::checkpoint;
 use crate::clock::{Clock, SystemClock};
 use crate::error::{Error, Result};
-use crate::log::LogRead;
+use crate::log::{ExternalCheckpoints, LogRead};
 use crate::replica::{LeaderAndIsr, Partition, PartitionConfig, ReplicaId};
 use crate::AppendInfo;
 
 /// How to open a topic: which broker this is and which clock its logs use.
 #[derive(Debug, Clone)]
 pub struct TopicOptions {
-    /// The broker holding the partitions, reported as their leader and only replica.
+    /// The broker holding the partitions, reported as their leader and only replica; also the
+    /// data directory's `node.id` in `meta.properties` (a directory of another node is refused).
     pub broker: ReplicaId,
     /// The clock of the partitions' logs (rolling, retention) and of their leaders.
     pub clock: Arc<dyn Clock>,
+    /// The topic id [`Topic::create_with`] gives the topic (a random one if `None`): set it to
+    /// the id a Kafka controller assigned, so that the partitions' `partition.metadata` match
+    /// the broker's metadata.
+    pub topic_id: Option<Uuid>,
+    /// The cluster id written to a new data directory's `meta.properties` (a random one if
+    /// `None`), and checked against an existing one (see [`DataDir::open`]).
+    pub cluster_id: Option<String>,
 }
 
 impl Default for TopicOptions {
@@ -30,6 +41,8 @@ impl Default for TopicOptions {
         TopicOptions {
             broker: ReplicaId(0),
             clock: Arc::new(SystemClock),
+            topic_id: None,
+            cluster_id: None,
         }
     }
 }
@@ -92,6 +105,8 @@ impl PartitionDescription {
 pub struct TopicDescription {
     /// The topic.
     pub name: TopicName,
+    /// Its id (Kafka's `TopicId`, in each partition's `partition.metadata`).
+    pub topic_id: Option<Uuid>,
     /// Its configuration.
     pub config: TopicConfig,
     /// Its partitions, in order.
@@ -143,9 +158,23 @@ pub trait TopicSource {
 ///   never leaves a topic with fewer partition directories than its count says.
 /// - Partition directories at or above the count, or of a topic without metadata, are leftovers
 ///   of such a crash; they hold nothing acknowledged and are removed before their name is used.
+/// - Each partition's `partition.metadata` (the topic id) is written after the metadata file on
+///   create and add-partitions and removed before it on delete, so a leftover never holds one.
+///   A directory that does is a broker's: create and add-partitions refuse to remove it
+///   ([`TopicError::ForeignPartitionDir`]); [`Topic::adopt`] opens it.
 ///
 /// One process per data directory: the partitions' logs lock their directories, so a second
 /// `Topic` on the same partitions fails with [`Error::Locked`].
+///
+/// # Kafka's data-directory layout
+/// The data directory is a Kafka log directory ([`DataDir`]): `meta.properties`, the shared
+/// `recovery-point-offset-checkpoint`, `log-start-offset-checkpoint` and
+/// `replication-offset-checkpoint` (written by [`Topic::flush`], [`Topic::checkpoint`] and
+/// [`Topic::close`], read when a partition opens), and a `partition.metadata` with the topic id
+/// in every partition directory. Directories written before partlog kept these files still
+/// open: each partition also keeps its own checkpoints, used where the shared files have no
+/// entry. A topic whose partition directories a Kafka broker created opens with
+/// [`Topic::adopt`].
 ///
 /// ```
 /// use partlog::batch::SimpleRecord;
@@ -163,6 +192,7 @@ pub trait TopicSource {
 #[derive(Debug)]
 pub struct Topic {
     data_dir: PathBuf,
+    dir: DataDir,
     metadata: TopicMetadata,
     options: TopicOptions,
     partitions: Vec<Partition>,
@@ -210,7 +240,7 @@ impl Topic {
             .into());
         }
         config.log.validate()?;
-        fs::create_dir_all(data_dir).map_err(io(data_dir, "create directory"))?;
+        let dir = DataDir::open(data_dir, node_id(&options)?, options.cluster_id.as_deref())?;
         if TopicMetadata::read(data_dir, &name)?.is_some() {
             return Err(TopicError::AlreadyExists {
                 topic: name.to_string(),
@@ -218,23 +248,46 @@ impl Topic {
             .into());
         }
         remove_partition_dirs(data_dir, &name, 0)?;
+        // Leftover lines of an earlier topic of this name must not be read as this one's.
+        dir.remove_topic(&name)?;
+        let topic_id = match options.topic_id {
+            // Kafka's readers refuse the zero id (no id) in `partition.metadata`.
+            Some(id) if id == Uuid::ZERO => {
+                return Err(Error::Config {
+                    knob: "topic_id",
+                    value: id.to_string(),
+                    reason: "must not be the zero uuid",
+                })
+            }
+            Some(id) => id,
+            None => Uuid::random()?,
+        };
         let metadata = TopicMetadata {
             name,
             partitions,
             config,
+            topic_id: Some(topic_id),
         };
         let mut topic = Topic {
             data_dir: data_dir.to_owned(),
+            dir,
             metadata,
             options,
             partitions: Vec::with_capacity(partitions as usize),
         };
         for p in 0..partitions {
-            topic.partitions.push(topic.open_partition(p)?);
+            let partition = topic.open_partition(p, PartitionCheckpoint::default())?;
+            topic.partitions.push(partition);
         }
         checkpoint::sync_dir(data_dir)?;
         // The commit point: from here on the topic exists.
         topic.metadata.write(data_dir)?;
+        // Only now the topic ids: a partition directory holding one without a metadata file
+        // is never a leftover of this create (see `TopicError::ForeignPartitionDir`). Should
+        // this fail, the next open writes them.
+        for p in 0..partitions {
+            data_dir::write_partition_metadata(&topic.partition_dir(p), topic_id)?;
+        }
         Ok(topic)
     }
 
@@ -262,28 +315,206 @@ impl Topic {
             TopicMetadata::read(data_dir, &name)?.ok_or_else(|| TopicError::NotFound {
                 topic: name.to_string(),
             })?;
+        let dir = DataDir::open(data_dir, node_id(&options)?, options.cluster_id.as_deref())?;
+        Self::open_partitions(data_dir, dir, metadata, options)
+    }
+
+    /// Opens a topic whose partition directories `<topic>-0` .. `<topic>-<n-1>` exist in
+    /// `data_dir` but which has no partlog metadata file: directories a Kafka broker created
+    /// (each with Kafka's `partition.metadata`, all with one topic id), or partlog's own after
+    /// the metadata file was lost. The topic gets `config` and the id the directories hold
+    /// (or a new one if none holds one), and its metadata file is written, so later opens use
+    /// [`Topic::open`]. A topic that has a metadata file is opened as [`Topic::open_with`] does.
+    ///
+    /// Not done by [`Topic::open`] on its own: directories without metadata are also what a
+    /// crash in the middle of [`Topic::create`] leaves, which must not come back as a topic
+    /// unless the caller says so.
+    ///
+    /// # Errors
+    /// [`TopicError::CannotAdopt`] if there is no `<topic>-0`, the numbers have a gap, or the
+    /// directories hold different topic ids; [`Error::Config`] for a bad log config; as
+    /// [`Topic::open`].
+    pub fn adopt(
+        data_dir: impl AsRef<Path>,
+        name: &str,
+        config: TopicConfig,
+        options: TopicOptions,
+    ) -> Result<Topic> {
+        let data_dir = data_dir.as_ref();
+        let name = TopicName::new(name)?;
+        if TopicMetadata::read(data_dir, &name)?.is_some() {
+            return Self::open_with(data_dir, name.as_str(), options);
+        }
+        config.log.validate()?;
+        let cannot = |reason: String| -> Error {
+            TopicError::CannotAdopt {
+                topic: name.to_string(),
+                reason,
+            }
+            .into()
+        };
+        let mut numbers = Vec::new();
+        let entries = fs::read_dir(data_dir).map_err(io(data_dir, "list"))?;
+        for entry in entries {
+            let entry = entry.map_err(io(data_dir, "list"))?;
+            if let Some((t, p)) = entry
+                .file_name()
+                .to_str()
+                .and_then(parse_partition_dir_name)
+            {
+                if t == name && entry.path().is_dir() {
+                    numbers.push(p);
+                }
+            }
+        }
+        numbers.sort_unstable();
+        let count = u32::try_from(numbers.len()).unwrap_or(u32::MAX);
+        if count == 0 || count > MAX_PARTITIONS || numbers.iter().copied().ne(0..count) {
+            return Err(cannot(format!(
+                "expected partition directories {name}-0 to {name}-N, found numbers {numbers:?}"
+            )));
+        }
+        let mut topic_id = None;
+        for p in 0..count {
+            let found =
+                data_dir::read_partition_metadata(&data_dir.join(name.partition_dir_name(p)))?;
+            match (topic_id, found) {
+                (Some(a), Some(b)) if a != b => {
+                    return Err(cannot(format!(
+                        "partition {p} holds topic id {b}, partition 0 holds {a}"
+                    )))
+                }
+                (None, Some(b)) => topic_id = Some(b),
+                _ => {}
+            }
+        }
+        let dir = DataDir::open(data_dir, node_id(&options)?, options.cluster_id.as_deref())?;
+        let metadata = TopicMetadata {
+            name,
+            partitions: count,
+            config,
+            topic_id: Some(match topic_id {
+                Some(id) => id,
+                None => Uuid::random()?,
+            }),
+        };
+        let topic = Self::open_partitions(data_dir, dir, metadata, options)?;
+        // The commit point of the adoption.
+        topic.metadata.write(data_dir)?;
+        Ok(topic)
+    }
+
+    /// Opens every partition of `metadata`, with the shared checkpoints' values, checks (or
+    /// writes) each one's `partition.metadata`, and gives a topic from before topic ids one.
+    fn open_partitions(
+        data_dir: &Path,
+        dir: DataDir,
+        mut metadata: TopicMetadata,
+        options: TopicOptions,
+    ) -> Result<Topic> {
+        let checkpoints = dir.checkpoints(&metadata.name)?;
+        let had_id = metadata.topic_id.is_some();
+        if metadata.topic_id.is_none() {
+            // Written before partlog kept topic ids: take one a partition holds, else a new one.
+            for p in 0..metadata.partitions {
+                let pdir = data_dir.join(metadata.name.partition_dir_name(p));
+                if let Some(id) = data_dir::read_partition_metadata(&pdir)? {
+                    metadata.topic_id = Some(id);
+                    break;
+                }
+            }
+            if metadata.topic_id.is_none() {
+                metadata.topic_id = Some(Uuid::random()?);
+            }
+        }
         let mut topic = Topic {
             data_dir: data_dir.to_owned(),
+            dir,
             partitions: Vec::with_capacity(metadata.partitions as usize),
             metadata,
             options,
         };
         for p in 0..topic.metadata.partitions {
-            topic.partitions.push(topic.open_partition(p)?);
+            topic.check_topic_id(p)?;
+            let c = checkpoints.get(&p).copied().unwrap_or_default();
+            topic.partitions.push(topic.open_partition(p, c)?);
+            topic.check_topic_id(p)?;
+        }
+        if !had_id {
+            topic.metadata.write(data_dir)?;
         }
         Ok(topic)
     }
 
+    /// Checks partition `p`'s `partition.metadata` against the topic id, writing it if the
+    /// directory exists without one.
+    fn check_topic_id(&self, p: u32) -> Result<()> {
+        let Some(expected) = self.metadata.topic_id else {
+            return Ok(());
+        };
+        let pdir = self.partition_dir(p);
+        if !pdir.is_dir() {
+            return Ok(());
+        }
+        match data_dir::read_partition_metadata(&pdir)? {
+            Some(found) if found != expected => Err(TopicError::InconsistentTopicId {
+                topic: self.metadata.name.to_string(),
+                partition: p,
+                expected: expected.to_string(),
+                found: found.to_string(),
+            }
+            .into()),
+            Some(_) => Ok(()),
+            None => data_dir::write_partition_metadata(&pdir, expected),
+        }
+    }
+
+    /// The topic id (Kafka's; in every partition's `partition.metadata`).
+    pub fn topic_id(&self) -> Option<Uuid> {
+        self.metadata.topic_id
+    }
+
+    /// The data directory as Kafka's log directory (its `meta.properties`, shared checkpoints).
+    pub fn data_dir_files(&self) -> &DataDir {
+        &self.dir
+    }
+
+    /// Writes every partition's recovery point, log start offset (where above the first
+    /// segment's base, as Kafka writes it) and high watermark to the data directory's shared
+    /// checkpoint files, keeping other topics' lines.
+    ///
+    /// # Errors
+    /// As [`DataDir::write_checkpoints`].
+    pub fn checkpoint(&self) -> Result<()> {
+        let mut entries = BTreeMap::new();
+        for (p, partition) in (0u32..).zip(&self.partitions) {
+            let log = partition.log();
+            let first_base = log.segment_base_offsets().first().copied().unwrap_or(0);
+            let start = partition.log_start_offset();
+            entries.insert(
+                p,
+                PartitionCheckpoint::new(
+                    Some(log.recovery_point()),
+                    (start > first_base).then_some(start),
+                    Some(partition.high_watermark()),
+                ),
+            );
+        }
+        self.dir.write_checkpoints(&self.metadata.name, &entries)
+    }
+
     /// Opens partition `p` and makes this broker its leader at an epoch above every one it
     /// knows (as a controller does on a broker's restart).
-    fn open_partition(&self, p: u32) -> Result<Partition> {
+    fn open_partition(&self, p: u32, checkpoint: PartitionCheckpoint) -> Result<Partition> {
         let mut config = PartitionConfig::new(self.metadata.name.as_str(), p, self.options.broker);
         config.log = self.metadata.config.log.clone();
         config.durability = self.metadata.config.durability;
-        let partition = Partition::open_with_clock(
+        let partition = Partition::open_with_checkpoints(
             self.partition_dir(p),
             config,
             Arc::clone(&self.options.clock),
+            ExternalCheckpoints::new(checkpoint.recovery_point, checkpoint.log_start_offset),
+            checkpoint.high_watermark,
         )?;
         let epoch = partition
             .epoch_entries()
@@ -386,6 +617,7 @@ impl Topic {
             .collect();
         TopicDescription {
             name: self.metadata.name.clone(),
+            topic_id: self.metadata.topic_id,
             config: self.metadata.config.clone(),
             partitions,
         }
@@ -411,7 +643,7 @@ impl Topic {
         remove_partition_dirs(&self.data_dir, &self.metadata.name, current)?;
         let mut added = Vec::new();
         for p in current..partitions {
-            added.push(self.open_partition(p)?);
+            added.push(self.open_partition(p, PartitionCheckpoint::default())?);
         }
         checkpoint::sync_dir(&self.data_dir)?;
         let mut metadata = self.metadata.clone();
@@ -419,23 +651,57 @@ impl Topic {
         metadata.write(&self.data_dir)?;
         self.metadata = metadata;
         self.partitions.extend(added);
+        // After the commit point, as on create.
+        for p in current..partitions {
+            self.check_topic_id(p)?;
+        }
         Ok(())
     }
 
-    /// Flushes every partition.
+    /// Flushes every partition, then writes the data directory's shared checkpoints
+    /// ([`Topic::checkpoint`]), so that a broker opening the directory after a crash starts
+    /// from fresh recovery points and high watermarks.
+    ///
+    /// The shared files cost two `fsync`s each when they change: measured here (debug build,
+    /// this VM's disk, 4 partitions, one record each per round) a round of partition flushes
+    /// took 14.5 ms and `Topic::flush` 39 ms. A caller that flushes on its hot path flushes
+    /// the partitions ([`Partition::flush`]) and calls [`Topic::tick`] or
+    /// [`Topic::checkpoint`] on a timer instead, as Kafka writes these files every
+    /// `log.flush.offset.checkpoint.interval.ms` (60 s): partlog's own per-partition files
+    /// keep what recovery needs either way.
     ///
     /// # Errors
-    /// As [`crate::Log::flush`].
+    /// As [`crate::Log::flush`] and [`Topic::checkpoint`].
     pub fn flush(&self) -> Result<()> {
-        self.partitions.iter().try_for_each(|p| p.flush())
+        self.partitions.iter().try_for_each(|p| p.flush())?;
+        self.checkpoint()
     }
 
-    /// Closes every partition cleanly (checkpointing the high watermarks).
+    /// The periodic work of every partition as of `now_ms` ([`Partition::tick`]: a flush when
+    /// `flush.ms` is due, then retention below the high watermark), then the data directory's
+    /// shared checkpoints ([`Topic::checkpoint`]; Kafka writes them on a timer,
+    /// `log.flush.offset.checkpoint.interval.ms`). Returns each partition's retention report.
     ///
     /// # Errors
-    /// The first error of [`Partition::close`]; every partition is closed regardless.
+    /// The first error of [`Partition::tick`] or [`Topic::checkpoint`].
+    pub fn tick(&self, now_ms: i64) -> Result<Vec<crate::log::RetentionReport>> {
+        let reports = self
+            .partitions
+            .iter()
+            .map(|p| p.tick(now_ms))
+            .collect::<Result<Vec<_>>>()?;
+        self.checkpoint()?;
+        Ok(reports)
+    }
+
+    /// Closes every partition cleanly (checkpointing the high watermarks), after flushing them
+    /// and writing the data directory's shared checkpoints ([`Topic::checkpoint`]).
+    ///
+    /// # Errors
+    /// The first error of the flush, the checkpoint or [`Partition::close`]; every partition is
+    /// closed regardless.
     pub fn close(self) -> Result<()> {
-        let mut first = Ok(());
+        let mut first = self.flush();
         for p in self.partitions {
             let r = p.close();
             if first.is_ok() {
@@ -462,10 +728,23 @@ impl Topic {
         let data_dir = self.data_dir.clone();
         let name = self.metadata.name.clone();
         // Closed, not abandoned: nothing should be mapped when the files go.
+        let dir = self.dir.clone();
+        let count = self.metadata.partitions;
         let _ = self.close();
+        // The topic ids go first, so that a crash leaves directories that the next create
+        // may remove (see `TopicError::ForeignPartitionDir`); the topic still exists until
+        // its metadata goes, and an open writes them again.
+        for p in 0..count {
+            checkpoint::remove_if_exists(
+                &data_dir
+                    .join(name.partition_dir_name(p))
+                    .join(data_dir::PARTITION_METADATA),
+            )?;
+        }
         checkpoint::remove_if_exists(&metadata::path(&data_dir, &name))?;
         checkpoint::sync_dir(&data_dir)?;
-        remove_partition_dirs(&data_dir, &name, 0)
+        remove_partition_dirs(&data_dir, &name, 0)?;
+        dir.remove_topic(&name)
     }
 }
 
@@ -496,6 +775,15 @@ impl TopicSource for Topic {
         self.partition(partition)?
             .read_committed(from_offset, max_bytes)
     }
+}
+
+/// The data directory's `node.id`: the broker's id.
+fn node_id(options: &TopicOptions) -> Result<i32> {
+    i32::try_from(options.broker.0).map_err(|_| Error::Config {
+        knob: "broker",
+        value: options.broker.0.to_string(),
+        reason: "must fit Kafka's node.id (an i32)",
+    })
 }
 
 /// Deletes topic `name` from `data_dir`.
@@ -538,14 +826,15 @@ pub fn list_topics(data_dir: impl AsRef<Path>) -> Result<Vec<TopicName>> {
 }
 
 /// Removes the directories of partitions `from..` of `name` (leftovers of a crash mid-create,
-/// mid-add or mid-delete).
+/// mid-add or mid-delete), after checking that none holds a topic id: those are not leftovers
+/// but a broker's (see [`TopicError::ForeignPartitionDir`]), and nothing is removed.
 fn remove_partition_dirs(data_dir: &Path, name: &TopicName, from: u32) -> Result<()> {
     let entries = match fs::read_dir(data_dir) {
         Ok(e) => e,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
         Err(e) => return Err(Error::io(data_dir, "list", e)),
     };
-    let mut removed = false;
+    let mut leftovers = Vec::new();
     for entry in entries {
         let entry = entry.map_err(io(data_dir, "list"))?;
         let file_name = entry.file_name();
@@ -554,9 +843,19 @@ fn remove_partition_dirs(data_dir: &Path, name: &TopicName, from: u32) -> Result
         };
         if &topic == name && p >= from {
             let path = entry.path();
-            fs::remove_dir_all(&path).map_err(io(&path, "remove directory"))?;
-            removed = true;
+            if path.join(data_dir::PARTITION_METADATA).exists() {
+                return Err(TopicError::ForeignPartitionDir {
+                    topic: name.to_string(),
+                    partition: p,
+                }
+                .into());
+            }
+            leftovers.push(path);
         }
+    }
+    let removed = !leftovers.is_empty();
+    for path in leftovers {
+        fs::remove_dir_all(&path).map_err(io(&path, "remove directory"))?;
     }
     if removed {
         checkpoint::sync_dir(data_dir)?;

@@ -145,8 +145,11 @@ pub fn run(command: &TopicCommand, out: &mut dyn Write) -> Result<Outcome, CliEr
 fn describe_text(d: &TopicDescription, out: &mut dyn Write) -> Result<(), CliError> {
     writeln!(
         out,
-        "Topic: {}\tPartitionCount: {}\tSegmentBytes: {}\tRetentionMs: {}\tRetentionBytes: {}",
+        "Topic: {}\tTopicId: {}\tPartitionCount: {}\tSegmentBytes: {}\tRetentionMs: {}\t\
+         RetentionBytes: {}",
         d.name,
+        d.topic_id
+            .map_or_else(|| "none".to_owned(), |id| id.to_string()),
         d.partitions.len(),
         d.config.log.segment_bytes,
         d.config.log.retention_ms,
