@@ -1,11 +1,14 @@
-//! `.index`: maps a relative offset to the byte position of the batch that starts there.
+//! `.index`: maps a relative offset to the byte position of the batch that holds it.
 
 use super::IndexEntry;
 
 /// One `.index` entry: 4-byte relative offset, 4-byte file position, big-endian.
 ///
-/// partlog indexes the *base* offset of a batch (relative to the segment's base offset) and the
-/// position where the batch starts, so a lookup for any offset inside that batch lands on it.
+/// As Kafka (`LogSegment.append`), partlog indexes the *last* offset of a batch (relative to the
+/// segment's base offset) and the position where the batch starts: a lookup takes the largest
+/// entry at or below the offset sought and walks forward from its batch. Readers also accept an
+/// entry naming any other offset of the batch at its position (the base offset, as partlog wrote
+/// before it matched Kafka).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct OffsetEntry {
     /// Offset minus the segment's base offset.

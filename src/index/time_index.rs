@@ -5,8 +5,9 @@ use super::IndexEntry;
 
 /// One `.timeindex` entry: 8-byte timestamp, 4-byte relative offset, big-endian.
 ///
-/// Every record before `relative_offset` has a timestamp below `timestamp`; the batch starting at
-/// `relative_offset` holds a record with exactly `timestamp`.
+/// Every batch before the one holding `relative_offset` has only timestamps below `timestamp`;
+/// that batch holds a record with exactly `timestamp`. As Kafka writes it
+/// (`shallowOffsetOfMaxTimestampSoFar`), the offset is that batch's last offset.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TimeEntry {
     /// Milliseconds since the epoch.

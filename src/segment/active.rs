@@ -302,9 +302,11 @@ impl ActiveSegment {
             self.time_index.reader().last(),
             start as u64,
         );
-        let min_offset =
-            last_offset_entry.map_or(base_offset, |e| base_offset + i64::from(e.relative_offset));
         let data = self.log.shared().slice(0, position).unwrap_or_default();
+        // The batch at that entry holds the offset it names (see `entry_batch_base`).
+        let min_offset = last_offset_entry.map_or(base_offset, |e| {
+            super::entry_batch_base(&data, start, base_offset + i64::from(e.relative_offset))
+        });
         let outcome = scan::scan(
             &data,
             start as u64,
@@ -649,8 +651,14 @@ fn clean_tail(
         time_index.last(),
         start,
     );
-    let min_offset =
-        last_offset_entry.map_or(base_offset, |e| base_offset + i64::from(e.relative_offset));
+    // The batch at that entry holds the offset it names (see `entry_batch_base`).
+    let min_offset = last_offset_entry.map_or(base_offset, |e| {
+        super::entry_batch_base(
+            data,
+            start as usize,
+            base_offset + i64::from(e.relative_offset),
+        )
+    });
     let mut outcome = scan::scan(
         data,
         start,

@@ -577,7 +577,11 @@ impl SegmentView {
             return walk_to(seg, data, 0, seg.base_offset, offset, ahead);
         };
         let start = entry.position as usize;
-        let expected = seg.base_offset + i64::from(entry.relative_offset);
+        let expected = entry_batch_base(
+            data,
+            start,
+            seg.base_offset + i64::from(entry.relative_offset),
+        );
         match walk_to(seg, data, start, expected, offset, ahead) {
             Ok(found) => Ok(found),
             Err(from_index) => {
@@ -713,7 +717,7 @@ impl SegmentView {
             Some((i, e)) => {
                 let o = base_offset + i64::from(e.relative_offset);
                 match self.locate_hinted(seg, o, &data, Some(i)) {
-                    Ok(Some((pos, h))) if h.base_offset == o && h.max_timestamp == e.timestamp => {
+                    Ok(Some((pos, h))) if h.base_offset <= o && h.max_timestamp == e.timestamp => {
                         (o, Some(pos))
                     }
                     _ => {
@@ -889,6 +893,20 @@ const WALK_FIRST_PREFETCH: usize = 512;
 /// The walk checks that batches follow each other without gaps, so a rotted base offset or a
 /// lost batch is reported as damage rather than answered with the wrong batch; and that a
 /// segment followed by another holds every offset up to the next one's base.
+/// Where a walk from an offset-index entry naming `entry_offset` at `pos` starts: the base
+/// offset of the batch at `pos` if that batch ends at `entry_offset` (as Kafka and partlog write
+/// entries) or starts there (as partlog wrote them before it matched Kafka), else
+/// `entry_offset` itself, and the walk then reports the mismatch. Exact matches only: the base
+/// offset lies outside the CRC, and the index is what catches a damaged one.
+pub(crate) fn entry_batch_base(data: &[u8], pos: usize, entry_offset: i64) -> i64 {
+    match data.get(pos..).and_then(peek_span) {
+        Some(s) if s.last_offset() == entry_offset || s.base_offset == entry_offset => {
+            s.base_offset
+        }
+        _ => entry_offset,
+    }
+}
+
 fn walk_to(
     seg: &Segment,
     data: &[u8],
@@ -965,7 +983,7 @@ pub(crate) fn time_entry_is_segment_max(
             if h.base_offset != expected || h.base_offset > target {
                 return None;
             }
-            if h.base_offset == target {
+            if h.last_offset() >= target {
                 return (h.max_timestamp == t.timestamp).then_some(pos + h.total_size());
             }
             expected = h.next_offset();
@@ -975,9 +993,10 @@ pub(crate) fn time_entry_is_segment_max(
     let from_index = offset_index
         .floor(i64::from(t.relative_offset))
         .and_then(|e| {
+            let pos = e.position as usize;
             walk(
-                e.position as usize,
-                base_offset + i64::from(e.relative_offset),
+                pos,
+                entry_batch_base(data, pos, base_offset + i64::from(e.relative_offset)),
             )
         });
     let Some(mut pos) = from_index.or_else(|| walk(0, base_offset)) else {

@@ -12,7 +12,9 @@ pub const NO_TIMESTAMP: i64 = -1;
 
 /// Decides which batches get sparse index entries, exactly as appends do (one mechanism for
 /// both live appends and rebuilds): an offset entry once more than `interval` bytes were written
-/// since the last one, and with it a time entry if the largest timestamp grew.
+/// since the last one, and with it a time entry if the largest timestamp grew. As Kafka writes
+/// them (`LogSegment.append`), an offset entry names its batch by the batch's last offset, and a
+/// time entry the last offset of the batch that reached the timestamp.
 #[derive(Debug, Clone)]
 pub(crate) struct Indexer {
     base_offset: i64,
@@ -20,7 +22,8 @@ pub(crate) struct Indexer {
     bytes_since_last_entry: u64,
     /// Largest batch max-timestamp seen in the segment, or [`NO_TIMESTAMP`].
     pub(crate) max_timestamp: i64,
-    /// Base offset of the batch that first reached `max_timestamp`.
+    /// Last offset of the batch that first reached `max_timestamp` (Kafka's
+    /// `shallowOffsetOfMaxTimestampSoFar`).
     pub(crate) offset_of_max_timestamp: i64,
     /// Timestamp of the last time-index entry written (entries must grow).
     last_time_entry: i64,
@@ -75,12 +78,12 @@ impl Indexer {
     pub(crate) fn on_batch(&mut self, header: &BatchHeader, position: u64) -> NewEntries {
         if header.max_timestamp > self.max_timestamp {
             self.max_timestamp = header.max_timestamp;
-            self.offset_of_max_timestamp = header.base_offset;
+            self.offset_of_max_timestamp = header.last_offset();
         }
         let mut out = NewEntries::default();
         if self.bytes_since_last_entry > self.interval {
             out.offset = Some(OffsetEntry {
-                relative_offset: self.relative(header.base_offset),
+                relative_offset: self.relative(header.last_offset()),
                 position: i32::try_from(position).unwrap_or(i32::MAX),
             });
             out.time = self.time_entry();

@@ -397,13 +397,17 @@ impl SegmentCheck<'_> {
                         format!("{what}: no batch starts at position {position}"),
                     ));
                 }
-                Ok(j) if facts.batches[j].base_offset != offset => {
+                // Kafka names the batch by its last offset; partlog once used the base.
+                Ok(j)
+                    if offset != facts.batches[j].last_offset
+                        && offset != facts.batches[j].base_offset =>
+                {
                     return Err(problem(
                         path,
                         pos,
                         format!(
-                            "{what}: names offset {offset} but the batch at position {position} has base offset {}",
-                            facts.batches[j].base_offset
+                            "{what}: names offset {offset} but the batch at position {position} has offsets {}..={}",
+                            facts.batches[j].base_offset, facts.batches[j].last_offset
                         ),
                     ));
                 }
@@ -426,14 +430,16 @@ impl SegmentCheck<'_> {
             e.check(prev.as_ref(), facts.valid_end, self.relative_end())
                 .map_err(|why| problem(path, pos, format!("{what}: {why}")))?;
             let offset = self.base.saturating_add(i64::from(e.relative_offset));
-            let Ok(j) = facts
-                .batches
-                .binary_search_by_key(&offset, |b| b.base_offset)
-            else {
+            // The batch ending at `offset` (as Kafka writes it; partlog once named the start).
+            let j = facts.batches.partition_point(|b| b.base_offset <= offset);
+            let Some(j) = j.checked_sub(1).filter(|&j| {
+                let b = facts.batches[j];
+                b.last_offset == offset || b.base_offset == offset
+            }) else {
                 return Err(problem(
                     path,
                     pos,
-                    format!("{what}: no batch starts at offset {offset}"),
+                    format!("{what}: no batch ends (or starts) at offset {offset}"),
                 ));
             };
             let b = facts.batches[j];
