@@ -3,7 +3,7 @@
 //!
 //! `interop/kafka/checks/20-kafka-to-partlog.sh` runs `KafkaWrites` (Java, Kafka's jars) into a
 //! directory, then the ignored test below with `PARTLOG_INTEROP_IN=<that directory>`. Each case
-//! is `<case>/{clean,crash}/<topic>-0/` with a `manifest.txt` beside it holding Kafka's answers
+//! is `<case>/{clean,crash,torn}/<topic>-0/` with a `manifest.txt` beside it holding Kafka's answers
 //! (see `KafkaWrites.java`). For every case partlog opens a copy of the directory (its open
 //! writes files) and must report the same log start and end offsets, segments, leader-epoch
 //! history, batches (base and last offsets, positions, bytes) and time lookups.
@@ -147,7 +147,13 @@ fn check(case: &str, dir: &Path, m: &Manifest, opening: Opening, scratch: &Path)
         }
     };
     let report = log.open_report().clone();
-    if report.truncated.is_some() || report.segments_removed > 0 {
+    // A torn copy lost bytes Kafka never flushed: recovery must cut there, and only there (the
+    // log end and the batches are compared with Kafka's below).
+    let torn = case.ends_with("/torn");
+    if torn && report.truncated.is_none() {
+        diff(format!("recovery did not cut the torn tail: {report:?}"));
+    }
+    if (!torn && report.truncated.is_some()) || report.segments_removed > 0 {
         diff(format!("recovery cut data Kafka kept: {report:?}"));
     }
     if log.log_start_offset() != m.log_start {
@@ -351,7 +357,7 @@ fn cases(root: &Path) -> Vec<(String, PathBuf, Manifest)> {
         .collect();
     names.sort();
     for case in names {
-        for variant in ["clean", "crash"] {
+        for variant in ["clean", "crash", "torn"] {
             let vdir = case.join(variant);
             let manifest = vdir.join("manifest.txt");
             if !manifest.exists() {
@@ -394,4 +400,87 @@ fn partlog_reads_what_kafkas_log_layer_wrote() {
         eprintln!("DIFFERENCE {d}");
     }
     assert!(diffs.is_empty(), "{} differences from Kafka", diffs.len());
+}
+
+/// Writes a segment file at `base` holding one batch per `(base offset, records)` pair, as Kafka
+/// leaves it (no index files: partlog rebuilds them).
+fn write_segment(dir: &Path, base: i64, batches: &[(i64, usize)]) {
+    use partlog::batch::{BatchBuilder, SimpleRecord};
+    let mut data = Vec::new();
+    for &(offset, n) in batches {
+        let mut b = BatchBuilder::new()
+            .base_offset(offset)
+            .partition_leader_epoch(1);
+        for i in 0..n {
+            b.push(&SimpleRecord::new(
+                1_700_000_000_000 + offset + i as i64,
+                Some("key"),
+                Some("value"),
+            ))
+            .unwrap();
+        }
+        data.extend_from_slice(b.build().unwrap().as_bytes());
+    }
+    fs::write(dir.join(format!("{base:020}.log")), data).unwrap();
+}
+
+/// Finding (K2P_GAPS=1 case): Kafka's logs may skip offsets (a follower's copy of a compacted
+/// leader; `truncateTo` an offset inside a batch, after which the next batch starts above the
+/// segment's base offset). Kafka opens and serves such a log; partlog's full recovery calls the
+/// first gap damage, cuts the segment there and removes every later segment.
+#[test]
+#[ignore = "known difference from Kafka: partlog requires contiguous offsets (see interop/README-kafka-to-partlog.md)"]
+fn full_recovery_keeps_a_kafka_log_with_offset_gaps() {
+    let dir = tempfile::tempdir().unwrap();
+    // Segment 0: offsets 0-2, then 6-8 (3-5 compacted away).
+    write_segment(dir.path(), 0, &[(0, 3), (6, 3)]);
+    // Segment 9: starts with offset 10 (9 was truncated away inside its batch).
+    write_segment(dir.path(), 9, &[(10, 2), (12, 2)]);
+    let log = Log::open(dir.path(), config()).unwrap();
+    assert_eq!(log.open_report().truncated, None);
+    assert_eq!(log.segment_base_offsets(), vec![0, 9]);
+    assert_eq!(log.log_end_offset(), 14);
+    let mut bases = Vec::new();
+    let mut next = 0;
+    while next < log.log_end_offset() {
+        let read = log.read(next, 1 << 20).unwrap();
+        bases.extend(read.batches.iter().map(|b| b.base_offset()));
+        next = read.next_offset;
+    }
+    assert_eq!(bases, vec![0, 6, 10, 12]);
+    // An offset in a gap is answered with the next batch, as Kafka does.
+    assert_eq!(log.read(4, 1 << 20).unwrap().batches[0].base_offset(), 6);
+    log.close().unwrap();
+}
+
+/// Kafka 4.4 drops, every time it loads a log (clean or not), the leader-epoch entries that
+/// start at or past the log end: a leader's epoch that never got a record (or whose records a
+/// crash took) is forgotten (checked with Kafka 4.4: `assignEpochStartOffset(5, leo)`, close,
+/// reopen: the entry is gone). The `follower/torn` case found partlog keeping it.
+#[test]
+fn an_epoch_entry_at_the_log_end_is_dropped_at_load_as_kafka_does() {
+    use partlog::batch::{BatchBuilder, SimpleRecord};
+    let dir = tempfile::tempdir().unwrap();
+    let log = Log::open(dir.path(), config()).unwrap();
+    let mut b = BatchBuilder::new().partition_leader_epoch(1);
+    b.push(&SimpleRecord::new(1_700_000_000_000, Some("k"), Some("v")))
+        .unwrap();
+    log.append_batch(&b.build().unwrap()).unwrap();
+    log.close().unwrap();
+    // Kafka's file: epoch 1 from offset 0, epoch 5 begun at the log end (1), still empty.
+    fs::write(
+        dir.path().join("leader-epoch-checkpoint"),
+        "0\n2\n1 0\n5 1\n",
+    )
+    .unwrap();
+    let log = Log::open(dir.path(), config()).unwrap();
+    let (cache, rebuilt) = load_epoch_cache(&log).unwrap();
+    let entries: Vec<(i32, i64)> = cache
+        .entries()
+        .iter()
+        .map(|e| (e.leader_epoch, e.start_offset))
+        .collect();
+    assert_eq!(entries, vec![(1, 0)]);
+    assert!(!rebuilt);
+    log.close().unwrap();
 }

@@ -49,8 +49,9 @@ import org.apache.kafka.storage.log.metrics.BrokerTopicStats;
 /**
  * Writes partitions with Kafka 4.4's own log layer ({@code UnifiedLog}) for partlog to open:
  * {@code KafkaWrites <out> <long 0|1>}. Each case goes to {@code <out>/<case>/clean/<topic>-0/}
- * (closed cleanly) and {@code <out>/<case>/crash/<topic>-0/} (a copy taken while the log was open,
- * after a flush and a further unflushed append). Next to each partition directory a
+ * (closed cleanly), {@code <out>/<case>/crash/<topic>-0/} (a copy taken while the log was open,
+ * after a flush and a further unflushed append) and {@code <out>/<case>/torn/<topic>-0/} (the
+ * crash copy with the last 10 bytes of its active segment gone). Next to each partition directory a
  * {@code manifest.txt} holds Kafka's answers for that directory (for the crash copy: the answers
  * Kafka gives after recovering a second copy of it):
  *
@@ -315,12 +316,24 @@ public final class KafkaWrites {
             Path crashDir = out.resolve(name).resolve("crash").resolve(topic + "-0");
             Path judgeDir = out.resolve(name).resolve("judge").resolve(topic + "-0");
             copy(work, crashDir);
-            copy(work, judgeDir);
+            // Torn: the same, but the active segment lost the last 10 bytes of its tail (a batch
+            // torn by the crash).
+            Path tornDir = out.resolve(name).resolve("torn").resolve(topic + "-0");
+            copy(work, tornDir);
+            long activeBase = log.logSegments().get(log.logSegments().size() - 1).baseOffset();
             log.close();
-            // Kafka's answers for the crash copy: what Kafka itself recovers from it.
-            UnifiedLog judged = open(judgeDir.toFile(), logStart, recoveryPoint, false);
-            manifest(judged, crashDir.resolveSibling("manifest.txt"), recoveryPoint);
-            judged.close();
+            Path activeLog = tornDir.resolve(String.format("%020d.log", activeBase));
+            try (var ch = java.nio.channels.FileChannel.open(activeLog, java.nio.file.StandardOpenOption.WRITE)) {
+                ch.truncate(ch.size() - 10);
+            }
+            // Kafka's answers for the crash copies: what Kafka itself recovers from them.
+            for (Path dir : List.of(crashDir, tornDir)) {
+                deleteTree(judgeDir);
+                copy(dir, judgeDir);
+                UnifiedLog judged = open(judgeDir.toFile(), logStart, recoveryPoint, false);
+                manifest(judged, dir.resolveSibling("manifest.txt"), recoveryPoint);
+                judged.close();
+            }
             deleteTree(out.resolve(name).resolve("work"));
             deleteTree(out.resolve(name).resolve("judge"));
             System.out.println("k2p: wrote case " + name);
