@@ -142,7 +142,6 @@ fn check(case: &str, dir: &Path, m: &Manifest, opening: Opening, scratch: &Path)
         Ok(log) => log,
         Err(e) => {
             diff(format!("open failed: {e}"));
-            drop(diff);
             return diffs;
         }
     };
@@ -335,7 +334,6 @@ fn check(case: &str, dir: &Path, m: &Manifest, opening: Opening, scratch: &Path)
             diff(format!("{name} was changed or removed by the open"));
         }
     }
-    drop(diff);
     println!(
         "{case} ({opening:?}): {} batches, {} lookups ({compressed_exception} inside a \
          compressed batch, {kafka_quirk} Kafka misses past the log start), {:?}",
