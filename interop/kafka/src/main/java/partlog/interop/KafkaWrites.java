@@ -84,6 +84,7 @@ public final class KafkaWrites {
             follower(out);
             retention(out);
             truncation(out);
+            appendTime(out);
             if ("1".equals(System.getenv("K2P_GAPS"))) gaps(out);
         } finally {
             scheduler.shutdown();
@@ -238,6 +239,23 @@ public final class KafkaWrites {
             }
             void tail(UnifiedLog log, Random rnd) throws Exception {
                 log.appendAsLeader(MemoryRecords.withRecords(Compression.NONE, records(rnd, 2)), 6);
+            }
+        }.run();
+    }
+
+    /** A LogAppendTime topic: Kafka stamps each batch with its append time (plain and gzip). */
+    static void appendTime(Path out) throws Exception {
+        new Case(out, "append_time", Map.of("message.timestamp.type", "LogAppendTime")) {
+            void write(UnifiedLog log, Random rnd, boolean tail) throws Exception {
+                int batches = longRun ? 300 : 80;
+                for (int i = 0; i < batches; i++) {
+                    Compression c = i % 2 == 0 ? Compression.NONE : Compression.gzip().build();
+                    log.appendAsLeader(MemoryRecords.withRecords(c, records(rnd, 1 + rnd.nextInt(5))), 1);
+                    if (i % 10 == 9) Thread.sleep(2); // distinct append times
+                }
+            }
+            void tail(UnifiedLog log, Random rnd) throws Exception {
+                log.appendAsLeader(MemoryRecords.withRecords(Compression.NONE, records(rnd, 3)), 1);
             }
         }.run();
     }
