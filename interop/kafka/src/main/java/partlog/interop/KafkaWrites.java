@@ -69,26 +69,19 @@ public final class KafkaWrites {
 
     private static final long NOW = System.currentTimeMillis();
     private static final Time TIME = Time.SYSTEM;
-    private static KafkaScheduler scheduler;
     private static boolean longRun;
 
     public static void main(String[] args) throws Exception {
         Path out = Path.of(args[0]);
         longRun = args.length > 1 && args[1].equals("1");
-        scheduler = new KafkaScheduler(1);
-        scheduler.startup();
-        try {
-            plain(out);
-            compressed(out);
-            transactional(out);
-            follower(out);
-            retention(out);
-            truncation(out);
-            appendTime(out);
-            if ("1".equals(System.getenv("K2P_GAPS"))) gaps(out);
-        } finally {
-            scheduler.shutdown();
-        }
+        plain(out);
+        compressed(out);
+        transactional(out);
+        follower(out);
+        retention(out);
+        truncation(out);
+        appendTime(out);
+        if ("1".equals(System.getenv("K2P_GAPS"))) gaps(out);
     }
 
     // ---- cases -------------------------------------------------------------------------------
@@ -290,6 +283,7 @@ public final class KafkaWrites {
         final String name;
         final Map<String, Object> extra;
         final Uuid topicId = Uuid.randomUuid();
+        final Map<String, KafkaScheduler> schedulers = new HashMap<>();
 
         Case(Path out, String name, Map<String, Object> extra) {
             this.out = out;
@@ -319,7 +313,7 @@ public final class KafkaWrites {
             write(log, new Random(name.hashCode()), false);
             log.flush(true);
             manifest(log, cleanDir.resolveSibling("manifest.txt"));
-            log.close();
+            close(log);
 
             // Crash: written, flushed, one more unflushed append, copied while open.
             Path work = out.resolve(name).resolve("work").resolve(topic + "-0");
@@ -339,7 +333,7 @@ public final class KafkaWrites {
             Path tornDir = out.resolve(name).resolve("torn").resolve(topic + "-0");
             copy(work, tornDir);
             long activeBase = log.logSegments().get(log.logSegments().size() - 1).baseOffset();
-            log.close();
+            close(log);
             Path activeLog = tornDir.resolve(String.format("%020d.log", activeBase));
             try (var ch = java.nio.channels.FileChannel.open(activeLog, java.nio.file.StandardOpenOption.WRITE)) {
                 ch.truncate(ch.size() - 10);
@@ -350,17 +344,30 @@ public final class KafkaWrites {
                 copy(dir, judgeDir);
                 UnifiedLog judged = open(judgeDir.toFile(), logStart, recoveryPoint, false);
                 manifest(judged, dir.resolveSibling("manifest.txt"), recoveryPoint);
-                judged.close();
+                close(judged);
             }
             deleteTree(out.resolve(name).resolve("work"));
             deleteTree(out.resolve(name).resolve("judge"));
             System.out.println("k2p: wrote case " + name);
         }
 
+        /**
+         * Opens a log with a scheduler of its own: {@link #close} shuts it down, so that the
+         * asynchronous checkpoint writes Kafka schedules (the leader-epoch file after a log-start
+         * move) are done before the directory is copied, judged or deleted.
+         */
         UnifiedLog open(File dir, long logStart, long recoveryPoint, boolean clean) throws IOException {
+            KafkaScheduler scheduler = new KafkaScheduler(1);
+            scheduler.startup();
+            schedulers.put(dir.getAbsolutePath(), scheduler);
             return UnifiedLog.create(dir, config(), logStart, recoveryPoint, scheduler, new BrokerTopicStats(), TIME,
                 900_000, new ProducerStateManagerConfig(86_400_000, false), 600_000, new LogDirFailureChannel(1),
                 clean, Optional.of(topicId));
+        }
+
+        void close(UnifiedLog log) throws InterruptedException {
+            log.close();
+            schedulers.remove(log.dir().getAbsolutePath()).shutdown();
         }
 
         void manifest(UnifiedLog log, Path file) throws IOException {
