@@ -1080,7 +1080,10 @@ fn check_offset_and_epoch(
 
 /// The leader epoch cache of `log`'s directory, checked against the log (and rebuilt from its
 /// batches' epochs if missing, garbled or not matching, as after a crash that cut the log),
-/// trimmed to the log start. Returns it and whether it was rebuilt. [`Partition::open`] does
+/// trimmed to the log start and cut at the log end: an entry starting at the log end (an epoch
+/// begun with no record yet, or whose records a crash took) is dropped, as Kafka's load does
+/// (`truncateFromEnd(logEndOffset)`; a leader assigns it again when elected). Returns it and
+/// whether it was rebuilt. [`Partition::open`] does
 /// this; so does any other owner of a log with epochs (an openraft log store).
 ///
 /// # Errors
@@ -1110,6 +1113,7 @@ pub fn load_epoch_cache(log: &Log) -> Result<(LeaderEpochCache, bool)> {
             true,
         ),
     };
+    cache.truncate_from_end(leo)?;
     cache.truncate_from_start(lso)?;
     Ok((cache, rebuilt))
 }
