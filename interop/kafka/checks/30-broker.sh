@@ -1,0 +1,112 @@
+#!/usr/bin/env bash
+# A real Kafka 4.4 broker round trip (issue 18), single node, KRaft, on 127.0.0.1:
+#  1. a Kafka producer (acks=all, idempotent, lz4) writes the rides into `rides` (2 partitions)
+#     through the broker; the broker stops cleanly; partlog opens a copy of the broker's partition
+#     directories and finds every ride at the offset the broker acknowledged, in the partition
+#     Kafka's partitioner chose (tests/interop_broker.rs);
+#  2. partlog writes the rides into the broker's own `rides-partlog-N` directories (topic created
+#     by the broker, its partition.metadata kept); the broker starts on them and a Kafka consumer
+#     reads every ride, in order, at partlog's offsets.
+# The broker runs in a child JVM; every wait is bounded and the broker is killed on any exit.
+set -euo pipefail
+: "${INTEROP_ROOT:?run through interop/kafka/run.sh}"
+W="$INTEROP_WORK/broker"
+rm -rf "$W" && mkdir -p "$W"
+DATA="$W/data"
+BROKER_PID=""
+
+stop_broker_hard() {
+    if [[ -n "$BROKER_PID" ]] && kill -0 "$BROKER_PID" 2>/dev/null; then
+        kill -KILL "$BROKER_PID" 2>/dev/null || true
+        wait "$BROKER_PID" 2>/dev/null || true
+    fi
+    BROKER_PID=""
+}
+trap stop_broker_hard EXIT
+
+RIDES="$INTEROP_ROOT/../shared/data/rides.csv"
+if [[ ! -f "$RIDES" ]]; then
+    # CI's machine has the rides beside the repo; elsewhere a generated set stands in.
+    RIDES="$W/rides.csv"
+    echo "  $INTEROP_ROOT/../shared/data/rides.csv is absent: using 300 generated rides"
+    {
+        echo "VendorID,tpep_pickup_datetime,fare_amount"
+        for i in $(seq 1 300); do echo "$((i % 3 + 1)),2020-07-01 00:$((i % 60)):00,$((i % 40)).5"; done
+    } >"$RIDES"
+fi
+
+# Build partlog's side first, so that the compile does not eat into the broker's waits.
+cargo test --release --all-features --manifest-path "$INTEROP_ROOT/Cargo.toml" \
+    --test interop_broker --no-run -q 2>&1 | { grep -v '^ *Executable' || true; }
+
+read -r PORT CPORT < <(kafka_java partlog.interop.BrokerClient ports)
+BOOTSTRAP="127.0.0.1:$PORT"
+cat >"$W/server.properties" <<EOF
+process.roles=broker,controller
+node.id=1
+controller.quorum.voters=1@127.0.0.1:$CPORT
+listeners=PLAINTEXT://127.0.0.1:$PORT,CONTROLLER://127.0.0.1:$CPORT
+advertised.listeners=PLAINTEXT://127.0.0.1:$PORT
+controller.listener.names=CONTROLLER
+inter.broker.listener.name=PLAINTEXT
+log.dirs=$DATA
+num.partitions=1
+offsets.topic.replication.factor=1
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+share.coordinator.state.topic.replication.factor=1
+share.coordinator.state.topic.min.isr=1
+group.initial.rebalance.delay.ms=0
+# Nothing may be deleted or compacted under the check.
+log.retention.check.interval.ms=3600000
+log.cleaner.enable=false
+EOF
+CLUSTER_ID="$(java -cp "$INTEROP_CP" kafka.tools.StorageTool random-uuid 2>/dev/null | tail -1)"
+java -Xmx256m -cp "$INTEROP_CP" kafka.tools.StorageTool format -t "$CLUSTER_ID" \
+    -c "$W/server.properties" >"$W/format.log" 2>&1 || { cat "$W/format.log"; exit 1; }
+
+start_broker() { # $1: log name
+    java -Xmx512m -Dorg.slf4j.simpleLogger.defaultLogLevel=info -cp "$INTEROP_CP" \
+        kafka.Kafka "$W/server.properties" >"$W/$1.log" 2>&1 &
+    BROKER_PID=$!
+    echo "  broker started (pid $BROKER_PID, $BOOTSTRAP, log $W/$1.log)"
+}
+
+stop_broker() { # a clean shutdown (SIGTERM), bounded at 120 s
+    kill -TERM "$BROKER_PID"
+    for _ in $(seq 1 240); do
+        kill -0 "$BROKER_PID" 2>/dev/null || break
+        sleep 0.5
+    done
+    if kill -0 "$BROKER_PID" 2>/dev/null; then
+        echo "  broker did not stop within 120 s"
+        exit 1
+    fi
+    wait "$BROKER_PID" 2>/dev/null || true
+    BROKER_PID=""
+    [[ -f "$DATA/.kafka_cleanshutdown" ]] || { echo "  broker left no .kafka_cleanshutdown"; exit 1; }
+    echo "  broker stopped cleanly"
+}
+
+client() { java -Xmx256m -cp "$INTEROP_CP" partlog.interop.BrokerClient "$@"; }
+
+# --- 1. Kafka producer -> broker -> partlog reads the broker's directories
+start_broker broker1
+client produce "$BOOTSTRAP" "$RIDES" "$W/kafka-acks.tsv" || { tail -40 "$W/broker1.log"; exit 1; }
+stop_broker
+mkdir -p "$W/copy" && cp -r "$DATA/rides-0" "$DATA/rides-1" "$W/copy/"
+PARTLOG_BROKER_LOGS="$W/copy" PARTLOG_BROKER_ACKS="$W/kafka-acks.tsv" \
+    cargo test --release --all-features --manifest-path "$INTEROP_ROOT/Cargo.toml" -q \
+    --test interop_broker -- --ignored --exact partlog_finds_every_ride_at_the_offset_the_broker_acknowledged
+
+# --- 2. partlog writes the broker's `rides-partlog` directories -> broker -> Kafka consumer
+PARTLOG_BROKER_DATA="$DATA" PARTLOG_BROKER_RIDES="$RIDES" PARTLOG_BROKER_WROTE="$W/partlog-wrote.tsv" \
+    cargo test --release --all-features --manifest-path "$INTEROP_ROOT/Cargo.toml" -q \
+    --test interop_broker -- --ignored --exact partlog_writes_rides_into_the_brokers_partition_directories
+start_broker broker2
+client consume "$BOOTSTRAP" "$W/partlog-wrote.tsv" || { tail -40 "$W/broker2.log"; exit 1; }
+stop_broker
+# What the broker made of partlog's directories at startup (it recovers what its checkpoints do
+# not cover), for the log.
+grep -E "rides-partlog-[01].*(Recover|recover|Loading producer state|Completed load|truncat|stray|Stray)" \
+    "$W/broker2.log" | sed 's/^/  broker: /' | head -12 || true
