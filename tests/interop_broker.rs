@@ -34,7 +34,7 @@ use partlog::{Config, Log};
 /// Partitions of both topics the script creates.
 const PARTITIONS: u32 = 2;
 /// Rides per batch partlog writes (several, so that the broker reads multi-record batches).
-const RIDES_PER_BATCH: usize = 16;
+const RIDES_PER_BATCH: usize = 8;
 
 /// One manifest entry: (partition, offset) → (key, timestamp, value).
 type Manifest = BTreeMap<(u32, i64), (String, i64, String)>;
@@ -67,6 +67,16 @@ fn read_manifest(path: &Path) -> Manifest {
         assert!(old.is_none(), "two acknowledgements for {} {}", f[0], f[1]);
     }
     m
+}
+
+/// A log a broker closed cleanly opens with nothing cut or removed.
+fn assert_untouched(log: &Log) {
+    let report = log.open_report();
+    assert!(
+        report.truncated.is_none() && report.segments_removed == 0,
+        "{}: partlog cut a log the broker wrote: {report:?}",
+        log.dir().display()
+    );
 }
 
 /// The batch's records, through partlog's record parser: an lz4 batch is decompressed and put
@@ -109,6 +119,7 @@ fn partlog_finds_every_ride_at_the_offset_the_broker_acknowledged() {
     let mut lz4_batches = 0;
     for p in 0..PARTITIONS {
         let log = Log::open(logs.join(format!("rides-{p}")), config()).unwrap();
+        assert_untouched(&log);
         assert_eq!(log.log_start_offset(), 0);
         let mut offset = 0;
         while offset < log.log_end_offset() {
@@ -193,7 +204,15 @@ fn partlog_writes_rides_into_the_brokers_partition_directories() {
     for p in 0..PARTITIONS {
         let dir = data.join(format!("rides-partlog-{p}"));
         let metadata = std::fs::read(dir.join("partition.metadata")).unwrap();
-        let log = Log::open(&dir, config()).unwrap();
+        // Small segments and a dense index: the broker loads several of partlog's segments per
+        // partition, with index and time-index entries, and reads across their boundaries.
+        let small = Config {
+            segment_bytes: 4096,
+            index_interval_bytes: 512,
+            ..config()
+        };
+        let log = Log::open(&dir, small).unwrap();
+        assert_untouched(&log);
         assert_eq!(
             log.log_end_offset(),
             0,
@@ -226,6 +245,10 @@ fn partlog_writes_rides_into_the_brokers_partition_directories() {
             }
         }
         log.flush().unwrap();
+        assert!(
+            log.segment_count() > 1,
+            "rides-partlog-{p}: one segment only"
+        );
         log.close().unwrap();
         assert_eq!(
             std::fs::read(dir.join("partition.metadata")).unwrap(),

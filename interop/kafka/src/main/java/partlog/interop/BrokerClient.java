@@ -24,6 +24,7 @@ import org.apache.kafka.clients.admin.TopicDescription;
 import org.apache.kafka.clients.consumer.ConsumerConfig;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
+import org.apache.kafka.clients.consumer.OffsetAndTimestamp;
 import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.ProducerConfig;
 import org.apache.kafka.clients.producer.ProducerRecord;
@@ -234,6 +235,37 @@ public final class BrokerClient {
             for (ConsumerRecord<String, String> r : consumer.poll(Duration.ofMillis(500))) {
                 got.get(r.partition()).add(r);
             }
+            // The time indexes: a record's timestamp (partlog wrote them strictly increasing) must
+            // lead back to that record's offset (ListOffsets by timestamp). Every third record and
+            // each partition's last, both partitions in one request.
+            int timeLookups = 0;
+            int longest = expected.values().stream().mapToInt(List::size).max().orElse(0);
+            for (int i = 0; i < longest; i++) {
+                Map<TopicPartition, Long> query = new HashMap<>();
+                Map<TopicPartition, Expected> asked = new HashMap<>();
+                for (int part = 0; part < PARTITIONS; part++) {
+                    List<Expected> exp = expected.get(part);
+                    if (i < exp.size() && (i % 3 == 0 || i == exp.size() - 1)) {
+                        TopicPartition tp = new TopicPartition("rides-partlog", part);
+                        query.put(tp, exp.get(i).timestamp());
+                        asked.put(tp, exp.get(i));
+                    }
+                }
+                if (query.isEmpty()) {
+                    continue;
+                }
+                Map<TopicPartition, OffsetAndTimestamp> found = consumer.offsetsForTimes(query, Duration.ofSeconds(60));
+                for (Map.Entry<TopicPartition, Expected> q : asked.entrySet()) {
+                    OffsetAndTimestamp at = found.get(q.getKey());
+                    Expected e = q.getValue();
+                    timeLookups++;
+                    if (at == null || at.offset() != e.offset() || at.timestamp() != e.timestamp()) {
+                        problems.add(q.getKey() + ": offsetsForTimes(" + e.timestamp() + ") = " + at
+                                + ", partlog wrote it at " + e.offset());
+                    }
+                }
+            }
+            System.out.println("  " + timeLookups + " offsetsForTimes lookups");
             for (int part = 0; part < PARTITIONS; part++) {
                 List<Expected> exp = expected.get(part);
                 List<ConsumerRecord<String, String>> act = got.get(part);
