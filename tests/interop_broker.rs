@@ -110,15 +110,14 @@ fn records(batch: &RecordBatch) -> Vec<partlog::batch::Record> {
         .collect()
 }
 
-#[test]
-#[ignore = "needs a Kafka broker's directories: interop/kafka/checks/30-broker.sh"]
-fn partlog_finds_every_ride_at_the_offset_the_broker_acknowledged() {
-    let logs = env_path("PARTLOG_BROKER_LOGS");
-    let acks = read_manifest(&env_path("PARTLOG_BROKER_ACKS"));
+/// What partlog reads from `topic`'s partitions under `logs`: every record, and how many of its
+/// batches there were, were lz4 and came from an idempotent producer (had a producer id). Each record is also looked up on its own (`read(offset, 1)`), which walks the
+/// offset index the broker (or partlog) wrote.
+fn read_topic(logs: &Path, topic: &str) -> (Manifest, [usize; 3]) {
     let mut found = Manifest::new();
-    let mut lz4_batches = 0;
+    let mut counts = [0; 3];
     for p in 0..PARTITIONS {
-        let log = Log::open(logs.join(format!("rides-{p}")), config()).unwrap();
+        let log = Log::open(logs.join(format!("{topic}-{p}")), config()).unwrap();
         assert_untouched(&log);
         assert_eq!(log.log_start_offset(), 0);
         let mut offset = 0;
@@ -126,17 +125,14 @@ fn partlog_finds_every_ride_at_the_offset_the_broker_acknowledged() {
             let read = log.read(offset, 1 << 20).unwrap();
             assert!(
                 !read.is_empty(),
-                "rides-{p}: nothing at {offset} below the log end offset"
+                "{topic}-{p}: nothing at {offset} below the log end offset"
             );
             for batch in &read.batches {
                 batch.verify_crc().unwrap();
-                let h = batch.header();
-                assert!(
-                    h.producer_id >= 0,
-                    "rides-{p}: an idempotent producer's batch has a producer id"
-                );
-                assert!(!h.is_control() && !h.is_transactional());
-                lz4_batches += usize::from(batch.compression() == Compression::Lz4);
+                assert!(!batch.header().is_control() && !batch.header().is_transactional());
+                counts[0] += 1;
+                counts[1] += usize::from(batch.compression() == Compression::Lz4);
+                counts[2] += usize::from(batch.header().producer_id >= 0);
                 let recs = records(batch);
                 assert_eq!(recs.len(), usize::try_from(batch.record_count()).unwrap());
                 for r in recs {
@@ -149,8 +145,44 @@ fn partlog_finds_every_ride_at_the_offset_the_broker_acknowledged() {
             }
             offset = read.next_offset;
         }
+        for offset in 0..log.log_end_offset() {
+            let read = log.read(offset, 1).unwrap();
+            let first = &read.batches[0];
+            assert!(
+                first.base_offset() <= offset && offset <= first.last_offset(),
+                "{topic}-{p}: read({offset}) starts at the batch [{}, {}]",
+                first.base_offset(),
+                first.last_offset()
+            );
+        }
         log.close().unwrap();
     }
+    (found, counts)
+}
+
+/// Fails listing what `expected` holds that `found` lacks or holds differently, and the reverse.
+fn assert_same(expected: &Manifest, found: &Manifest) {
+    let missing: Vec<_> = expected
+        .iter()
+        .filter(|(k, v)| found.get(k) != Some(v))
+        .take(5)
+        .collect();
+    let extra: Vec<_> = found
+        .keys()
+        .filter(|k| !expected.contains_key(k))
+        .take(5)
+        .collect();
+    assert!(
+        missing.is_empty() && extra.is_empty(),
+        "expected but not found as expected: {missing:?}; found but not expected: {extra:?}"
+    );
+}
+
+#[test]
+#[ignore = "needs a Kafka broker's directories: interop/kafka/checks/30-broker.sh"]
+fn partlog_finds_every_ride_at_the_offset_the_broker_acknowledged() {
+    let logs = env_path("PARTLOG_BROKER_LOGS");
+    let acks = read_manifest(&env_path("PARTLOG_BROKER_ACKS"));
     for ((p, offset), (key, _, _)) in &acks {
         assert_eq!(
             partition_for_key(key.as_bytes(), PARTITIONS),
@@ -158,25 +190,28 @@ fn partlog_finds_every_ride_at_the_offset_the_broker_acknowledged() {
             "offset {offset}: Kafka's producer put key {key} in partition {p}, partlog's partitioner disagrees"
         );
     }
-    let missing: Vec<_> = acks
-        .iter()
-        .filter(|(k, v)| found.get(k) != Some(v))
-        .take(5)
-        .collect();
-    let extra: Vec<_> = found
-        .keys()
-        .filter(|k| !acks.contains_key(k))
-        .take(5)
-        .collect();
-    assert!(
-        missing.is_empty() && extra.is_empty(),
-        "acknowledged but not found as acked: {missing:?}; found but not acknowledged: {extra:?}"
+    let (found, [batches, lz4, idempotent]) = read_topic(&logs, "rides");
+    assert_same(&acks, &found);
+    assert_eq!(
+        (lz4, idempotent),
+        (batches, batches),
+        "every batch is lz4 and has a producer id"
     );
-    assert!(lz4_batches > 0);
     println!(
-        "partlog found all {} acknowledged rides in {lz4_batches} lz4 batches",
+        "partlog found all {} acknowledged rides in {batches} lz4 batches",
         acks.len()
     );
+}
+
+#[test]
+#[ignore = "needs a Kafka broker's directories: interop/kafka/checks/30-broker.sh"]
+fn partlog_reads_its_rides_back_after_the_broker_loaded_them() {
+    // The broker recovered or trusted partlog's segments, rebuilt indexes, wrote producer
+    // snapshots and a new leader epoch: partlog must still read exactly what it wrote.
+    let logs = env_path("PARTLOG_BROKER_LOGS");
+    let wrote = read_manifest(&env_path("PARTLOG_BROKER_WROTE"));
+    let (found, _) = read_topic(&logs, "rides-partlog");
+    assert_same(&wrote, &found);
 }
 
 #[test]

@@ -123,6 +123,11 @@ grep -q "^rides-partlog 1 $LEO1\$" "$DATA/recovery-point-offset-checkpoint"
 start_broker broker2
 client consume "$BOOTSTRAP" "$W/partlog-wrote.tsv" || { tail -40 "$W/broker2.log"; exit 1; }
 stop_broker
+# ... and partlog reads its rides back from what the broker left.
+mkdir -p "$W/copy2" && cp -r "$DATA/rides-partlog-0" "$DATA/rides-partlog-1" "$W/copy2/"
+PARTLOG_BROKER_LOGS="$W/copy2" PARTLOG_BROKER_WROTE="$W/partlog-wrote.tsv" \
+    cargo test --release --all-features --manifest-path "$INTEROP_ROOT/Cargo.toml" -q \
+    --test interop_broker -- --ignored --exact partlog_reads_its_rides_back_after_the_broker_loaded_them
 # What the broker made of partlog's directories at startup, for the log.
 grep -E "rides-partlog-[01]" "$W/broker2.log" \
     | grep -E "Recovering unflushed|Completed load|runcat|orrupt|nvalid|tray" \

@@ -85,11 +85,12 @@ public final class BrokerClient {
         return p;
     }
 
-    /** Creates `topic` (PARTITIONS partitions, RF 1), retrying while the broker is not ready. */
-    static void createTopic(Admin admin, String topic, long deadline) throws Exception {
+    /** Creates `topic` (PARTITIONS partitions, RF 1, `configs`), retrying while the broker is not ready. */
+    static void createTopic(Admin admin, String topic, Map<String, String> configs, long deadline)
+            throws Exception {
         while (true) {
             try {
-                admin.createTopics(List.of(new NewTopic(topic, PARTITIONS, (short) 1)))
+                admin.createTopics(List.of(new NewTopic(topic, PARTITIONS, (short) 1).configs(configs)))
                         .all().get(30, TimeUnit.SECONDS);
                 return;
             } catch (ExecutionException e) {
@@ -145,8 +146,9 @@ public final class BrokerClient {
     static void produce(String bootstrap, Path csv, Path manifest) throws Exception {
         long deadline = System.currentTimeMillis() + READY_MS;
         try (Admin admin = Admin.create(common(bootstrap))) {
-            createTopic(admin, "rides", deadline);
-            createTopic(admin, "rides-partlog", deadline);
+            // A dense offset index (an entry per batch), which partlog's lookups then walk.
+            createTopic(admin, "rides", Map.of("index.interval.bytes", "128"), deadline);
+            createTopic(admin, "rides-partlog", Map.of(), deadline);
             for (String t : List.of("rides", "rides-partlog")) {
                 TopicDescription d = awaitLeaders(admin, t, deadline);
                 System.out.println("  topic " + t + " id " + d.topicId() + ", " + d.partitions().size()
