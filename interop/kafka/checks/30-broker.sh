@@ -39,7 +39,7 @@ fi
 cargo test --release --all-features --manifest-path "$INTEROP_ROOT/Cargo.toml" \
     --test interop_broker --no-run -q 2>&1 | { grep -v '^ *Executable' || true; }
 
-read -r PORT CPORT < <(kafka_java partlog.interop.BrokerClient ports)
+read -r PORT CPORT < <(timeout 60 java -cp "$INTEROP_CP" partlog.interop.BrokerClient ports)
 BOOTSTRAP="127.0.0.1:$PORT"
 cat >"$W/server.properties" <<EOF
 process.roles=broker,controller
@@ -61,8 +61,8 @@ group.initial.rebalance.delay.ms=0
 log.retention.check.interval.ms=3600000
 log.cleaner.enable=false
 EOF
-CLUSTER_ID="$(java -cp "$INTEROP_CP" kafka.tools.StorageTool random-uuid 2>/dev/null | tail -1)"
-java -Xmx256m -cp "$INTEROP_CP" kafka.tools.StorageTool format -t "$CLUSTER_ID" \
+CLUSTER_ID="$(timeout 60 java -cp "$INTEROP_CP" kafka.tools.StorageTool random-uuid 2>/dev/null | tail -1)"
+timeout 120 java -Xmx256m -cp "$INTEROP_CP" kafka.tools.StorageTool format -t "$CLUSTER_ID" \
     -c "$W/server.properties" >"$W/format.log" 2>&1 || { cat "$W/format.log"; exit 1; }
 
 # The harness's classpath resolves slf4j-api 1.7 (through Kafka's poms) beside slf4j-simple 2.0, so
@@ -95,7 +95,8 @@ stop_broker() { # a clean shutdown (SIGTERM), bounded at 120 s
     echo "  broker stopped cleanly"
 }
 
-client() { java -Xmx256m -cp "$INTEROP_CP" partlog.interop.BrokerClient "$@"; }
+# The clients bound their own waits (120 s for a broker that is not ready); `timeout` backs them.
+client() { timeout 300 java -Xmx256m -cp "$INTEROP_CP" partlog.interop.BrokerClient "$@"; }
 
 # --- 1. Kafka producer -> broker -> partlog reads the broker's directories
 start_broker broker1
