@@ -1,0 +1,135 @@
+#!/usr/bin/env bash
+# A real Kafka 4.4 broker round trip (issue 18), single node, KRaft, on 127.0.0.1:
+#  1. a Kafka producer (acks=all, idempotent, lz4) writes the rides into `rides` (2 partitions)
+#     through the broker; the broker stops cleanly; partlog opens a copy of the broker's partition
+#     directories and finds every ride at the offset the broker acknowledged, in the partition
+#     Kafka's partitioner chose (tests/interop_broker.rs);
+#  2. partlog writes the rides into the broker's own `rides-partlog-N` directories (topic created
+#     by the broker, its partition.metadata kept); the broker starts on them and a Kafka consumer
+#     reads every ride, in order, at partlog's offsets.
+# The broker runs in a child JVM; every wait is bounded and the broker is killed on any exit.
+set -euo pipefail
+: "${INTEROP_ROOT:?run through interop/kafka/run.sh}"
+W="$INTEROP_WORK/broker"
+rm -rf "$W" && mkdir -p "$W"
+DATA="$W/data"
+BROKER_PID=""
+
+stop_broker_hard() {
+    if [[ -n "$BROKER_PID" ]] && kill -0 "$BROKER_PID" 2>/dev/null; then
+        kill -KILL "$BROKER_PID" 2>/dev/null || true
+        wait "$BROKER_PID" 2>/dev/null || true
+    fi
+    BROKER_PID=""
+}
+trap stop_broker_hard EXIT
+
+RIDES="${INTEROP_RIDES:-$INTEROP_ROOT/../shared/data/rides.csv}"
+if [[ ! -f "$RIDES" ]]; then
+    # CI's machine has the rides beside the repo; elsewhere a generated set stands in.
+    echo "  $RIDES is absent: using 300 generated rides"
+    RIDES="$W/rides.csv"
+    {
+        echo "VendorID,tpep_pickup_datetime,fare_amount"
+        for i in $(seq 1 300); do echo "$((i % 3 + 1)),2020-07-01 00:$((i % 60)):00,$((i % 40)).5"; done
+    } >"$RIDES"
+fi
+
+# Build partlog's side first, so that the compile does not eat into the broker's waits.
+cargo test --release --all-features --manifest-path "$INTEROP_ROOT/Cargo.toml" \
+    --test interop_broker --no-run -q 2>&1 | { grep -v '^ *Executable' || true; }
+
+read -r PORT CPORT < <(timeout 60 java -cp "$INTEROP_CP" partlog.interop.BrokerClient ports)
+BOOTSTRAP="127.0.0.1:$PORT"
+cat >"$W/server.properties" <<EOF
+process.roles=broker,controller
+node.id=1
+controller.quorum.voters=1@127.0.0.1:$CPORT
+listeners=PLAINTEXT://127.0.0.1:$PORT,CONTROLLER://127.0.0.1:$CPORT
+advertised.listeners=PLAINTEXT://127.0.0.1:$PORT
+controller.listener.names=CONTROLLER
+inter.broker.listener.name=PLAINTEXT
+log.dirs=$DATA
+num.partitions=1
+offsets.topic.replication.factor=1
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+share.coordinator.state.topic.replication.factor=1
+share.coordinator.state.topic.min.isr=1
+group.initial.rebalance.delay.ms=0
+# Nothing may be deleted or compacted under the check.
+log.retention.check.interval.ms=3600000
+log.cleaner.enable=false
+EOF
+CLUSTER_ID="$(timeout 60 java -cp "$INTEROP_CP" kafka.tools.StorageTool random-uuid 2>/dev/null | tail -1)"
+timeout 120 java -Xmx256m -cp "$INTEROP_CP" kafka.tools.StorageTool format -t "$CLUSTER_ID" \
+    -c "$W/server.properties" >"$W/format.log" 2>&1 || { cat "$W/format.log"; exit 1; }
+
+# The harness's classpath resolves slf4j-api 1.7 (through Kafka's poms) beside slf4j-simple 2.0, so
+# the broker would log nothing; its log (what it did with partlog's directories) needs the 2.0 API.
+SIMPLE_JAR="$(tr ':' '\n' <<<"$INTEROP_CP" | grep -m1 '/slf4j-simple-2' || true)"
+API2_JAR="${SIMPLE_JAR%/slf4j-simple/*}/slf4j-api/2.0.16/slf4j-api-2.0.16.jar"
+BROKER_CP="$INTEROP_CP"
+[[ -n "$SIMPLE_JAR" && -f "$API2_JAR" ]] && BROKER_CP="$API2_JAR:$INTEROP_CP"
+
+start_broker() { # $1: log name
+    java -Xmx512m -Dorg.slf4j.simpleLogger.defaultLogLevel=info -cp "$BROKER_CP" \
+        kafka.Kafka "$W/server.properties" >"$W/$1.log" 2>&1 &
+    BROKER_PID=$!
+    echo "  broker started (pid $BROKER_PID, $BOOTSTRAP, log $W/$1.log)"
+}
+
+stop_broker() { # a clean shutdown (SIGTERM), bounded at 120 s
+    kill -TERM "$BROKER_PID"
+    for _ in $(seq 1 240); do
+        kill -0 "$BROKER_PID" 2>/dev/null || break
+        sleep 0.5
+    done
+    if kill -0 "$BROKER_PID" 2>/dev/null; then
+        echo "  broker did not stop within 120 s"
+        exit 1
+    fi
+    wait "$BROKER_PID" 2>/dev/null || true
+    BROKER_PID=""
+    [[ -f "$DATA/.kafka_cleanshutdown" ]] || { echo "  broker left no .kafka_cleanshutdown"; exit 1; }
+    echo "  broker stopped cleanly"
+}
+
+# The clients bound their own waits (120 s for a broker that is not ready); `timeout` backs them.
+client() { timeout 300 java -Xmx256m -cp "$INTEROP_CP" partlog.interop.BrokerClient "$@"; }
+
+# --- 1. Kafka producer -> broker -> partlog reads the broker's directories
+start_broker broker1
+client produce "$BOOTSTRAP" "$RIDES" "$W/kafka-acks.tsv" || { tail -40 "$W/broker1.log"; exit 1; }
+stop_broker
+mkdir -p "$W/copy" && cp -r "$DATA/rides-0" "$DATA/rides-1" "$W/copy/"
+PARTLOG_BROKER_LOGS="$W/copy" PARTLOG_BROKER_ACKS="$W/kafka-acks.tsv" \
+    cargo test --release --all-features --manifest-path "$INTEROP_ROOT/Cargo.toml" -q \
+    --test interop_broker -- --ignored --exact --nocapture partlog_finds_every_ride_at_the_offset_the_broker_acknowledged
+
+# --- 2. partlog writes the broker's `rides-partlog` directories -> broker -> Kafka consumer
+PARTLOG_BROKER_DATA="$DATA" PARTLOG_BROKER_RIDES="$RIDES" PARTLOG_BROKER_WROTE="$W/partlog-wrote.tsv" \
+    cargo test --release --all-features --manifest-path "$INTEROP_ROOT/Cargo.toml" -q \
+    --test interop_broker -- --ignored --exact partlog_writes_rides_into_the_brokers_partition_directories
+# partlog updated none of the data-directory files: recovery-point-offset-checkpoint says 0 for
+# both rides-partlog partitions. Without the clean-shutdown marker the broker recovers every segment
+# from the recovery point on (LogSegment.recover revalidates each of partlog's batches and rebuilds
+# the indexes): so it does for rides-partlog-0. For rides-partlog-1 the script moves the recovery
+# point to partlog's log end offset, as a data-dir layer would after partlog's flush: the broker
+# then trusts partlog's earlier segments, their offset and time indexes as partlog wrote them.
+rm "$DATA/.kafka_cleanshutdown"
+LEO1="$(cut -f1 "$W/partlog-wrote.tsv" | grep -c '^1$' || true)"
+sed -i "s/^rides-partlog 1 0\$/rides-partlog 1 $LEO1/" "$DATA/recovery-point-offset-checkpoint"
+grep -q "^rides-partlog 1 $LEO1\$" "$DATA/recovery-point-offset-checkpoint"
+start_broker broker2
+client consume "$BOOTSTRAP" "$W/partlog-wrote.tsv" || { tail -40 "$W/broker2.log"; exit 1; }
+stop_broker
+# ... and partlog reads its rides back from what the broker left.
+mkdir -p "$W/copy2" && cp -r "$DATA/rides-partlog-0" "$DATA/rides-partlog-1" "$W/copy2/"
+PARTLOG_BROKER_LOGS="$W/copy2" PARTLOG_BROKER_WROTE="$W/partlog-wrote.tsv" \
+    cargo test --release --all-features --manifest-path "$INTEROP_ROOT/Cargo.toml" -q \
+    --test interop_broker -- --ignored --exact partlog_reads_its_rides_back_after_the_broker_loaded_them
+# What the broker made of partlog's directories at startup, for the log.
+grep -E "rides-partlog-[01]" "$W/broker2.log" \
+    | grep -E "Recovering unflushed|Completed load|runcat|orrupt|nvalid|tray" \
+    | sed -e 's/^.* - /  broker: /' -e 's/ (1\/4 completed.*//' | head -12 || true
