@@ -14,7 +14,7 @@
 //! per-partition checkpoint files and clean-shutdown marker. A `clean` case is opened twice: as
 //! cleanly closed, and with no checkpoints at all (full recovery must keep everything).
 //!
-//! Exceptions, documented in `interop/README-kafka-to-partlog.md`: partlog cannot decompress
+//! Exceptions, documented in `interop/README.md (Kafka -> partlog)`: partlog cannot decompress
 //! (issue 19), so a time lookup whose answer lies inside a compressed batch is answered by
 //! Kafka with the record's offset and by partlog with a lower one (the batch's base offset); the
 //! test checks that partlog's answer is that batch's base offset.
@@ -269,7 +269,7 @@ fn check(case: &str, dir: &Path, m: &Manifest, opening: Opening, scratch: &Path)
     }
 
     // Time lookups: partlog's answer must be the brute-force one, and Kafka's but for two
-    // documented exceptions (interop/README-kafka-to-partlog.md).
+    // documented exceptions (interop/README.md (Kafka -> partlog)).
     let (mut mismatches, mut compressed_exception, mut kafka_quirk) = (0, 0, 0);
     for &(target, kafka) in &m.lookups {
         let got = match log.offset_for_timestamp(target) {
@@ -427,7 +427,7 @@ fn write_segment(dir: &Path, base: i64, batches: &[(i64, usize)]) {
 /// segment's base offset). Kafka opens and serves such a log; partlog's full recovery calls the
 /// first gap damage, cuts the segment there and removes every later segment.
 #[test]
-#[ignore = "known difference from Kafka: partlog requires contiguous offsets (see interop/README-kafka-to-partlog.md)"]
+#[ignore = "known difference from Kafka: partlog requires contiguous offsets (see interop/README.md (Kafka -> partlog))"]
 fn full_recovery_keeps_a_kafka_log_with_offset_gaps() {
     let dir = tempfile::tempdir().unwrap();
     // Segment 0: offsets 0-2, then 6-8 (3-5 compacted away).

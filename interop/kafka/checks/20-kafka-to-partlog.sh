@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Kafka -> partlog: Kafka 4.4's log layer (UnifiedLog) writes partitions, partlog opens them and
-# must give Kafka's answers (tests/interop_kafka_writes.rs; interop/README-kafka-to-partlog.md).
+# must give Kafka's answers (tests/interop_kafka_writes.rs; interop/README.md (Kafka -> partlog)).
 # Run by interop/kafka/run.sh, which exports INTEROP_ROOT, INTEROP_WORK, INTEROP_LONG and kafka_java.
 set -euo pipefail
 out="$INTEROP_WORK/k2p"
