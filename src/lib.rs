@@ -35,6 +35,7 @@ pub mod clock;
 pub mod config;
 mod durability;
 mod error;
+mod id;
 pub mod index;
 pub mod log;
 mod mmap;

@@ -5,8 +5,8 @@ use std::fs::File;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use super::error::ReplicaError;
 use crate::checkpoint::write_atomically;
+use crate::error::ReplicaError;
 use crate::error::{Error, Result};
 
 /// Name of the epoch checkpoint file in a partition directory (Kafka's name).

@@ -3,10 +3,10 @@
 use bytes::Bytes;
 
 use super::epoch_cache::{BatchEpoch, EpochEndOffset};
-use super::error::ReplicaError;
 use super::fetch::{FetchRequest, FetchResponse, FetchedRecords, FollowerProgress};
 use super::partition::{Durability, LogView, Partition, State};
 use crate::batch::{self, LOG_OVERHEAD};
+use crate::error::ReplicaError;
 use crate::error::{Error, Result};
 use crate::log::AppendOrigin;
 

@@ -14,7 +14,6 @@
 //! The cache and the tracker do not depend on the log; `Partition` puts them over it.
 
 mod epoch_cache;
-mod error;
 mod fetch;
 mod follower;
 mod hw_checkpoint;
@@ -22,11 +21,11 @@ mod partition;
 mod replica_set;
 mod tracker;
 
+pub use crate::error::ReplicaError;
 pub use epoch_cache::{
     BatchEpoch, EpochCacheMismatch, EpochEndOffset, EpochEntry, LeaderEpochCache,
     LEADER_EPOCH_CHECKPOINT_FILE, MAX_CHECKPOINT_BYTES,
 };
-pub use error::ReplicaError;
 pub use fetch::{FetchRequest, FetchResponse, FetchedRecords, FollowerProgress, OffsetEpochCheck};
 pub use hw_checkpoint::REPLICATION_OFFSET_CHECKPOINT_FILE;
 pub use partition::{

@@ -65,13 +65,13 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use super::epoch_cache::{BatchEpoch, LeaderEpochCache};
-use super::error::ReplicaError;
 use super::fetch::{FetchRequest, FetchResponse, FetchedRecords, OffsetEpochCheck};
 use super::hw_checkpoint;
 use super::tracker::{AcksAllStatus, LeaderTerm, ReplicaId, ReplicaTracker, TrackerConfig};
 use crate::batch::SimpleRecord;
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
+use crate::error::ReplicaError;
 use crate::error::{Error, Result};
 use crate::log::{AppendOrigin, Batches, ExternalCheckpoints, FlushSequencer, Log, LogRead};
 use crate::AppendInfo;

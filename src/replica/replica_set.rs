@@ -31,12 +31,12 @@
 use std::path::{Path, PathBuf};
 
 use super::epoch_cache::EpochEntry;
-use super::error::ReplicaError;
 use super::partition::{Durability, Election, LeaderAndIsr, Partition, PartitionConfig};
 use super::tracker::{AcksAllStatus, ReplicaId, TrackerConfig};
 use super::FollowerProgress;
 use crate::batch::SimpleRecord;
 use crate::config::Config;
+use crate::error::ReplicaError;
 use crate::error::{Error, Result};
 use crate::log::Log;
 

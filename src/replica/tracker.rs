@@ -1,20 +1,10 @@
 //! The leader's view of a partition's replicas, without I/O. See [`ReplicaTracker`].
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fmt;
 
-use super::error::ReplicaError;
+use crate::error::ReplicaError;
 use crate::error::{Error, Result};
-
-/// A replica of a partition, named by the id of the broker holding it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct ReplicaId(pub u32);
-
-impl fmt::Display for ReplicaId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.0)
-    }
-}
+pub use crate::id::ReplicaId;
 
 /// How the leader computes its high watermark.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

@@ -5,12 +5,12 @@ use std::collections::BTreeMap;
 use bytes::Bytes;
 
 use super::assignor::{Assignor, TopicPartition};
-use super::error::{GroupError, TopicError};
 use super::group::{GroupCoordinator, JoinRequest, Membership, DEFAULT_SESSION_TIMEOUT_MS};
 use super::name::TopicName;
 use super::store::TopicSource;
 use crate::batch::Header;
 use crate::error::{Error, Result};
+use crate::error::{GroupError, TopicError};
 
 /// Where to start a partition that has no committed offset, or whose committed offset is no
 /// longer in the log (Kafka's `auto.offset.reset`).

@@ -52,9 +52,9 @@ use std::sync::{Mutex, PoisonError};
 
 use rustix::fs::{fcntl_lock, FlockOperation};
 
-use super::error::TopicError;
 use super::name::{parse_partition_dir_name, TopicName};
 use crate::checkpoint::{self, TopicPartitionOffsets};
+use crate::error::TopicError;
 use crate::error::{Error, Result};
 
 /// Kafka's data-directory file of recovery points.

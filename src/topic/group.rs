@@ -40,9 +40,9 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::assignor::{assign, Assignor, MemberSubscription, TopicPartition};
-use super::error::GroupError;
 use super::offsets::OffsetStore;
 use crate::clock::{Clock, SystemClock};
+use crate::error::GroupError;
 use crate::error::Result;
 
 /// Kafka's `group.min.session.timeout.ms` default.

@@ -17,7 +17,6 @@
 mod assignor;
 mod consumer;
 mod data_dir;
-mod error;
 mod group;
 mod metadata;
 mod name;
@@ -26,6 +25,7 @@ mod partitioner;
 mod producer;
 mod store;
 
+pub use crate::error::{GroupError, TopicError};
 pub use assignor::{assign, Assignor, MemberSubscription, TopicPartition};
 pub use consumer::{Consumer, ConsumerConfig, ConsumerRecord, OffsetReset};
 pub use data_dir::{
@@ -34,7 +34,6 @@ pub use data_dir::{
     LOG_START_OFFSET_CHECKPOINT, META_PROPERTIES, PARTITION_METADATA, RECOVERY_POINT_CHECKPOINT,
     REPLICATION_OFFSET_CHECKPOINT,
 };
-pub use error::{GroupError, TopicError};
 pub use group::{
     CoordinatorConfig, GroupCoordinator, GroupDescription, JoinRequest, MemberDescription,
     Membership, DEFAULT_MAX_SESSION_TIMEOUT_MS, DEFAULT_MIN_SESSION_TIMEOUT_MS,
@@ -50,5 +49,4 @@ pub use store::{
     TopicDescription, TopicOptions, TopicSource,
 };
 
-/// Most partitions a topic may have here (each partition is a log with its own files).
-pub const MAX_PARTITIONS: u32 = 10_000;
+pub use crate::error::MAX_PARTITIONS;

@@ -5,7 +5,7 @@
 
 use std::fmt;
 
-use super::error::TopicError;
+use crate::error::TopicError;
 
 /// Longest topic name Kafka accepts: 249, so that `<name>-<partition>` and the suffixes Kafka
 /// adds to partition directories stay under the usual 255-byte file name limit.

@@ -50,9 +50,9 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use super::assignor::TopicPartition;
-use super::error::GroupError;
 use crate::batch::crc32c;
 use crate::checkpoint;
+use crate::error::GroupError;
 use crate::error::{Error, Result};
 use crate::log::DirLock;
 

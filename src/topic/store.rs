@@ -7,13 +7,13 @@ use std::sync::Arc;
 use std::collections::BTreeMap;
 
 use super::data_dir::{self, DataDir, PartitionCheckpoint, Uuid};
-use super::error::TopicError;
 use super::metadata::{self, TopicConfig, TopicMetadata, TOPIC_METADATA_SUFFIX};
 use super::name::{parse_partition_dir_name, TopicName};
 use super::MAX_PARTITIONS;
 use crate::batch::SimpleRecord;
 use crate::checkpoint;
 use crate::clock::{Clock, SystemClock};
+use crate::error::TopicError;
 use crate::error::{Error, Result};
 use crate::log::{ExternalCheckpoints, LogRead};
 use crate::replica::{LeaderAndIsr, Partition, PartitionConfig, ReplicaId};

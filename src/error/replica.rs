@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use super::tracker::ReplicaId;
+use crate::id::ReplicaId;
 
 /// A replication call was given arguments that break one of its rules.
 ///

@@ -3,6 +3,10 @@
 
 use std::fmt;
 
+/// Most partitions a topic may have here (each partition is a log with its own files). Kept
+/// beside [`TopicError::InvalidPartitionCount`], which states it; `topic` re-exports it.
+pub const MAX_PARTITIONS: u32 = 10_000;
+
 /// What can go wrong with a topic (beyond the I/O and corruption errors of [`crate::Error`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -68,14 +72,14 @@ pub enum TopicError {
     /// topic: a Kafka broker's (or one partlog no longer knows), not the leftover of a crash in
     /// the middle of a create (partlog writes `partition.metadata` only after the topic's
     /// metadata file, and removes it before deleting). Create and add-partitions refuse to
-    /// remove it; [`Topic::adopt`](super::Topic::adopt) opens it.
+    /// remove it; [`Topic::adopt`](crate::topic::Topic::adopt) opens it.
     ForeignPartitionDir {
         /// The topic.
         topic: String,
         /// The partition.
         partition: u32,
     },
-    /// [`Topic::adopt`](super::Topic::adopt) found no partition directories to adopt, or
+    /// [`Topic::adopt`](crate::topic::Topic::adopt) found no partition directories to adopt, or
     /// directories that do not make a topic (a gap in the numbers, no or differing topic ids).
     CannotAdopt {
         /// The topic.
@@ -101,7 +105,7 @@ impl fmt::Display for TopicError {
                 f,
                 "topic {topic}: cannot have {requested} partitions (it has {current}; the count \
                  must be between 1 and {} and may only grow)",
-                super::MAX_PARTITIONS
+                MAX_PARTITIONS
             ),
             TopicError::UnknownPartition {
                 topic,

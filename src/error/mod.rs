@@ -1,13 +1,20 @@
 //! Typed errors. Every error that concerns bytes on disk names the file and the byte position;
 //! every offset error names the valid range.
+//!
+//! The layers' error enums live here, below every layer (`replica` and `topic` re-export theirs):
+//! `Error` folds them in as data, so the umbrella names no upper module and the lower layers
+//! (`batch`, `segment`, `log`) that return it depend on nothing above them.
 
 use std::fmt;
 use std::io;
 use std::path::PathBuf;
 
 use crate::batch::BatchError;
-use crate::replica::ReplicaError;
-use crate::topic::{GroupError, TopicError};
+mod replica;
+mod topic;
+
+pub use replica::ReplicaError;
+pub use topic::{GroupError, TopicError, MAX_PARTITIONS};
 
 /// Result alias for partlog operations.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
