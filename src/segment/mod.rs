@@ -1,7 +1,7 @@
 //! A segment: one `.log` file of record batches plus its `.index` and `.timeindex`, all named by
 //! the segment's base offset zero-padded to 20 digits, as Kafka names them.
 //!
-//! [`Segment`] is the read side, shared by every reader; the active segment's write side is
+//! `Segment` is the read side, shared by every reader; the active segment's write side is
 //! `ActiveSegment`, owned by the log's writer. An inactive segment's files are mapped lazily on
 //! first use (and may be unmapped again by the log); its indexes are checked when mapped and
 //! rebuilt from the log if they are missing or wrong.
