@@ -65,8 +65,8 @@ CLUSTER_ID="$(timeout 60 java -cp "$INTEROP_CP" kafka.tools.StorageTool random-u
 timeout 120 java -Xmx256m -cp "$INTEROP_CP" kafka.tools.StorageTool format -t "$CLUSTER_ID" \
     -c "$W/server.properties" >"$W/format.log" 2>&1 || { cat "$W/format.log"; exit 1; }
 
-# The harness's classpath resolves slf4j-api 1.7 (through Kafka's poms) beside slf4j-simple 2.0, so
-# the broker would log nothing; its log (what it did with partlog's directories) needs the 2.0 API.
+# The pom pins slf4j-api 2.0 (Kafka's poms bring 1.7, which would log nothing); putting the 2.0 jar
+# first again is harmless, and keeps the broker's log (what it did with partlog's directories).
 SIMPLE_JAR="$(tr ':' '\n' <<<"$INTEROP_CP" | grep -m1 '/slf4j-simple-2' || true)"
 API2_JAR="${SIMPLE_JAR%/slf4j-simple/*}/slf4j-api/2.0.16/slf4j-api-2.0.16.jar"
 BROKER_CP="$INTEROP_CP"
