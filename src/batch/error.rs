@@ -43,6 +43,29 @@ pub enum BatchError {
         /// The codec id (attributes bits 0-2).
         codec: u8,
     },
+    /// A compressed batch's records section is not a valid stream of its codec (truncated,
+    /// damaged, or trailing bytes that do not decode).
+    BadCompressedData {
+        /// The codec id (attributes bits 0-2).
+        codec: u8,
+        /// What is wrong.
+        reason: &'static str,
+    },
+    /// A compressed batch's records inflate past the bound the reader allows (a decompression
+    /// bomb, or a batch larger than the bound).
+    DecompressedTooLarge {
+        /// The codec id (attributes bits 0-2).
+        codec: u8,
+        /// The bound, in bytes of decompressed records.
+        max: usize,
+    },
+    /// A compression level outside its codec's range.
+    InvalidCompressionLevel {
+        /// The codec id.
+        codec: u8,
+        /// The level given.
+        level: i32,
+    },
     /// `lastOffsetDelta` is negative.
     InvalidLastOffsetDelta(i32),
     /// `recordCount` is negative or larger than `lastOffsetDelta + 1`.
@@ -138,6 +161,19 @@ impl fmt::Display for BatchError {
             ),
             BatchError::UnsupportedCompression { codec } => {
                 write!(f, "compressed batch (codec {codec}) cannot be decoded")
+            }
+            BatchError::BadCompressedData { codec, reason } => {
+                write!(f, "compressed records (codec {codec}): {reason}")
+            }
+            BatchError::DecompressedTooLarge { codec, max } => write!(
+                f,
+                "compressed records (codec {codec}) inflate past {max} bytes"
+            ),
+            BatchError::InvalidCompressionLevel { codec, level } => {
+                write!(
+                    f,
+                    "compression level {level} is out of range for codec {codec}"
+                )
             }
             BatchError::InvalidLastOffsetDelta(d) => {
                 write!(f, "invalid lastOffsetDelta {d}: must be >= 0")

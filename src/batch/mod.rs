@@ -43,6 +43,7 @@
 
 mod borrowed;
 mod builder;
+pub mod compression;
 mod error;
 mod fast;
 mod header;
@@ -54,12 +55,15 @@ mod view;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
+mod tests_compression;
+#[cfg(test)]
 mod tests_views;
 
 pub use borrowed::{
     BorrowedRecord, HeaderView, HeaderViews, PositionedBatch, RecordView, RecordViews,
 };
 pub use builder::BatchBuilder;
+pub use compression::{Compression, CompressionLevel};
 pub use error::BatchError;
 pub use header::{
     compute_crc, crc32c, peek_frame, peek_partition_leader_epoch, set_base_offset,
@@ -96,46 +100,6 @@ pub const TIMESTAMP_TYPE_MASK: i16 = 0x08;
 pub const TRANSACTIONAL_FLAG_MASK: i16 = 0x10;
 /// Attributes bit 5: the batch holds control records (transaction markers).
 pub const CONTROL_FLAG_MASK: i16 = 0x20;
-
-/// The compression codec of a batch (attributes bits 0-2).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Compression {
-    /// Codec 0: records are stored as is.
-    None,
-    /// Codec 1: gzip.
-    Gzip,
-    /// Codec 2: Snappy (xerial framing).
-    Snappy,
-    /// Codec 3: LZ4 frame.
-    Lz4,
-    /// Codec 4: Zstandard.
-    Zstd,
-}
-
-impl Compression {
-    /// The codec id written in the attributes (0-4).
-    pub fn codec(self) -> u8 {
-        match self {
-            Compression::None => 0,
-            Compression::Gzip => 1,
-            Compression::Snappy => 2,
-            Compression::Lz4 => 3,
-            Compression::Zstd => 4,
-        }
-    }
-
-    /// The codec for an id; `None` for the invalid ids 5-7 (and anything larger).
-    pub fn from_codec(codec: u8) -> Option<Compression> {
-        match codec {
-            0 => Some(Compression::None),
-            1 => Some(Compression::Gzip),
-            2 => Some(Compression::Snappy),
-            3 => Some(Compression::Lz4),
-            4 => Some(Compression::Zstd),
-            _ => None,
-        }
-    }
-}
 
 /// What record timestamps mean (attributes bit 3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
