@@ -1,5 +1,9 @@
 //! Configuration of a [`Log`](crate::log::Log), validated at open.
 
+use std::fmt;
+use std::str::FromStr;
+
+use crate::batch::{Compression, CompressionLevel};
 use crate::error::{Error, Result};
 
 /// Per-log configuration. Every knob has Kafka's default; the README's table gives the Kafka name
@@ -52,10 +56,100 @@ pub struct Config {
     /// How long a deleted segment's files stay on disk (renamed `.deleted`) before they are
     /// removed (Kafka `file.delete.delay.ms`).
     pub file_delete_delay_ms: i64,
+    /// The codec batches are stored in (Kafka `compression.type`): a client's batch in another
+    /// codec is decompressed, validated and recompressed on append, as Kafka's broker does it
+    /// (see `log::append`). [`CompressionType::Producer`] keeps each batch's own codec.
+    pub compression_type: CompressionType,
+    /// gzip level when the log compresses (Kafka `compression.gzip.level`): 1-9, or -1 for
+    /// zlib's default.
+    pub compression_gzip_level: i32,
+    /// lz4 level when the log compresses (Kafka `compression.lz4.level`): 1-17.
+    pub compression_lz4_level: i32,
+    /// zstd level when the log compresses (Kafka `compression.zstd.level`): -131072 to 22.
+    pub compression_zstd_level: i32,
+    /// The most bytes a compressed batch's records may inflate to when an append validates
+    /// them (partlog only): past it the append is refused with
+    /// [`BatchError::DecompressedTooLarge`](crate::batch::BatchError::DecompressedTooLarge)
+    /// before more is inflated (a decompression bomb). Kafka bounds only the compressed size
+    /// (`max.message.bytes`); this bound is `max.message.bytes`' default times 64 (64 MiB and
+    /// a bit), which passes every batch a producer with Kafka's limits builds (a producer's
+    /// request is at most `max.request.size`, 1 MiB by default, before compression of records
+    /// that compress well rarely beyond 10x). At least `max_batch_bytes`.
+    pub max_decompressed_batch_bytes: u32,
+}
+
+/// Kafka's `compression.type` topic config: which codec a log stores batches in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
+pub enum CompressionType {
+    /// `producer`: every batch is kept in the codec its producer chose (Kafka's default).
+    #[default]
+    Producer,
+    /// `uncompressed`: compressed batches are decompressed and stored uncompressed.
+    Uncompressed,
+    /// `gzip`, `snappy`, `lz4` or `zstd`: batches in any other codec are recompressed.
+    Codec(Compression),
+}
+
+impl CompressionType {
+    /// The codec a batch sent in `source` is stored in.
+    pub fn target(self, source: Compression) -> Compression {
+        match self {
+            CompressionType::Producer => source,
+            CompressionType::Uncompressed => Compression::None,
+            CompressionType::Codec(c) => c,
+        }
+    }
+
+    /// Kafka's name for the setting.
+    pub fn name(self) -> &'static str {
+        match self {
+            CompressionType::Producer => "producer",
+            CompressionType::Uncompressed | CompressionType::Codec(Compression::None) => {
+                "uncompressed"
+            }
+            CompressionType::Codec(c) => c.name(),
+        }
+    }
+}
+
+impl fmt::Display for CompressionType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for CompressionType {
+    type Err = Error;
+
+    /// Kafka's names: `producer`, `uncompressed`, `gzip`, `snappy`, `lz4`, `zstd` (and `none`,
+    /// taken as `uncompressed`).
+    ///
+    /// # Errors
+    /// [`Error::Config`] naming `compression_type` for any other name.
+    fn from_str(s: &str) -> Result<CompressionType> {
+        match s {
+            "producer" => Ok(CompressionType::Producer),
+            "uncompressed" | "none" => Ok(CompressionType::Uncompressed),
+            _ => s
+                .parse::<Compression>()
+                .map(CompressionType::Codec)
+                .map_err(|_| {
+                    bad(
+                        "compression_type",
+                        s,
+                        "must be producer, uncompressed, gzip, snappy, lz4 or zstd",
+                    )
+                }),
+        }
+    }
 }
 
 /// Kafka's `max.message.bytes` default.
 pub const DEFAULT_MAX_BATCH_BYTES: u32 = 1_048_588;
+
+/// Default of [`Config::max_decompressed_batch_bytes`]: 64 times [`DEFAULT_MAX_BATCH_BYTES`].
+pub const DEFAULT_MAX_DECOMPRESSED_BATCH_BYTES: u32 = 64 * DEFAULT_MAX_BATCH_BYTES;
 
 impl Default for Config {
     fn default() -> Self {
@@ -72,6 +166,11 @@ impl Default for Config {
             flush_messages: None,
             flush_ms: None,
             file_delete_delay_ms: 60_000,
+            compression_type: CompressionType::Producer,
+            compression_gzip_level: CompressionLevel::GZIP_DEFAULT,
+            compression_lz4_level: CompressionLevel::LZ4_DEFAULT,
+            compression_zstd_level: CompressionLevel::ZSTD_DEFAULT,
+            max_decompressed_batch_bytes: DEFAULT_MAX_DECOMPRESSED_BATCH_BYTES,
         }
     }
 }
@@ -88,6 +187,21 @@ impl Config {
     /// The largest batch an append accepts: `max_batch_bytes`, but no more than a segment.
     pub fn effective_max_batch_bytes(&self) -> usize {
         self.max_batch_bytes.min(self.segment_bytes) as usize
+    }
+
+    /// The codec and level a batch sent in `source` is stored in (see
+    /// [`Config::compression_type`]).
+    pub fn compression_target(&self, source: Compression) -> (Compression, CompressionLevel) {
+        let codec = self.compression_type.target(source);
+        let level = match codec {
+            Compression::Gzip => self.compression_gzip_level,
+            Compression::Lz4 => self.compression_lz4_level,
+            Compression::Zstd => self.compression_zstd_level,
+            _ => 0,
+        };
+        let level = CompressionLevel::new(codec, level)
+            .unwrap_or_else(|_| CompressionLevel::default_for(codec));
+        (codec, level)
     }
 
     /// Checks every knob; the error names the first bad one.
@@ -158,6 +272,38 @@ impl Config {
                 "file_delete_delay_ms",
                 self.file_delete_delay_ms,
                 "must be at least 0",
+            ));
+        }
+        let levels = [
+            (
+                "compression_gzip_level",
+                Compression::Gzip,
+                self.compression_gzip_level,
+                "must be in [1, 9] or -1",
+            ),
+            (
+                "compression_lz4_level",
+                Compression::Lz4,
+                self.compression_lz4_level,
+                "must be in [1, 17]",
+            ),
+            (
+                "compression_zstd_level",
+                Compression::Zstd,
+                self.compression_zstd_level,
+                "must be in [-131072, 22]",
+            ),
+        ];
+        for (knob, codec, level, reason) in levels {
+            if CompressionLevel::new(codec, level).is_err() {
+                return Err(bad(knob, level, reason));
+            }
+        }
+        if self.max_decompressed_batch_bytes < self.max_batch_bytes {
+            return Err(bad(
+                "max_decompressed_batch_bytes",
+                self.max_decompressed_batch_bytes,
+                "must be at least max_batch_bytes",
             ));
         }
         Ok(())
@@ -263,6 +409,34 @@ mod tests {
                     ..Default::default()
                 },
             ),
+            (
+                "compression_gzip_level",
+                Config {
+                    compression_gzip_level: 0,
+                    ..Default::default()
+                },
+            ),
+            (
+                "compression_lz4_level",
+                Config {
+                    compression_lz4_level: 18,
+                    ..Default::default()
+                },
+            ),
+            (
+                "compression_zstd_level",
+                Config {
+                    compression_zstd_level: 23,
+                    ..Default::default()
+                },
+            ),
+            (
+                "max_decompressed_batch_bytes",
+                Config {
+                    max_decompressed_batch_bytes: DEFAULT_MAX_BATCH_BYTES - 1,
+                    ..Default::default()
+                },
+            ),
         ];
         for (knob, c) in cases {
             match c.validate() {
@@ -270,5 +444,49 @@ mod tests {
                 other => panic!("{knob}: {other:?}"),
             }
         }
+    }
+
+    #[test]
+    fn compression_type_takes_kafkas_names_and_refuses_others() {
+        for (name, t) in [
+            ("producer", CompressionType::Producer),
+            ("uncompressed", CompressionType::Uncompressed),
+            ("gzip", CompressionType::Codec(Compression::Gzip)),
+            ("snappy", CompressionType::Codec(Compression::Snappy)),
+            ("lz4", CompressionType::Codec(Compression::Lz4)),
+            ("zstd", CompressionType::Codec(Compression::Zstd)),
+        ] {
+            assert_eq!(name.parse::<CompressionType>().unwrap(), t);
+            assert_eq!(t.to_string(), name);
+        }
+        for bad in ["", "LZ4", "brotli", "zstd "] {
+            match bad.parse::<CompressionType>() {
+                Err(Error::Config { knob, value, .. }) => {
+                    assert_eq!((knob, value.as_str()), ("compression_type", bad))
+                }
+                other => panic!("{bad:?}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn compression_target_follows_kafkas_rule() {
+        let c = Config::default();
+        assert_eq!(c.compression_target(Compression::Lz4).0, Compression::Lz4);
+        let c = Config {
+            compression_type: CompressionType::Codec(Compression::Zstd),
+            compression_zstd_level: 7,
+            ..Default::default()
+        };
+        let (codec, level) = c.compression_target(Compression::Gzip);
+        assert_eq!((codec, level.get()), (Compression::Zstd, 7));
+        let c = Config {
+            compression_type: CompressionType::Uncompressed,
+            ..Default::default()
+        };
+        assert_eq!(
+            c.compression_target(Compression::Snappy).0,
+            Compression::None
+        );
     }
 }

@@ -224,8 +224,12 @@ fn read_record_in_a_compressed_batch_is_unsupported_not_corrupt() {
     bytes[22] |= 1;
     let crc = partlog::batch::compute_crc(&bytes);
     bytes[17..21].copy_from_slice(&crc.to_be_bytes());
+    partlog::batch::set_base_offset(&mut bytes, 1).unwrap();
     let batch = partlog::batch::RecordBatch::parse(Bytes::from(bytes)).unwrap();
-    log.append_batch(&batch).unwrap();
+    // Its records are not gzip: a client's append now refuses it (it is inflated and checked),
+    // a follower's takes it as sent.
+    log.append_batches(&batch, partlog::log::AppendOrigin::Follower)
+        .unwrap();
     log.append_records(&[BorrowedRecord::new(20, None, Some(&b"after"[..]))])
         .unwrap();
     assert_eq!(log.log_end_offset(), 5);

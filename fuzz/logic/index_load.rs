@@ -20,6 +20,7 @@ use std::sync::OnceLock;
 use bytes::Bytes;
 use partlog::batch::{BatchBuilder, RecordBatch, SimpleRecord, TimestampType};
 use partlog::index::{IndexReader, OffsetEntry, TimeEntry};
+use partlog::log::AppendOrigin;
 use partlog::segment::SegmentPaths;
 use partlog::{Config, Log};
 
@@ -76,10 +77,11 @@ fn fill(log: &Log) {
                     .expect("append_batch");
             }
             9 => {
-                // Codec 1 (gzip); partlog stores it as opaque bytes.
+                // Codec 1 (gzip), records that are not gzip: a follower's append stores it as
+                // the leader wrote it (a client's would inflate and refuse it).
                 let bytes = write_batch(
                     &RawHeader {
-                        base_offset: 0,
+                        base_offset: log.log_end_offset(),
                         partition_leader_epoch: -1,
                         attributes: 1,
                         last_offset_delta: 2,
@@ -93,7 +95,8 @@ fn fill(log: &Log) {
                     b"\x1f\x8b not really gzip, never decoded",
                 );
                 let batch = RecordBatch::parse_crc_only(Bytes::from(bytes)).expect("valid");
-                log.append_batch(&batch).expect("append_batch");
+                log.append_batches(&batch, AppendOrigin::Follower)
+                    .expect("append_batch");
             }
             _ => {
                 log.append(&records).expect("append");

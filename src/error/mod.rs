@@ -46,6 +46,18 @@ pub enum Error {
     },
     /// A record batch handed to partlog (to append) is malformed.
     InvalidBatch(BatchError),
+    /// A client's (or leader's) compressed batch was refused by the append's validation of
+    /// what is inside it (as Kafka's broker validates it): its records do not decompress, inflate
+    /// past `max_decompressed_batch_bytes`, or break a record rule. Nothing was written.
+    InvalidRecords {
+        /// Index of the batch in the append (0-based).
+        batch: usize,
+        /// The batch's base offset as sent (a producer sends 0).
+        base_offset: i64,
+        /// What is wrong; record positions count from the batch's start as if its records were
+        /// stored uncompressed after the 61-byte header.
+        source: BatchError,
+    },
     /// The requested offset is outside `[log_start_offset, log_end_offset]`.
     OffsetOutOfRange {
         /// The offset asked for.
@@ -171,6 +183,14 @@ impl fmt::Display for Error {
                 reason,
             } => write!(f, "corrupt {} at byte {position}: {reason}", path.display()),
             Error::InvalidBatch(e) => write!(f, "invalid record batch: {e}"),
+            Error::InvalidRecords {
+                batch,
+                base_offset,
+                source,
+            } => write!(
+                f,
+                "invalid records in batch {batch} (base offset {base_offset} as sent): {source}"
+            ),
             Error::OffsetOutOfRange {
                 requested,
                 log_start_offset,
@@ -247,6 +267,7 @@ impl std::error::Error for Error {
         match self {
             Error::Io { source, .. } => Some(source),
             Error::InvalidBatch(e) => Some(e),
+            Error::InvalidRecords { source, .. } => Some(source),
             Error::Replica(e) => Some(e),
             Error::Topic(e) => Some(e),
             Error::Group(e) => Some(e),

@@ -3,8 +3,11 @@
 //! wrappers over it.
 //!
 //! Rules, checked before anything is written (an append that breaks one writes nothing):
-//! - every batch is whole and valid: client and leader batches fully (header, length, CRC and,
-//!   uncompressed, every record), a follower's header, length and CRC (Kafka's follower check);
+//! - every batch is whole and valid: client and leader batches fully (header, length, CRC and
+//!   every record, compressed ones inflated under a bound: `log::validate`, Kafka's broker-side
+//!   validator), a follower's header, length and CRC (Kafka's follower check: never inflated);
+//! - a client or leader batch is stored in the codec `compression.type` asks for: as sent when
+//!   that is its own codec, otherwise re-encoded (`log::validate`);
 //! - no batch is larger than `max_batch_bytes`;
 //! - [`AppendOrigin::Follower`]: the first batch starts at the log end offset, each batch starts
 //!   right after the one before it, and the batches' leader epochs never decrease.
@@ -15,8 +18,8 @@ use std::sync::atomic::Ordering;
 
 use bytes::Bytes;
 
-use super::{AppendInfo, Log, Unwritten};
-use crate::batch::{self, BatchError, BatchHeader, RecordBatch, HEADER_SIZE};
+use super::{validate, AppendInfo, Log, Unwritten};
+use crate::batch::{self, BatchError, BatchHeader, Compression, RecordBatch, HEADER_SIZE};
 use crate::error::{Error, Result};
 
 /// Who appends, which decides the offsets and leader epochs the batches get.
@@ -152,8 +155,9 @@ impl Log {
     /// # Errors
     /// Nothing is written when any of these is returned: [`Error::InvalidBatch`] for no batches
     /// or a batch that does not validate (torn, bad CRC, bad record);
-    /// [`Error::UnsupportedCompression`] never (compressed batches are stored unread);
-    /// [`Error::BatchTooLarge`]; [`Error::InvalidOffset`] if the offsets would overflow;
+    /// [`Error::InvalidRecords`] for a client's or leader's compressed batch whose records do
+    /// not inflate, inflate past `max_decompressed_batch_bytes`, or break a record rule;
+    /// [`Error::BatchTooLarge`] (also for a batch that outgrows the limit when re-encoded); [`Error::InvalidOffset`] if the offsets would overflow;
     /// [`Error::NegativeLeaderEpoch`] for a leader append at a negative epoch; for a
     /// follower append [`Error::UnexpectedAppendOffset`],
     /// [`Error::NonContiguousBatches`], [`Error::EpochDecreased`];
@@ -170,38 +174,36 @@ impl Log {
             }
         }
         let full = !matches!(origin, AppendOrigin::Follower);
-        let parsed;
         let mut run = None;
-        let list: &[RecordBatch] = match batches.into() {
+        let mut list: Vec<RecordBatch> = Vec::new();
+        match batches.into() {
             Batches::Bytes(bytes) => {
                 if !full {
                     // Whole batches end to end, kept as they are: one write per segment.
                     run = Some(&bytes[..]);
                 }
-                let mut v = Vec::new();
                 for b in batch::batches(bytes.clone()) {
                     // The walk checks header, length and CRC.
                     let (_, b) = b?;
-                    if full && b.header().codec() == 0 {
-                        b.validate_records()?;
-                    }
-                    v.push(b);
+                    list.push(b);
                 }
-                parsed = v;
-                &parsed
             }
-            Batches::Parsed(list) => {
-                for b in list {
+            Batches::Parsed(parsed) => {
+                for b in parsed {
                     // A `RecordBatch` may come from a lighter parser: check it again.
-                    if full {
-                        RecordBatch::parse(b.as_bytes().clone())?;
-                    } else {
-                        RecordBatch::parse_crc_only(b.as_bytes().clone())?;
-                    }
+                    list.push(RecordBatch::parse_crc_only(b.as_bytes().clone())?);
                 }
-                list
             }
-        };
+        }
+        if full {
+            // Kafka's validation of what is inside, and the codec `compression.type` asks for.
+            for (i, b) in list.iter_mut().enumerate() {
+                if let Some(stored) = validate::check(b, i, &self.config)? {
+                    *b = stored;
+                }
+            }
+        }
+        let list = &list[..];
         let plan = self.plan(list.iter().map(RecordBatch::header), origin)?;
         self.append_planned(
             &plan,
@@ -225,6 +227,24 @@ impl Log {
             origin != AppendOrigin::Follower,
             "a follower's batches are not built here"
         );
+        // The log's `compression.type` decides the codec (for `producer` the log itself is the
+        // producer, and writes uncompressed, Kafka's producer default).
+        let (codec, level) = self.config.compression_target(Compression::None);
+        if codec != Compression::None && header.compression() == Compression::None {
+            let (header, mut packed) =
+                validate::encode(&bytes[..HEADER_SIZE], &bytes[HEADER_SIZE..], codec, level)?;
+            return self.append_scratch_as_is(&header, &mut packed, origin);
+        }
+        self.append_scratch_as_is(header, bytes, origin)
+    }
+
+    /// [`Log::append_scratch`] once the codec is settled.
+    fn append_scratch_as_is(
+        &self,
+        header: &BatchHeader,
+        bytes: &mut [u8],
+        origin: AppendOrigin,
+    ) -> Result<AppendInfo> {
         let plan = self.plan(std::iter::once(header), origin)?;
         self.append_planned(
             &plan,

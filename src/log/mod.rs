@@ -37,6 +37,7 @@ mod read;
 mod record;
 mod retention;
 mod truncate;
+mod validate;
 
 use std::collections::VecDeque;
 use std::fs::File;
