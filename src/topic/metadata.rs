@@ -95,6 +95,20 @@ impl TopicMetadata {
             ),
             ("flush.ms", opt(c.flush_ms)),
             ("file.delete.delay.ms", c.file_delete_delay_ms.to_string()),
+            ("compression.type", c.compression_type.to_string()),
+            (
+                "compression.gzip.level",
+                c.compression_gzip_level.to_string(),
+            ),
+            ("compression.lz4.level", c.compression_lz4_level.to_string()),
+            (
+                "compression.zstd.level",
+                c.compression_zstd_level.to_string(),
+            ),
+            (
+                "partlog.max.decompressed.batch.bytes",
+                c.max_decompressed_batch_bytes.to_string(),
+            ),
             (
                 "partlog.durability",
                 match self.config.durability {
@@ -192,6 +206,7 @@ fn parse(path: &Path, expected: &TopicName, text: &[u8]) -> Result<TopicMetadata
         let bad = || corrupt(p, format!("bad value {v:?} for {k}"));
         let int = || v.parse::<i64>().map_err(|_| bad());
         let uint = || v.parse::<u32>().map_err(|_| bad());
+        let level = || v.parse::<i32>().map_err(|_| bad());
         let optional = || -> Result<Option<i64>> {
             if v == "none" {
                 Ok(None)
@@ -218,6 +233,11 @@ fn parse(path: &Path, expected: &TopicName, text: &[u8]) -> Result<TopicMetadata
             }
             "flush.ms" => c.flush_ms = optional()?,
             "file.delete.delay.ms" => c.file_delete_delay_ms = int()?,
+            "compression.type" => c.compression_type = v.parse().map_err(|_| bad())?,
+            "compression.gzip.level" => c.compression_gzip_level = level()?,
+            "compression.lz4.level" => c.compression_lz4_level = level()?,
+            "compression.zstd.level" => c.compression_zstd_level = level()?,
+            "partlog.max.decompressed.batch.bytes" => c.max_decompressed_batch_bytes = uint()?,
             "partlog.durability" => {
                 durability = match v {
                     "on_append" => Durability::OnAppend,
@@ -263,6 +283,10 @@ mod tests {
                 log: Config {
                     segment_bytes: 4096,
                     flush_messages: Some(5),
+                    compression_type: crate::config::CompressionType::Codec(
+                        crate::batch::Compression::Lz4,
+                    ),
+                    compression_lz4_level: 3,
                     ..Config::default()
                 },
                 durability: Durability::OnFlush,
