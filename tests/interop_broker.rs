@@ -13,20 +13,13 @@
 //! Both are `#[ignore]`d: they need the directories the script prepares (paths in `PARTLOG_BROKER_*`
 //! variables). A manifest line is `partition\toffset\tkey\ttimestamp\tvalue`.
 //!
-//! partlog cannot decompress yet (issue 19): the lz4 batches Kafka's producer wrote are decoded
-//! here with `lz4_flex`'s frame decoder (Kafka's LZ4 framing is the standard LZ4 frame format).
-//! partlog's batch API reads each batch's header, offsets and CRC; the decompressed records are
-//! put back into an uncompressed batch (same header, codec bits cleared, length and CRC
-//! recomputed) so that partlog's own record parser reads them.
+//! The lz4 batches Kafka's producer wrote are read through partlog's own record API
+//! (`RecordBatch::records`, which decompresses Kafka's LZ4 frame).
 
 use std::collections::BTreeMap;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use bytes::Bytes;
-use partlog::batch::{
-    compute_crc, BatchBuilder, Compression, RecordBatch, SimpleRecord, HEADER_SIZE,
-};
+use partlog::batch::{BatchBuilder, Compression, RecordBatch, SimpleRecord};
 use partlog::log::AppendOrigin;
 use partlog::topic::partition_for_key;
 use partlog::{Config, Log};
@@ -79,35 +72,13 @@ fn assert_untouched(log: &Log) {
     );
 }
 
-/// The batch's records, through partlog's record parser: an lz4 batch is decompressed and put
-/// back into an uncompressed batch with the same header first (see the module docs).
+/// The batch's records, through partlog's record API (an lz4 batch decompressed by partlog).
 fn records(batch: &RecordBatch) -> Vec<partlog::batch::Record> {
-    let uncompressed = match batch.compression() {
-        Compression::None => batch.clone(),
-        Compression::Lz4 => {
-            let bytes = batch.as_bytes();
-            let mut inner = Vec::new();
-            lz4_flex::frame::FrameDecoder::new(&bytes[HEADER_SIZE..])
-                .read_to_end(&mut inner)
-                .expect("Kafka's lz4 frame decodes");
-            let mut buf = bytes[..HEADER_SIZE].to_vec();
-            buf.extend_from_slice(&inner);
-            let batch_length = i32::try_from(buf.len() - 12).unwrap();
-            buf[8..12].copy_from_slice(&batch_length.to_be_bytes());
-            let attributes = i16::from_be_bytes([buf[21], buf[22]]) & !0x07;
-            buf[21..23].copy_from_slice(&attributes.to_be_bytes());
-            let crc = compute_crc(&buf);
-            buf[17..21].copy_from_slice(&crc.to_be_bytes());
-            RecordBatch::parse(Bytes::from(buf))
-                .expect("the decompressed records form a valid batch")
-        }
+    match batch.compression() {
+        Compression::None | Compression::Lz4 => {}
         other => panic!("the producer was set to lz4, found {other:?}"),
-    };
-    uncompressed
-        .records()
-        .unwrap()
-        .map(|r| r.unwrap())
-        .collect()
+    }
+    batch.records().unwrap().map(|r| r.unwrap()).collect()
 }
 
 /// What partlog reads from `topic`'s partitions under `logs`: every record, and how many of its

@@ -352,6 +352,11 @@ impl<'a> RecordViews<'a> {
         }
     }
 
+    /// The records of `buf`, a whole uncompressed batch whose records `header` describes.
+    pub(super) fn over(buf: &'a [u8], header: &'a BatchHeader) -> RecordViews<'a> {
+        RecordViews::new(buf, header, HEADER_SIZE, 0, -1)
+    }
+
     /// Number of records not yet yielded, as the header declares it.
     pub fn remaining(&self) -> usize {
         self.steps.remaining()
@@ -465,7 +470,12 @@ impl RecordBatch {
     /// reference count, one tight pass of checks per record (the same as
     /// [`RecordBatch::records`]); no CRC (the parse checked it, once).
     ///
-    /// Compressed batch: [`BatchError::UnsupportedCompression`].
+    /// A compressed batch is decompressed on the first call and the result kept with the batch
+    /// (see [`RecordBatch`]); [`RecordBatch::record_views_in`] decompresses into a buffer of the
+    /// caller's instead.
+    ///
+    /// # Errors
+    /// For a compressed batch, as [`RecordBatch::decompressed`].
     ///
     /// ```
     /// use partlog::batch::{BatchBuilder, BorrowedRecord};
@@ -480,14 +490,8 @@ impl RecordBatch {
     /// assert_eq!(total, 4);
     /// ```
     pub fn record_views(&self) -> Result<RecordViews<'_>, BatchError> {
-        self.check_uncompressed()?;
-        Ok(RecordViews::new(
-            self.as_bytes(),
-            self.header(),
-            HEADER_SIZE,
-            0,
-            -1,
-        ))
+        let b = self.inflated()?;
+        Ok(RecordViews::over(b.as_bytes(), b.header()))
     }
 
     /// The record with exactly `offset`, borrowed from the batch; `None` if the batch holds no
@@ -502,26 +506,29 @@ impl RecordBatch {
     /// quick way does not land on a well-formed record, every record up to `offset` is
     /// decoded and checked, and the first error is returned.
     ///
-    /// Compressed batch: [`BatchError::UnsupportedCompression`].
+    /// A compressed batch is decompressed first (once, as [`RecordBatch::record_views`] does).
     pub fn record_at(&self, offset: i64) -> Result<Option<RecordView<'_>>, BatchError> {
-        Ok(self
-            .find(offset)?
-            .map(|f| RecordView::new(self.as_bytes(), &f.fields, f.offset, f.timestamp)))
+        let b = self.inflated()?;
+        Ok(b.find(offset)?
+            .map(|f| RecordView::new(b.as_bytes(), &f.fields, f.offset, f.timestamp)))
     }
 
     /// [`RecordBatch::record_at`], keeping the batch with the position found (`Ok(None)` if
     /// the batch has no record with `offset`).
     ///
+    /// A compressed batch is kept in its uncompressed form ([`RecordBatch::decompressed`]):
+    /// [`PositionedBatch::batch`] is that form, and positions are positions in it.
+    ///
     /// # Errors
     /// As [`RecordBatch::record_at`].
     pub fn into_positioned(self, offset: i64) -> Result<Option<PositionedBatch>, BatchError> {
-        Ok(self
+        let batch = self.into_inflated()?;
+        Ok(batch
             .find(offset)?
-            .map(|found| PositionedBatch { batch: self, found }))
+            .map(|found| PositionedBatch { batch, found }))
     }
 
     fn find(&self, offset: i64) -> Result<Option<Found>, BatchError> {
-        self.check_uncompressed()?;
         let header = self.header();
         if offset < header.base_offset || offset > header.last_offset() {
             return Ok(None);

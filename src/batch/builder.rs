@@ -1,4 +1,4 @@
-//! [`BatchBuilder`]: encodes records into one uncompressed v2 batch.
+//! [`BatchBuilder`]: encodes records into one v2 batch, uncompressed or in any Kafka codec.
 
 use bytes::Bytes;
 
@@ -9,21 +9,24 @@ use super::header::{
 };
 use super::varint::{put_varint, put_varlong, varint_size, varlong_size};
 use super::{
-    compute_crc, BatchError, BatchHeader, BorrowedRecord, Header, HeaderView, RecordBatch,
-    SimpleRecord, TimestampType, CONTROL_FLAG_MASK, HEADER_SIZE, LOG_OVERHEAD, MAGIC,
-    NO_PARTITION_LEADER_EPOCH, NO_PRODUCER_EPOCH, NO_PRODUCER_ID, NO_SEQUENCE, TIMESTAMP_TYPE_MASK,
-    TRANSACTIONAL_FLAG_MASK,
+    compression, compute_crc, BatchError, BatchHeader, BorrowedRecord, Compression,
+    CompressionLevel, Header, HeaderView, RecordBatch, SimpleRecord, TimestampType,
+    CONTROL_FLAG_MASK, HEADER_SIZE, LOG_OVERHEAD, MAGIC, NO_PARTITION_LEADER_EPOCH,
+    NO_PRODUCER_EPOCH, NO_PRODUCER_ID, NO_SEQUENCE, TIMESTAMP_TYPE_MASK, TRANSACTIONAL_FLAG_MASK,
 };
 
 /// The largest batch the format can describe: `batchLength` is an i32.
 const MAX_BATCH_SIZE: usize = i32::MAX as usize + LOG_OVERHEAD;
 
-/// Encodes records into one uncompressed v2 batch, exactly as Kafka's `MemoryRecordsBuilder`
-/// lays them out: offset deltas 0, 1, 2..., timestamp deltas relative to the first record's
-/// timestamp (negative for earlier records), record attributes 0.
+/// Encodes records into one v2 batch, exactly as Kafka's `MemoryRecordsBuilder` lays them out:
+/// offset deltas 0, 1, 2..., timestamp deltas relative to the first record's timestamp
+/// (negative for earlier records), record attributes 0; with a codec
+/// ([`BatchBuilder::compression`]), the records section compressed as Kafka's producer
+/// compresses it, the codec in the attributes, `batchLength` and the CRC over the compressed
+/// bytes.
 ///
 /// Defaults: base offset 0, partition leader epoch -1, producer id / epoch / base sequence -1,
-/// [`TimestampType::CreateTime`], not transactional.
+/// [`TimestampType::CreateTime`], not transactional, uncompressed.
 ///
 /// ```
 /// use partlog::batch::{BatchBuilder, SimpleRecord};
@@ -48,6 +51,7 @@ pub struct BatchBuilder {
     control: bool,
     base_timestamp: i64,
     max_timestamp: i64,
+    compression: CompressionLevel,
 }
 
 impl Default for BatchBuilder {
@@ -88,7 +92,28 @@ impl BatchBuilder {
             control: false,
             base_timestamp: 0,
             max_timestamp: 0,
+            compression: CompressionLevel::default_for(Compression::None),
         }
+    }
+
+    /// Compresses the records with `codec` at its default level (Kafka's).
+    ///
+    /// ```
+    /// use partlog::batch::{BatchBuilder, Compression, SimpleRecord};
+    /// let mut b = BatchBuilder::new().compression(Compression::Zstd);
+    /// b.push(&SimpleRecord::new(1000, Some("k"), Some("v"))).unwrap();
+    /// let batch = b.build().unwrap();
+    /// assert_eq!(batch.compression(), Compression::Zstd);
+    /// assert_eq!(batch.records().unwrap().next().unwrap().unwrap().value.unwrap(), "v");
+    /// ```
+    pub fn compression(self, codec: Compression) -> Self {
+        self.compression_level(CompressionLevel::default_for(codec))
+    }
+
+    /// Compresses the records with `level`'s codec at that level.
+    pub fn compression_level(mut self, level: CompressionLevel) -> Self {
+        self.compression = level;
+        self
     }
 
     /// Sets the offset of the first record.
@@ -267,7 +292,8 @@ impl BatchBuilder {
     /// the first record's timestamp, `maxTimestamp` = the largest) and the CRC.
     ///
     /// Errors: [`BatchError::Empty`] without records; [`BatchError::OffsetOverflow`] if the base
-    /// offset plus the record count does not fit an i64.
+    /// offset plus the record count does not fit an i64; [`BatchError::TooLarge`] if the batch
+    /// does not fit the format.
     pub fn build(self) -> Result<RecordBatch, BatchError> {
         let (header, buf) = self.finish()?;
         RecordBatch::with_header(header, Bytes::from(buf))
@@ -280,6 +306,13 @@ impl BatchBuilder {
         if self.count == 0 {
             return Err(BatchError::Empty);
         }
+        let codec = self.compression.codec();
+        if codec != Compression::None {
+            let mut packed = Vec::with_capacity(HEADER_SIZE + (buf.len() - HEADER_SIZE) / 2);
+            packed.resize(HEADER_SIZE, 0);
+            compression::compress(codec, self.compression, &buf[HEADER_SIZE..], &mut packed)?;
+            buf = packed;
+        }
         let too_large = BatchError::TooLarge {
             size: buf.len(),
             max: MAX_BATCH_SIZE,
@@ -289,7 +322,7 @@ impl BatchBuilder {
         let batch_length = i32::try_from(buf.len() - LOG_OVERHEAD).map_err(|_| too_large)?;
         // The only header check that can fail for what the builder writes.
         check_offsets(self.base_offset, last_offset_delta)?;
-        let mut attributes: i16 = 0; // codec 0: no compression
+        let mut attributes = i16::from(codec.codec());
         if self.timestamp_type == TimestampType::LogAppendTime {
             attributes |= TIMESTAMP_TYPE_MASK;
         }

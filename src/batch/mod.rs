@@ -31,12 +31,17 @@
 //!   [`RecordBatch::record_at`] finds one record by offset, passing over the records before it
 //!   by their length prefixes; [`PositionedBatch`] keeps a batch with the position found.
 //! * [`batches`] walks batches laid end to end (a fetch response, a segment file).
-//! * [`BatchBuilder`] encodes records into a new uncompressed batch, from owned
-//!   ([`SimpleRecord`]) or borrowed ([`BorrowedRecord`]) records.
+//! * [`BatchBuilder`] encodes records into a new batch, uncompressed or in any of Kafka's
+//!   codecs ([`BatchBuilder::compression`]), from owned ([`SimpleRecord`]) or borrowed
+//!   ([`BorrowedRecord`]) records.
 //! * [`set_base_offset`] / [`set_partition_leader_epoch`] patch the two fields outside the CRC.
 //!
-//! Compressed batches are stored and validated (header, length, CRC) but their records are not
-//! decoded: [`RecordBatch::records`] returns [`BatchError::UnsupportedCompression`].
+//! Compressed batches (gzip, snappy, lz4, zstd: [`compression`], byte-compatible with Kafka's
+//! Java clients) are stored as written; every record API decompresses them (once per batch, at
+//! most [`MAX_DECOMPRESSED_SIZE`] bytes: a bomb is [`BatchError::DecompressedTooLarge`], a bad
+//! stream [`BatchError::BadCompressedData`]), and [`RecordBatch::record_views_in`] decompresses
+//! into a buffer the caller reuses across batches. [`BatchError::UnsupportedCompression`] is
+//! left for [`compression::decompress`] asked to decompress codec 0.
 //!
 //! Nothing in this module panics on malformed input, and nothing allocates in proportion to a
 //! length field before checking it against the bytes actually present.
@@ -73,7 +78,7 @@ pub(crate) use header::{peek_span, BatchSpan};
 pub use iter::{batches, BatchIter};
 pub use record::{Header, Record, RecordIter, SimpleRecord};
 pub(crate) use view::check_crc;
-pub use view::RecordBatch;
+pub use view::{RecordBatch, MAX_DECOMPRESSED_SIZE};
 
 /// Size of the v2 batch header in bytes.
 pub const HEADER_SIZE: usize = 61;

@@ -199,15 +199,146 @@ fn record_at_reports_log_append_time() {
 }
 
 #[test]
-fn compressed_batches_are_refused_by_the_borrowed_readers() {
+fn a_codec_label_over_records_that_are_no_stream_is_a_typed_error_on_every_reader() {
     let mut v = sample();
     set_i16(&mut v, ATTRIBUTES_AT, 1); // gzip
     fix_crc(&mut v);
     let batch = RecordBatch::parse_crc_only(Bytes::from(v)).unwrap();
-    let err = BatchError::UnsupportedCompression { codec: 1 };
-    assert_eq!(batch.record_views().err(), Some(err.clone()));
-    assert_eq!(batch.record_at(0), Err(err.clone()));
-    assert_eq!(batch.into_positioned(0), Err(err));
+    let bad =
+        |e: Option<BatchError>| matches!(e, Some(BatchError::BadCompressedData { codec: 1, .. }));
+    assert!(bad(batch.record_views().err()));
+    assert!(bad(batch.record_at(0).err()));
+    assert!(bad(batch.records().err()));
+    let mut scratch = Vec::new();
+    assert!(bad(batch.record_views_in(&mut scratch).err()));
+    assert!(bad(batch.into_positioned(0).err()));
+}
+
+/// The same records, built uncompressed and in each codec.
+fn each_codec(records: &[SimpleRecord]) -> Vec<(Compression, RecordBatch)> {
+    Compression::ALL
+        .into_iter()
+        .map(|c| {
+            let mut b = BatchBuilder::new().base_offset(100).compression(c);
+            for r in records {
+                b.push(r).unwrap();
+            }
+            (c, b.build().unwrap())
+        })
+        .collect()
+}
+
+fn some_records(n: usize) -> Vec<SimpleRecord> {
+    (0..n)
+        .map(|i| {
+            SimpleRecord::new(
+                1_000 + i as i64,
+                Some(format!("key-{}", i % 7)),
+                Some(format!("value {i} {}", "x".repeat(i % 50))),
+            )
+            .with_header("h", Some(format!("{i}")))
+        })
+        .collect()
+}
+
+#[test]
+fn every_reader_sees_the_same_records_in_every_codec() {
+    let records = some_records(300);
+    let batches = each_codec(&records);
+    let plain: Vec<Record> = batches[0]
+        .1
+        .records()
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(plain.len(), 300);
+    let mut scratch = Vec::new();
+    for (c, batch) in &batches {
+        // The header as Kafka writes it: the codec in bits 0-2, length and CRC of what is stored.
+        assert_eq!(batch.compression(), *c);
+        assert_eq!(i16::from(c.codec()), batch.header().attributes & 7);
+        let reparsed = RecordBatch::parse(batch.as_bytes().clone()).unwrap();
+        if *c != Compression::None {
+            assert!(
+                batch.size() < batches[0].1.size() / 2,
+                "{c}: {} bytes",
+                batch.size()
+            );
+        }
+        let owned: Vec<Record> = reparsed.records().unwrap().map(Result::unwrap).collect();
+        assert_eq!(owned, plain, "{c}: records()");
+        let views: Vec<Record> = batch
+            .record_views()
+            .unwrap()
+            .map(|r| r.unwrap().to_record())
+            .collect();
+        assert_eq!(views, plain, "{c}: record_views()");
+        let fresh = RecordBatch::parse_crc_only(batch.as_bytes().clone()).unwrap();
+        let views: Vec<Record> = fresh
+            .record_views_in(&mut scratch)
+            .unwrap()
+            .map(|r| r.unwrap().to_record())
+            .collect();
+        assert_eq!(views, plain, "{c}: record_views_in()");
+        for (i, want) in plain.iter().enumerate().step_by(37) {
+            let got = batch.record_at(100 + i as i64).unwrap().unwrap();
+            assert_eq!(got, *want, "{c}: record_at");
+            let p = batch
+                .clone()
+                .into_positioned(100 + i as i64)
+                .unwrap()
+                .unwrap();
+            assert_eq!(p.record(), *want, "{c}: into_positioned");
+            assert_eq!(p.records().count(), 300 - i);
+        }
+        assert_eq!(batch.record_at(400), Ok(None));
+        let d = batch.decompressed().unwrap();
+        assert_eq!(d.compression(), Compression::None);
+        assert_eq!(
+            d, batches[0].1,
+            "{c}: decompressed() is the uncompressed batch"
+        );
+    }
+}
+
+#[test]
+fn record_views_in_reuses_one_buffer_across_batches() {
+    let records = some_records(500);
+    let batches = each_codec(&records);
+    let mut scratch = Vec::new();
+    let pass = |scratch: &mut Vec<u8>| {
+        for (_, batch) in &batches[1..] {
+            let fresh = RecordBatch::parse_crc_only(batch.as_bytes().clone()).unwrap();
+            assert_eq!(fresh.record_views_in(scratch).unwrap().count(), 500);
+        }
+    };
+    pass(&mut scratch);
+    let (cap, ptr) = (scratch.capacity(), scratch.as_ptr());
+    // Once grown to the largest batch, the buffer serves every later one as it is.
+    pass(&mut scratch);
+    assert_eq!(
+        (scratch.capacity(), scratch.as_ptr()),
+        (cap, ptr),
+        "no reallocation"
+    );
+}
+
+#[test]
+fn a_compressed_batch_inflating_past_the_bound_is_refused_before_it_is_allocated() {
+    let mut b = BatchBuilder::new().compression(Compression::Zstd);
+    b.push(&SimpleRecord::new(
+        0,
+        None::<Bytes>,
+        Some(vec![0u8; 1 << 20]),
+    ))
+    .unwrap();
+    let batch = b.build().unwrap();
+    assert!(batch.size() < 1000);
+    assert!(matches!(
+        batch.decompressed_with_limit(1 << 19),
+        Err(BatchError::DecompressedTooLarge { codec: 4, max }) if max == 1 << 19
+    ));
+    assert_eq!(batch.decompressed().unwrap().record_count(), 1);
 }
 
 #[test]

@@ -1,11 +1,22 @@
 //! [`RecordBatch`]: a validated zero-copy view of one batch.
 
+use std::sync::OnceLock;
+
 use bytes::Bytes;
 
 use super::borrowed::Steps;
 use super::fast::records_valid;
 use super::record::{RecordIter, Walk};
-use super::{compute_crc, BatchError, BatchHeader, Compression, TimestampType, HEADER_SIZE};
+use super::{
+    compression, compute_crc, BatchError, BatchHeader, Compression, TimestampType,
+    COMPRESSION_CODEC_MASK, HEADER_SIZE, LOG_OVERHEAD,
+};
+
+/// The most bytes of records a compressed batch may inflate to when partlog reads it: 256 MiB,
+/// far past Kafka's default `max.message.bytes` (1 MiB of compressed records) at any realistic
+/// ratio, and a bound on what a decompression bomb can make a reader allocate.
+/// [`RecordBatch::decompressed_with_limit`] takes another bound.
+pub const MAX_DECOMPRESSED_SIZE: usize = 256 << 20;
 
 /// A validated, zero-copy view of exactly one v2 batch. Cloning is cheap (a [`Bytes`] refcount).
 ///
@@ -13,10 +24,33 @@ use super::{compute_crc, BatchError, BatchHeader, Compression, TimestampType, HE
 /// [`parse`](RecordBatch::parse) (everything), [`parse_crc_only`](RecordBatch::parse_crc_only)
 /// (header, length, CRC) and [`parse_header_only`](RecordBatch::parse_header_only) (header,
 /// length).
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+///
+/// A compressed batch's records are decompressed the first time a record API needs them
+/// ([`RecordBatch::records`], [`RecordBatch::record_views`], [`RecordBatch::record_at`]...), at
+/// most [`MAX_DECOMPRESSED_SIZE`] bytes, and the result is kept with the batch (and its clones
+/// made afterwards) for the next call; [`RecordBatch::record_views_in`] decompresses into a
+/// buffer of the caller's instead, reused across batches.
+#[derive(Debug, Clone)]
 pub struct RecordBatch {
     header: BatchHeader,
     bytes: Bytes,
+    /// A compressed batch's uncompressed equivalent, once a record API needed it.
+    inflated: OnceLock<Box<RecordBatch>>,
+}
+
+impl PartialEq for RecordBatch {
+    fn eq(&self, other: &RecordBatch) -> bool {
+        self.header == other.header && self.bytes == other.bytes
+    }
+}
+
+impl Eq for RecordBatch {}
+
+impl std::hash::Hash for RecordBatch {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.header.hash(state);
+        self.bytes.hash(state);
+    }
 }
 
 /// Checks `batch` (the bytes of one whole batch) against the CRC its header stores
@@ -34,14 +68,11 @@ impl RecordBatch {
     /// Full validation of `bytes` as exactly one batch: the header checks of
     /// [`BatchHeader::parse`]; `bytes.len()` equals `batchLength + 12`
     /// ([`BatchError::LengthMismatch`]); the CRC ([`BatchError::CrcMismatch`]); and, for an
-    /// uncompressed batch, every record (see [`RecordBatch::validate_records`]).
-    ///
-    /// A compressed batch is accepted after the CRC check; its records are not inspected.
+    /// every record (see [`RecordBatch::validate_records`]; a compressed batch's records are
+    /// decompressed, and kept for the record APIs).
     pub fn parse(bytes: Bytes) -> Result<RecordBatch, BatchError> {
         let batch = Self::parse_crc_only(bytes)?;
-        if batch.header.codec() == 0 {
-            batch.validate_records()?;
-        }
+        batch.validate_records()?;
         Ok(batch)
     }
 
@@ -71,7 +102,11 @@ impl RecordBatch {
                 available: bytes.len(),
             });
         }
-        Ok(RecordBatch { header, bytes })
+        Ok(RecordBatch {
+            header,
+            bytes,
+            inflated: OnceLock::new(),
+        })
     }
 
     /// Checks the stored CRC against bytes 21..end ([`BatchError::CrcMismatch`]).
@@ -86,9 +121,13 @@ impl RecordBatch {
     /// deltas are strictly increasing and at most `lastOffsetDelta`; timestamps do not overflow;
     /// the number of records equals `recordCount`; nothing follows the last record.
     ///
-    /// Compressed batch: [`BatchError::UnsupportedCompression`].
+    /// A compressed batch is decompressed first (see [`RecordBatch::decompressed`] for its
+    /// errors); positions in errors about its records are positions in
+    /// [`RecordBatch::decompressed`]'s bytes.
     pub fn validate_records(&self) -> Result<(), BatchError> {
-        self.check_uncompressed()?;
+        if self.header.codec() != 0 {
+            return self.inflated()?.validate_records();
+        }
         if records_valid(&self.bytes, &self.header) {
             return Ok(());
         }
@@ -105,13 +144,17 @@ impl RecordBatch {
     /// [`RecordBatch::validate_records`] checks them, up to the one found. Decodes only what
     /// the answer needs (no key, value or header is sliced out).
     ///
-    /// Compressed batch: [`BatchError::UnsupportedCompression`].
+    /// A compressed batch is decompressed first.
     pub(crate) fn first_offset_reaching(
         &self,
         timestamp: i64,
         min_offset: i64,
     ) -> Result<Option<i64>, BatchError> {
-        self.check_uncompressed()?;
+        if self.header.codec() != 0 {
+            return self
+                .inflated()?
+                .first_offset_reaching(timestamp, min_offset);
+        }
         let mut steps = Steps::new(&self.header, HEADER_SIZE, 0, -1);
         while let Some(r) = steps.step(&self.bytes, &self.header) {
             let r = r?;
@@ -122,11 +165,141 @@ impl RecordBatch {
         Ok(None)
     }
 
-    pub(super) fn check_uncompressed(&self) -> Result<(), BatchError> {
-        match self.header.codec() {
-            0 => Ok(()),
-            codec => Err(BatchError::UnsupportedCompression { codec }),
+    /// The batch itself if uncompressed, else its uncompressed equivalent, decompressed on the
+    /// first call and kept.
+    pub(super) fn inflated(&self) -> Result<&RecordBatch, BatchError> {
+        if self.header.codec() == 0 {
+            return Ok(self);
         }
+        if let Some(b) = self.inflated.get() {
+            return Ok(b);
+        }
+        let b = self.decompressed()?;
+        Ok(self.inflated.get_or_init(|| Box::new(b)))
+    }
+
+    /// The batch itself if uncompressed, else its uncompressed equivalent (the kept one if a
+    /// record API made it already).
+    pub(super) fn into_inflated(self) -> Result<RecordBatch, BatchError> {
+        if self.header.codec() == 0 {
+            return Ok(self);
+        }
+        let RecordBatch {
+            header,
+            bytes,
+            inflated,
+        } = self;
+        match inflated.into_inner() {
+            Some(b) => Ok(*b),
+            None => RecordBatch {
+                header,
+                bytes,
+                inflated: OnceLock::new(),
+            }
+            .decompressed(),
+        }
+    }
+
+    /// Appends the batch's records section, decompressed, to `out` (copied as is for an
+    /// uncompressed batch): at most `max_output` bytes.
+    ///
+    /// # Errors
+    /// [`BatchError::DecompressedTooLarge`] if the records pass `max_output` bytes (nothing
+    /// past the bound is allocated); [`BatchError::BadCompressedData`] if they are not a valid
+    /// stream of the batch's codec.
+    pub fn decompress_records_into(
+        &self,
+        max_output: usize,
+        out: &mut Vec<u8>,
+    ) -> Result<(), BatchError> {
+        let section = &self.bytes[HEADER_SIZE..];
+        match Compression::from_codec(self.header.codec()) {
+            Some(Compression::None) => {
+                if section.len() > max_output {
+                    return Err(BatchError::DecompressedTooLarge {
+                        codec: 0,
+                        max: max_output,
+                    });
+                }
+                out.extend_from_slice(section);
+                Ok(())
+            }
+            Some(codec) => compression::decompress(codec, section, max_output, out),
+            // Parsed headers name codecs 0-4 only.
+            None => Err(BatchError::UnsupportedCompression {
+                codec: self.header.codec(),
+            }),
+        }
+    }
+
+    /// The uncompressed equivalent of this batch: the same header with codec 0 in the
+    /// attributes, `batchLength` and the CRC of the decompressed records; the records as the
+    /// producer encoded them. An uncompressed batch returns a clone of itself. The records are
+    /// not checked (the record APIs check them as they are reached).
+    ///
+    /// # Errors
+    /// [`BatchError::DecompressedTooLarge`] past [`MAX_DECOMPRESSED_SIZE`] bytes of records;
+    /// [`BatchError::BadCompressedData`] for a bad stream.
+    pub fn decompressed(&self) -> Result<RecordBatch, BatchError> {
+        self.decompressed_with_limit(MAX_DECOMPRESSED_SIZE)
+    }
+
+    /// [`RecordBatch::decompressed`] with at most `max_output` bytes of records.
+    ///
+    /// # Errors
+    /// As [`RecordBatch::decompressed`]; [`BatchError::TooLarge`] if the records do not fit a
+    /// batch (`batchLength` is an i32).
+    pub fn decompressed_with_limit(&self, max_output: usize) -> Result<RecordBatch, BatchError> {
+        if self.header.codec() == 0 {
+            return Ok(self.clone());
+        }
+        let mut buf = Vec::new();
+        self.inflate_into(max_output, &mut buf)?;
+        let header = BatchHeader::parse(&buf)?;
+        Self::with_header(header, Bytes::from(buf))
+    }
+
+    /// Writes the uncompressed equivalent of the batch into `buf` (cleared first).
+    fn inflate_into(&self, max_output: usize, buf: &mut Vec<u8>) -> Result<(), BatchError> {
+        buf.clear();
+        buf.extend_from_slice(&self.bytes[..HEADER_SIZE]);
+        self.decompress_records_into(max_output, buf)?;
+        let max = i32::MAX as usize;
+        let batch_length = buf.len() - LOG_OVERHEAD;
+        if batch_length > max {
+            return Err(BatchError::TooLarge {
+                size: buf.len(),
+                max,
+            });
+        }
+        buf[8..12].copy_from_slice(&(batch_length as i32).to_be_bytes());
+        let attributes = self.header.attributes & !COMPRESSION_CODEC_MASK;
+        buf[21..23].copy_from_slice(&attributes.to_be_bytes());
+        let crc = compute_crc(buf);
+        buf[17..21].copy_from_slice(&crc.to_be_bytes());
+        Ok(())
+    }
+
+    /// [`RecordBatch::record_views`] for a batch of any codec, decompressing a compressed batch's
+    /// records into `scratch` (cleared first; its allocation is reused, so one buffer serves a
+    /// whole read of many batches without allocating per batch). An uncompressed batch's views
+    /// borrow from the batch and leave `scratch` alone.
+    ///
+    /// # Errors
+    /// As [`RecordBatch::decompressed`].
+    pub fn record_views_in<'b>(
+        &'b self,
+        scratch: &'b mut Vec<u8>,
+    ) -> Result<super::RecordViews<'b>, BatchError> {
+        if self.header.codec() == 0 {
+            return self.record_views();
+        }
+        if let Some(b) = self.inflated.get() {
+            return b.record_views();
+        }
+        self.inflate_into(MAX_DECOMPRESSED_SIZE, scratch)?;
+        // The header is unchanged but for the codec, length and CRC, which the walk does not read.
+        Ok(super::RecordViews::over(scratch, &self.header))
     }
 
     /// The parsed header.
@@ -217,9 +390,13 @@ impl RecordBatch {
     /// Iterates the records without copying payloads: keys, values and header payloads are
     /// slices of the batch's [`Bytes`].
     ///
-    /// Compressed batch: [`BatchError::UnsupportedCompression`].
+    /// A compressed batch is decompressed (once: see [`RecordBatch`]); its records are then
+    /// slices of the decompressed bytes.
+    ///
+    /// # Errors
+    /// For a compressed batch, as [`RecordBatch::decompressed`].
     pub fn records(&self) -> Result<RecordIter, BatchError> {
-        self.check_uncompressed()?;
-        Ok(RecordIter::new(self.bytes.clone(), &self.header))
+        let b = self.inflated()?;
+        Ok(RecordIter::new(b.bytes.clone(), &b.header))
     }
 }

@@ -90,7 +90,8 @@ pub enum Error {
         /// The log end offset at that moment.
         log_end_offset: i64,
     },
-    /// A record batch uses compression; partlog stores such batches but does not decode them.
+    /// A record batch names a codec partlog cannot decode (kept for codec ids outside Kafka's
+    /// 0-4, which batch parsing already refuses; gzip, snappy, lz4 and zstd are decoded).
     UnsupportedCompression {
         /// The compression codec id (attributes bits 0-2).
         codec: u8,

@@ -51,14 +51,16 @@ impl Log {
     /// # Errors
     /// [`Error::OffsetOutOfRange`] below the log start offset or above the log end offset (its
     /// range never contains `offset`); [`Error::Corrupt`] (naming the file and position) if the
-    /// batch fails its CRC or the record its checks; [`Error::UnsupportedCompression`] if the
-    /// offset is in a compressed batch (stored and read whole by [`Log::read`], its records
-    /// not decoded); [`Error::Io`] if a segment file cannot be mapped for a reason other than
+    /// batch fails its CRC, its compressed records do not decompress, or the record fails its
+    /// checks; [`Error::Io`] if a segment file cannot be mapped for a reason other than
     /// its deletion by the log.
     pub fn read_record(&self, offset: i64) -> Result<Option<PositionedBatch>> {
         self.retry(|| self.try_read_record(offset))
     }
 
+    /// A record in a compressed batch is found in the batch's decompressed form, which the
+    /// [`PositionedBatch`] holds ([`crate::batch::RecordBatch::into_positioned`]).
+    ///
     /// One attempt at [`Log::read_record`], as [`Log::read`] makes them: [`Attempt::Again`] if
     /// its segment was removed or replaced, or a truncation ran, while it looked.
     fn try_read_record(&self, offset: i64) -> Result<Attempt<Option<PositionedBatch>>> {

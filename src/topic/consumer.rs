@@ -251,8 +251,8 @@ impl<'a> Consumer<'a> {
     ///
     /// # Errors
     /// As [`Consumer::heartbeat`] (after [`GroupError::UnknownMember`] the consumer must be
-    /// joined again); as [`TopicSource::read_committed`]; [`Error::UnsupportedCompression`] for
-    /// a compressed batch.
+    /// joined again); as [`TopicSource::read_committed`]; [`Error::InvalidBatch`] for a
+    /// compressed batch whose records do not decompress.
     pub fn poll(&mut self) -> Result<Vec<ConsumerRecord>> {
         self.heartbeat()?;
         let mut out = Vec::new();
