@@ -521,3 +521,87 @@ fn bad_arguments_and_names() {
         out.stdout
     );
 }
+
+/// `produce-topic --compression` compresses the producer's batches; the topic's
+/// `--compression-type` (kept in its metadata) decides how they are stored: `producer` keeps the
+/// producer's codec, a codec re-encodes into it. Every record reads back through `consume`.
+#[test]
+fn produce_topic_compression_and_topic_compression_type() {
+    use partlog::batch::Compression;
+    let dir = tempfile::tempdir().unwrap();
+    let data = p(dir.path());
+    let csv = dir.path().join("lines.txt");
+    let lines: Vec<String> = (0..300).map(|i| format!("ride {i} from A to B")).collect();
+    std::fs::write(&csv, lines.join("\n") + "\n").unwrap();
+    for (topic, topic_type, producer, stored) in [
+        ("kept", None, "lz4", Compression::Lz4),
+        ("zstd", Some("zstd"), "gzip", Compression::Zstd),
+        ("plain", Some("uncompressed"), "snappy", Compression::None),
+    ] {
+        let mut create = vec![
+            "topic",
+            "create",
+            &data,
+            "--topic",
+            topic,
+            "--partitions",
+            "1",
+        ];
+        if let Some(t) = topic_type {
+            create.extend(["--compression-type", t]);
+        }
+        ok(&create);
+        ok(&[
+            "produce-topic",
+            &data,
+            "--topic",
+            topic,
+            "--file",
+            &p(&csv),
+            "--compression",
+            producer,
+        ]);
+        let t = partlog::topic::Topic::open(dir.path(), topic).unwrap();
+        let read = t.partition(0).unwrap().log().read(0, 1 << 20).unwrap();
+        assert!(!read.batches.is_empty());
+        for b in &read.batches {
+            assert_eq!(b.compression(), stored, "{topic}");
+        }
+        t.close().unwrap();
+        let out = ok(&[
+            "consume",
+            &data,
+            "--topic",
+            topic,
+            "--partition",
+            "0",
+            "--offset",
+            "0",
+        ]);
+        assert_eq!(out.stdout.lines().count(), 300, "{topic}: {}", out.stdout);
+    }
+    // Bad names are usage errors.
+    let out = partlog(&[
+        "topic",
+        "create",
+        &data,
+        "--topic",
+        "x",
+        "--partitions",
+        "1",
+        "--compression-type",
+        "brotli",
+    ]);
+    assert_ne!(out.code, 0);
+    let out = partlog(&[
+        "produce-topic",
+        &data,
+        "--topic",
+        "kept",
+        "--file",
+        &p(&csv),
+        "--compression",
+        "lzma",
+    ]);
+    assert_ne!(out.code, 0);
+}

@@ -41,6 +41,7 @@ fn every_ride_is_consumed_exactly_once_from_the_partition_kafka_chooses() {
         ProducerConfig {
             batch_size: 2048,
             seed: 1,
+            ..ProducerConfig::default()
         },
     );
     // ride number -> (partition Kafka picks, pickup time)

@@ -1,7 +1,7 @@
 //! [`Producer`]: batches records per partition, as Kafka's producer accumulates them, and
 //! appends each partition's batch once it reaches `batch_size` bytes (or on flush).
 
-use crate::batch::SimpleRecord;
+use crate::batch::{BatchBuilder, Compression, CompressionLevel, SimpleRecord};
 use crate::error::Result;
 use crate::AppendInfo;
 
@@ -16,6 +16,10 @@ pub struct ProducerConfig {
     pub batch_size: usize,
     /// Seed of the sticky partitioner's random draws.
     pub seed: u64,
+    /// Kafka's producer `compression.type` (with its level, KIP-390): the codec each batch is
+    /// compressed with before it is appended. The topic's own `compression.type` then decides
+    /// whether it is stored so or re-encoded.
+    pub compression: CompressionLevel,
 }
 
 impl Default for ProducerConfig {
@@ -23,6 +27,7 @@ impl Default for ProducerConfig {
         ProducerConfig {
             batch_size: DEFAULT_BATCH_SIZE,
             seed: 0,
+            compression: CompressionLevel::default_for(Compression::None),
         }
     }
 }
@@ -108,7 +113,14 @@ impl<'a> Producer<'a> {
         if records.is_empty() {
             return Ok(None);
         }
-        self.topic.append(p, &records).map(Some)
+        if self.config.compression.codec() == Compression::None {
+            return self.topic.append(p, &records).map(Some);
+        }
+        let mut b = BatchBuilder::new().compression_level(self.config.compression);
+        for r in &records {
+            b.push(r)?;
+        }
+        self.topic.append_batch(p, &b.build()?).map(Some)
     }
 
     /// Appends every waiting batch. Returns where each landed, by partition.

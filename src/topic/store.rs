@@ -10,7 +10,7 @@ use super::data_dir::{self, DataDir, PartitionCheckpoint, Uuid};
 use super::metadata::{self, TopicConfig, TopicMetadata, TOPIC_METADATA_SUFFIX};
 use super::name::{parse_partition_dir_name, TopicName};
 use super::MAX_PARTITIONS;
-use crate::batch::SimpleRecord;
+use crate::batch::{RecordBatch, SimpleRecord};
 use crate::checkpoint;
 use crate::clock::{Clock, SystemClock};
 use crate::error::TopicError;
@@ -579,6 +579,17 @@ impl Topic {
     pub fn append(&self, p: u32, records: &[SimpleRecord]) -> Result<AppendInfo> {
         self.partition(p)?
             .append_records(records, self.options.clock.now_ms())
+    }
+
+    /// Appends a batch built elsewhere (a producer's, maybe compressed) to partition `p`, as
+    /// its leader: validated as a client's batch and stored in the codec the topic's
+    /// `compression.type` asks for.
+    ///
+    /// # Errors
+    /// [`TopicError::UnknownPartition`]; as [`Partition::append_as_leader`].
+    pub fn append_batch(&self, p: u32, batch: &RecordBatch) -> Result<AppendInfo> {
+        self.partition(p)?
+            .append_as_leader(batch, self.options.clock.now_ms())
     }
 
     /// Appends one record to the partition Kafka's default partitioner picks for its key (a

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use partlog::batch::SimpleRecord;
+use partlog::batch::{Compression, CompressionLevel, SimpleRecord};
 use partlog::topic::{Producer, ProducerConfig};
 
 use crate::topic::{failed, open};
@@ -40,6 +40,14 @@ pub struct Args {
     /// Skip the first line (a header) of a text file; implied by --csv.
     #[arg(long)]
     pub skip_header: bool,
+    /// The producer's codec (Kafka's producer compression.type): none, gzip, snappy, lz4 or
+    /// zstd. Each batch is compressed before it is appended; the topic's own compression.type
+    /// decides how it is stored.
+    #[arg(long, value_name = "CODEC", default_value = "none")]
+    pub compression: String,
+    /// The producer's compression level (KIP-390; the codec's default without it).
+    #[arg(long, value_name = "L", allow_negative_numbers = true)]
+    pub compression_level: Option<i32>,
 }
 
 /// Days from 1970-01-01 to the civil date (proleptic Gregorian; H. Hinnant's algorithm).
@@ -144,9 +152,25 @@ pub fn run(args: &Args, out: &mut dyn Write, err: &mut dyn Write) -> Result<Outc
     } else {
         args.file.display().to_string()
     };
+    let codec: Compression = args.compression.parse().map_err(
+        |e: partlog::batch::compression::UnknownCompression| {
+            CliError::Usage(format!("--compression: {e}"))
+        },
+    )?;
+    let compression = match args.compression_level {
+        None => CompressionLevel::default_for(codec),
+        Some(l) => CompressionLevel::new(codec, l)
+            .map_err(|e| CliError::Usage(format!("--compression-level: {e}")))?,
+    };
     let topic = open(&args.data, &args.topic)?;
     let partitions = topic.partitions().len();
-    let mut producer = Producer::new(&topic, ProducerConfig::default());
+    let mut producer = Producer::new(
+        &topic,
+        ProducerConfig {
+            compression,
+            ..ProducerConfig::default()
+        },
+    );
     let mut per_partition = vec![0u64; partitions];
     let mut lines = input.lines();
     let (mut key_col, mut ts_col) = (None, None);

@@ -5,6 +5,8 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use clap::Subcommand;
+use partlog::batch::Compression;
+use partlog::config::CompressionType;
 use partlog::topic::{delete_topic, list_topics, Topic, TopicConfig, TopicDescription, TopicName};
 use partlog::Config;
 use serde::Serialize;
@@ -30,6 +32,19 @@ pub enum TopicCommand {
         /// Segment size of the partitions' logs, in bytes.
         #[arg(long, value_name = "S", value_parser = parse_count::<u32>)]
         segment_bytes: Option<u32>,
+        /// Kafka's topic `compression.type`: producer (keep each batch's codec), uncompressed,
+        /// gzip, snappy, lz4 or zstd (batches in another codec are re-encoded on append).
+        #[arg(long, value_name = "C")]
+        compression_type: Option<String>,
+        /// The level the topic compresses with (KIP-390's compression.<codec>.level of the
+        /// --compression-type codec).
+        #[arg(
+            long,
+            value_name = "L",
+            requires = "compression_type",
+            allow_negative_numbers = true
+        )]
+        compression_level: Option<i32>,
     },
     /// Describe every partition of a topic (of every topic without --topic): log start, log
     /// end, high watermark, size, segments.
@@ -89,6 +104,8 @@ pub fn run(command: &TopicCommand, out: &mut dyn Write) -> Result<Outcome, CliEr
             topic,
             partitions,
             segment_bytes,
+            compression_type,
+            compression_level,
         } => {
             topic_name(topic)?;
             if *partitions == 0 || *partitions > partlog::topic::MAX_PARTITIONS {
@@ -101,6 +118,23 @@ pub fn run(command: &TopicCommand, out: &mut dyn Write) -> Result<Outcome, CliEr
             if let Some(s) = segment_bytes {
                 log.segment_bytes = *s;
                 log.max_batch_bytes = log.max_batch_bytes.min(*s);
+            }
+            if let Some(c) = compression_type {
+                log.compression_type = c
+                    .parse()
+                    .map_err(|e: partlog::Error| CliError::Usage(e.to_string()))?;
+            }
+            if let Some(level) = *compression_level {
+                match log.compression_type {
+                    CompressionType::Codec(Compression::Gzip) => log.compression_gzip_level = level,
+                    CompressionType::Codec(Compression::Lz4) => log.compression_lz4_level = level,
+                    CompressionType::Codec(Compression::Zstd) => log.compression_zstd_level = level,
+                    t => {
+                        return Err(CliError::Usage(format!(
+                            "--compression-level: compression type {t} takes no level"
+                        )))
+                    }
+                }
             }
             log.validate().map_err(|e| CliError::Usage(e.to_string()))?;
             let t =
