@@ -21,8 +21,11 @@
 //!
 //! ```text
 //! cargo run --release --example taxi_rides [-- --rides N] [--csv rides.csv.gz] [--data DIR]
+//!     [--compression none|gzip|snappy|lz4|zstd]
 //! ```
 //! `--data DIR` keeps the brokers' directories for a look with the `partlog` tool.
+//! `--compression` sets the topic's `compression.type`: the leaders write every batch in that
+//! codec, the followers copy the compressed batches, the consumers decompress them.
 
 mod rides;
 
@@ -32,8 +35,9 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
-use partlog::batch::SimpleRecord;
+use partlog::batch::{Compression, SimpleRecord};
 use partlog::clock::ManualClock;
+use partlog::config::CompressionType;
 use partlog::log::LogRead;
 use partlog::replica::{Acks, Failure, ReplicaId, ReplicaSet, ReplicaSetConfig, TrackerConfig};
 use partlog::topic::{
@@ -56,6 +60,7 @@ const RETENTION_MS: i64 = 21 * DAY_MS;
 const SESSION_TIMEOUT_MS: i64 = 10_000;
 
 struct Args {
+    compression: Compression,
     rides: u64,
     csv: Option<PathBuf>,
     data: Option<PathBuf>,
@@ -63,6 +68,7 @@ struct Args {
 
 fn parse_args() -> std::result::Result<Args, String> {
     let mut args = Args {
+        compression: Compression::None,
         rides: 1_000_000,
         csv: None,
         data: None,
@@ -76,8 +82,17 @@ fn parse_args() -> std::result::Result<Args, String> {
             }
             "--csv" => args.csv = Some(PathBuf::from(value()?)),
             "--data" => args.data = Some(PathBuf::from(value()?)),
+            "--compression" => {
+                args.compression = value()?
+                    .parse()
+                    .map_err(|e| format!("--compression: {e}"))?;
+            }
             "-h" | "--help" => {
-                return Err("usage: taxi_rides [--rides N] [--csv PATH[.gz]] [--data DIR]".into())
+                return Err(
+                    "usage: taxi_rides [--rides N] [--csv PATH[.gz]] [--data DIR] \
+                     [--compression none|gzip|snappy|lz4|zstd]"
+                        .into(),
+                )
             }
             other => return Err(format!("unknown argument {other} (try --help)")),
         }
@@ -93,7 +108,7 @@ struct ReplicatedTopic {
 }
 
 impl ReplicatedTopic {
-    fn create(data: &Path) -> Result<Self> {
+    fn create(data: &Path, compression: Compression) -> Result<Self> {
         let name = TopicName::new(TOPIC)?;
         let mut partitions = Vec::new();
         for (p, brokers) in PLACEMENT.iter().enumerate() {
@@ -109,6 +124,7 @@ impl ReplicatedTopic {
                     segment_bytes: 8 << 20,
                     retention_ms: RETENTION_MS,
                     file_delete_delay_ms: 0,
+                    compression_type: CompressionType::Codec(compression),
                     ..Config::default()
                 },
                 tracker: TrackerConfig {
@@ -292,7 +308,7 @@ fn run(args: Args) -> Result<()> {
         "{BROKERS} brokers in {}; topic {TOPIC}: {PARTITIONS} partitions, replication factor 2",
         data.display()
     );
-    let topic = ReplicatedTopic::create(&data)?;
+    let topic = ReplicatedTopic::create(&data, args.compression)?;
     for p in 0..PARTITIONS {
         let set = topic.set(p)?;
         let leader = set.leader().map(|r| ReplicatedTopic::broker_of(p, r));
@@ -549,6 +565,7 @@ fn run(args: Args) -> Result<()> {
         tally.produced as f64 / elapsed.as_secs_f64(),
         tally.bytes as f64 / 1e6 / elapsed.as_secs_f64()
     );
+    println!("compression.type {}", args.compression);
     if let Some(d) = &args.data {
         println!(
             "data kept in {}: try `cargo run --features cli -- verify {}/broker-0/{TOPIC}-0`",
