@@ -13,8 +13,8 @@
 //! Throughput is in bytes of uncompressed batches, so the rows compare. The compression ratio
 //! of each codec (uncompressed batch bytes / stored batch bytes) is printed at setup.
 //!
-//! The rides are `../shared/data/rides.csv` (the TLC's rows) repeated, or, without that file,
-//! rows of the same shape from a seeded generator.
+//! The rides are `../shared/data/rides.csv` (the TLC's rows; `PARTLOG_RIDES_CSV` names another
+//! path) repeated, or, without that file, rows of the same shape from a seeded generator.
 
 #[path = "common/mod.rs"]
 mod common;
@@ -39,7 +39,10 @@ struct Ride {
 
 /// The TLC rows of `../shared/data/rides.csv`, or generated rows of the same shape.
 fn source_rows() -> (Vec<Ride>, &'static str) {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/rides.csv");
+    let path = std::env::var_os("PARTLOG_RIDES_CSV").map_or_else(
+        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/rides.csv"),
+        PathBuf::from,
+    );
     if let Ok(text) = std::fs::read_to_string(&path) {
         let rows: Vec<Ride> = text
             .lines()
@@ -51,7 +54,7 @@ fn source_rows() -> (Vec<Ride>, &'static str) {
             })
             .collect();
         if !rows.is_empty() {
-            return (rows, "../shared/data/rides.csv");
+            return (rows, "the TLC rows of rides.csv");
         }
     }
     let mut rng = Rng(0x5EED_CAB5);

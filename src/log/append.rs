@@ -14,6 +14,7 @@
 //!
 //! The writer lock is taken once per call; the roll rule is applied to each batch.
 
+use std::cell::Cell;
 use std::sync::atomic::Ordering;
 
 use bytes::Bytes;
@@ -21,6 +22,14 @@ use bytes::Bytes;
 use super::{validate, AppendInfo, Log, Unwritten};
 use crate::batch::{self, BatchError, BatchHeader, Compression, RecordBatch, HEADER_SIZE};
 use crate::error::{Error, Result};
+
+thread_local! {
+    /// The buffer a batch the log compresses itself is encoded into, kept between appends.
+    static PACKED: Cell<Vec<u8>> = const { Cell::new(Vec::new()) };
+}
+
+/// Largest [`PACKED`] buffer kept for the next append.
+const PACKED_KEEP_BYTES: usize = 8 << 20;
 
 /// Who appends, which decides the offsets and leader epochs the batches get.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -231,9 +240,22 @@ impl Log {
         // producer, and writes uncompressed, Kafka's producer default).
         let (codec, level) = self.config.compression_target(Compression::None);
         if codec != Compression::None && header.compression() == Compression::None {
-            let (header, mut packed) =
-                validate::encode(&bytes[..HEADER_SIZE], &bytes[HEADER_SIZE..], codec, level)?;
-            return self.append_scratch_as_is(&header, &mut packed, origin);
+            // The thread's reused buffer, as the uncompressed batch's (no page faults of a
+            // fresh allocation per append).
+            let mut packed = PACKED.take();
+            let appended = validate::encode_into(
+                &bytes[..HEADER_SIZE],
+                &bytes[HEADER_SIZE..],
+                codec,
+                level,
+                &mut packed,
+            )
+            .map_err(Error::from)
+            .and_then(|header| self.append_scratch_as_is(&header, &mut packed, origin));
+            if packed.capacity() <= PACKED_KEEP_BYTES {
+                PACKED.set(packed);
+            }
+            return appended;
         }
         self.append_scratch_as_is(header, bytes, origin)
     }

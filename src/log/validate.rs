@@ -161,15 +161,29 @@ pub(super) fn encode(
     codec: Compression,
     level: CompressionLevel,
 ) -> std::result::Result<(BatchHeader, Vec<u8>), BatchError> {
-    let mut out = Vec::with_capacity(HEADER_SIZE + records.len() / 2 + 64);
+    let mut out = Vec::new();
+    let header = encode_into(header, records, codec, level, &mut out)?;
+    Ok((header, out))
+}
+
+/// [`encode`] into `out` (cleared first; its allocation is reused).
+pub(super) fn encode_into(
+    header: &[u8],
+    records: &[u8],
+    codec: Compression,
+    level: CompressionLevel,
+    out: &mut Vec<u8>,
+) -> std::result::Result<BatchHeader, BatchError> {
+    out.clear();
+    // Room for incompressible records too (the fast codecs' bound is a little above the input).
+    out.reserve(HEADER_SIZE + records.len() + records.len() / 64 + 64);
     out.extend_from_slice(header);
     if codec == Compression::None {
         out.extend_from_slice(records);
     } else {
-        compression::compress(codec, level, records, &mut out)?;
+        compression::compress(codec, level, records, out)?;
     }
-    let header = seal(&mut out, codec, true)?;
-    Ok((header, out))
+    seal(out, codec, true)
 }
 
 /// Sets the codec bits, `batchLength` and (if `crc`) the CRC of the batch in `out`, and parses
