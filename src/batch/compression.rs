@@ -362,6 +362,8 @@ fn read_bounded(
         }
         let want = (max_output - produced).min(CHUNK.max(produced));
         let len = out.len();
+        // Exact: the vector's own doubling could pass the bound.
+        out.reserve_exact(want);
         out.resize(len + want, 0);
         let n = read_some(codec, r, &mut out[len..]);
         let n = match n {
@@ -469,6 +471,7 @@ fn snappy_block(
         });
     }
     let at = out.len();
+    out.reserve_exact(n);
     out.resize(at + n, 0);
     match snap::raw::Decoder::new().decompress(block, &mut out[at..]) {
         Ok(m) if m == n => Ok(()),
@@ -535,6 +538,7 @@ fn zstd_decompress(input: &[u8], max: usize, out: &mut Vec<u8>) -> Result<(), Ba
     let mut dctx = zstd_safe::DCtx::try_create().ok_or_else(|| zstd_bad("zstd decoder failed"))?;
     let start = out.len();
     loop {
+        out.reserve_exact(room);
         out.resize(start + room, 0);
         match dctx.decompress(&mut out[start..], input) {
             Ok(n) => {
