@@ -84,7 +84,10 @@ fn kafka_protocol_batches_in_every_codec_decode_in_partlog() {
     let mut scratch = Vec::new();
     for (codec, kcodec) in CODECS {
         let bytes = k_encode(kcodec, 500, &want);
-        let batch = RecordBatch::parse(bytes).expect("partlog parses and validates");
+        let batch = RecordBatch::parse(bytes).expect("partlog parses");
+        batch
+            .validate_records()
+            .expect("partlog validates the records");
         assert_eq!(batch.compression(), codec);
         assert_eq!(batch.record_count(), 2_000);
         assert_eq!(batch.partition_leader_epoch(), 7);

@@ -68,6 +68,12 @@ fn replay_segment_recover() {
 
 #[test]
 #[cfg_attr(miri, ignore)]
+fn replay_compressed_batch() {
+    replay("compressed_batch", 10, logic::compressed_batch::run);
+}
+
+#[test]
+#[cfg_attr(miri, ignore)]
 fn replay_log_ops() {
     replay("log_ops", 3, logic::log_ops::run);
 }
@@ -89,6 +95,78 @@ mod generate {
     use std::path::{Path, PathBuf};
 
     use super::logic;
+
+    /// `compressed_batch`: for each codec, a real stream of each codec (Kafka's framing, from
+    /// kafka-protocol's batches and partlog's encoder), a raw snappy block, and one input per
+    /// mode (round trip and damage, batch, bomb).
+    fn compressed_batch() {
+        use partlog::batch::compression::compress;
+        use partlog::batch::{Compression, CompressionLevel};
+        let codecs = [
+            (Compression::Gzip, KCompression::Gzip),
+            (Compression::Snappy, KCompression::Snappy),
+            (Compression::Lz4, KCompression::Lz4),
+            (Compression::Zstd, KCompression::Zstd),
+        ];
+        let text: Vec<u8> = (0..3000u32)
+            .map(|i| b"kafka ride fare "[(i % 16) as usize])
+            .collect();
+        for (i, (codec, kcodec)) in codecs.into_iter().enumerate() {
+            let first = |mode: u8| i as u8 | (mode << 2);
+            // Mode 0: a real stream, bound 64 KiB.
+            let mut stream = Vec::new();
+            compress(
+                codec,
+                CompressionLevel::default_for(codec),
+                &text,
+                &mut stream,
+            )
+            .unwrap();
+            let mut seed = vec![first(0), 0xff, 0xff];
+            seed.extend_from_slice(&stream);
+            write("compressed_batch", &format!("{codec}_stream.bin"), &seed);
+            // Mode 0: kafka-protocol's records section in the codec.
+            let recs: Vec<Rec> = (0..20)
+                .map(|n| {
+                    (
+                        1000 + n,
+                        Some("key"),
+                        Some(format!("value {n} repeats")),
+                        vec![],
+                    )
+                })
+                .collect();
+            let batch = kafka_with(&PLAIN, &recs, kcodec);
+            let mut seed = vec![first(0), 0x40, 0x00];
+            seed.extend_from_slice(&batch[61..]);
+            write(
+                "compressed_batch",
+                &format!("{codec}_kafka_protocol.bin"),
+                &seed,
+            );
+            // Mode 1: round trip, then damage.
+            let mut seed = vec![first(1), 0x10, 0x00, 3, 0x0b, 0xb8];
+            seed.extend_from_slice(&text);
+            seed.extend_from_slice(&[2, 10, 1, 0x55, 1, 20, 2]);
+            write("compressed_batch", &format!("{codec}_damaged.bin"), &seed);
+            // Mode 2: a batch of records, then damage to its records section.
+            let seed: Vec<u8> = [first(2), 0x20, 0x00, 1, 12]
+                .into_iter()
+                .chain((0..200u32).map(|n| (n * 37 % 251) as u8))
+                .collect();
+            write("compressed_batch", &format!("{codec}_batch.bin"), &seed);
+            // Mode 3: a bomb of 200 KiB under a 1 KiB bound.
+            write(
+                "compressed_batch",
+                &format!("{codec}_bomb.bin"),
+                &[first(3), 0x04, 0x00, 0, 3, 0x0d, 0x40, 0, 0, 0, 0, 0x61, 0],
+            );
+        }
+        let raw = snap::raw::Encoder::new().compress_vec(&text).unwrap();
+        let mut seed = vec![1, 0xff, 0xff];
+        seed.extend_from_slice(&raw);
+        write("compressed_batch", "snappy_raw_block.bin", &seed);
+    }
 
     fn seeds(target: &str) -> PathBuf {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -127,6 +205,11 @@ mod generate {
 
     /// One batch encoded by kafka-protocol.
     fn kafka(meta: &Meta, records: &[Rec]) -> Vec<u8> {
+        kafka_with(meta, records, KCompression::None)
+    }
+
+    /// One batch encoded by kafka-protocol in `codec`.
+    fn kafka_with(meta: &Meta, records: &[Rec], codec: KCompression) -> Vec<u8> {
         let krecords: Vec<KRecord> = records
             .iter()
             .enumerate()
@@ -161,7 +244,7 @@ mod generate {
             &krecords,
             &RecordEncodeOptions {
                 version: 2,
-                compression: KCompression::None,
+                compression: codec,
             },
         )
         .expect("kafka-protocol encodes");
@@ -642,6 +725,7 @@ mod generate {
     #[test]
     #[ignore = "writes the seed corpora under fuzz/seeds; run by hand"]
     fn generate_seeds() {
+        compressed_batch();
         batch_decode();
         index_load();
         segment_recover();

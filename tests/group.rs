@@ -556,3 +556,64 @@ fn consumers_start_at_the_committed_offset_or_the_reset_policy() {
     consumer.commit().unwrap();
     assert_eq!(c.committed("Latest", &tp), Some(10));
 }
+
+/// A consumer polls the records of batches in every codec (decompressed by partlog), in order.
+/// The batches go into the partition's log directly (the topic layer appends uncompressed
+/// records), and the topic is opened over it.
+#[test]
+fn consumers_poll_records_of_batches_in_every_codec() {
+    use partlog::batch::{BatchBuilder, Compression};
+    let data = tempfile::tempdir().unwrap();
+    drop(small_topic(data.path(), 1));
+    let dir = fs::read_dir(data.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.file_name().unwrap().to_str().unwrap().starts_with("t-"))
+        .expect("the partition's directory");
+    {
+        let log = partlog::Log::open(&dir, partlog::Config::default()).unwrap();
+        for codec in Compression::ALL {
+            let mut b = BatchBuilder::new().compression(codec);
+            for i in 0..4 {
+                b.push(&SimpleRecord::new(
+                    i,
+                    None::<&str>,
+                    Some(format!("{codec} {i}")),
+                ))
+                .unwrap();
+            }
+            log.append_batch(&b.build().unwrap()).unwrap();
+        }
+        log.close().unwrap();
+    }
+    let topic = Topic::open(data.path(), "t").unwrap();
+    // An append through the topic moves the high watermark past the batches written under it.
+    topic
+        .append(0, &[SimpleRecord::new(9, None::<&str>, Some("last"))])
+        .unwrap();
+    let c = GroupCoordinator::open(data.path().join("__consumer_offsets")).unwrap();
+    let mut cfg = ConsumerConfig::new("g");
+    cfg.auto_offset_reset = OffsetReset::Earliest;
+    let mut consumer = Consumer::join(&c, &[&topic], cfg).unwrap();
+    let mut got = Vec::new();
+    for _ in 0..10 {
+        got.extend(consumer.poll().unwrap());
+        if got.len() >= 21 {
+            break;
+        }
+    }
+    let values: Vec<String> = got
+        .iter()
+        .map(|r| String::from_utf8(r.value.clone().unwrap().to_vec()).unwrap())
+        .collect();
+    let want: Vec<String> = Compression::ALL
+        .into_iter()
+        .flat_map(|c| (0..4).map(move |i| format!("{c} {i}")))
+        .chain(["last".to_owned()])
+        .collect();
+    assert_eq!(values, want);
+    assert_eq!(
+        got.iter().map(|r| r.offset).collect::<Vec<_>>(),
+        (0..21).collect::<Vec<_>>()
+    );
+}

@@ -94,11 +94,22 @@ fn check_one(bytes: &Bytes) {
                 assert!(it.next().is_none(), "the iterator stops after an error");
             }
         } else {
+            // A compressed batch: parse accepts it after its CRC; validate_records accepts it
+            // exactly when its records decompress and every one of them reads.
             assert!(full.is_ok(), "a compressed batch is accepted after its CRC");
-            assert!(matches!(
-                c.records(),
+            let records = c.records().map(|it| it.collect::<Result<Vec<_>, _>>());
+            assert_eq!(
+                matches!(records, Ok(Ok(_))),
+                c.validate_records().is_ok(),
+                "validate_records vs records() of a compressed batch: {records:?}"
+            );
+            assert!(!matches!(
+                records,
                 Err(BatchError::UnsupportedCompression { .. })
             ));
+            if matches!(records, Ok(Ok(_))) {
+                check_views(c);
+            }
         }
     }
     if let Ok(b) = &full {

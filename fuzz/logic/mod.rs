@@ -8,6 +8,7 @@
 #![allow(dead_code)]
 
 pub mod batch_decode;
+pub mod compressed_batch;
 pub mod index_load;
 pub mod log_ops;
 pub mod model;

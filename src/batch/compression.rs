@@ -245,15 +245,30 @@ pub fn decompress(
             read_bounded(codec, &mut r, max_output, out)
         }
         Compression::Snappy => snappy_decompress(input, max_output, out),
-        // lz4_flex takes no bytes as no frames, and a frame cut at its end mark as whole;
-        // Kafka's reader wants a frame up to its end mark.
-        Compression::Lz4 if !lz4_frames_whole(input) => Err(BatchError::BadCompressedData {
-            codec: codec.codec(),
-            reason: "stream truncated",
-        }),
+        // Frame by frame: lz4_flex takes no bytes as no frames, a frame cut at its end mark as
+        // whole, and stops after the first frame; Kafka's reader wants a frame up to its end.
         Compression::Lz4 => {
-            let mut r = lz4_flex::frame::FrameDecoder::new(input);
-            read_bounded(codec, &mut r, max_output, out)
+            let Some(frames) = lz4_frames(input) else {
+                return Err(BatchError::BadCompressedData {
+                    codec: codec.codec(),
+                    reason: "stream truncated",
+                });
+            };
+            let start = out.len();
+            for frame in frames {
+                let mut r = lz4_flex::frame::FrameDecoder::new(&input[frame]);
+                let room = max_output - (out.len() - start);
+                read_bounded(codec, &mut r, room, out).map_err(|e| match e {
+                    BatchError::DecompressedTooLarge { codec, .. } => {
+                        BatchError::DecompressedTooLarge {
+                            codec,
+                            max: max_output,
+                        }
+                    }
+                    e => e,
+                })?;
+            }
+            Ok(())
         }
         Compression::Zstd => zstd_decompress(input, max_output, out),
     }
@@ -362,6 +377,8 @@ fn read_bounded(
         }
         let want = (max_output - produced).min(CHUNK.max(produced));
         let len = out.len();
+        // Exact: the vector's own doubling could pass the bound.
+        out.reserve_exact(want);
         out.resize(len + want, 0);
         let n = read_some(codec, r, &mut out[len..]);
         let n = match n {
@@ -399,10 +416,10 @@ fn read_some(codec: Compression, r: &mut impl Read, buf: &mut [u8]) -> Result<us
     }
 }
 
-/// Whether `input` is one or more LZ4 frames laid end to end, each up to its end mark (and
-/// content checksum when its flags announce one): block lengths are followed, blocks are not
-/// decoded.
-fn lz4_frames_whole(input: &[u8]) -> bool {
+/// The LZ4 frames of `input` (skippable frames left out), `None` unless `input` is one or more
+/// frames laid end to end, each up to its end mark (and content checksum when its flags announce
+/// one): block lengths are followed, blocks are not decoded.
+fn lz4_frames(input: &[u8]) -> Option<Vec<std::ops::Range<usize>>> {
     fn u32_at(b: &[u8], p: usize) -> Option<u32> {
         let b: [u8; 4] = b.get(p..p.checked_add(4)?)?.try_into().ok()?;
         Some(u32::from_le_bytes(b))
@@ -418,7 +435,9 @@ fn lz4_frames_whole(input: &[u8]) -> bool {
             return None;
         }
         let flg = *b.get(p + 4)?;
-        let mut q = p + 6 + if flg & 0x08 != 0 { 8 } else { 0 } + 1;
+        // Magic, FLG, BD; content size (FLG bit 3) and dictionary id (bit 0) when present; HC.
+        let mut q =
+            p + 6 + if flg & 0x08 != 0 { 8 } else { 0 } + if flg & 0x01 != 0 { 4 } else { 0 } + 1;
         let block_checksums = flg & 0x10 != 0;
         loop {
             let len = u32_at(b, q)?;
@@ -436,14 +455,16 @@ fn lz4_frames_whole(input: &[u8]) -> bool {
         }
         (q <= b.len()).then_some(q)
     }
+    let mut frames = Vec::new();
     let mut p = 0;
     while p < input.len() {
-        match frame_end(input, p) {
-            Some(e) => p = e,
-            None => return false,
+        let e = frame_end(input, p)?;
+        if u32_at(input, p)? == 0x184D_2204 {
+            frames.push(p..e);
         }
+        p = e;
     }
-    !input.is_empty()
+    (!input.is_empty()).then_some(frames)
 }
 
 fn snappy_bad(reason: &'static str) -> BatchError {
@@ -469,6 +490,7 @@ fn snappy_block(
         });
     }
     let at = out.len();
+    out.reserve_exact(n);
     out.resize(at + n, 0);
     match snap::raw::Decoder::new().decompress(block, &mut out[at..]) {
         Ok(m) if m == n => Ok(()),
@@ -535,6 +557,7 @@ fn zstd_decompress(input: &[u8], max: usize, out: &mut Vec<u8>) -> Result<(), Ba
     let mut dctx = zstd_safe::DCtx::try_create().ok_or_else(|| zstd_bad("zstd decoder failed"))?;
     let start = out.len();
     loop {
+        out.reserve_exact(room);
         out.resize(start + room, 0);
         match dctx.decompress(&mut out[start..], input) {
             Ok(n) => {

@@ -412,8 +412,8 @@ fn corrupt_attributes() {
             assert_eq!(parse(&w), Err(BatchError::InvalidAttributes(codec | extra)));
         }
     }
-    // Valid codecs over records that are not a stream of the codec: the CRC-only parse takes
-    // them, the full parse and the record readers name the bad stream.
+    // Valid codecs over records that are not a stream of the codec: the parsers take them
+    // (header, length, CRC), the record readers name the bad stream.
     for (codec, c) in [
         (1u8, Compression::Gzip),
         (2, Compression::Snappy),
@@ -423,17 +423,17 @@ fn corrupt_attributes() {
         let mut w = v.clone();
         set_i16(&mut w, ATTRIBUTES_AT, i16::from(codec));
         fix_crc(&mut w);
-        assert!(matches!(
-            parse(&w),
-            Err(BatchError::BadCompressedData { codec: c2, .. }) if c2 == codec
-        ));
-        let batch = RecordBatch::parse_crc_only(Bytes::from(w)).unwrap();
+        let batch = parse(&w).unwrap();
         assert_eq!(batch.compression(), c);
         assert_eq!(c.codec(), codec);
         assert_eq!(Compression::from_codec(codec), Some(c));
         assert!(matches!(
             batch.records().err(),
             Some(BatchError::BadCompressedData { codec: c2, .. }) if c2 == codec
+        ));
+        assert!(matches!(
+            batch.validate_records(),
+            Err(BatchError::BadCompressedData { codec: c2, .. }) if c2 == codec
         ));
         // The crate error maps it to its own variant.
         assert!(matches!(

@@ -214,3 +214,39 @@ fn none_has_nothing_to_decompress() {
         Err(BatchError::UnsupportedCompression { codec: 0 })
     );
 }
+
+#[test]
+fn lz4_frames_with_content_size_checksums_or_several_frames_are_read() {
+    use lz4_flex::frame::{BlockMode, BlockSize, FrameEncoder, FrameInfo};
+    let input = sample(150_000);
+    let mut stream = Vec::new();
+    for info in [
+        FrameInfo::new()
+            .content_size(Some(input.len() as u64))
+            .content_checksum(true),
+        FrameInfo::new()
+            .block_checksums(true)
+            .block_size(BlockSize::Max256KB)
+            .block_mode(BlockMode::Linked),
+    ] {
+        let mut w = FrameEncoder::with_frame_info(info, Vec::new());
+        std::io::Write::write_all(&mut w, &input).unwrap();
+        let frame = w.finish().unwrap();
+        let mut out = Vec::new();
+        decompress(Compression::Lz4, &frame, input.len(), &mut out).unwrap();
+        assert_eq!(out, input);
+        stream.extend_from_slice(&frame);
+    }
+    let mut out = Vec::new();
+    decompress(Compression::Lz4, &stream, 2 * input.len(), &mut out).unwrap();
+    assert_eq!(out.len(), 2 * input.len());
+    // The second frame cut before its end: refused.
+    let mut out = Vec::new();
+    assert!(decompress(
+        Compression::Lz4,
+        &stream[..stream.len() - 2],
+        usize::MAX,
+        &mut out
+    )
+    .is_err());
+}

@@ -68,11 +68,16 @@ impl RecordBatch {
     /// Full validation of `bytes` as exactly one batch: the header checks of
     /// [`BatchHeader::parse`]; `bytes.len()` equals `batchLength + 12`
     /// ([`BatchError::LengthMismatch`]); the CRC ([`BatchError::CrcMismatch`]); and, for an
-    /// every record (see [`RecordBatch::validate_records`]; a compressed batch's records are
-    /// decompressed, and kept for the record APIs).
+    /// uncompressed batch, every record (see [`RecordBatch::validate_records`]).
+    ///
+    /// A compressed batch is accepted after the CRC check, as Kafka's log recovery and
+    /// replication accept one (`ensureValid`): its records are decompressed and checked when a
+    /// record API reads them, or by an explicit [`RecordBatch::validate_records`].
     pub fn parse(bytes: Bytes) -> Result<RecordBatch, BatchError> {
         let batch = Self::parse_crc_only(bytes)?;
-        batch.validate_records()?;
+        if batch.header.codec() == 0 {
+            batch.validate_records()?;
+        }
         Ok(batch)
     }
 
