@@ -446,3 +446,51 @@ fn recompressed_batch_must_still_fit_max_batch_bytes() {
     }
     assert_eq!(log.log_end_offset(), 0);
 }
+
+/// A leader whose log has `compression.type` zstd writes every produced batch in zstd (its
+/// epoch stamped outside the CRC); its followers copy those batches byte for byte (never
+/// re-encoded), and a producer's lz4 batch appended on the leader is stored re-encoded.
+#[test]
+fn replicas_copy_the_batches_their_leader_compressed() {
+    use partlog::replica::{Acks, ReplicaSet, ReplicaSetConfig, TrackerConfig};
+    let dir = tempfile::tempdir().unwrap();
+    let config = ReplicaSetConfig {
+        log: with_type(CompressionType::Codec(Compression::Zstd)),
+        tracker: TrackerConfig {
+            min_insync_replicas: 2,
+            ..TrackerConfig::default()
+        },
+        ..ReplicaSetConfig::new("rides", 0, 3)
+    };
+    let mut set = ReplicaSet::open(dir.path(), config, 0).unwrap();
+    for i in 0..10 {
+        let records: Vec<SimpleRecord> = (0..20)
+            .map(|j| {
+                SimpleRecord::new(
+                    1000 + j,
+                    Some(format!("v{}", j % 2)),
+                    Some(format!("ride {i}.{j}")),
+                )
+            })
+            .collect();
+        assert!(set.produce(&records, Acks::All, 10).unwrap().acknowledged);
+    }
+    let leader = set.leader().unwrap();
+    set.replica(leader)
+        .unwrap()
+        .append_as_leader(&compressed(&plain(5), Compression::Lz4), 10)
+        .unwrap();
+    set.replicate(20).unwrap();
+    let read = |id| set.replica(id).unwrap().log().read(0, 1 << 20).unwrap();
+    let lead = read(leader);
+    assert_eq!(lead.batches.len(), 11);
+    for b in &lead.batches {
+        assert_eq!(b.compression(), Compression::Zstd);
+        assert_eq!(b.partition_leader_epoch(), 1);
+        b.verify_crc().unwrap();
+    }
+    assert_eq!(records_of(&lead.batches[10]), records_of(&plain(5)));
+    for id in set.replica_ids() {
+        assert_eq!(read(id).bytes, lead.bytes, "replica {id}");
+    }
+}
