@@ -31,6 +31,7 @@ mod group_commit;
 mod lock;
 mod open;
 mod pause;
+pub mod producer_state;
 #[cfg(test)]
 mod power_loss;
 mod read;
