@@ -52,6 +52,9 @@ pub struct Config {
     /// How long a deleted segment's files stay on disk (renamed `.deleted`) before they are
     /// removed (Kafka `file.delete.delay.ms`).
     pub file_delete_delay_ms: i64,
+    /// How long a producer id's state is kept after its last batch (Kafka
+    /// `producer.id.expiration.ms`, default one day); expired at each [`Log::tick`](crate::log::Log::tick).
+    pub producer_id_expiration_ms: i64,
 }
 
 /// Kafka's `max.message.bytes` default.
@@ -72,6 +75,7 @@ impl Default for Config {
             flush_messages: None,
             flush_ms: None,
             file_delete_delay_ms: 60_000,
+            producer_id_expiration_ms: 86_400_000,
         }
     }
 }

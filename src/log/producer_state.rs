@@ -34,7 +34,8 @@ use std::path::{Path, PathBuf};
 
 use crate::batch::{crc32c, BatchHeader};
 use crate::checkpoint;
-use crate::error::{Error, ProducerError, Result};
+pub use crate::error::ProducerError;
+use crate::error::{Error, Result};
 
 /// How many batches per producer are kept for duplicate detection (Kafka's
 /// `NUM_BATCHES_TO_RETAIN`).
@@ -318,13 +319,18 @@ impl ProducerStateManager {
         self.map_end_offset = self.map_end_offset.max(end_offset);
     }
 
+    /// Notes that every batch below `end_offset` is accounted for (an append with no producer).
+    pub(crate) fn advance_to(&mut self, end_offset: i64) {
+        self.map_end_offset = self.map_end_offset.max(end_offset);
+    }
+
     /// Updates the state with batches as a follower would (no check), for recovery's replay.
     pub(crate) fn replay(&mut self, header: &BatchHeader) {
-        if let Ok(Analysis::Append(u)) = self.analyze(
-            std::iter::once(header),
-            Check::Replication,
-            &mut |h| h.base_offset,
-        ) {
+        if let Ok(Analysis::Append(u)) =
+            self.analyze(std::iter::once(header), Check::Replication, &mut |h| {
+                h.base_offset
+            })
+        {
             self.apply(u, header.next_offset());
         } else {
             self.map_end_offset = self.map_end_offset.max(header.next_offset());
@@ -375,12 +381,14 @@ impl ProducerStateManager {
     pub fn from_snapshot_bytes(bytes: &[u8], offset: i64, path: &Path) -> Result<Self> {
         let bad = |pos: usize, why: String| Error::corrupt(path, pos as u64, why);
         if bytes.len() < SNAPSHOT_HEADER {
-            return Err(bad(0, format!("snapshot of {} bytes is too short", bytes.len())));
+            return Err(bad(
+                0,
+                format!("snapshot of {} bytes is too short", bytes.len()),
+            ));
         }
         let i16_at = |p: usize| i16::from_be_bytes([bytes[p], bytes[p + 1]]);
-        let i32_at = |p: usize| {
-            i32::from_be_bytes([bytes[p], bytes[p + 1], bytes[p + 2], bytes[p + 3]])
-        };
+        let i32_at =
+            |p: usize| i32::from_be_bytes([bytes[p], bytes[p + 1], bytes[p + 2], bytes[p + 3]]);
         let i64_at = |p: usize| {
             let mut b = [0; 8];
             b.copy_from_slice(&bytes[p..p + 8]);
@@ -393,7 +401,10 @@ impl ProducerStateManager {
         let crc = i32_at(2) as u32;
         let actual = crc32c(&bytes[6..]);
         if crc != actual {
-            return Err(bad(2, format!("snapshot CRC {crc:#x}, computed {actual:#x}")));
+            return Err(bad(
+                2,
+                format!("snapshot CRC {crc:#x}, computed {actual:#x}"),
+            ));
         }
         let count = i32_at(6);
         let expected = usize::try_from(count)
@@ -403,7 +414,10 @@ impl ProducerStateManager {
         if expected != Some(bytes.len()) {
             return Err(bad(
                 6,
-                format!("snapshot of {} bytes cannot hold {count} entries", bytes.len()),
+                format!(
+                    "snapshot of {} bytes cannot hold {count} entries",
+                    bytes.len()
+                ),
             ));
         }
         let mut state = ProducerStateManager::new_at(offset);
@@ -436,7 +450,10 @@ impl ProducerStateManager {
 
 /// Kafka's epoch and sequence checks for a client batch (`ProducerAppendInfo.checkProducerEpoch`
 /// and `checkSequence`).
-fn check_batch(entry: &ProducerStateEntry, h: &BatchHeader) -> std::result::Result<(), ProducerError> {
+fn check_batch(
+    entry: &ProducerStateEntry,
+    h: &BatchHeader,
+) -> std::result::Result<(), ProducerError> {
     if h.producer_epoch < entry.producer_epoch {
         return Err(ProducerError::InvalidProducerEpoch {
             producer_id: h.producer_id,
@@ -492,10 +509,27 @@ pub(crate) fn list_snapshots(dir: &Path) -> Result<BTreeMap<i64, PathBuf>> {
     Ok(out)
 }
 
-/// Writes `state` as the snapshot at its map end offset, atomically (temp file, fsync, rename).
-pub(crate) fn write_snapshot(dir: &Path, state: &ProducerStateManager) -> Result<()> {
+/// Writes `state` as the snapshot at its map end offset, in place, without a sync (Kafka's
+/// roll): a torn or lost file fails its CRC or is missing, and loading falls back to an older
+/// one. The directory entry becomes durable with the caller's next directory sync.
+pub(crate) fn write_snapshot(dir: &Path, state: &ProducerStateManager) -> Result<PathBuf> {
+    use std::io::Write;
     let path = snapshot_path(dir, state.map_end_offset());
-    checkpoint::write_atomically(&path, &state.to_snapshot_bytes())
+    let mut f = fs::File::create(&path).map_err(|e| Error::io(&path, "create", e))?;
+    crate::durability::created(&path);
+    f.write_all(&state.to_snapshot_bytes())
+        .map_err(|e| Error::io(&path, "write", e))?;
+    Ok(path)
+}
+
+/// [`write_snapshot`], then an fsync of the file (a clean close, whose marker trusts it).
+pub(crate) fn write_snapshot_synced(dir: &Path, state: &ProducerStateManager) -> Result<()> {
+    let path = write_snapshot(dir, state)?;
+    fs::File::open(&path)
+        .and_then(|f| f.sync_all())
+        .map_err(|e| Error::io(&path, "fsync", e))?;
+    crate::durability::file_synced(&path);
+    Ok(())
 }
 
 /// Removes the snapshots for which `doomed(offset)` holds.

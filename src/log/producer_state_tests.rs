@@ -213,7 +213,10 @@ fn follower_appends_update_the_state_without_checks() {
 #[test]
 fn batches_without_a_producer_id_leave_the_state_alone() {
     let mut s = ProducerStateManager::default();
-    assert_eq!(client(&mut s, batch(-1, -1, -1, 3)), Ok(Outcome::Appended(0)));
+    assert_eq!(
+        client(&mut s, batch(-1, -1, -1, 3)),
+        Ok(Outcome::Appended(0))
+    );
     assert!(s.is_empty());
 }
 
@@ -241,7 +244,11 @@ fn a_snapshot_round_trips_the_newest_batch_of_each_producer() {
     let back = ProducerStateManager::from_snapshot_bytes(&bytes, 8, Path::new("x")).unwrap();
     assert_eq!(back.map_end_offset(), 8);
     let e = back.entry(5).unwrap();
-    assert_eq!(e.batches.len(), 1, "one batch per producer after a restart, as in Kafka");
+    assert_eq!(
+        e.batches.len(),
+        1,
+        "one batch per producer after a restart, as in Kafka"
+    );
     assert_eq!(
         (e.batches[0].first_sequence(), e.batches[0].first_offset()),
         (4, 4)
@@ -264,7 +271,12 @@ fn a_snapshot_with_a_bad_crc_version_or_size_is_corrupt() {
     flipped[20] ^= 1;
     let mut version = good.clone();
     version[1] = 2;
-    for bad in [&flipped[..], &version[..], &good[..good.len() - 1], &good[..4]] {
+    for bad in [
+        &flipped[..],
+        &version[..],
+        &good[..good.len() - 1],
+        &good[..4],
+    ] {
         assert!(matches!(
             ProducerStateManager::from_snapshot_bytes(bad, 0, Path::new("x")),
             Err(Error::Corrupt { .. })

@@ -1,0 +1,272 @@
+//! Idempotent producers on a `Log` (issue 20): a retried batch is answered with its original
+//! offsets and never appended twice, across rolls, clean closes, crashes, truncations and
+//! retention; the state lives in Kafka's `<offset>.snapshot` files.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::sync::Arc;
+
+use common::record;
+use partlog::batch::{BatchBuilder, RecordBatch};
+use partlog::log::AppendOrigin;
+use partlog::{Config, Error, Log, ManualClock};
+
+/// A batch of `n` records from producer `pid` at `epoch`, first sequence `seq`; record values
+/// name `(pid, seq + i)`.
+fn idem(pid: i64, epoch: i16, seq: i32, n: i32) -> RecordBatch {
+    idem_at(pid, epoch, seq, n, now_ms())
+}
+
+/// The wall clock: batches of a producer older than a day expire when a log opens.
+fn now_ms() -> i64 {
+    let d = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap();
+    i64::try_from(d.as_millis()).unwrap()
+}
+
+/// [`idem`] with record timestamps `ts`.
+fn idem_at(pid: i64, epoch: i16, seq: i32, n: i32, ts: i64) -> RecordBatch {
+    let mut b = BatchBuilder::new().producer(pid, epoch, seq);
+    for i in 0..n {
+        let mut r = record(i64::from(seq + i), ts);
+        r.value = Some(format!("p{pid}-s{}", seq + i).into_bytes().into());
+        b.push(&r).unwrap();
+    }
+    b.build().unwrap()
+}
+
+/// Every record value in the log, in offset order.
+fn values(log: &Log) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut next = log.log_start_offset();
+    while next < log.log_end_offset() {
+        let r = log.read(next, 1 << 20).unwrap();
+        for b in &r.batches {
+            for rec in b.records().unwrap() {
+                let rec = rec.unwrap();
+                out.push(String::from_utf8(rec.value.unwrap().to_vec()).unwrap());
+            }
+        }
+        next = r.next_offset;
+    }
+    out
+}
+
+/// Segments of 1 KiB: a dozen small batches each.
+fn small_config() -> Config {
+    Config {
+        segment_bytes: 1024,
+        segment_index_bytes: 1024,
+        index_interval_bytes: 256,
+        max_batch_bytes: 1024,
+        ..Config::default()
+    }
+}
+
+fn snapshots(dir: &Path) -> BTreeSet<i64> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .filter_map(|e| {
+            let name = e.unwrap().file_name().into_string().unwrap();
+            let stem = name.strip_suffix(".snapshot")?;
+            assert_eq!(stem.len(), 20, "Kafka's 20-digit name: {name}");
+            stem.parse().ok()
+        })
+        .collect()
+}
+
+#[test]
+fn a_retried_batch_is_answered_with_its_original_offsets_and_not_appended_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = Log::open(dir.path(), Config::default()).unwrap();
+    log.append(&[record(0, 5)]).unwrap();
+    let first = log.append_batch(&idem(7, 0, 0, 3)).unwrap();
+    assert_eq!(
+        (first.first_offset, first.last_offset, first.duplicate),
+        (1, 3, false)
+    );
+    let again = log.append_batch(&idem(7, 0, 0, 3)).unwrap();
+    assert!(again.duplicate);
+    assert_eq!(
+        (
+            again.first_offset,
+            again.last_offset,
+            again.position,
+            again.size
+        ),
+        (1, 3, first.position, first.size)
+    );
+    assert_eq!(log.log_end_offset(), 4);
+    // As a leader's append too (Kafka's appendAsLeader is a client origin).
+    let leader = log
+        .append_batches(&idem(7, 0, 0, 3), AppendOrigin::Leader { leader_epoch: 2 })
+        .unwrap();
+    assert!(leader.duplicate);
+    assert_eq!(log.log_end_offset(), 4);
+}
+
+#[test]
+fn refusals_are_typed_and_write_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = Log::open(dir.path(), Config::default()).unwrap();
+    log.append_batch(&idem(7, 1, 0, 2)).unwrap();
+    assert!(matches!(
+        log.append_batch(&idem(7, 0, 2, 1)),
+        Err(Error::Producer(
+            partlog::log::producer_state::ProducerError::InvalidProducerEpoch { .. }
+        ))
+    ));
+    assert!(matches!(
+        log.append_batch(&idem(7, 1, 5, 1)),
+        Err(Error::Producer(
+            partlog::log::producer_state::ProducerError::OutOfOrderSequence { .. }
+        ))
+    ));
+    assert_eq!(log.log_end_offset(), 2);
+    // A follower takes what its leader has, with no check.
+    let mut b = BatchBuilder::new().producer(7, 0, 9).base_offset(2);
+    b.push(&record(2, 1)).unwrap();
+    log.append_batches(&b.build().unwrap(), AppendOrigin::Follower)
+        .unwrap();
+    assert_eq!(log.producer_state(7).unwrap().unwrap().producer_epoch, 0);
+}
+
+#[test]
+fn snapshots_are_written_at_every_roll_and_at_a_clean_close_and_keep_duplicates_detected() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = Log::open(dir.path(), small_config()).unwrap();
+    for seq in 0..40 {
+        log.append_batch(&idem(3, 0, seq * 2, 2)).unwrap();
+    }
+    let bases = log.segment_base_offsets();
+    assert!(bases.len() > 3);
+    let snaps = snapshots(dir.path());
+    for b in &bases[1..] {
+        assert!(
+            snaps.contains(b),
+            "a snapshot at the roll to {b}: {snaps:?}"
+        );
+    }
+    log.close().unwrap();
+    assert!(
+        snapshots(dir.path()).contains(&80),
+        "a snapshot at the log end"
+    );
+    let log = Log::open(dir.path(), small_config()).unwrap();
+    assert!(log.open_report().clean);
+    let e = log.producer_state(3).unwrap().unwrap();
+    assert_eq!(e.last_sequence(), 79);
+    assert!(log.append_batch(&idem(3, 0, 78, 2)).unwrap().duplicate);
+    assert_eq!(
+        log.append_batch(&idem(3, 0, 80, 2)).unwrap().first_offset,
+        80
+    );
+}
+
+#[test]
+fn after_a_crash_the_state_is_the_newest_snapshot_plus_the_batches_after_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = Log::open(dir.path(), small_config()).unwrap();
+    for seq in 0..30 {
+        log.append_batch(&idem(3, 0, seq, 1)).unwrap();
+        log.append_batch(&idem(4, 2, seq * 3, 3)).unwrap();
+    }
+    log.flush().unwrap();
+    log.abandon();
+    let log = Log::open(dir.path(), small_config()).unwrap();
+    assert!(!log.open_report().clean);
+    assert!(log.append_batch(&idem(3, 0, 29, 1)).unwrap().duplicate);
+    assert!(log.append_batch(&idem(4, 2, 87, 3)).unwrap().duplicate);
+    assert!(!log.append_batch(&idem(3, 0, 30, 1)).unwrap().duplicate);
+    // The snapshots are the only source: with them gone, a full replay finds the same state.
+    let before = log.producer_state(4).unwrap();
+    log.abandon();
+    for s in snapshots(dir.path()) {
+        std::fs::remove_file(dir.path().join(format!("{s:020}.snapshot"))).unwrap();
+    }
+    let log = Log::open(dir.path(), small_config()).unwrap();
+    assert_eq!(log.producer_state(4).unwrap(), before);
+}
+
+#[test]
+fn a_corrupt_snapshot_is_removed_and_an_older_one_used() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = Log::open(dir.path(), small_config()).unwrap();
+    for seq in 0..40 {
+        log.append_batch(&idem(3, 0, seq, 1)).unwrap();
+    }
+    log.close().unwrap();
+    let newest = *snapshots(dir.path()).last().unwrap();
+    let path = dir.path().join(format!("{newest:020}.snapshot"));
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes[12] ^= 0xff;
+    std::fs::write(&path, bytes).unwrap();
+    let log = Log::open(dir.path(), small_config()).unwrap();
+    assert_eq!(log.producer_state(3).unwrap().unwrap().last_sequence(), 39);
+    assert!(log.append_batch(&idem(3, 0, 39, 1)).unwrap().duplicate);
+}
+
+#[test]
+fn truncation_removes_the_snapshots_above_the_cut_and_rebuilds_the_state() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = Log::open(dir.path(), small_config()).unwrap();
+    for seq in 0..40 {
+        log.append_batch(&idem(3, 0, seq, 1)).unwrap();
+    }
+    log.truncate_to(10).unwrap();
+    assert!(snapshots(dir.path()).iter().all(|&s| s <= 10));
+    let e = log.producer_state(3).unwrap().unwrap();
+    assert_eq!(e.last_sequence(), 9);
+    // The cut batch is gone: its retry is appended, not answered as a duplicate.
+    let again = log.append_batch(&idem(3, 0, 10, 1)).unwrap();
+    assert_eq!((again.first_offset, again.duplicate), (10, false));
+    log.truncate_fully_and_start_at(20).unwrap();
+    assert!(snapshots(dir.path()).is_empty());
+    assert_eq!(log.producer_count().unwrap(), 0);
+}
+
+#[test]
+fn retention_and_delete_records_remove_the_snapshots_below_the_log_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = Config {
+        file_delete_delay_ms: 0,
+        ..small_config()
+    };
+    let log = Log::open(dir.path(), config).unwrap();
+    for seq in 0..60 {
+        log.append_batch(&idem(3, 0, seq, 1)).unwrap();
+    }
+    let bases = log.segment_base_offsets();
+    log.delete_records(bases[2] + 1).unwrap();
+    assert_eq!(log.log_start_offset(), bases[2] + 1);
+    let snaps = snapshots(dir.path());
+    assert!(snaps.iter().all(|&s| s >= bases[2]), "{snaps:?}");
+    // Producer entries stay (Kafka keeps them): the latest retry is still a duplicate.
+    assert!(log.append_batch(&idem(3, 0, 59, 1)).unwrap().duplicate);
+}
+
+#[test]
+fn producer_ids_expire_after_producer_id_expiration_ms() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::new(1_000));
+    let config = Config {
+        producer_id_expiration_ms: 10_000,
+        ..Config::default()
+    };
+    let log = Log::open_with_clock(dir.path(), config, clock.clone()).unwrap();
+    log.append_batch(&idem_at(3, 0, 0, 1, 1_000)).unwrap();
+    log.tick(10_999).unwrap();
+    assert_eq!(log.producer_count().unwrap(), 1);
+    log.tick(11_000).unwrap();
+    assert_eq!(log.producer_count().unwrap(), 0);
+    // Forgotten: any sequence is taken again (unknown producer).
+    assert!(
+        !log.append_batch(&idem_at(3, 0, 0, 1, 11_000))
+            .unwrap()
+            .duplicate
+    );
+    assert_eq!(values(&log), ["p3-s0", "p3-s0"]);
+}
