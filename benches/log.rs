@@ -35,7 +35,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, SamplingMode, Throughput};
-use partlog::batch::BatchBuilder;
+use partlog::batch::{BatchBuilder, RecordBatch};
 use partlog::{Config, Log};
 
 #[path = "common/mod.rs"]
@@ -146,6 +146,41 @@ fn append(c: &mut Criterion, scale: Scale, flush: bool) {
                     )
                 })
             });
+            // The same batch from an idempotent producer (issue 20): each append is checked
+            // against the producer's state and updates it. A log takes at most 32 MiB here, so
+            // the batches with consecutive sequences are built once, up front.
+            let idem_recycle = recycle.min(32 * MIB);
+            let idem: Vec<RecordBatch> = (0..(idem_recycle / size).max(1))
+                .map(|j| {
+                    let mut b = BatchBuilder::new().producer(1, 0, (j as usize * n) as i32);
+                    for r in &recs {
+                        b.push(r).expect("push");
+                    }
+                    b.build().expect("build")
+                })
+                .collect();
+            group.bench_function(
+                BenchmarkId::new("partlog_append_batch_idempotent", &param),
+                |b| {
+                    b.iter_custom(|iters| {
+                        timed_appends(
+                            iters,
+                            size,
+                            idem_recycle,
+                            |dir| (open(dir), 0usize),
+                            |(log, i)| {
+                                let info = log.append_batch(&idem[*i]).expect("append_batch");
+                                debug_assert!(!info.duplicate);
+                                *i += 1;
+                                if flush {
+                                    log.flush().expect("flush");
+                                }
+                            },
+                            |(log, _)| log.abandon(),
+                        )
+                    })
+                },
+            );
             group.bench_function(BenchmarkId::new("raw_write", &param), |b| {
                 b.iter_custom(|iters| {
                     timed_appends(

@@ -270,3 +270,123 @@ fn producer_ids_expire_after_producer_id_expiration_ms() {
     );
     assert_eq!(values(&log), ["p3-s0", "p3-s0"]);
 }
+
+/// A small seeded generator (xorshift64*): the same seed, the same schedule.
+struct Rng(u64);
+
+impl Rng {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) % n
+    }
+}
+
+/// One producer of the model: its batches (record counts), which of them the log answered
+/// with success, and how many the log has appended.
+struct Producer {
+    id: i64,
+    sizes: Vec<i32>,
+    acked: Vec<bool>,
+    first_unacked: usize,
+    appended: usize,
+}
+
+impl Producer {
+    fn first_sequence(&self, i: usize) -> i32 {
+        self.sizes[..i].iter().sum()
+    }
+}
+
+/// Many producers send batches with up to five in flight, as Kafka's client does, and any
+/// in-flight batch may arrive again (a retry) or before an earlier one (reordering); the log
+/// is closed, or dropped as by a crash, and reopened at random. Every record ends up in the
+/// log exactly once, in each producer's order, and every answer is the one Kafka gives.
+#[test]
+fn producers_retrying_at_random_leave_every_record_in_the_log_exactly_once() {
+    for seed in 1..=4u64 {
+        let dir = common::tmp_in_memory("producers-model");
+        let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
+        let mut producers: Vec<Producer> = (0..8)
+            .map(|p| {
+                let n = 10 + rng.below(20) as usize;
+                Producer {
+                    id: 1000 + p,
+                    sizes: (0..n).map(|_| 1 + rng.below(4) as i32).collect(),
+                    acked: vec![false; n],
+                    first_unacked: 0,
+                    appended: 0,
+                }
+            })
+            .collect();
+        let mut log = Some(Log::open(dir.path(), small_config()).unwrap());
+        let mut steps = 0;
+        while producers.iter().any(|p| p.first_unacked < p.sizes.len()) {
+            steps += 1;
+            assert!(steps < 100_000, "seed {seed}: no progress");
+            match rng.below(100) {
+                0 => log.take().unwrap().close().unwrap(),
+                1 => log.take().unwrap().abandon(),
+                _ => {}
+            }
+            let l = log.get_or_insert_with(|| Log::open(dir.path(), small_config()).unwrap());
+            let p = &mut producers[rng.below(8) as usize];
+            if p.first_unacked == p.sizes.len() {
+                continue;
+            }
+            let window = p.first_unacked..(p.first_unacked + 5).min(p.sizes.len());
+            // A producer's first batch reaches the log first (the client sends in order; and
+            // an unknown producer is accepted at any sequence, KIP-360); after that any batch
+            // in flight may come, again or early.
+            let i = if p.appended == 0 {
+                0
+            } else {
+                window.start + rng.below(window.len() as u64) as usize
+            };
+            let seq = p.first_sequence(i);
+            let mut b = BatchBuilder::new().producer(p.id, 0, seq);
+            for k in 0..p.sizes[i] {
+                let mut r = record(0, now_ms());
+                r.value = Some(format!("p{}-s{}", p.id, seq + k).into_bytes().into());
+                b.push(&r).unwrap();
+            }
+            match l.append_batch(&b.build().unwrap()) {
+                Ok(info) if !info.duplicate => {
+                    assert_eq!(
+                        i, p.appended,
+                        "seed {seed}: only the next batch is appended"
+                    );
+                    p.appended += 1;
+                    p.acked[i] = true;
+                }
+                Ok(_) => {
+                    assert!(
+                        i < p.appended,
+                        "seed {seed}: a duplicate of a batch not in the log"
+                    );
+                    p.acked[i] = true;
+                }
+                Err(Error::Producer(
+                    partlog::log::producer_state::ProducerError::OutOfOrderSequence { .. },
+                )) => assert!(i > p.appended, "seed {seed}: batch {i} refused"),
+                Err(e) => panic!("seed {seed}: {e}"),
+            }
+            while p.first_unacked < p.sizes.len() && p.acked[p.first_unacked] {
+                p.first_unacked += 1;
+            }
+        }
+        let l = log.take().unwrap();
+        let got = values(&l);
+        for p in &producers {
+            let mine: Vec<&String> = got
+                .iter()
+                .filter(|v| v.starts_with(&format!("p{}-", p.id)))
+                .collect();
+            let total: i32 = p.sizes.iter().sum();
+            let want: Vec<String> = (0..total).map(|s| format!("p{}-s{s}", p.id)).collect();
+            assert_eq!(mine, want.iter().collect::<Vec<_>>(), "seed {seed}");
+        }
+        assert!(l.segment_count() > 2, "seed {seed}: the run spans rolls");
+    }
+}
