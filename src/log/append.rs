@@ -413,7 +413,8 @@ impl Log {
                 .store(header.next_offset(), Ordering::Release);
             records += u64::try_from(header.record_count).unwrap_or(0);
             note(&mut info, &header, position, segment_base_offset);
-            if pending.is_some() {
+            // Kept only if a later batch of this append may roll (never for one batch).
+            if pending.is_some() && batches.peek().is_some() {
                 written.push(header);
             }
         }

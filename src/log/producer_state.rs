@@ -28,6 +28,7 @@
 //! restart one batch per producer is known, as in Kafka. The file named `N` holds the state of
 //! every batch below offset `N`.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -181,35 +182,92 @@ pub struct ProducerStateManager {
     map_end_offset: i64,
 }
 
-/// The state changes of one append, applied once its batches are written.
+/// One change to a producer's state, from one batch.
+#[derive(Debug, Clone, Copy)]
+enum Op {
+    /// A data batch (its offsets as written).
+    Batch {
+        producer_id: i64,
+        epoch: i16,
+        meta: BatchMetadata,
+        transactional: bool,
+    },
+    /// A control batch (transaction marker): the transaction ends.
+    Marker {
+        producer_id: i64,
+        epoch: i16,
+        timestamp: i64,
+    },
+}
+
+impl Op {
+    fn producer_id(&self) -> i64 {
+        match *self {
+            Op::Batch { producer_id, .. } | Op::Marker { producer_id, .. } => producer_id,
+        }
+    }
+
+    fn apply_to(&self, e: &mut ProducerStateEntry) {
+        match *self {
+            Op::Batch {
+                epoch,
+                meta,
+                transactional,
+                ..
+            } => {
+                if transactional {
+                    e.current_txn_first_offset
+                        .get_or_insert(meta.first_offset());
+                }
+                e.add_batch(epoch, meta);
+            }
+            Op::Marker {
+                epoch, timestamp, ..
+            } => {
+                e.update_epoch(epoch);
+                e.current_txn_first_offset = None;
+                e.last_timestamp = timestamp;
+            }
+        }
+    }
+}
+
+/// The state changes of one append, applied once its batches are written. Allocates nothing
+/// for an append of one batch.
 #[derive(Debug, Default)]
 pub(crate) struct PendingUpdate {
-    entries: Vec<ProducerStateEntry>,
+    first: Option<Op>,
+    rest: Vec<Op>,
 }
 
 impl PendingUpdate {
+    fn push(&mut self, op: Op) {
+        if self.first.is_none() {
+            self.first = Some(op);
+        } else {
+            self.rest.push(op);
+        }
+    }
+
+    fn ops(&self) -> impl Iterator<Item = &Op> {
+        self.first.iter().chain(&self.rest)
+    }
+
+    /// The state of `producer_id` as the earlier batches of this append leave it: the state's
+    /// own entry, borrowed, unless this append already changed it (then a copy).
     fn entry<'a>(
-        &'a mut self,
-        state: &ProducerStateManager,
+        &self,
+        state: &'a ProducerStateManager,
         producer_id: i64,
-    ) -> &'a mut ProducerStateEntry {
-        let i = match self
-            .entries
-            .iter()
-            .position(|e| e.producer_id == producer_id)
-        {
-            Some(i) => i,
-            None => {
-                let e = state
-                    .producers
-                    .get(&producer_id)
-                    .cloned()
-                    .unwrap_or_else(|| ProducerStateEntry::empty(producer_id));
-                self.entries.push(e);
-                self.entries.len() - 1
-            }
+    ) -> Cow<'a, ProducerStateEntry> {
+        let mut entry = match state.producers.get(&producer_id) {
+            Some(e) => Cow::Borrowed(e),
+            None => Cow::Owned(ProducerStateEntry::empty(producer_id)),
         };
-        &mut self.entries[i]
+        for op in self.ops().filter(|o| o.producer_id() == producer_id) {
+            op.apply_to(entry.to_mut());
+        }
+        entry
     }
 }
 
@@ -271,13 +329,14 @@ impl ProducerStateManager {
             if h.producer_id < 0 {
                 continue;
             }
-            let entry = update.entry(self, h.producer_id);
             if h.is_control() {
                 // A transaction marker: the transaction ends. (Markers' own rules come with
                 // transactions.)
-                entry.update_epoch(h.producer_epoch);
-                entry.current_txn_first_offset = None;
-                entry.last_timestamp = h.max_timestamp;
+                update.push(Op::Marker {
+                    producer_id: h.producer_id,
+                    epoch: h.producer_epoch,
+                    timestamp: h.max_timestamp,
+                });
                 continue;
             }
             let last_sequence = increment_sequence(h.base_sequence, h.last_offset_delta);
@@ -288,33 +347,38 @@ impl ProducerStateManager {
                         base_sequence: h.base_sequence,
                     });
                 }
+                let entry = update.entry(self, h.producer_id);
                 if let Some(d) =
                     entry.find_duplicate(h.producer_epoch, h.base_sequence, last_sequence)
                 {
                     return Ok(Analysis::Duplicate(d));
                 }
-                check_batch(entry, h)?;
+                check_batch(&entry, h)?;
             }
-            if h.is_transactional() {
-                entry.current_txn_first_offset.get_or_insert(base_offset);
-            }
-            entry.add_batch(
-                h.producer_epoch,
-                BatchMetadata {
+            update.push(Op::Batch {
+                producer_id: h.producer_id,
+                epoch: h.producer_epoch,
+                meta: BatchMetadata {
                     last_sequence,
                     last_offset: base_offset + i64::from(h.last_offset_delta),
                     offset_delta: h.last_offset_delta,
                     timestamp: h.max_timestamp,
                 },
-            );
+                transactional: h.is_transactional(),
+            });
         }
         Ok(Analysis::Append(update))
     }
 
     /// Applies an append's changes; `end_offset` is the offset after its last batch.
     pub(crate) fn apply(&mut self, update: PendingUpdate, end_offset: i64) {
-        for e in update.entries {
-            self.producers.insert(e.producer_id, e);
+        for op in update.ops() {
+            let id = op.producer_id();
+            let entry = self
+                .producers
+                .entry(id)
+                .or_insert_with(|| ProducerStateEntry::empty(id));
+            op.apply_to(entry);
         }
         self.map_end_offset = self.map_end_offset.max(end_offset);
     }
