@@ -147,21 +147,30 @@ fn append(c: &mut Criterion, scale: Scale, flush: bool) {
                 })
             });
             // The same batch from an idempotent producer (issue 20): each append is checked
-            // against the producer's state and updates it. A log takes at most 32 MiB here, so
-            // the batches with consecutive sequences are built once, up front.
+            // against the producer's state and updates it. Each append needs its own batch (the
+            // sequence moves on), so a log takes at most 32 MiB here and its batches are built
+            // up front; `partlog_append_batch_many` appends as many distinct batches with no
+            // producer id, the baseline with the same memory traffic.
             let idem_recycle = recycle.min(32 * MIB);
-            let idem: Vec<RecordBatch> = (0..(idem_recycle / size).max(1))
-                .map(|j| {
-                    let mut b = BatchBuilder::new().producer(1, 0, (j as usize * n) as i32);
-                    for r in &recs {
-                        b.push(r).expect("push");
-                    }
-                    b.build().expect("build")
-                })
-                .collect();
-            group.bench_function(
-                BenchmarkId::new("partlog_append_batch_idempotent", &param),
-                |b| {
+            let many = |producer: bool| -> Vec<RecordBatch> {
+                (0..(idem_recycle / size).max(1))
+                    .map(|j| {
+                        let mut b = BatchBuilder::new();
+                        if producer {
+                            b = b.producer(1, 0, (j as usize * n) as i32);
+                        }
+                        for r in &recs {
+                            b.push(r).expect("push");
+                        }
+                        b.build().expect("build")
+                    })
+                    .collect()
+            };
+            for (name, list) in [
+                ("partlog_append_batch_many", many(false)),
+                ("partlog_append_batch_idempotent", many(true)),
+            ] {
+                group.bench_function(BenchmarkId::new(name, &param), |b| {
                     b.iter_custom(|iters| {
                         timed_appends(
                             iters,
@@ -169,7 +178,7 @@ fn append(c: &mut Criterion, scale: Scale, flush: bool) {
                             idem_recycle,
                             |dir| (open(dir), 0usize),
                             |(log, i)| {
-                                let info = log.append_batch(&idem[*i]).expect("append_batch");
+                                let info = log.append_batch(&list[*i]).expect("append_batch");
                                 debug_assert!(!info.duplicate);
                                 *i += 1;
                                 if flush {
@@ -179,8 +188,8 @@ fn append(c: &mut Criterion, scale: Scale, flush: bool) {
                             |(log, _)| log.abandon(),
                         )
                     })
-                },
-            );
+                });
+            }
             group.bench_function(BenchmarkId::new("raw_write", &param), |b| {
                 b.iter_custom(|iters| {
                     timed_appends(

@@ -165,6 +165,33 @@ impl ProducerStateEntry {
     }
 }
 
+/// The hasher of producer ids: one multiply (the ids are `i64`s handed out by a coordinator;
+/// SipHash was a visible share of a one-record idempotent append). Like Java's `HashMap` of
+/// `Long` that Kafka uses, it is not hardened against chosen colliding ids.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ProducerIdHasher(u64);
+
+impl std::hash::Hasher for ProducerIdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        }
+    }
+
+    fn write_i64(&mut self, id: i64) {
+        // Fibonacci hashing; the high bits mixed down, as the table uses both ends.
+        let h = (id as u64 ^ self.0).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        self.0 = h ^ (h >> 29);
+    }
+}
+
+type ProducerMap =
+    HashMap<i64, ProducerStateEntry, std::hash::BuildHasherDefault<ProducerIdHasher>>;
+
 /// Who appends, as the producer rules see it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Check {
@@ -177,7 +204,7 @@ pub(crate) enum Check {
 /// The producer states of a partition (Kafka's `ProducerStateManager`). See the module docs.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ProducerStateManager {
-    producers: HashMap<i64, ProducerStateEntry>,
+    producers: ProducerMap,
     /// Every batch below this offset is accounted for (Kafka's `lastMapOffset`, exclusive here).
     map_end_offset: i64,
 }
@@ -284,7 +311,7 @@ impl ProducerStateManager {
     /// An empty state, accounting for nothing below `offset`.
     pub fn new_at(offset: i64) -> Self {
         ProducerStateManager {
-            producers: HashMap::new(),
+            producers: ProducerMap::default(),
             map_end_offset: offset,
         }
     }
