@@ -390,3 +390,55 @@ fn producers_retrying_at_random_leave_every_record_in_the_log_exactly_once() {
         assert!(l.segment_count() > 2, "seed {seed}: the run spans rolls");
     }
 }
+
+/// The seed's story: a producer's batch reaches the leader and its followers, the leader dies
+/// before the producer hears back, and the producer retries on the new leader. The follower
+/// kept the producer state with the batches it copied, so the retry is answered with the
+/// original offsets and the record is in the log once.
+#[test]
+fn a_retry_after_a_failover_is_answered_by_the_new_leader_as_a_duplicate() {
+    use partlog::replica::{
+        Durability, Failure, ReplicaSet, ReplicaSetConfig, TrackerConfig, UncleanLeaderElection,
+    };
+    let dir = common::tmp_in_memory("producers-failover");
+    let config = ReplicaSetConfig {
+        log: small_config(),
+        durability: Durability::OnAppend,
+        tracker: TrackerConfig {
+            min_insync_replicas: 2,
+            replica_lag_time_max_ms: 1_000,
+            ..TrackerConfig::default()
+        },
+        unclean_leader_election: UncleanLeaderElection::Disabled,
+        ..ReplicaSetConfig::new("rides", 0, 3)
+    };
+    let mut set = ReplicaSet::open(dir.path(), config, 0).unwrap();
+    let first = set.leader().unwrap();
+    for seq in 0..10 {
+        let leader = set.replica(set.leader().unwrap()).unwrap();
+        leader.append_as_leader(&idem(5, 0, seq, 1), 10).unwrap();
+    }
+    set.replicate(10).unwrap();
+    // The last batch was copied, but its answer never reached the producer.
+    set.fail(first, Failure::Kill, 20).unwrap();
+    set.elect(30).unwrap().expect("an ISR member takes over");
+    let new = set.replica(set.leader().unwrap()).unwrap();
+    let retry = new.append_as_leader(&idem(5, 0, 9, 1), 40).unwrap();
+    assert!(retry.duplicate);
+    assert_eq!(retry.first_offset, 9);
+    let next = new.append_as_leader(&idem(5, 0, 10, 1), 40).unwrap();
+    assert_eq!((next.first_offset, next.duplicate), (10, false));
+    let mut seen = Vec::new();
+    let mut at = 0;
+    while at < new.log_end_offset() {
+        let r = new.log().read(at, 1 << 20).unwrap();
+        for b in &r.batches {
+            for rec in b.records().unwrap() {
+                seen.push(String::from_utf8(rec.unwrap().value.unwrap().to_vec()).unwrap());
+            }
+        }
+        at = r.next_offset;
+    }
+    let want: Vec<String> = (0..11).map(|s| format!("p5-s{s}")).collect();
+    assert_eq!(seen, want);
+}
