@@ -442,3 +442,35 @@ fn a_retry_after_a_failover_is_answered_by_the_new_leader_as_a_duplicate() {
     let want: Vec<String> = (0..11).map(|s| format!("p5-s{s}")).collect();
     assert_eq!(seen, want);
 }
+
+/// A snapshot of a history a truncation cut away must not describe the new one: after a cut
+/// below a snapshot's offset and new appends past it (no roll there), a crash, and a reopen, the
+/// new producer's retry is still a duplicate (with the cut's snapshot left behind, the reopen
+/// loaded it, skipped the new producer's batches below it, and appended the retry again).
+#[test]
+fn a_snapshot_above_a_truncation_never_describes_the_history_written_after_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = Log::open(dir.path(), Config::default()).unwrap();
+    for seq in 0..20 {
+        log.append_batch(&idem(1, 0, seq, 1)).unwrap();
+    }
+    log.roll_now().unwrap();
+    for seq in 20..30 {
+        log.append_batch(&idem(1, 0, seq, 1)).unwrap();
+    }
+    assert!(snapshots(dir.path()).contains(&20));
+    log.truncate_to(10).unwrap();
+    for seq in 0..10 {
+        log.append_batch(&idem(2, 0, seq, 1)).unwrap();
+    }
+    for i in 0..5 {
+        log.append(&[record(i, now_ms())]).unwrap();
+    }
+    assert_eq!(log.log_end_offset(), 25);
+    log.flush().unwrap();
+    log.abandon();
+    let log = Log::open(dir.path(), Config::default()).unwrap();
+    let retry = log.append_batch(&idem(2, 0, 9, 1)).unwrap();
+    assert!(retry.duplicate, "{retry:?}");
+    assert_eq!(retry.first_offset, 19);
+}

@@ -170,19 +170,36 @@ fn check_image(image: &Image, written: &Written) -> Result<(), String> {
             ));
         }
     }
-    // The producer's retry of its newest batch in the image is a duplicate.
+    // Retries are never appended twice: the producer of the newest idempotent batch in the
+    // image retries each of its batches there, oldest first; each is answered as a duplicate
+    // with its offsets or refused (older than the state keeps: out of order), and the newest
+    // is always a duplicate.
     let newest = found
         .iter()
         .filter(|id| written.idempotent.contains_key(id))
         .max_by_key(|id| id.0);
-    if let Some(id) = newest {
-        let info = log
-            .append_batch(&written.idempotent[id])
-            .map_err(|err| format!("retry of {id:?}: {err}"))?;
-        if !info.duplicate || info.first_offset != id.0 {
-            return Err(format!(
-                "retry of the newest idempotent batch {id:?} was appended again: {info:?}"
-            ));
+    if let Some(newest) = newest {
+        let pid = written.idempotent[newest].header().producer_id;
+        let mut mine: Vec<&BatchId> = found
+            .iter()
+            .filter(|id| {
+                written
+                    .idempotent
+                    .get(id)
+                    .is_some_and(|b| b.header().producer_id == pid)
+            })
+            .collect();
+        mine.sort_by_key(|id| id.0);
+        for id in mine {
+            match log.append_batch(&written.idempotent[id]) {
+                Ok(info) if info.duplicate && info.first_offset == id.0 => {}
+                Err(crate::Error::Producer(_)) if id != newest => {}
+                other => {
+                    return Err(format!(
+                        "retry of idempotent batch {id:?} (newest {newest:?}): {other:?}"
+                    ))
+                }
+            }
         }
     }
     // The recovered log goes on at its end, across a clean reopen.
