@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use common::record;
 use partlog::batch::{BatchBuilder, RecordBatch};
+use partlog::log::producer_state::ProducerStateManager;
 use partlog::log::AppendOrigin;
 use partlog::{Config, Error, Log, ManualClock};
 
@@ -473,4 +474,54 @@ fn a_snapshot_above_a_truncation_never_describes_the_history_written_after_it() 
     let retry = log.append_batch(&idem(2, 0, 9, 1)).unwrap();
     assert!(retry.duplicate, "{retry:?}");
     assert_eq!(retry.first_offset, 19);
+}
+
+/// A follower copies many batches in one call, rolling segments in its middle: the snapshot at
+/// each roll holds, for each producer, exactly its last batch below the roll's offset.
+#[test]
+fn snapshots_taken_at_rolls_inside_one_follower_append_hold_the_state_at_the_roll() {
+    let dir = tempfile::tempdir().unwrap();
+    let leader = Log::open(dir.path().join("leader"), Config::default()).unwrap();
+    let mut seqs = [0i32; 3];
+    for round in 0..40 {
+        for (p, seq) in seqs.iter_mut().enumerate() {
+            let n = 1 + (round + p as i32) % 3;
+            leader
+                .append_batch(&idem(10 + p as i64, 0, *seq, n))
+                .unwrap();
+            *seq += n;
+        }
+    }
+    let all = leader.read(0, 1 << 30).unwrap();
+    assert_eq!(
+        all.next_offset,
+        leader.log_end_offset(),
+        "one read holds the whole log"
+    );
+    let fdir = dir.path().join("follower");
+    let follower = Log::open(&fdir, small_config()).unwrap();
+    follower
+        .append_batches(&all.bytes, AppendOrigin::Follower)
+        .unwrap();
+    let bases = follower.segment_base_offsets();
+    assert!(bases.len() > 3, "the append rolled: {bases:?}");
+    for &x in &bases[1..] {
+        let path = fdir.join(format!("{x:020}.snapshot"));
+        let bytes = std::fs::read(&path).unwrap();
+        let state = ProducerStateManager::from_snapshot_bytes(&bytes, x, &path).unwrap();
+        for pid in 10..13 {
+            let want = all
+                .batches
+                .iter()
+                .map(RecordBatch::header)
+                .filter(|h| h.producer_id == pid && h.last_offset() < x)
+                .last()
+                .map(|h| (h.base_sequence + h.last_offset_delta, h.last_offset()));
+            let got = state
+                .entry(pid)
+                .and_then(|e| e.batches.back())
+                .map(|b| (b.last_sequence, b.last_offset));
+            assert_eq!(got, want, "producer {pid} in the snapshot at {x}");
+        }
+    }
 }
