@@ -116,7 +116,7 @@ impl Log {
         self.retry(|| self.try_read(from_offset, max_bytes, max_offset))
     }
 
-    pub(super) fn try_read(
+    fn try_read(
         &self,
         from_offset: i64,
         max_bytes: usize,
