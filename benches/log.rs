@@ -536,6 +536,31 @@ fn recovery(c: &mut Criterion, scale: Scale) {
             total
         })
     });
+    // The same open with the producer snapshots gone: the producer state is rebuilt by a walk
+    // of every batch header (issue 20) instead of loaded from the snapshot at the log end.
+    group.bench_function(
+        BenchmarkId::new("partlog_unclean_open_no_producer_snapshot", &param),
+        |b| {
+            let fx = fx();
+            b.iter_custom(|iters| {
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    let _ = std::fs::remove_file(fx.dir.path().join(RECOVERY_POINT_FILE));
+                    for e in std::fs::read_dir(fx.dir.path()).expect("list") {
+                        let path = e.expect("entry").path();
+                        if path.extension().is_some_and(|x| x == "snapshot") {
+                            std::fs::remove_file(path).expect("remove");
+                        }
+                    }
+                    let start = Instant::now();
+                    let log = Log::open(fx.dir.path(), Config::default()).expect("open");
+                    total += start.elapsed();
+                    log.abandon();
+                }
+                total
+            })
+        },
+    );
     for crc in [false, true] {
         let name = if crc { "raw_pread_crc" } else { "raw_pread" };
         group.bench_function(BenchmarkId::new(name, &param), |b| {
