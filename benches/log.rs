@@ -35,7 +35,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, SamplingMode, Throughput};
-use partlog::batch::BatchBuilder;
+use partlog::batch::{BatchBuilder, RecordBatch};
 use partlog::{Config, Log};
 
 #[path = "common/mod.rs"]
@@ -146,6 +146,50 @@ fn append(c: &mut Criterion, scale: Scale, flush: bool) {
                     )
                 })
             });
+            // The same batch from an idempotent producer (issue 20): each append is checked
+            // against the producer's state and updates it. Each append needs its own batch (the
+            // sequence moves on), so a log takes at most 32 MiB here and its batches are built
+            // up front; `partlog_append_batch_many` appends as many distinct batches with no
+            // producer id, the baseline with the same memory traffic.
+            let idem_recycle = recycle.min(32 * MIB);
+            let many = |producer: bool| -> Vec<RecordBatch> {
+                (0..(idem_recycle / size).max(1))
+                    .map(|j| {
+                        let mut b = BatchBuilder::new();
+                        if producer {
+                            b = b.producer(1, 0, (j as usize * n) as i32);
+                        }
+                        for r in &recs {
+                            b.push(r).expect("push");
+                        }
+                        b.build().expect("build")
+                    })
+                    .collect()
+            };
+            for (name, list) in [
+                ("partlog_append_batch_many", many(false)),
+                ("partlog_append_batch_idempotent", many(true)),
+            ] {
+                group.bench_function(BenchmarkId::new(name, &param), |b| {
+                    b.iter_custom(|iters| {
+                        timed_appends(
+                            iters,
+                            size,
+                            idem_recycle,
+                            |dir| (open(dir), 0usize),
+                            |(log, i)| {
+                                let info = log.append_batch(&list[*i]).expect("append_batch");
+                                debug_assert!(!info.duplicate);
+                                *i += 1;
+                                if flush {
+                                    log.flush().expect("flush");
+                                }
+                            },
+                            |(log, _)| log.abandon(),
+                        )
+                    })
+                });
+            }
             group.bench_function(BenchmarkId::new("raw_write", &param), |b| {
                 b.iter_custom(|iters| {
                     timed_appends(
@@ -492,6 +536,31 @@ fn recovery(c: &mut Criterion, scale: Scale) {
             total
         })
     });
+    // The same open with the producer snapshots gone: the producer state is rebuilt by a walk
+    // of every batch header (issue 20) instead of loaded from the snapshot at the log end.
+    group.bench_function(
+        BenchmarkId::new("partlog_unclean_open_no_producer_snapshot", &param),
+        |b| {
+            let fx = fx();
+            b.iter_custom(|iters| {
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    let _ = std::fs::remove_file(fx.dir.path().join(RECOVERY_POINT_FILE));
+                    for e in std::fs::read_dir(fx.dir.path()).expect("list") {
+                        let path = e.expect("entry").path();
+                        if path.extension().is_some_and(|x| x == "snapshot") {
+                            std::fs::remove_file(path).expect("remove");
+                        }
+                    }
+                    let start = Instant::now();
+                    let log = Log::open(fx.dir.path(), Config::default()).expect("open");
+                    total += start.elapsed();
+                    log.abandon();
+                }
+                total
+            })
+        },
+    );
     for crc in [false, true] {
         let name = if crc { "raw_pread_crc" } else { "raw_pread" };
         group.bench_function(BenchmarkId::new(name, &param), |b| {

@@ -76,6 +76,9 @@ pub struct Config {
     /// request is at most `max.request.size`, 1 MiB by default, before compression of records
     /// that compress well rarely beyond 10x). At least `max_batch_bytes`.
     pub max_decompressed_batch_bytes: u32,
+    /// How long a producer id's state is kept after its last batch (Kafka
+    /// `producer.id.expiration.ms`, default one day); expired at each [`Log::tick`](crate::log::Log::tick).
+    pub producer_id_expiration_ms: i64,
 }
 
 /// Kafka's `compression.type` topic config: which codec a log stores batches in.
@@ -171,6 +174,7 @@ impl Default for Config {
             compression_lz4_level: CompressionLevel::LZ4_DEFAULT,
             compression_zstd_level: CompressionLevel::ZSTD_DEFAULT,
             max_decompressed_batch_bytes: DEFAULT_MAX_DECOMPRESSED_BATCH_BYTES,
+            producer_id_expiration_ms: 86_400_000,
         }
     }
 }

@@ -478,13 +478,21 @@ fn segment_files_decode_with_kafka_protocol() {
         for (meta, records) in sample_batches() {
             // kafka-protocol encodes the batch as a producer would (base offset 0).
             let mut out = BytesMut::new();
+            // A producer per round: the same batch again would be a retry, answered as a
+            // duplicate and not appended (issue 20).
             let meta = BatchMeta {
                 base_offset: 0,
+                producer_id: if meta.producer_id >= 0 {
+                    meta.producer_id + 1000 * round
+                } else {
+                    meta.producer_id
+                },
                 ..meta
             };
             k_encode(meta, &records, &mut out);
             let produced = RecordBatch::parse(out.freeze()).unwrap();
             let info = log.append_batch(&produced).unwrap();
+            assert!(!info.duplicate, "round {round}");
             assert_eq!(
                 info.last_offset - info.first_offset + 1,
                 records.len() as i64,

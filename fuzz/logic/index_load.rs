@@ -69,7 +69,7 @@ fn fill(log: &Log) {
                 let mut b = BatchBuilder::new()
                     .base_offset(999)
                     .timestamp_type(TimestampType::LogAppendTime)
-                    .producer(77, 1, 5);
+                    .producer(77 + i, 1, 5);
                 for r in &records {
                     b.push(r).expect("push");
                 }

@@ -187,7 +187,9 @@ impl State {
                     .base_offset(base)
                     .partition_leader_epoch(input.u32() as i32)
                     .producer(
-                        i64::from(input.u16()),
+                        // A new producer id per batch (any sequence is taken from an unknown
+                        // producer): the producer rules have their own tests.
+                        (i64::from(input.u16()) << 32) | self.serial as i64,
                         input.u8().into(),
                         i32::from(input.u16()),
                     )
@@ -259,7 +261,7 @@ impl State {
                         last_offset_delta: (delta + extra) as i32,
                         base_timestamp: TS0,
                         max_timestamp: max_ts,
-                        producer_id: 5,
+                        producer_id: (5 << 32) | self.serial as i64,
                         producer_epoch: 0,
                         base_sequence: 0,
                         record_count: n as i32,

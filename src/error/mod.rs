@@ -10,9 +10,11 @@ use std::io;
 use std::path::PathBuf;
 
 use crate::batch::BatchError;
+mod producer;
 mod replica;
 mod topic;
 
+pub use producer::ProducerError;
 pub use replica::ReplicaError;
 pub use topic::{GroupError, TopicError, MAX_PARTITIONS};
 
@@ -144,6 +146,9 @@ pub enum Error {
         /// The log end offset after the truncation.
         log_end_offset: i64,
     },
+    /// A batch broke the idempotent-producer rules (fenced epoch, out-of-order sequence).
+    /// Nothing was written.
+    Producer(ProducerError),
     /// A replication call (epoch cache, replica tracker) broke one of its rules.
     Replica(ReplicaError),
     /// A topic operation was refused (bad name, unknown topic or partition...).
@@ -256,6 +261,7 @@ impl fmt::Display for Error {
                 f,
                 "offsets up to {offset} were truncated (log end offset {log_end_offset}) before they were flushed"
             ),
+            Error::Producer(e) => write!(f, "{e}"),
             Error::Replica(e) => write!(f, "{e}"),
             Error::Topic(e) => write!(f, "{e}"),
             Error::Group(e) => write!(f, "{e}"),
@@ -269,6 +275,7 @@ impl std::error::Error for Error {
             Error::Io { source, .. } => Some(source),
             Error::InvalidBatch(e) => Some(e),
             Error::InvalidRecords { source, .. } => Some(source),
+            Error::Producer(e) => Some(e),
             Error::Replica(e) => Some(e),
             Error::Topic(e) => Some(e),
             Error::Group(e) => Some(e),
@@ -283,6 +290,12 @@ impl From<BatchError> for Error {
             BatchError::UnsupportedCompression { codec } => Error::UnsupportedCompression { codec },
             e => Error::InvalidBatch(e),
         }
+    }
+}
+
+impl From<ProducerError> for Error {
+    fn from(e: ProducerError) -> Self {
+        Error::Producer(e)
     }
 }
 

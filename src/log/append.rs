@@ -19,7 +19,8 @@ use std::sync::atomic::Ordering;
 
 use bytes::Bytes;
 
-use super::{validate, AppendInfo, Log, Unwritten};
+use super::producer_state::{Analysis, BatchMetadata, Check};
+use super::{validate, AppendInfo, Log, Unwritten, Writer};
 use crate::batch::{self, BatchError, BatchHeader, Compression, RecordBatch, HEADER_SIZE};
 use crate::error::{Error, Result};
 
@@ -110,6 +111,7 @@ fn note(
                 position,
                 size: header.total_size(),
                 leader_epoch: epoch_of(header),
+                duplicate: false,
             })
         }
         Some(i) => {
@@ -216,6 +218,7 @@ impl Log {
         let plan = self.plan(list.iter().map(RecordBatch::header), origin)?;
         self.append_planned(
             &plan,
+            list.iter().map(RecordBatch::header),
             list.iter()
                 .map(|b| (b.header(), Unwritten::Shared(b.as_bytes()))),
             origin,
@@ -270,6 +273,7 @@ impl Log {
         let plan = self.plan(std::iter::once(header), origin)?;
         self.append_planned(
             &plan,
+            std::iter::once(header),
             std::iter::once((header, Unwritten::Scratch(bytes))),
             origin,
             None,
@@ -324,9 +328,11 @@ impl Log {
     /// Writes planned batches under one writer lock, each after its own roll decision. `run`,
     /// for a follower, is every batch end to end as the leader sent them (nothing to patch):
     /// written one run per segment instead of one write per batch.
+    #[allow(clippy::too_many_arguments)]
     fn append_planned<'h, 'b>(
         &self,
         plan: &Plan,
+        headers: impl Iterator<Item = &'h BatchHeader> + Clone,
         batches: impl Iterator<Item = (&'h BatchHeader, Unwritten<'b>)>,
         origin: AppendOrigin,
         run: Option<&[u8]>,
@@ -346,6 +352,32 @@ impl Log {
                 log_end_offset: leo,
             });
         }
+        // The producer rules, before any offset is given: a duplicate appends nothing, a
+        // refusal writes nothing.
+        let pending = if headers.clone().any(|h| h.producer_id >= 0) {
+            let (check, mut next) = match origin {
+                AppendOrigin::Follower => (Check::Replication, None),
+                _ => (Check::Client, Some(leo)),
+            };
+            let analysis = w
+                .producers
+                .analyze(headers, check, &mut |h| match next.as_mut() {
+                    Some(n) => {
+                        let base = *n;
+                        *n += i64::from(h.last_offset_delta) + 1;
+                        base
+                    }
+                    None => h.base_offset,
+                })?;
+            match analysis {
+                Analysis::Append(u) => Some(u),
+                Analysis::Duplicate(d) => return Ok(self.duplicate_answer(&d)),
+            }
+        } else {
+            None
+        };
+        // Headers written so far by this call, for a snapshot at a roll in its middle.
+        let mut written: Vec<BatchHeader> = Vec::new();
         let now = self.clock.now_ms();
         let mut info: Option<AppendInfo> = None;
         let mut records = 0u64;
@@ -364,7 +396,9 @@ impl Log {
                 ..*h
             };
             if active.should_roll(&header, &self.config, now) {
-                let r = self.roll(&mut w, header.base_offset);
+                let r = self
+                    .producers_at_roll(&mut w, &written, pending.is_some(), header.base_offset)
+                    .and_then(|()| self.roll(&mut w, header.base_offset));
                 self.fail_on_io(r)?;
             }
             if let Some(run) = run {
@@ -380,6 +414,9 @@ impl Log {
                     let tail = run.get(at..).unwrap_or_default();
                     let r = active.append_run(rest, tail, &self.config, now);
                     let n = self.fail_on_io(r)?;
+                    if pending.is_some() {
+                        written.extend_from_slice(&rest[..n]);
+                    }
                     for h in &rest[..n] {
                         note(&mut info, h, position, segment_base_offset);
                         records += u64::try_from(h.record_count).unwrap_or(0);
@@ -392,7 +429,9 @@ impl Log {
                     rest = &rest[n..];
                     let Some(next) = rest.first() else { break };
                     // The next batch did not fit: it starts a new segment.
-                    let r = self.roll(&mut w, next.base_offset);
+                    let r = self
+                        .producers_at_roll(&mut w, &written, pending.is_some(), next.base_offset)
+                        .and_then(|()| self.roll(&mut w, next.base_offset));
                     self.fail_on_io(r)?;
                 }
                 break;
@@ -416,8 +455,18 @@ impl Log {
                 .store(header.next_offset(), Ordering::Release);
             records += u64::try_from(header.record_count).unwrap_or(0);
             note(&mut info, &header, position, segment_base_offset);
+            // Kept only if a later batch of this append may roll (never for one batch).
+            if pending.is_some() && batches.peek().is_some() {
+                written.push(header);
+            }
         }
         let info = info.ok_or_else(no_batches)?;
+        // The batches are in the segment: their producers' state follows, in the same order.
+        let end = info.last_offset + 1;
+        match pending {
+            Some(u) => w.producers.apply(u, end),
+            None => w.producers.advance_to(end),
+        }
         w.unflushed_records += records;
         let flush = self
             .config
@@ -432,5 +481,55 @@ impl Log {
             self.flush()?;
         }
         Ok(info)
+    }
+
+    /// Before a roll to `new_base` in the middle of an append: the producer state up to
+    /// `new_base` is the state before the append plus the batches it wrote so far. With no
+    /// producer batch in the append that is the state as it is, moved up (the roll snapshots
+    /// it); otherwise it is snapshotted here, the append's changes being applied only at its end.
+    fn producers_at_roll(
+        &self,
+        w: &mut Writer,
+        written: &[BatchHeader],
+        has_producers: bool,
+        new_base: i64,
+    ) -> Result<()> {
+        if !has_producers {
+            w.producers.advance_to(new_base);
+            return Ok(());
+        }
+        let mut state = w.producers.clone();
+        for h in written {
+            state.replay(h);
+        }
+        state.advance_to(new_base);
+        super::producer_state::write_snapshot(&self.dir, &state).map(|_| ())
+    }
+
+    /// The answer to a retried batch: the original batch's offsets and timestamp, and its place
+    /// if the log still holds it.
+    fn duplicate_answer(&self, d: &BatchMetadata) -> AppendInfo {
+        let mut info = AppendInfo {
+            first_offset: d.first_offset(),
+            last_offset: d.last_offset,
+            max_timestamp: d.timestamp,
+            segment_base_offset: d.first_offset(),
+            position: 0,
+            size: 0,
+            leader_epoch: None,
+            duplicate: true,
+        };
+        if let Some(seg) = self.floor_segment(d.first_offset()) {
+            info.segment_base_offset = seg.base_offset();
+            if let Ok(view) = self.view_of(&seg) {
+                let data = view.data();
+                if let Ok(Some((position, h))) = view.locate(&seg, d.first_offset(), &data) {
+                    info.position = position as u64;
+                    info.size = h.total_size();
+                    info.leader_epoch = epoch_of(&h);
+                }
+            }
+        }
+        info
     }
 }

@@ -33,6 +33,8 @@ mod open;
 mod pause;
 #[cfg(test)]
 mod power_loss;
+pub mod producer_state;
+mod producers;
 mod read;
 mod record;
 mod retention;
@@ -141,6 +143,11 @@ pub struct AppendInfo {
     /// A leader's `acks=all` append is complete only while its offsets hold batches of this
     /// epoch (see [`Partition::acks_all_status`](crate::replica::Partition::acks_all_status)).
     pub leader_epoch: Option<i32>,
+    /// True if nothing was appended because the batch is an idempotent producer's retry of a
+    /// batch the log holds (Kafka's duplicate answer): the offsets and timestamp are the
+    /// original batch's, and the place is that batch's (size 0 and no epoch if it is no
+    /// longer in the log).
+    pub duplicate: bool,
 }
 
 /// What opening the log found and did.
@@ -167,6 +174,8 @@ struct Writer {
     unflushed_records: u64,
     /// Clock time of the last flush (for `flush_ms`).
     last_flush_ms: i64,
+    /// The idempotent producers' state, up to the log end offset.
+    producers: producer_state::ProducerStateManager,
 }
 
 /// One partition's log. See the module docs.
@@ -392,6 +401,11 @@ impl Log {
         let old = old.finish()?;
         old.set_end_offset(new_base);
         let new = ActiveSegment::create(&self.dir, new_base, &self.config, self.clock.now_ms())?;
+        // The state up to the new base, snapshotted as Kafka's roll does (an append that rolls
+        // in its middle has written its own, see `producers_at_roll`).
+        if w.producers.map_end_offset() == new_base {
+            self.snapshot_at_roll(w)?;
+        }
         checkpoint::sync_dir(&self.dir)?;
         self.segments_mut().push(Arc::clone(&new.segment));
         w.active = Some(new);
@@ -573,8 +587,8 @@ impl Log {
         if self.closed.swap(true, Ordering::AcqRel) {
             return Ok(());
         }
-        let active = match self.writer.lock() {
-            Ok(mut w) => w.active.take(),
+        let (active, producers) = match self.writer.lock() {
+            Ok(mut w) => (w.active.take(), std::mem::take(&mut w.producers)),
             Err(_) => return Err(Error::PreviousIo),
         };
         let Some(active) = active else {
@@ -587,6 +601,7 @@ impl Log {
         let leo = self.log_end_offset();
         active.finish()?;
         self.remove_all_pending()?;
+        self.snapshot_at_close(&producers)?;
         // The writer is gone (`active` taken): no truncation can come any more.
         self.advance_recovery_point(leo, self.truncations.load(Ordering::Acquire))?;
         {

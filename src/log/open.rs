@@ -162,6 +162,7 @@ pub(super) fn open(
             active: Some(active),
             unflushed_records: 0,
             last_flush_ms: now,
+            producers: super::producer_state::ProducerStateManager::new_at(log_end_offset),
         }),
         flush_lock: Mutex::new(()),
         structure_lock: Mutex::new(()),
@@ -182,6 +183,7 @@ pub(super) fn open(
         #[cfg(test)]
         pauses: super::pause::Pauses::default(),
     };
+    log.load_producer_state(clean)?;
     if recovery_point > log_end_offset {
         // A checkpoint past the end (a cut tail) must not outlive this open: it comes down,
         // durably (a new file renamed over the old).

@@ -8,11 +8,14 @@
 //! - no corrupt or invented byte is returned: every batch read is one the workload wrote at that
 //!   offset, record ids, timestamps and value bytes checked;
 //! - the log start is one the log had (never below a checkpointed one, never above the highest);
-//! - the recovered log takes new appends at its log end, and keeps them across a clean reopen.
+//! - the recovered log takes new appends at its log end, and keeps them across a clean reopen;
+//! - the newest idempotent batch in the image, retried by its producer, is answered as a
+//!   duplicate with its offsets and not appended again (issue 20: the producer state, rebuilt
+//!   from `.snapshot` files and the log after them, matches the image).
 //!
 //! `PARTLOG_POWER_SEED=<seed>` replays one seed (a failure prints it).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -24,6 +27,13 @@ use crate::Log;
 
 /// A batch the workload wrote: (base offset, first record id, record count).
 type BatchId = (i64, u64, usize);
+
+/// What the workload wrote: every batch, and the idempotent ones as built (for retries).
+#[derive(Default)]
+struct Written {
+    ids: HashSet<BatchId>,
+    idempotent: HashMap<BatchId, RecordBatch>,
+}
 
 /// What an image taken now must show.
 #[derive(Debug, Clone, Default)]
@@ -78,6 +88,8 @@ fn config() -> Config {
         retention_bytes: 40 * 1024,
         retention_ms: -1,
         file_delete_delay_ms: 0,
+        // Record timestamps are record ids (1970): producers must not expire at open.
+        producer_id_expiration_ms: i64::MAX,
         ..Config::default()
     }
 }
@@ -112,7 +124,7 @@ fn check_batch(batch: &RecordBatch) -> Result<BatchId, String> {
 }
 
 /// Opens the image and checks it (see the module docs).
-fn check_image(image: &Image, written: &HashSet<BatchId>) -> Result<(), String> {
+fn check_image(image: &Image, written: &Written) -> Result<(), String> {
     let e = &image.expect;
     let log = Log::open(&image.dir, config()).map_err(|err| format!("open failed: {err}"))?;
     let (start, end, rp) = (
@@ -142,7 +154,7 @@ fn check_image(image: &Image, written: &HashSet<BatchId>) -> Result<(), String> 
         }
         for b in &r.batches {
             let id = check_batch(b)?;
-            if !written.contains(&id) {
+            if !written.ids.contains(&id) {
                 return Err(format!("batch {id:?} was never written at that offset"));
             }
             found.insert(id);
@@ -156,6 +168,38 @@ fn check_image(image: &Image, written: &HashSet<BatchId>) -> Result<(), String> 
                 "flushed batch {b:?} (durable below {}) lost; log is [{start}, {end})",
                 e.durable_upto
             ));
+        }
+    }
+    // Retries are never appended twice: the producer of the newest idempotent batch in the
+    // image retries each of its batches there, oldest first; each is answered as a duplicate
+    // with its offsets or refused (older than the state keeps: out of order), and the newest
+    // is always a duplicate.
+    let newest = found
+        .iter()
+        .filter(|id| written.idempotent.contains_key(id))
+        .max_by_key(|id| id.0);
+    if let Some(newest) = newest {
+        let pid = written.idempotent[newest].header().producer_id;
+        let mut mine: Vec<&BatchId> = found
+            .iter()
+            .filter(|id| {
+                written
+                    .idempotent
+                    .get(id)
+                    .is_some_and(|b| b.header().producer_id == pid)
+            })
+            .collect();
+        mine.sort_by_key(|id| id.0);
+        for id in mine {
+            match log.append_batch(&written.idempotent[id]) {
+                Ok(info) if info.duplicate && info.first_offset == id.0 => {}
+                Err(crate::Error::Producer(_)) if id != newest => {}
+                other => {
+                    return Err(format!(
+                        "retry of idempotent batch {id:?} (newest {newest:?}): {other:?}"
+                    ))
+                }
+            }
         }
     }
     // The recovered log goes on at its end, across a clean reopen.
@@ -183,12 +227,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 /// Runs one seeded workload, building up to `budget` images (about one crash point in
 /// `one_in`); returns the images with what each must show, the batches written, and the events.
-fn run_workload(
-    seed: u64,
-    root: &Path,
-    budget: usize,
-    one_in: u64,
-) -> (Vec<Image>, HashSet<BatchId>, u64) {
+fn run_workload(seed: u64, root: &Path, budget: usize, one_in: u64) -> (Vec<Image>, Written, u64) {
     let dir = root.join("log");
     std::fs::create_dir_all(&dir).unwrap();
     let shared = Arc::new(Mutex::new(Shared {
@@ -226,8 +265,11 @@ fn run_workload(
     let open = || Log::open_with_clock(&dir, config(), clock.clone()).unwrap();
     let mut log = Some(open());
     let mut rng = Rng(seed ^ 0x5EED);
-    let mut written = HashSet::new();
+    let mut written = Written::default();
     let mut next_id = 1u64;
+    // The idempotent producer of `append_batch`: a new id whenever a truncation may have cut
+    // its sequence (its next batch would be out of order).
+    let (mut producer_id, mut next_seq) = (1i64, 0i32);
     let set = |f: &dyn Fn(&mut Expect)| f(&mut lock(&shared).expect);
 
     let verbose = std::env::var_os("PARTLOG_POWER_VERBOSE").is_some();
@@ -250,7 +292,7 @@ fn run_workload(
                 let big = rng.below(8) == 0;
                 let n = if big { 1 } else { 1 + rng.below(8) as usize };
                 let id = (end, next_id, n);
-                written.insert(id);
+                written.ids.insert(id);
                 let records: Vec<SimpleRecord> = (next_id..next_id + n as u64)
                     .map(|i| {
                         let value = if big { big_value_of(i) } else { value_of(i) };
@@ -260,11 +302,16 @@ fn run_workload(
                 let info = if rng.coin() {
                     l.append(&records).unwrap()
                 } else {
-                    let mut b = BatchBuilder::new();
+                    let mut b = BatchBuilder::new().producer(producer_id, 0, next_seq);
                     for r in &records {
                         b.push(r).unwrap();
                     }
-                    l.append_batch(&b.build().unwrap()).unwrap()
+                    let batch = b.build().unwrap();
+                    next_seq += n as i32;
+                    let info = l.append_batch(&batch).unwrap();
+                    assert!(!info.duplicate);
+                    written.idempotent.insert(id, batch);
+                    info
                 };
                 assert_eq!(info.first_offset, end);
                 next_id += n as u64;
@@ -288,6 +335,7 @@ fn run_workload(
                     }
                 });
                 assert_eq!(l.truncate_to(to).unwrap(), new_end);
+                (producer_id, next_seq) = (producer_id + 1, 0);
                 set(&|e| {
                     e.batches.retain(|b| b.0 < new_end);
                     if fully {
@@ -328,6 +376,7 @@ fn run_workload(
                     e.start_ceiling = e.start_ceiling.max(to);
                 });
                 assert_eq!(l.truncate_fully_and_start_at(to).unwrap(), to);
+                (producer_id, next_seq) = (producer_id + 1, 0);
                 set(&|e| {
                     e.batches.clear();
                     e.start_floor = to;

@@ -335,6 +335,8 @@ impl Log {
                 reason: d.reason,
             });
         }
+        // A segment's snapshot goes with it (Kafka's `deleteProducerSnapshots`).
+        self.remove_snapshots_below(first_kept)?;
         checkpoint::sync_dir(&self.dir)?;
         lock(&self.pending_deletes).push(PendingDelete {
             due_ms,
@@ -410,6 +412,7 @@ impl Log {
         if self.flush_due(now_ms)? {
             self.flush()?;
         }
+        self.remove_expired_producers(now_ms)?;
         self.apply_retention(now_ms)
     }
 

@@ -47,7 +47,9 @@ impl Log {
             });
         }
         let started = self.truncation_count();
-        let r = self.truncate_locked(&mut w, offset);
+        let r = self
+            .truncate_locked(&mut w, offset)
+            .and_then(|leo| self.rebuild_producer_state(&mut w).map(|()| leo));
         self.fail_if_cut(r, started)
     }
 
@@ -133,6 +135,9 @@ impl Log {
         if self.recovery_point() < offset {
             self.reset_recovery_point(offset)?;
         }
+        // 5. Nor any producer state (Kafka's `truncateFullyAndStartAt`).
+        self.remove_all_snapshots()?;
+        w.producers = super::producer_state::ProducerStateManager::new_at(offset);
         Ok(offset)
     }
 

@@ -1,0 +1,285 @@
+//! Kafka's producer rules, one test per rule (`ProducerAppendInfo`, `ProducerStateEntry`).
+
+use std::path::Path;
+
+use super::*;
+
+/// A batch header of `records` records from producer `pid` at `epoch`, first sequence `seq`.
+fn batch(pid: i64, epoch: i16, seq: i32, records: i32) -> BatchHeader {
+    BatchHeader {
+        base_offset: 0,
+        batch_length: 100,
+        partition_leader_epoch: -1,
+        magic: 2,
+        crc: 0,
+        attributes: 0,
+        last_offset_delta: records - 1,
+        base_timestamp: 1000,
+        max_timestamp: 1000,
+        producer_id: pid,
+        producer_epoch: epoch,
+        base_sequence: seq,
+        record_count: records,
+    }
+}
+
+/// Appends `h` as a client at the state's end; returns the first offset given, or the duplicate.
+fn client(state: &mut ProducerStateManager, h: BatchHeader) -> Result<Outcome, ProducerError> {
+    let base = state.map_end_offset();
+    match state.analyze(std::iter::once(&h), Check::Client, &mut |_| base)? {
+        Analysis::Append(u) => {
+            state.apply(u, base + i64::from(h.last_offset_delta) + 1);
+            Ok(Outcome::Appended(base))
+        }
+        Analysis::Duplicate(d) => Ok(Outcome::Duplicate(d.first_offset(), d.last_offset)),
+    }
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum Outcome {
+    Appended(i64),
+    Duplicate(i64, i64),
+}
+
+fn follower(state: &mut ProducerStateManager, mut h: BatchHeader) {
+    h.base_offset = state.map_end_offset();
+    state.replay(&h);
+}
+
+#[test]
+fn in_sequence_batches_are_appended() {
+    let mut s = ProducerStateManager::default();
+    assert_eq!(client(&mut s, batch(7, 0, 0, 3)), Ok(Outcome::Appended(0)));
+    assert_eq!(client(&mut s, batch(7, 0, 3, 2)), Ok(Outcome::Appended(3)));
+    let e = s.entry(7).unwrap();
+    assert_eq!((e.producer_epoch, e.last_sequence()), (0, 4));
+}
+
+#[test]
+fn an_older_epoch_is_fenced() {
+    let mut s = ProducerStateManager::default();
+    client(&mut s, batch(7, 3, 0, 1)).unwrap();
+    assert_eq!(
+        client(&mut s, batch(7, 2, 1, 1)),
+        Err(ProducerError::InvalidProducerEpoch {
+            producer_id: 7,
+            producer_epoch: 2,
+            current_epoch: 3
+        })
+    );
+}
+
+#[test]
+fn a_duplicate_of_any_of_the_last_five_batches_returns_the_original_offsets() {
+    let mut s = ProducerStateManager::default();
+    for i in 0..6 {
+        client(&mut s, batch(7, 0, i * 2, 2)).unwrap();
+    }
+    // Batches 1..=5 (sequences 2..=11) are retained; each retry answers with its offsets.
+    for i in 1..6 {
+        assert_eq!(
+            client(&mut s, batch(7, 0, i * 2, 2)),
+            Ok(Outcome::Duplicate(i64::from(i) * 2, i64::from(i) * 2 + 1))
+        );
+    }
+    assert_eq!(s.map_end_offset(), 12, "no duplicate was appended");
+}
+
+#[test]
+fn a_duplicate_older_than_the_last_five_batches_is_out_of_order() {
+    let mut s = ProducerStateManager::default();
+    for i in 0..6 {
+        client(&mut s, batch(7, 0, i, 1)).unwrap();
+    }
+    assert_eq!(
+        client(&mut s, batch(7, 0, 0, 1)),
+        Err(ProducerError::OutOfOrderSequence {
+            producer_id: 7,
+            producer_epoch: 0,
+            first_sequence: 0,
+            last_sequence: 5
+        })
+    );
+}
+
+#[test]
+fn a_partial_overlap_with_a_retained_batch_is_not_a_duplicate() {
+    let mut s = ProducerStateManager::default();
+    client(&mut s, batch(7, 0, 0, 4)).unwrap();
+    assert!(matches!(
+        client(&mut s, batch(7, 0, 0, 2)),
+        Err(ProducerError::OutOfOrderSequence { .. })
+    ));
+}
+
+#[test]
+fn a_gap_in_sequence_is_out_of_order() {
+    let mut s = ProducerStateManager::default();
+    client(&mut s, batch(7, 0, 0, 2)).unwrap();
+    assert_eq!(
+        client(&mut s, batch(7, 0, 5, 1)),
+        Err(ProducerError::OutOfOrderSequence {
+            producer_id: 7,
+            producer_epoch: 0,
+            first_sequence: 5,
+            last_sequence: 1
+        })
+    );
+}
+
+#[test]
+fn an_unknown_producer_is_accepted_at_any_sequence() {
+    // Kafka 4.x (KIP-360): the log layer no longer raises UNKNOWN_PRODUCER_ID.
+    let mut s = ProducerStateManager::default();
+    assert_eq!(client(&mut s, batch(9, 4, 42, 1)), Ok(Outcome::Appended(0)));
+    assert_eq!(client(&mut s, batch(9, 4, 43, 1)), Ok(Outcome::Appended(1)));
+}
+
+#[test]
+fn sequences_wrap_from_int_max_to_zero() {
+    let mut s = ProducerStateManager::default();
+    client(&mut s, batch(7, 0, i32::MAX - 1, 2)).unwrap();
+    assert_eq!(s.entry(7).unwrap().last_sequence(), i32::MAX);
+    assert_eq!(client(&mut s, batch(7, 0, 0, 1)), Ok(Outcome::Appended(2)));
+    // A batch that itself wraps: last sequence = base + delta past MAX.
+    let mut s = ProducerStateManager::default();
+    client(&mut s, batch(7, 0, i32::MAX - 1, 4)).unwrap();
+    assert_eq!(s.entry(7).unwrap().last_sequence(), 1);
+    assert_eq!(
+        client(&mut s, batch(7, 0, i32::MAX - 1, 4)),
+        Ok(Outcome::Duplicate(0, 3))
+    );
+    assert_eq!(client(&mut s, batch(7, 0, 2, 1)), Ok(Outcome::Appended(4)));
+}
+
+#[test]
+fn a_new_epoch_must_start_at_sequence_zero() {
+    let mut s = ProducerStateManager::default();
+    client(&mut s, batch(7, 0, 0, 3)).unwrap();
+    assert_eq!(
+        client(&mut s, batch(7, 1, 3, 1)),
+        Err(ProducerError::OutOfOrderSequence {
+            producer_id: 7,
+            producer_epoch: 1,
+            first_sequence: 3,
+            last_sequence: 2
+        })
+    );
+    assert_eq!(client(&mut s, batch(7, 1, 0, 1)), Ok(Outcome::Appended(3)));
+    // The new epoch dropped the old epoch's batches: their retry is fenced, not a duplicate.
+    assert!(matches!(
+        client(&mut s, batch(7, 0, 0, 3)),
+        Err(ProducerError::InvalidProducerEpoch { .. })
+    ));
+}
+
+#[test]
+fn a_batch_with_a_producer_id_and_no_sequence_is_refused() {
+    let mut s = ProducerStateManager::default();
+    assert_eq!(
+        client(&mut s, batch(7, 0, -1, 1)),
+        Err(ProducerError::InvalidSequence {
+            producer_id: 7,
+            base_sequence: -1
+        })
+    );
+}
+
+#[test]
+fn a_non_transactional_batch_during_an_open_transaction_is_refused() {
+    let mut s = ProducerStateManager::default();
+    let mut t = batch(7, 0, 0, 1);
+    t.attributes |= 0x10;
+    client(&mut s, t).unwrap();
+    assert_eq!(s.entry(7).unwrap().current_txn_first_offset, Some(0));
+    assert_eq!(
+        client(&mut s, batch(7, 0, 1, 1)),
+        Err(ProducerError::InvalidTxnState {
+            producer_id: 7,
+            txn_first_offset: 0
+        })
+    );
+}
+
+#[test]
+fn follower_appends_update_the_state_without_checks() {
+    let mut s = ProducerStateManager::default();
+    follower(&mut s, batch(7, 3, 0, 1));
+    follower(&mut s, batch(7, 2, 9, 1)); // older epoch, gap: taken as is
+    let e = s.entry(7).unwrap();
+    assert_eq!((e.producer_epoch, e.last_sequence()), (2, 9));
+}
+
+#[test]
+fn batches_without_a_producer_id_leave_the_state_alone() {
+    let mut s = ProducerStateManager::default();
+    assert_eq!(
+        client(&mut s, batch(-1, -1, -1, 3)),
+        Ok(Outcome::Appended(0))
+    );
+    assert!(s.is_empty());
+}
+
+#[test]
+fn producers_expire_after_the_expiration_time_unless_a_transaction_is_open() {
+    let mut s = ProducerStateManager::default();
+    client(&mut s, batch(1, 0, 0, 1)).unwrap(); // timestamp 1000
+    let mut t = batch(2, 0, 0, 1);
+    t.attributes |= 0x10;
+    client(&mut s, t).unwrap();
+    assert_eq!(s.remove_expired(1999, 1000), 0);
+    assert_eq!(s.remove_expired(2000, 1000), 1);
+    assert!(s.entry(1).is_none() && s.entry(2).is_some());
+}
+
+#[test]
+fn a_snapshot_round_trips_the_newest_batch_of_each_producer() {
+    let mut s = ProducerStateManager::default();
+    for i in 0..3 {
+        client(&mut s, batch(5, 1, i * 2, 2)).unwrap();
+    }
+    client(&mut s, batch(6, 0, i32::MAX, 2)).unwrap();
+    let bytes = s.to_snapshot_bytes();
+    assert_eq!(bytes.len(), 10 + 46 * 2);
+    let back = ProducerStateManager::from_snapshot_bytes(&bytes, 8, Path::new("x")).unwrap();
+    assert_eq!(back.map_end_offset(), 8);
+    let e = back.entry(5).unwrap();
+    assert_eq!(
+        e.batches.len(),
+        1,
+        "one batch per producer after a restart, as in Kafka"
+    );
+    assert_eq!(
+        (e.batches[0].first_sequence(), e.batches[0].first_offset()),
+        (4, 4)
+    );
+    assert_eq!(back.entry(6).unwrap().batches[0].first_sequence(), i32::MAX);
+    // The retry of the newest batch is still answered as a duplicate after the reload.
+    let mut back = back;
+    assert_eq!(
+        client(&mut back, batch(5, 1, 4, 2)),
+        Ok(Outcome::Duplicate(4, 5))
+    );
+}
+
+#[test]
+fn a_snapshot_with_a_bad_crc_version_or_size_is_corrupt() {
+    let mut s = ProducerStateManager::default();
+    client(&mut s, batch(5, 1, 0, 2)).unwrap();
+    let good = s.to_snapshot_bytes();
+    let mut flipped = good.clone();
+    flipped[20] ^= 1;
+    let mut version = good.clone();
+    version[1] = 2;
+    for bad in [
+        &flipped[..],
+        &version[..],
+        &good[..good.len() - 1],
+        &good[..4],
+    ] {
+        assert!(matches!(
+            ProducerStateManager::from_snapshot_bytes(bad, 0, Path::new("x")),
+            Err(Error::Corrupt { .. })
+        ));
+    }
+}

@@ -1,0 +1,139 @@
+//! The log's side of the producer state: loading it at open from the newest snapshot and the
+//! batches after it, rebuilding it after a truncation, snapshots at roll and close, expiry.
+
+use super::producer_state::{
+    self, list_snapshots, load_latest, remove_snapshots, ProducerStateEntry, ProducerStateManager,
+};
+use super::{Log, Writer};
+use crate::batch::BatchHeader;
+use crate::checkpoint;
+use crate::error::{Error, Result};
+
+impl Log {
+    /// The state the log holds for `producer_id` (its epoch, its last batches), if any.
+    pub fn producer_state(&self, producer_id: i64) -> Result<Option<ProducerStateEntry>> {
+        let w = self.writer()?;
+        Ok(w.producers.entry(producer_id).cloned())
+    }
+
+    /// How many producer ids the log holds state for.
+    pub fn producer_count(&self) -> Result<usize> {
+        Ok(self.writer()?.producers.len())
+    }
+
+    /// Removes the producers whose last batch is `producer_id_expiration_ms` or more older than
+    /// `now_ms` (Kafka's `producer.id.expiration.ms`; no open transaction). Returns how many.
+    ///
+    /// # Errors
+    /// [`Error::PreviousIo`] if the writer lock was poisoned.
+    pub fn remove_expired_producers(&self, now_ms: i64) -> Result<usize> {
+        let expiry = self.config.producer_id_expiration_ms;
+        Ok(self.writer()?.producers.remove_expired(now_ms, expiry))
+    }
+
+    /// Loads the state at open (Kafka's `truncateAndReload` then `rebuildProducerState`):
+    /// snapshots past the log end or below the log start go; the newest valid one left is
+    /// loaded and the batches after it replayed. A clean open with no snapshot at all starts
+    /// empty with no scan (Kafka's upgrade path); any other open with none replays the log from
+    /// its start. Ends with a snapshot at the log end offset if there was none.
+    pub(super) fn load_producer_state(&self, clean: bool) -> Result<()> {
+        let leo = self.log_end_offset();
+        let start = self.log_start_offset();
+        let any = !list_snapshots(&self.dir)?.is_empty();
+        remove_snapshots(&self.dir, |o| o > leo || o < start)?;
+        let mut state = match load_latest(&self.dir, start, leo)? {
+            Some(s) => s,
+            None if clean && !any => ProducerStateManager::new_at(leo),
+            None => ProducerStateManager::new_at(start),
+        };
+        self.replay_producers(&mut state, leo)?;
+        state.remove_expired(self.clock.now_ms(), self.config.producer_id_expiration_ms);
+        let mut w = self.writer()?;
+        if !producer_state::snapshot_path(&self.dir, leo).exists() && leo > start {
+            producer_state::write_snapshot(&self.dir, &state)?;
+        }
+        w.producers = state;
+        Ok(())
+    }
+
+    /// After a truncation to the log end offset (writer lock held as `w`): snapshots above it
+    /// go (durably: a snapshot of the cut history must never describe the new one), and the
+    /// state is rebuilt from the newest snapshot left and the batches after it.
+    pub(super) fn rebuild_producer_state(&self, w: &mut Writer) -> Result<()> {
+        let leo = self.log_end_offset();
+        let start = self.log_start_offset();
+        if remove_snapshots(&self.dir, |o| o > leo)? > 0 {
+            checkpoint::sync_dir(&self.dir)?;
+        }
+        let mut state = match load_latest(&self.dir, start, leo)? {
+            Some(s) => s,
+            None => ProducerStateManager::new_at(start),
+        };
+        self.replay_producers(&mut state, leo)?;
+        w.producers = state;
+        Ok(())
+    }
+
+    /// Applies every batch from the state's map end offset up to `to`, as a follower would.
+    /// Walks batch headers only: the bytes were validated when written or by recovery (below the
+    /// recovery point they are trusted, as every read path trusts them), so no CRC is computed
+    /// here and a replay costs a header read per batch.
+    fn replay_producers(&self, state: &mut ProducerStateManager, to: i64) -> Result<()> {
+        let from = state.map_end_offset().max(self.log_start_offset());
+        let segments: Vec<_> = self.segments().clone();
+        let first = segments
+            .partition_point(|s| s.base_offset() <= from)
+            .saturating_sub(1);
+        for seg in &segments[first..] {
+            if seg.base_offset() >= to {
+                break;
+            }
+            let view = self.view_of(seg)?;
+            let data = view.data();
+            let mut pos = 0usize;
+            while let Some(rest) = data.get(pos..).filter(|r| !r.is_empty()) {
+                let h = BatchHeader::parse(rest).map_err(|e| {
+                    Error::corrupt(
+                        &seg.paths().log,
+                        pos as u64,
+                        format!("producer replay: {e}"),
+                    )
+                })?;
+                if h.base_offset >= to {
+                    break;
+                }
+                if h.next_offset() > state.map_end_offset() {
+                    state.replay(&h);
+                }
+                pos += h.total_size();
+            }
+        }
+        state.advance_to(to);
+        Ok(())
+    }
+
+    /// A roll to `new_base` (writer lock held): the state up to it is snapshotted, as Kafka's
+    /// roll does (no sync: the roll's directory sync makes the name durable).
+    pub(super) fn snapshot_at_roll(&self, w: &Writer) -> Result<()> {
+        producer_state::write_snapshot(&self.dir, &w.producers).map(|_| ())
+    }
+
+    /// A clean close: the state at the log end offset, synced before the clean-shutdown marker.
+    pub(super) fn snapshot_at_close(&self, state: &ProducerStateManager) -> Result<()> {
+        producer_state::write_snapshot_synced(&self.dir, state)
+    }
+
+    /// Snapshots below `offset` go (retention and delete-records: Kafka deletes a segment's
+    /// snapshot with it).
+    pub(super) fn remove_snapshots_below(&self, offset: i64) -> Result<()> {
+        remove_snapshots(&self.dir, |o| o < offset).map(|_| ())
+    }
+
+    /// Every snapshot goes (a full truncation).
+    pub(super) fn remove_all_snapshots(&self) -> Result<()> {
+        if remove_snapshots(&self.dir, |_| true)? > 0 {
+            checkpoint::sync_dir(&self.dir)?;
+        }
+        Ok(())
+    }
+}
