@@ -41,7 +41,10 @@ pub use group::{
 };
 pub use metadata::{TopicConfig, TOPIC_METADATA_SUFFIX};
 pub use name::{parse_partition_dir_name, TopicName, MAX_TOPIC_NAME_LEN};
-pub use offsets::{OffsetStore, OffsetsRecovery, MAX_FRAME_BYTES, OFFSETS_FILE};
+pub use offsets::{
+    OffsetStore, OffsetsRecovery, DATA_DIR_OFFSETS_FILE, DATA_DIR_OFFSETS_LOCK, LEGACY_OFFSETS_DIR,
+    MAX_FRAME_BYTES, OFFSETS_FILE,
+};
 pub use partitioner::{murmur2, partition_for_key, to_positive, Partitioner, DEFAULT_BATCH_SIZE};
 pub use producer::{Producer, ProducerConfig};
 pub use store::{
