@@ -320,6 +320,7 @@ fn delete_removes_only_that_topic() {
     assert_eq!(
         left,
         [
+            ".kafka_cleanshutdown",
             ".partlog-checkpoint.lock",
             "a-1-0",
             "a-1-1",

@@ -31,8 +31,8 @@ pub use consumer::{Consumer, ConsumerConfig, ConsumerRecord, OffsetReset};
 pub use data_dir::{
     read_partition_metadata, write_partition_metadata, DataDir, MetaProperties,
     PartitionCheckpoint, Uuid, UuidParseError, CHECKPOINT_LOCK_FILE, CLEANER_OFFSET_CHECKPOINT,
-    LOG_START_OFFSET_CHECKPOINT, META_PROPERTIES, PARTITION_METADATA, RECOVERY_POINT_CHECKPOINT,
-    REPLICATION_OFFSET_CHECKPOINT,
+    KAFKA_CLEAN_SHUTDOWN_FILE, LOG_START_OFFSET_CHECKPOINT, META_PROPERTIES, PARTITION_METADATA,
+    RECOVERY_POINT_CHECKPOINT, REPLICATION_OFFSET_CHECKPOINT,
 };
 pub use group::{
     CoordinatorConfig, GroupCoordinator, GroupDescription, JoinRequest, MemberDescription,

@@ -279,6 +279,7 @@ impl Topic {
             let partition = topic.open_partition(p, PartitionCheckpoint::default())?;
             topic.partitions.push(partition);
         }
+        topic.dir.take_clean_shutdown_marker()?;
         checkpoint::sync_dir(data_dir)?;
         // The commit point: from here on the topic exists.
         topic.metadata.write(data_dir)?;
@@ -443,6 +444,7 @@ impl Topic {
         if !had_id {
             topic.metadata.write(data_dir)?;
         }
+        topic.dir.take_clean_shutdown_marker()?;
         Ok(topic)
     }
 
@@ -695,7 +697,9 @@ impl Topic {
     }
 
     /// Closes every partition cleanly (checkpointing the high watermarks), after flushing them
-    /// and writing the data directory's shared checkpoints ([`Topic::checkpoint`]).
+    /// and writing the data directory's shared checkpoints ([`Topic::checkpoint`]); then, if
+    /// nothing in the data directory is open any more, Kafka's clean-shutdown marker (see
+    /// [`DataDir`]'s docs), so that a broker started on it recovers nothing.
     ///
     /// # Errors
     /// The first error of the flush, the checkpoint or [`Partition::close`]; every partition is
@@ -708,7 +712,10 @@ impl Topic {
                 first = r;
             }
         }
-        first
+        first?;
+        // Kafka's clean-shutdown marker, once nothing in the directory is open.
+        self.dir.write_clean_shutdown_marker_if_all_closed()?;
+        Ok(())
     }
 
     /// Drops the topic as a killed process would: nothing flushed or checkpointed.
