@@ -732,3 +732,32 @@ fn partitions_a_kafka_broker_shut_down_cleanly_open_without_recovery() {
     assert_eq!(t.partition(0).unwrap().log_end_offset(), 25);
     t.close().unwrap();
 }
+
+#[test]
+fn a_partition_a_broker_crashed_on_after_partlog_closed_it_is_recovered() {
+    let data = tempfile::tempdir().unwrap();
+    let t = Topic::create(data.path(), "rides", 1, small()).unwrap();
+    for i in 0..5 {
+        t.append(0, &[record(i)]).unwrap();
+    }
+    t.close().unwrap();
+    let pdir = data.path().join("rides-0");
+    assert!(pdir.join("clean-shutdown").exists());
+    // A broker starts (taking its marker off; partlog's own, which it does not know, stays),
+    // appends, and dies in the middle of a write: a torn batch at the end of the segment.
+    fs::remove_file(data.path().join(KAFKA_MARKER)).unwrap();
+    let log = pdir.join("00000000000000000000.log");
+    let mut bytes = fs::read(&log).unwrap();
+    let torn_at = bytes.len() as u64;
+    bytes.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0, 5, 0, 0, 1, 0, 0, 0]);
+    fs::write(&log, &bytes).unwrap();
+
+    let t = Topic::open(data.path(), "rides").unwrap();
+    let p = t.partition(0).unwrap();
+    let report = p.log().open_report().clone();
+    assert!(!report.clean, "{report:?}");
+    let (base, position, _) = report.truncated.expect("the torn batch is cut");
+    assert_eq!((base, position), (0, torn_at));
+    assert_eq!(p.log_end_offset(), 5);
+    t.close().unwrap();
+}

@@ -34,11 +34,13 @@
 //! without recovery; only its presence counts (the epoch is KIP-966's). partlog keeps the same
 //! meaning although several handles share a directory: a topic's clean close writes it only
 //! when no partition directory is open (in any process) and every one holds partlog's own
-//! per-partition marker (closed cleanly by partlog, or covered by a broker's marker); opening
-//! takes it off (again once the topic's partitions are locked, against a close that checked
-//! in between) and hands it down as partlog's own marker to every partition directory not
-//! open, so those open without a recovery scan. The marker is the topic layer's: a `Log`
-//! opened directly on a partition of a data directory neither reads nor removes it.
+//! per-partition marker. Opening a topic first makes those per-partition markers agree with
+//! the data directory's (see `reconcile_clean_shutdown_markers`: handed down to every
+//! partition directory not open when it is there, so the partitions of a directory a broker
+//! shut down cleanly open without a recovery scan; removed when it is not, since a broker
+//! never removes partlog's and may have run and crashed since), then takes it off once its
+//! partitions are open and locked. The marker is the topic layer's: a `Log` opened directly
+//! on a partition of a data directory neither reads nor removes it.
 //!
 //! # What a broker makes of partlog's extra files
 //! Kafka's `LogManager.loadLogs` lists a log directory and keeps only sub-directories, so the
@@ -343,53 +345,70 @@ impl DataDir {
                 meta
             }
         };
-        let dir = DataDir {
+        Ok(DataDir {
             path: path.to_owned(),
             meta,
-        };
-        dir.take_clean_shutdown_marker()?;
-        Ok(dir)
+        })
     }
 
-    /// Takes Kafka's clean-shutdown marker off the directory, under the checkpoint lock: from
-    /// now on a crash must lead a broker to recover. What the marker said is kept where
-    /// partlog's own recovery reads it: every partition directory nobody holds open gets
-    /// partlog's own per-partition marker (`clean-shutdown`, which [`crate::Log::open`]
-    /// trusts and removes), so the partitions of a directory a broker shut down cleanly open
-    /// without a recovery scan, whichever topic is opened first. Returns whether the marker
-    /// was there.
+    /// Before a topic's partitions open: makes partlog's own per-partition markers
+    /// (`clean-shutdown`, which [`crate::Log::open`] trusts and removes) agree with Kafka's
+    /// data-directory marker, in every partition directory nobody holds open (each under its
+    /// directory lock, so no `Log` opens it meanwhile):
+    /// - the marker is there (a broker, or partlog, closed everything cleanly): each gets
+    ///   partlog's marker, so partitions a broker shut down cleanly open without a recovery
+    ///   scan, whichever topic is opened first;
+    /// - it is not: each loses partlog's marker, which may be stale (a broker does not know
+    ///   it: one may have run on the partition and crashed since partlog closed it); the
+    ///   partition then recovers from its recovery point, which a clean close left at its end.
     ///
-    /// Called by [`DataDir::open`], and again by the topic layer once its partitions are open
-    /// (a handle closing meanwhile may have written the marker while they were not yet
-    /// locked).
+    /// Returns whether the marker was there; it stays until
+    /// [`DataDir::take_clean_shutdown_marker`].
+    ///
+    /// # Errors
+    /// [`Error::Io`].
+    pub(crate) fn reconcile_clean_shutdown_markers(&self) -> Result<bool> {
+        let _guard = self.lock()?;
+        let present = self.path.join(KAFKA_CLEAN_SHUTDOWN_FILE).exists();
+        for (t, p) in self.partition_dirs()? {
+            let pdir = self.path.join(format!("{t}-{p}"));
+            let _lock = match crate::log::DirLock::acquire(&pdir) {
+                Ok(lock) => lock,
+                Err(Error::Locked { .. }) => continue,
+                Err(e) => return Err(e),
+            };
+            let own = pdir.join(crate::log::CLEAN_SHUTDOWN_FILE);
+            match (present, own.exists()) {
+                (true, false) => {
+                    fs::File::create(&own)
+                        .and_then(|f| f.sync_all())
+                        .map_err(|e| Error::io(&own, "create", e))?;
+                    crate::durability::created(&own);
+                    crate::durability::file_synced(&own);
+                }
+                (false, true) => {
+                    checkpoint::remove_if_exists(&own)?;
+                }
+                _ => continue,
+            }
+            checkpoint::sync_dir(&pdir)?;
+        }
+        Ok(present)
+    }
+
+    /// Takes Kafka's clean-shutdown marker off the directory (once a topic's partitions are
+    /// open and locked): from now on a crash must lead a broker to recover. Returns whether
+    /// it was there.
     ///
     /// # Errors
     /// [`Error::Io`].
     pub(crate) fn take_clean_shutdown_marker(&self) -> Result<bool> {
-        let marker = self.path.join(KAFKA_CLEAN_SHUTDOWN_FILE);
-        if !marker.exists() {
-            return Ok(false);
-        }
         let _guard = self.lock()?;
-        if !marker.exists() {
-            return Ok(false);
+        let removed = checkpoint::remove_if_exists(&self.path.join(KAFKA_CLEAN_SHUTDOWN_FILE))?;
+        if removed {
+            checkpoint::sync_dir(&self.path)?;
         }
-        for (t, p) in self.partition_dirs()? {
-            let pdir = self.path.join(format!("{t}-{p}"));
-            let own = pdir.join(crate::log::CLEAN_SHUTDOWN_FILE);
-            if crate::log::is_locked(&pdir)? || own.exists() {
-                continue;
-            }
-            fs::File::create(&own)
-                .and_then(|f| f.sync_all())
-                .map_err(|e| Error::io(&own, "create", e))?;
-            crate::durability::created(&own);
-            crate::durability::file_synced(&own);
-            checkpoint::sync_dir(&pdir)?;
-        }
-        checkpoint::remove_if_exists(&marker)?;
-        checkpoint::sync_dir(&self.path)?;
-        Ok(true)
+        Ok(removed)
     }
 
     /// Writes Kafka's clean-shutdown marker if every partition directory in the directory was

@@ -275,6 +275,7 @@ impl Topic {
             options,
             partitions: Vec::with_capacity(partitions as usize),
         };
+        topic.dir.reconcile_clean_shutdown_markers()?;
         for p in 0..partitions {
             let partition = topic.open_partition(p, PartitionCheckpoint::default())?;
             topic.partitions.push(partition);
@@ -435,6 +436,7 @@ impl Topic {
             metadata,
             options,
         };
+        topic.dir.reconcile_clean_shutdown_markers()?;
         for p in 0..topic.metadata.partitions {
             topic.check_topic_id(p)?;
             let c = checkpoints.get(&p).copied().unwrap_or_default();
