@@ -605,3 +605,102 @@ fn produce_topic_compression_and_topic_compression_type() {
     ]);
     assert_ne!(out.code, 0);
 }
+
+/// The sub-directories of `data` a Kafka 4.4 broker would refuse at startup: its `LogManager`
+/// loads every sub-directory as a partition (`<topic>-<partition>`), skipping only
+/// `remote-log-index-cache` and `__cluster_metadata-N`, and refuses the whole directory when one
+/// does not parse.
+fn dirs_a_broker_refuses(data: &Path) -> Vec<String> {
+    std::fs::read_dir(data)
+        .unwrap()
+        .map(|e| e.unwrap())
+        .filter(|e| e.path().is_dir())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|name| {
+            let partition = name.rsplit_once('-').map(|(t, p)| (t, p.parse::<u32>()));
+            !matches!(partition, Some((t, Ok(_))) if !t.is_empty())
+                && name != "remote-log-index-cache"
+        })
+        .collect()
+}
+
+#[test]
+fn committed_group_offsets_leave_the_data_dir_loadable_by_a_kafka_broker() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = p(&tmp.path().join("data"));
+    ok(&[
+        "topic",
+        "create",
+        &data,
+        "--topic",
+        "t",
+        "--partitions",
+        "2",
+    ]);
+    let out = partlog_with_stdin(
+        &["produce-topic", &data, "--topic", "t", "--file", "-"],
+        Some("a\nb\nc\n"),
+    );
+    assert_eq!(out.code, 0, "{}", out.all());
+    let first = ok(&[
+        "consume",
+        &data,
+        "--topic",
+        "t",
+        "--group",
+        "g",
+        "--from-beginning",
+    ]);
+    assert_eq!(first.stdout.lines().count(), 3, "{}", first.stdout);
+    assert_eq!(
+        dirs_a_broker_refuses(Path::new(&data)),
+        Vec::<String>::new(),
+        "directories a broker would refuse the data directory for"
+    );
+    // The offsets are still there for the next run.
+    let second = ok(&["consume", &data, "--topic", "t", "--group", "g"]);
+    assert_eq!(second.stdout, "");
+}
+
+#[test]
+fn offsets_committed_in_the_old_consumer_offsets_dir_are_kept_and_moved_out_of_it() {
+    use partlog::topic::{GroupCoordinator, TopicPartition};
+    let tmp = tempfile::tempdir().unwrap();
+    let data_path = tmp.path().join("data");
+    let data = p(&data_path);
+    ok(&[
+        "topic",
+        "create",
+        &data,
+        "--topic",
+        "t",
+        "--partitions",
+        "1",
+    ]);
+    let out = partlog_with_stdin(
+        &["produce-topic", &data, "--topic", "t", "--file", "-"],
+        Some("r0\nr1\nr2\nr3\nr4\n"),
+    );
+    assert_eq!(out.code, 0, "{}", out.all());
+    // The layout of earlier versions: the store in DATA/__consumer_offsets/.
+    {
+        let old = GroupCoordinator::open(data_path.join("__consumer_offsets")).unwrap();
+        old.commit_standalone("g", &[(TopicPartition::new("t", 0), 3)])
+            .unwrap();
+    }
+    let out = ok(&["consume", &data, "--topic", "t", "--group", "g"]);
+    let values: Vec<_> = out
+        .stdout
+        .lines()
+        .map(|l| l.rsplit('\t').next().unwrap())
+        .collect();
+    assert_eq!(values, ["r3", "r4"], "{}", out.all());
+    assert!(
+        !data_path.join("__consumer_offsets").exists(),
+        "the old directory is gone"
+    );
+    assert_eq!(dirs_a_broker_refuses(&data_path), Vec::<String>::new());
+    let rows = json(&ok(&["groups", &data, "--json"]));
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(int(&rows[0], "currentOffset"), 5);
+}

@@ -426,7 +426,9 @@ fn a_stale_shared_recovery_point_never_lets_recovery_skip_what_the_partition_has
         20
     );
     let pdir = data.path().join("rides-0");
+    // As a crash leaves it: no marker of the partition's, none of the data directory's.
     fs::remove_file(pdir.join("clean-shutdown")).unwrap();
+    fs::remove_file(data.path().join(KAFKA_MARKER)).unwrap();
     fs::write(pdir.join("recovery-point-offset-checkpoint"), "0\n1\n0\n").unwrap();
     let first = pdir.join("00000000000000000000.log");
     let mut bytes = fs::read(&first).unwrap();
@@ -642,5 +644,120 @@ fn create_never_removes_partition_directories_a_broker_wrote() {
     // Adopting it keeps the records.
     let t = Topic::adopt(data.path(), "rides", small(), TopicOptions::default()).unwrap();
     assert_eq!(t.describe().partitions[0].log_end_offset, 2);
+    t.close().unwrap();
+}
+
+/// Kafka's data-directory clean-shutdown marker (`CleanShutdownFileHandler`): written on a clean
+/// close, removed while anything in the directory is open.
+const KAFKA_MARKER: &str = ".kafka_cleanshutdown";
+
+#[test]
+fn a_clean_close_writes_kafkas_clean_shutdown_marker_and_an_open_removes_it() {
+    let data = tempfile::tempdir().unwrap();
+    let marker = data.path().join(KAFKA_MARKER);
+    let t = Topic::create(data.path(), "rides", 2, small()).unwrap();
+    assert!(!marker.exists());
+    t.append(0, &[record(0)]).unwrap();
+    t.close().unwrap();
+    // What Kafka 4.4 writes: JSON with the version and a broker epoch (none known: -1).
+    assert_eq!(read(&marker), r#"{"version":0,"brokerEpoch":-1}"#);
+    let t = Topic::open(data.path(), "rides").unwrap();
+    assert!(!marker.exists(), "a crash now must lead to recovery");
+    t.close().unwrap();
+    assert!(marker.exists());
+}
+
+#[test]
+fn an_unclean_close_leaves_no_clean_shutdown_marker() {
+    let data = tempfile::tempdir().unwrap();
+    let marker = data.path().join(KAFKA_MARKER);
+    Topic::create(data.path(), "rides", 1, small())
+        .unwrap()
+        .close()
+        .unwrap();
+    // A broker's clean shutdown left it (or partlog's close did): partlog opens, then crashes.
+    fs::write(&marker, r#"{"version":0,"brokerEpoch":12}"#).unwrap();
+    let t = Topic::open(data.path(), "rides").unwrap();
+    t.append(0, &[record(0)]).unwrap();
+    t.abandon();
+    assert!(
+        !marker.exists(),
+        "a broker would skip recovery of the abandoned log"
+    );
+}
+
+#[test]
+fn no_marker_is_written_while_another_topic_of_the_directory_is_open() {
+    let data = tempfile::tempdir().unwrap();
+    let marker = data.path().join(KAFKA_MARKER);
+    let a = Topic::create(data.path(), "a", 1, small()).unwrap();
+    let b = Topic::create(data.path(), "b", 1, small()).unwrap();
+    a.close().unwrap();
+    assert!(!marker.exists(), "b is still open");
+    b.append(0, &[record(0)]).unwrap();
+    b.close().unwrap();
+    assert!(marker.exists());
+    // A partition a crash left unclean (no partlog marker of its own) keeps the marker away.
+    let b = Topic::open(data.path(), "b").unwrap();
+    b.abandon();
+    let a = Topic::open(data.path(), "a").unwrap();
+    a.close().unwrap();
+    assert!(!marker.exists(), "b-0 was not closed cleanly");
+}
+
+#[test]
+fn partitions_a_kafka_broker_shut_down_cleanly_open_without_recovery() {
+    let data = tempfile::tempdir().unwrap();
+    let t = Topic::create(data.path(), "rides", 2, small()).unwrap();
+    for i in 0..50 {
+        t.append(u32::try_from(i % 2).unwrap(), &[record(i)])
+            .unwrap();
+    }
+    t.close().unwrap();
+    // As a broker leaves its directories: no partlog marker in the partitions, Kafka's at the top.
+    for p in 0..2 {
+        fs::remove_file(data.path().join(format!("rides-{p}/clean-shutdown"))).unwrap();
+    }
+    fs::write(
+        data.path().join(KAFKA_MARKER),
+        r#"{"version":0,"brokerEpoch":7}"#,
+    )
+    .unwrap();
+    let t = Topic::open(data.path(), "rides").unwrap();
+    for p in 0..2 {
+        let report = t.partition(p).unwrap().log().open_report();
+        assert!(report.clean, "rides-{p}: {report:?}");
+        assert_eq!(report.segments_recovered, 0, "rides-{p}: {report:?}");
+    }
+    assert_eq!(t.partition(0).unwrap().log_end_offset(), 25);
+    t.close().unwrap();
+}
+
+#[test]
+fn a_partition_a_broker_crashed_on_after_partlog_closed_it_is_recovered() {
+    let data = tempfile::tempdir().unwrap();
+    let t = Topic::create(data.path(), "rides", 1, small()).unwrap();
+    for i in 0..5 {
+        t.append(0, &[record(i)]).unwrap();
+    }
+    t.close().unwrap();
+    let pdir = data.path().join("rides-0");
+    assert!(pdir.join("clean-shutdown").exists());
+    // A broker starts (taking its marker off; partlog's own, which it does not know, stays),
+    // appends, and dies in the middle of a write: a torn batch at the end of the segment.
+    fs::remove_file(data.path().join(KAFKA_MARKER)).unwrap();
+    let log = pdir.join("00000000000000000000.log");
+    let mut bytes = fs::read(&log).unwrap();
+    let torn_at = bytes.len() as u64;
+    bytes.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0, 5, 0, 0, 1, 0, 0, 0]);
+    fs::write(&log, &bytes).unwrap();
+
+    let t = Topic::open(data.path(), "rides").unwrap();
+    let p = t.partition(0).unwrap();
+    let report = p.log().open_report().clone();
+    assert!(!report.clean, "{report:?}");
+    let (base, position, _) = report.truncated.expect("the torn batch is cut");
+    assert_eq!((base, position), (0, torn_at));
+    assert_eq!(p.log_end_offset(), 5);
     t.close().unwrap();
 }

@@ -527,7 +527,7 @@ fn consumers_start_at_the_committed_offset_or_the_reset_policy() {
             )
             .unwrap();
     }
-    let c = GroupCoordinator::open(data.path().join("__consumer_offsets")).unwrap();
+    let c = GroupCoordinator::open_data_dir(data.path()).unwrap();
     let tp = TopicPartition::new("t", 0);
     for (reset, start) in [(OffsetReset::Earliest, 0), (OffsetReset::Latest, 10)] {
         let mut cfg = ConsumerConfig::new(format!("{reset:?}"));
@@ -616,4 +616,47 @@ fn consumers_poll_records_of_batches_in_every_codec() {
         got.iter().map(|r| r.offset).collect::<Vec<_>>(),
         (0..21).collect::<Vec<_>>()
     );
+}
+
+/// A data directory's group store is a regular file beside the partitions (a Kafka broker loads
+/// every sub-directory as a partition); one of an earlier version, in `__consumer_offsets/`, is
+/// moved there on open, including after a crash in the middle of the move.
+#[test]
+fn a_data_dir_store_takes_over_the_old_consumer_offsets_dir() {
+    use partlog::topic::{DATA_DIR_OFFSETS_FILE, LEGACY_OFFSETS_DIR};
+    let data = tempfile::tempdir().unwrap();
+    let tp = TopicPartition::new("t", 0);
+    let legacy = data.path().join(LEGACY_OFFSETS_DIR);
+    {
+        let old = GroupCoordinator::open(&legacy).unwrap();
+        old.commit_standalone("g", &[(tp.clone(), 7)]).unwrap();
+        old.commit_standalone("h", &[(tp.clone(), 2)]).unwrap();
+    }
+    // A crash after the copy, before the old directory went: both are there, the copy holds
+    // the same commits.
+    let copy = fs::read(legacy.join("consumer-offsets.log")).unwrap();
+    {
+        let c = GroupCoordinator::open_data_dir(data.path()).unwrap();
+        assert_eq!(c.committed("g", &tp), Some(7));
+        assert_eq!(c.committed("h", &tp), Some(2));
+        assert!(!legacy.exists(), "the old directory is removed");
+        c.commit_standalone("g", &[(tp.clone(), 8)]).unwrap();
+    }
+    fs::create_dir(&legacy).unwrap();
+    fs::write(legacy.join("consumer-offsets.log"), &copy).unwrap();
+    let c = GroupCoordinator::open_data_dir(data.path()).unwrap();
+    assert_eq!(c.committed("g", &tp), Some(8), "the moved store wins");
+    assert!(!legacy.exists());
+    assert!(data.path().join(DATA_DIR_OFFSETS_FILE).is_file());
+    let dirs: Vec<_> = fs::read_dir(data.path())
+        .unwrap()
+        .map(|e| e.unwrap())
+        .filter(|e| e.path().is_dir())
+        .collect();
+    assert!(dirs.is_empty(), "{dirs:?}");
+    // One store per data directory.
+    assert!(matches!(
+        GroupCoordinator::open_data_dir(data.path()),
+        Err(Error::Locked { .. })
+    ));
 }

@@ -69,11 +69,8 @@ fn every_ride_is_consumed_exactly_once_from_the_partition_kafka_chooses() {
     assert_ne!(partition_for_key(b"1", 2), partition_for_key(b"2", 2));
     assert!(d.partitions.iter().all(|p| p.high_watermark > 0));
 
-    let coordinator = GroupCoordinator::open_with_clock(
-        data.path().join("__consumer_offsets"),
-        Arc::new(clock.clone()),
-    )
-    .unwrap();
+    let coordinator =
+        GroupCoordinator::open_data_dir_with_clock(data.path(), Arc::new(clock.clone())).unwrap();
     let config = |client: &str| ConsumerConfig {
         client_id: client.into(),
         session_timeout_ms: 10_000,

@@ -5,12 +5,18 @@
 //!    (acks=all, idempotent, lz4) wrote the rides through the broker; partlog opens a copy of the
 //!    broker's `rides-N` directories and must find every ride at the offset the broker
 //!    acknowledged, in the partition Kafka's partitioner chose, and nothing else.
-//! 2. [`partlog_writes_rides_into_the_brokers_partition_directories`]: partlog writes the rides
-//!    into the stopped broker's own `rides-partlog-N` directories (created by the broker, so its
-//!    `partition.metadata` carries the topic id); the script restarts the broker and a Kafka
-//!    consumer compares what it reads with the manifest written here.
+//! 2. [`partlog_writes_rides_into_the_brokers_partition_directories`]: with the broker stopped,
+//!    partlog adopts the broker's `rides-partlog` topic through its topic layer
+//!    (`Topic::adopt`: the topic id from the broker's `partition.metadata`, node 1 of the
+//!    broker's cluster), writes the rides with its `Producer` and default partitioner, commits
+//!    a consumer group's offsets in the data directory, and closes cleanly, so that the shared
+//!    checkpoints and Kafka's clean-shutdown marker are partlog's; the script restarts the
+//!    broker (which must recover nothing) and a Kafka consumer compares what it reads with the
+//!    manifest written here. [`partlog_reads_its_rides_back_after_the_broker_loaded_them`] and
+//!    [`partlogs_group_offsets_survive_the_broker_starting_on_the_data_directory`] then look at
+//!    what the broker left.
 //!
-//! Both are `#[ignore]`d: they need the directories the script prepares (paths in `PARTLOG_BROKER_*`
+//! All are `#[ignore]`d: they need the directories the script prepares (paths in `PARTLOG_BROKER_*`
 //! variables). A manifest line is `partition\toffset\tkey\ttimestamp\tvalue`.
 //!
 //! The lz4 batches Kafka's producer wrote are read through partlog's own record API
@@ -19,14 +25,19 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use partlog::batch::{BatchBuilder, Compression, RecordBatch, SimpleRecord};
-use partlog::log::AppendOrigin;
-use partlog::topic::partition_for_key;
+use partlog::batch::{Compression, RecordBatch, SimpleRecord};
+use partlog::replica::ReplicaId;
+use partlog::topic::{
+    partition_for_key, read_partition_metadata, GroupCoordinator, Producer, ProducerConfig, Topic,
+    TopicConfig, TopicOptions, TopicPartition, KAFKA_CLEAN_SHUTDOWN_FILE,
+    RECOVERY_POINT_CHECKPOINT,
+};
 use partlog::{Config, Log};
 
 /// Partitions of both topics the script creates.
 const PARTITIONS: u32 = 2;
-/// Rides per batch partlog writes (several, so that the broker reads multi-record batches).
+/// About the rides per batch partlog's producer writes (several, so that the broker reads
+/// multi-record batches): its batch size is this many times 100 bytes.
 const RIDES_PER_BATCH: usize = 8;
 
 /// One manifest entry: (partition, offset) → (key, timestamp, value).
@@ -185,6 +196,10 @@ fn partlog_reads_its_rides_back_after_the_broker_loaded_them() {
     assert_same(&wrote, &found);
 }
 
+/// The group whose offsets partlog commits in the broker's data directory (step 2), and finds
+/// again after the broker ran on it (step 3).
+const GROUP: &str = "partlog-riders";
+
 #[test]
 #[ignore = "needs a stopped Kafka broker's data directory: interop/kafka/checks/30-broker.sh"]
 fn partlog_writes_rides_into_the_brokers_partition_directories() {
@@ -196,71 +211,126 @@ fn partlog_writes_rides_into_the_brokers_partition_directories() {
         .unwrap()
         .as_millis();
     let now = i64::try_from(now).unwrap();
-    let mut by_partition: BTreeMap<u32, Vec<(String, i64, String)>> = BTreeMap::new();
-    for (i, line) in csv.lines().skip(1).filter(|l| !l.is_empty()).enumerate() {
-        let key = line.split(',').next().unwrap().to_owned();
-        let p = partition_for_key(key.as_bytes(), PARTITIONS).unwrap();
-        let ts = now + i64::try_from(i).unwrap();
-        by_partition
-            .entry(p)
-            .or_default()
-            .push((key, ts, line.to_owned()));
-    }
-    let mut wrote = String::new();
+    let metadata: Vec<Vec<u8>> = (0..PARTITIONS)
+        .map(|p| std::fs::read(data.join(format!("rides-partlog-{p}/partition.metadata"))).unwrap())
+        .collect();
+    // As a user would: the topic the broker created, adopted through partlog's topic layer
+    // (its topic id from the broker's partition.metadata; the data directory is node 1's, of
+    // the broker's cluster), written with partlog's producer and its default partitioner.
+    // Small segments and a dense index: the broker loads several of partlog's segments per
+    // partition, with index and time-index entries, and reads across their boundaries.
+    let small = TopicConfig::from(Config {
+        segment_bytes: 4096,
+        index_interval_bytes: 512,
+        ..config()
+    });
+    let options = TopicOptions {
+        broker: ReplicaId(1),
+        ..TopicOptions::default()
+    };
+    let topic = Topic::adopt(&data, "rides-partlog", small, options).unwrap();
+    assert_eq!(
+        topic.topic_id(),
+        read_partition_metadata(&data.join("rides-partlog-0")).unwrap(),
+        "the broker's topic id"
+    );
     for p in 0..PARTITIONS {
-        let dir = data.join(format!("rides-partlog-{p}"));
-        let metadata = std::fs::read(dir.join("partition.metadata")).unwrap();
-        // Small segments and a dense index: the broker loads several of partlog's segments per
-        // partition, with index and time-index entries, and reads across their boundaries.
-        let small = Config {
-            segment_bytes: 4096,
-            index_interval_bytes: 512,
-            ..config()
-        };
-        let log = Log::open(&dir, small).unwrap();
-        assert_untouched(&log);
+        let partition = topic.partition(p).unwrap();
+        let report = partition.log().open_report().clone();
+        assert!(
+            report.truncated.is_none() && report.segments_removed == 0,
+            "rides-partlog-{p}: partlog cut a log the broker wrote: {report:?}"
+        );
         assert_eq!(
-            log.log_end_offset(),
+            partition.log_end_offset(),
             0,
             "the broker's rides-partlog-{p} is empty"
         );
-        for chunk in by_partition
-            .get(&p)
-            .map(Vec::as_slice)
-            .unwrap_or_default()
-            .chunks(RIDES_PER_BATCH)
-        {
-            let mut b = BatchBuilder::new();
-            for (key, ts, value) in chunk {
-                b.push(&SimpleRecord::new(
-                    *ts,
-                    Some(key.clone()),
-                    Some(value.clone()),
-                ))
-                .unwrap();
-            }
-            // Leader epoch 0: the epoch the broker gave the partition when it created it.
-            let info = log
-                .append_batches(
-                    &b.build().unwrap(),
-                    AppendOrigin::Leader { leader_epoch: 0 },
-                )
-                .unwrap();
-            for ((key, ts, value), offset) in chunk.iter().zip(info.first_offset..) {
-                wrote.push_str(&format!("{p}\t{offset}\t{key}\t{ts}\t{value}\n"));
-            }
-        }
-        log.flush().unwrap();
+    }
+    let mut producer = Producer::new(
+        &topic,
+        ProducerConfig {
+            batch_size: RIDES_PER_BATCH * 100,
+            ..ProducerConfig::default()
+        },
+    );
+    let mut next = [0i64; PARTITIONS as usize];
+    let mut wrote = String::new();
+    for (i, line) in csv.lines().skip(1).filter(|l| !l.is_empty()).enumerate() {
+        let key = line.split(',').next().unwrap();
+        let ts = now + i64::try_from(i).unwrap();
+        let p = producer
+            .send(SimpleRecord::new(
+                ts,
+                Some(key.to_owned()),
+                Some(line.to_owned()),
+            ))
+            .unwrap();
+        assert_eq!(Some(p), partition_for_key(key.as_bytes(), PARTITIONS));
+        // One partition's records land in the order sent, from its log end offset (0).
+        let offset = next[p as usize];
+        next[p as usize] += 1;
+        wrote.push_str(&format!("{p}\t{offset}\t{key}\t{ts}\t{line}\n"));
+    }
+    producer.flush().unwrap();
+    let mut multi_record_batches = 0;
+    for p in 0..PARTITIONS {
+        let partition = topic.partition(p).unwrap();
+        assert_eq!(partition.log_end_offset(), next[p as usize]);
+        assert_eq!(partition.high_watermark(), next[p as usize]);
         assert!(
-            log.segment_count() > 1,
+            partition.log().segment_count() > 1,
             "rides-partlog-{p}: one segment only"
         );
-        log.close().unwrap();
+        let read = partition.read_committed(0, 1 << 20).unwrap();
+        multi_record_batches += read.batches.iter().filter(|b| b.record_count() > 1).count();
+    }
+    assert!(multi_record_batches > 0, "the producer batched nothing");
+    // Consumer-group offsets committed by partlog, kept in the data directory the broker
+    // starts on (a regular file there: a broker refuses a data directory for a
+    // sub-directory that is not a partition's).
+    let coordinator = GroupCoordinator::open_data_dir(&data).unwrap();
+    let committed: Vec<_> = (0..PARTITIONS)
+        .map(|p| (TopicPartition::new("rides-partlog", p), next[p as usize]))
+        .collect();
+    coordinator.commit_standalone(GROUP, &committed).unwrap();
+    drop(coordinator);
+    // A clean close writes the data directory's files (the four shared checkpoints, Kafka's
+    // clean-shutdown marker) as a broker's shutdown does.
+    topic.close().unwrap();
+    for p in 0..PARTITIONS {
         assert_eq!(
-            std::fs::read(dir.join("partition.metadata")).unwrap(),
-            metadata,
+            std::fs::read(data.join(format!("rides-partlog-{p}/partition.metadata"))).unwrap(),
+            metadata[p as usize],
             "partition.metadata is kept"
         );
     }
+    let rp = std::fs::read_to_string(data.join(RECOVERY_POINT_CHECKPOINT)).unwrap();
+    for p in 0..PARTITIONS {
+        let line = format!("rides-partlog {p} {}", next[p as usize]);
+        assert!(
+            rp.lines().any(|l| l == line),
+            "{RECOVERY_POINT_CHECKPOINT} lacks {line:?}:\n{rp}"
+        );
+    }
+    assert!(
+        data.join(KAFKA_CLEAN_SHUTDOWN_FILE).is_file(),
+        "no clean-shutdown marker after a clean close"
+    );
     std::fs::write(env_path("PARTLOG_BROKER_WROTE"), wrote).unwrap();
+}
+
+#[test]
+#[ignore = "needs a stopped Kafka broker's data directory: interop/kafka/checks/30-broker.sh"]
+fn partlogs_group_offsets_survive_the_broker_starting_on_the_data_directory() {
+    let data = env_path("PARTLOG_BROKER_DATA");
+    let wrote = read_manifest(&env_path("PARTLOG_BROKER_WROTE"));
+    let coordinator = GroupCoordinator::open_data_dir(&data).unwrap();
+    for p in 0..PARTITIONS {
+        let count = wrote.keys().filter(|(q, _)| *q == p).count();
+        assert_eq!(
+            coordinator.committed(GROUP, &TopicPartition::new("rides-partlog", p)),
+            Some(i64::try_from(count).unwrap())
+        );
+    }
 }

@@ -86,10 +86,19 @@ impl DirLock {
     /// [`Error::Locked`] if another process, or another holder in this one, has it;
     /// [`Error::Io`] if the lock file cannot be opened or locked.
     pub(crate) fn acquire(dir: &Path) -> Result<DirLock> {
+        Self::acquire_file(&dir.join(LOCK_FILE), dir)
+    }
+
+    /// Takes the lock file `path` (in an existing directory), creating it; `holder` is what
+    /// [`Error::Locked`] names. For a lock other than a directory's `.lock`.
+    ///
+    /// # Errors
+    /// As [`DirLock::acquire`].
+    pub(crate) fn acquire_file(path: &Path, holder: &Path) -> Result<DirLock> {
         let locked = || Error::Locked {
-            path: dir.to_owned(),
+            path: holder.to_owned(),
         };
-        let path = dir.join(LOCK_FILE);
+        let path = path.to_owned();
         // Held until the lock is taken and registered: no other holder of this process can
         // come or go meanwhile.
         let mut held = held();

@@ -27,11 +27,28 @@
 //! [`DataDir::open`] only probes it (a shared lock, released at once) to refuse a directory a
 //! running broker holds.
 //!
+//! # The clean-shutdown marker
+//! Kafka 4.4's `LogManager` writes [`KAFKA_CLEAN_SHUTDOWN_FILE`] (`.kafka_cleanshutdown`, JSON
+//! `{"version":0,"brokerEpoch":N}`) in a log directory once every log in it is flushed and
+//! closed, and at startup deletes it and, if it was there, loads every log of the directory
+//! without recovery; only its presence counts (the epoch is KIP-966's). partlog keeps the same
+//! meaning although several handles share a directory: a topic's clean close writes it only
+//! when no partition directory is open (in any process) and every one holds partlog's own
+//! per-partition marker. Opening a topic first makes those per-partition markers agree with
+//! the data directory's (see `reconcile_clean_shutdown_markers`: handed down to every
+//! partition directory not open when it is there, so the partitions of a directory a broker
+//! shut down cleanly open without a recovery scan; removed when it is not, since a broker
+//! never removes partlog's and may have run and crashed since), then takes it off once its
+//! partitions are open and locked. The marker is the topic layer's: a `Log` opened directly
+//! on a partition of a data directory neither reads nor removes it.
+//!
 //! # What a broker makes of partlog's extra files
 //! Kafka's `LogManager.loadLogs` lists a log directory and keeps only sub-directories, so the
 //! regular files partlog keeps beside the partitions (`<topic>.topic-metadata`,
-//! [`CHECKPOINT_LOCK_FILE`]) are ignored by a broker and harmless to it. Every sub-directory,
-//! though, must be named `<topic>-<partition>`: a broker refuses to start on any other (its
+//! [`CHECKPOINT_LOCK_FILE`], the consumer groups' `partlog-consumer-offsets.log` and its lock)
+//! are ignored by a broker and harmless to it. Every sub-directory, though, must be named
+//! `<topic>-<partition>`: a 4.4 broker skips only `remote-log-index-cache` and
+//! `__cluster_metadata-N` (both its own) and refuses to start on any other (its
 //! `parseTopicPartitionName` throws), so nothing else may put directories in a data directory.
 //!
 //! # Damaged files
@@ -73,6 +90,16 @@ pub const PARTITION_METADATA: &str = "partition.metadata";
 /// The file partlog locks (briefly, `fcntl`) around a read-modify-write of the shared
 /// checkpoints.
 pub const CHECKPOINT_LOCK_FILE: &str = ".partlog-checkpoint.lock";
+
+/// Kafka's clean-shutdown marker of a log directory (`CleanShutdownFileHandler`): present, it
+/// says every log in the directory was flushed and closed, and a broker starting on the
+/// directory skips recovery of all of them (see the module docs).
+pub const KAFKA_CLEAN_SHUTDOWN_FILE: &str = ".kafka_cleanshutdown";
+
+/// What partlog writes in the marker: Kafka's JSON (version 0) with no broker epoch known.
+/// Kafka reads the epoch only for KIP-966's broker registration, where -1 (never a broker's
+/// epoch) counts as an unclean shutdown: the safe side.
+const KAFKA_CLEAN_SHUTDOWN_CONTENT: &str = r#"{"version":0,"brokerEpoch":-1}"#;
 
 /// Largest `meta.properties` or `partition.metadata` read.
 const MAX_SMALL_FILE: u64 = 64 << 10;
@@ -322,6 +349,89 @@ impl DataDir {
             path: path.to_owned(),
             meta,
         })
+    }
+
+    /// Before a topic's partitions open: makes partlog's own per-partition markers
+    /// (`clean-shutdown`, which [`crate::Log::open`] trusts and removes) agree with Kafka's
+    /// data-directory marker, in every partition directory nobody holds open (each under its
+    /// directory lock, so no `Log` opens it meanwhile):
+    /// - the marker is there (a broker, or partlog, closed everything cleanly): each gets
+    ///   partlog's marker, so partitions a broker shut down cleanly open without a recovery
+    ///   scan, whichever topic is opened first;
+    /// - it is not: each loses partlog's marker, which may be stale (a broker does not know
+    ///   it: one may have run on the partition and crashed since partlog closed it); the
+    ///   partition then recovers from its recovery point, which a clean close left at its end.
+    ///
+    /// Returns whether the marker was there; it stays until
+    /// [`DataDir::take_clean_shutdown_marker`].
+    ///
+    /// # Errors
+    /// [`Error::Io`].
+    pub(crate) fn reconcile_clean_shutdown_markers(&self) -> Result<bool> {
+        let _guard = self.lock()?;
+        let present = self.path.join(KAFKA_CLEAN_SHUTDOWN_FILE).exists();
+        for (t, p) in self.partition_dirs()? {
+            let pdir = self.path.join(format!("{t}-{p}"));
+            let _lock = match crate::log::DirLock::acquire(&pdir) {
+                Ok(lock) => lock,
+                Err(Error::Locked { .. }) => continue,
+                Err(e) => return Err(e),
+            };
+            let own = pdir.join(crate::log::CLEAN_SHUTDOWN_FILE);
+            match (present, own.exists()) {
+                (true, false) => {
+                    fs::File::create(&own)
+                        .and_then(|f| f.sync_all())
+                        .map_err(|e| Error::io(&own, "create", e))?;
+                    crate::durability::created(&own);
+                    crate::durability::file_synced(&own);
+                }
+                (false, true) => {
+                    checkpoint::remove_if_exists(&own)?;
+                }
+                _ => continue,
+            }
+            checkpoint::sync_dir(&pdir)?;
+        }
+        Ok(present)
+    }
+
+    /// Takes Kafka's clean-shutdown marker off the directory (once a topic's partitions are
+    /// open and locked): from now on a crash must lead a broker to recover. Returns whether
+    /// it was there.
+    ///
+    /// # Errors
+    /// [`Error::Io`].
+    pub(crate) fn take_clean_shutdown_marker(&self) -> Result<bool> {
+        let _guard = self.lock()?;
+        let removed = checkpoint::remove_if_exists(&self.path.join(KAFKA_CLEAN_SHUTDOWN_FILE))?;
+        if removed {
+            checkpoint::sync_dir(&self.path)?;
+        }
+        Ok(removed)
+    }
+
+    /// Writes Kafka's clean-shutdown marker if every partition directory in the directory was
+    /// closed cleanly by partlog (holds partlog's own marker) and none is open, in this process
+    /// or another: the state in which a broker may skip recovering all of them. Returns
+    /// whether it wrote it. Called by [`super::Topic::close`].
+    ///
+    /// # Errors
+    /// [`Error::Io`].
+    pub(crate) fn write_clean_shutdown_marker_if_all_closed(&self) -> Result<bool> {
+        let _guard = self.lock()?;
+        for (t, p) in self.partition_dirs()? {
+            let pdir = self.path.join(format!("{t}-{p}"));
+            if crate::log::is_locked(&pdir)? || !pdir.join(crate::log::CLEAN_SHUTDOWN_FILE).exists()
+            {
+                return Ok(false);
+            }
+        }
+        checkpoint::write_atomically(
+            &self.path.join(KAFKA_CLEAN_SHUTDOWN_FILE),
+            KAFKA_CLEAN_SHUTDOWN_CONTENT.as_bytes(),
+        )?;
+        Ok(true)
     }
 
     /// The directory.

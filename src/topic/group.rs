@@ -292,6 +292,28 @@ impl GroupCoordinator {
         Self::with_store(OffsetStore::open(dir)?, clock, CoordinatorConfig::default())
     }
 
+    /// The coordinator of the data directory `data`, its offsets in the data directory's own
+    /// store ([`OffsetStore::open_in_data_dir`]: a file a Kafka broker ignores, where a
+    /// sub-directory would make it refuse the directory). Where the CLI keeps them.
+    ///
+    /// # Errors
+    /// As [`OffsetStore::open_in_data_dir`].
+    pub fn open_data_dir(data: impl AsRef<Path>) -> Result<GroupCoordinator> {
+        Self::open_data_dir_with_clock(data, Arc::new(SystemClock))
+    }
+
+    /// [`GroupCoordinator::open_data_dir`] with an injected clock (session timeouts).
+    ///
+    /// # Errors
+    /// As [`OffsetStore::open_in_data_dir`].
+    pub fn open_data_dir_with_clock(data: impl AsRef<Path>, clock: Arc<dyn Clock>) -> Result<Self> {
+        Self::with_store(
+            OffsetStore::open_in_data_dir(data)?,
+            clock,
+            CoordinatorConfig::default(),
+        )
+    }
+
     /// A coordinator over an opened store, with its limits. Each group starts at the
     /// generation the store last recorded for it, with no members.
     ///

@@ -58,6 +58,28 @@ use crate::log::DirLock;
 
 /// Name of the offsets file in its directory.
 pub const OFFSETS_FILE: &str = "consumer-offsets.log";
+/// Name of a data directory's offsets file, at its top ([`OffsetStore::open_in_data_dir`]).
+pub const DATA_DIR_OFFSETS_FILE: &str = "partlog-consumer-offsets.log";
+/// The lock file of a data directory's offsets store.
+pub const DATA_DIR_OFFSETS_LOCK: &str = ".partlog-consumer-offsets.lock";
+/// The sub-directory of a data directory where earlier versions kept the store: a Kafka
+/// broker refuses a data directory holding it (not a `<topic>-<partition>` name).
+pub const LEGACY_OFFSETS_DIR: &str = "__consumer_offsets";
+
+/// Removes the old store directory (after its file was copied out and the copy opened): the
+/// files an earlier version kept there, then the directory. Anything else stays, and is an
+/// error.
+fn remove_legacy_dir(legacy: &Path, lock: DirLock) -> Result<()> {
+    let mut tmp = OFFSETS_FILE.to_owned();
+    tmp.push_str(".tmp");
+    for name in [OFFSETS_FILE, tmp.as_str()] {
+        checkpoint::remove_if_exists(&legacy.join(name))?;
+    }
+    // The lock file goes last, while still held: no old store can open in between.
+    checkpoint::remove_if_exists(&legacy.join(crate::log::LOCK_FILE))?;
+    drop(lock);
+    fs::remove_dir(legacy).map_err(|e| Error::io(legacy, "remove directory", e))
+}
 /// Largest frame payload: bounds what a garbled length can make the reader allocate.
 pub const MAX_FRAME_BYTES: u32 = 16 << 20;
 const MAGIC: u8 = 0xC0;
@@ -285,7 +307,52 @@ impl OffsetStore {
         let dir = dir.as_ref();
         fs::create_dir_all(dir).map_err(|e| Error::io(dir, "create directory", e))?;
         let lock = DirLock::acquire(dir)?;
-        let path = dir.join(OFFSETS_FILE);
+        Self::open_locked(dir, dir.join(OFFSETS_FILE), lock)
+    }
+
+    /// Opens (or creates) the store of the data directory `data`: the file
+    /// [`DATA_DIR_OFFSETS_FILE`] at its top, locked through [`DATA_DIR_OFFSETS_LOCK`]. Regular
+    /// files, because a Kafka broker loads every sub-directory of a data directory as a
+    /// partition and refuses the directory for one that is not `<topic>-<partition>` (its
+    /// `LogManager` skips only `remote-log-index-cache` and `__cluster_metadata-N`, both its
+    /// own); files it ignores.
+    ///
+    /// A store an earlier version kept in the sub-directory [`LEGACY_OFFSETS_DIR`] is taken
+    /// over: its file is copied in (atomically) unless the copy is already there, and once the
+    /// store has opened, the old directory is removed. A crash at any point leaves either the
+    /// old directory alone or a complete copy, which then wins.
+    ///
+    /// # Errors
+    /// [`Error::Locked`] if another store holds the data directory's (or the old directory's)
+    /// lock; [`Error::Io`] if the old directory holds files partlog did not put there (it is
+    /// then left in place) or a file cannot be read, copied or removed; as
+    /// [`OffsetStore::open`].
+    pub fn open_in_data_dir(data: impl AsRef<Path>) -> Result<OffsetStore> {
+        let data = data.as_ref();
+        fs::create_dir_all(data).map_err(|e| Error::io(data, "create directory", e))?;
+        let lock = DirLock::acquire_file(&data.join(DATA_DIR_OFFSETS_LOCK), data)?;
+        let path = data.join(DATA_DIR_OFFSETS_FILE);
+        let legacy = data.join(LEGACY_OFFSETS_DIR);
+        let legacy_lock = if legacy.is_dir() {
+            let legacy_lock = DirLock::acquire(&legacy)?;
+            let old = legacy.join(OFFSETS_FILE);
+            if !path.exists() && old.exists() {
+                let bytes = fs::read(&old).map_err(|e| Error::io(&old, "read", e))?;
+                checkpoint::write_atomically(&path, &bytes)?;
+            }
+            Some(legacy_lock)
+        } else {
+            None
+        };
+        let store = Self::open_locked(data, path, lock)?;
+        if let Some(legacy_lock) = legacy_lock {
+            remove_legacy_dir(&legacy, legacy_lock)?;
+            checkpoint::sync_dir(data)?;
+        }
+        Ok(store)
+    }
+
+    fn open_locked(dir: &Path, path: PathBuf, lock: DirLock) -> Result<OffsetStore> {
         // A compaction's temp file that never got renamed: the log it was made from is intact.
         let mut tmp = path.clone().into_os_string();
         tmp.push(".tmp");

@@ -275,10 +275,12 @@ impl Topic {
             options,
             partitions: Vec::with_capacity(partitions as usize),
         };
+        topic.dir.reconcile_clean_shutdown_markers()?;
         for p in 0..partitions {
             let partition = topic.open_partition(p, PartitionCheckpoint::default())?;
             topic.partitions.push(partition);
         }
+        topic.dir.take_clean_shutdown_marker()?;
         checkpoint::sync_dir(data_dir)?;
         // The commit point: from here on the topic exists.
         topic.metadata.write(data_dir)?;
@@ -434,6 +436,7 @@ impl Topic {
             metadata,
             options,
         };
+        topic.dir.reconcile_clean_shutdown_markers()?;
         for p in 0..topic.metadata.partitions {
             topic.check_topic_id(p)?;
             let c = checkpoints.get(&p).copied().unwrap_or_default();
@@ -443,6 +446,7 @@ impl Topic {
         if !had_id {
             topic.metadata.write(data_dir)?;
         }
+        topic.dir.take_clean_shutdown_marker()?;
         Ok(topic)
     }
 
@@ -706,7 +710,9 @@ impl Topic {
     }
 
     /// Closes every partition cleanly (checkpointing the high watermarks), after flushing them
-    /// and writing the data directory's shared checkpoints ([`Topic::checkpoint`]).
+    /// and writing the data directory's shared checkpoints ([`Topic::checkpoint`]); then, if
+    /// nothing in the data directory is open any more, Kafka's clean-shutdown marker (see
+    /// [`DataDir`]'s docs), so that a broker started on it recovers nothing.
     ///
     /// # Errors
     /// The first error of the flush, the checkpoint or [`Partition::close`]; every partition is
@@ -719,7 +725,10 @@ impl Topic {
                 first = r;
             }
         }
-        first
+        first?;
+        // Kafka's clean-shutdown marker, once nothing in the directory is open.
+        self.dir.write_clean_shutdown_marker_if_all_closed()?;
+        Ok(())
     }
 
     /// Drops the topic as a killed process would: nothing flushed or checkpointed.

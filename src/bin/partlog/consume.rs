@@ -2,7 +2,7 @@
 //! as members of a consumer group (join, poll the assigned partitions from the committed
 //! offsets, commit, leave), or without a group from the beginning or from an offset.
 //!
-//! The group coordinator is in-process (its offsets are durable, in `DATA/__consumer_offsets`,
+//! The group coordinator is in-process (its offsets are durable, in `DATA/partlog-consumer-offsets.log`,
 //! but its membership lives only while the command runs): `--members N` makes the command run
 //! N members of the group at once, to see each partition go to exactly one of them. Unlike
 //! Kafka's console consumer, which waits for new records forever, the command stops once every
@@ -22,12 +22,10 @@ use crate::dump::json_line;
 use crate::topic::{failed, open};
 use crate::{parse_count, CliError, Outcome};
 
-/// Where a data directory keeps its consumer groups' committed offsets.
-pub const OFFSETS_DIR: &str = "__consumer_offsets";
-
-/// Opens the group coordinator of `data`.
+/// Opens the group coordinator of `data` (its offsets in `DATA/partlog-consumer-offsets.log`,
+/// moved there from an earlier version's `DATA/__consumer_offsets/`).
 pub fn coordinator(data: &Path) -> Result<GroupCoordinator, CliError> {
-    GroupCoordinator::open(data.join(OFFSETS_DIR)).map_err(failed)
+    GroupCoordinator::open_data_dir(data).map_err(failed)
 }
 
 /// Arguments of `consume`.
