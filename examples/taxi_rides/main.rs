@@ -11,12 +11,16 @@
 //!   `--csv PATH` for real TLC files, plain or `.csv.gz`.
 //! - A consumer group of two reads the topic (each partition feeds exactly one consumer) and
 //!   commits its offsets.
+//! - The producer is idempotent (producer id, epoch and a sequence per partition, as Kafka's
+//!   producer by default): when broker 0 dies its last answer is lost, the producer sends that
+//!   batch again to the new leader, which answers with the original offsets: written once.
 //! - Midway broker 0 dies: its follower (broker 1) takes over `rides-0` at a new leader epoch.
 //!   Later broker 0 comes back, truncates by epoch and catches up. One consumer dies too: its
 //!   partition moves to the other, which goes on from the committed offset.
 //! - Time retention (21 days of ride time) removes the oldest segments.
 //! - At the end: rides per partition and per vendor, produced, acknowledged, consumed, lost
-//!   (must be 0), duplicated (read again after the consumer's death: at least once),
+//!   (must be 0), written twice by the producer (must be 0), duplicated (read again after the
+//!   consumer's death: at least once),
 //!   throughput.
 //!
 //! ```text
@@ -35,7 +39,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
-use partlog::batch::{Compression, SimpleRecord};
+use partlog::batch::{BatchBuilder, Compression, RecordBatch, SimpleRecord};
 use partlog::clock::ManualClock;
 use partlog::config::CompressionType;
 use partlog::log::LogRead;
@@ -58,6 +62,9 @@ const BATCH: usize = 500;
 const DAY_MS: i64 = 86_400_000;
 const RETENTION_MS: i64 = 21 * DAY_MS;
 const SESSION_TIMEOUT_MS: i64 = 10_000;
+/// The producer's id (a broker's coordinator would hand it out) and epoch.
+const PRODUCER_ID: i64 = 4_000;
+const PRODUCER_EPOCH: i16 = 0;
 
 struct Args {
     compression: Compression,
@@ -229,6 +236,10 @@ struct Tally {
     ride_at: [Vec<u64>; PARTITIONS as usize],
     /// Per ride number: times consumed.
     consumed: Vec<u8>,
+    /// Rides the producer sent again because it never got the answer.
+    retried: u64,
+    /// Of those, rides the leader answered as duplicates (already in its log).
+    retried_duplicates: u64,
 }
 
 fn progress(done: u64, total: u64, started: Instant, note: &str) {
@@ -319,12 +330,11 @@ fn run(args: Args) -> Result<()> {
         );
     }
 
-    // The group coordinator keeps the committed offsets on broker 2.
+    // The group coordinator keeps the committed offsets on broker 2, in its data directory's
+    // own offsets file (where a Kafka broker would not mistake it for a partition).
     let clock = Arc::new(ManualClock::new(0));
-    let coordinator = GroupCoordinator::open_with_clock(
-        data.join("broker-2").join("__consumer_offsets"),
-        clock.clone(),
-    )?;
+    let coordinator =
+        GroupCoordinator::open_data_dir_with_clock(data.join("broker-2"), clock.clone())?;
     let consumer_config = |client: &str| ConsumerConfig {
         client_id: client.into(),
         session_timeout_ms: SESSION_TIMEOUT_MS,
@@ -359,6 +369,10 @@ fn run(args: Args) -> Result<()> {
     let started = Instant::now();
     let mut events: Vec<String> = Vec::new();
     let mut pending: [Vec<(u64, Ride)>; PARTITIONS as usize] = Default::default();
+    // The idempotent producer: the next sequence per partition, and the last batch sent to
+    // each (kept for a retry, as a producer keeps its in-flight batches).
+    let mut sequence = [0i32; PARTITIONS as usize];
+    let mut in_flight: [Option<(RecordBatch, usize)>; PARTITIONS as usize] = Default::default();
     let (mut broker_0_down, mut broker_0_back, mut consumer_2_down) = (false, false, false);
     let mut latest_pickup = 0i64;
     let mut deleted_segments = 0usize;
@@ -385,16 +399,26 @@ fn run(args: Args) -> Result<()> {
             if batch.is_empty() || (batch.len() < BATCH && rides.peek().is_some()) {
                 continue;
             }
-            let records: Vec<SimpleRecord> = batch
-                .iter()
-                .map(|(_, r)| {
-                    SimpleRecord::new(r.pickup_ms, Some(r.vendor.clone()), Some(r.line.clone()))
-                })
-                .collect();
-            let produced = topic.set(p)?.produce(&records, Acks::All, now_ms)?;
-            tally.produced += records.len() as u64;
+            let mut builder =
+                BatchBuilder::new().producer(PRODUCER_ID, PRODUCER_EPOCH, sequence[p as usize]);
+            for (_, r) in batch.iter() {
+                builder
+                    .push(&SimpleRecord::new(
+                        r.pickup_ms,
+                        Some(r.vendor.clone()),
+                        Some(r.line.clone()),
+                    ))
+                    .map_err(Error::from)?;
+            }
+            let sent = builder.build().map_err(Error::from)?;
+            // Sequences wrap from i32::MAX to 0, as Kafka's producer's do.
+            sequence[p as usize] =
+                ((i64::from(sequence[p as usize]) + batch.len() as i64) % (1 << 31)) as i32;
+            let produced = topic.set(p)?.produce_batch(&sent, Acks::All, now_ms)?;
+            in_flight[p as usize] = Some((sent, batch.len()));
+            tally.produced += batch.len() as u64;
             if produced.acknowledged {
-                tally.acknowledged += records.len() as u64;
+                tally.acknowledged += batch.len() as u64;
             }
             let at = &mut tally.ride_at[p as usize];
             at.resize(produced.first_offset as usize, u64::MAX);
@@ -443,6 +467,7 @@ fn run(args: Args) -> Result<()> {
             for p in 0..PARTITIONS {
                 if let Some(r) = ReplicatedTopic::replica_of(p, 0) {
                     let mut set = topic.set(p)?;
+                    let led = set.leader() == Some(r);
                     set.fail(r, Failure::Kill, now_ms)?;
                     if set.leader().is_none() {
                         let report = set.elect(now_ms)?;
@@ -453,6 +478,31 @@ fn run(args: Args) -> Result<()> {
                             "broker 0 died at ride {n}: {TOPIC}-{p} is now led by broker {} at leader epoch {}",
                             leader.map_or("none".into(), |b| b.to_string()),
                             set.leader_epoch()
+                        ));
+                    }
+                    // Broker 0 died before its answer to the last batch reached the producer:
+                    // the producer sends it again, to the new leader.
+                    if let (true, Some((sent, len))) = (led, in_flight[p as usize].take()) {
+                        let again = set.produce_batch(&sent, Acks::All, now_ms)?;
+                        tally.retried += len as u64;
+                        if again.duplicate {
+                            tally.retried_duplicates += len as u64;
+                        } else {
+                            // Not in the new leader's log (never copied): written now, at
+                            // the offsets it gives.
+                            let at = &mut tally.ride_at[p as usize];
+                            let ids = at[at.len() - len..].to_vec();
+                            let first = again.first_offset as usize;
+                            at.resize(at.len().max(first + len), u64::MAX);
+                            at[first..first + len].copy_from_slice(&ids);
+                        }
+                        events.push(format!(
+                            "the producer sent its last {TOPIC}-{p} batch again ({len} rides) to the new leader: {}",
+                            if again.duplicate {
+                                format!("a duplicate, answered with its offsets {}..={}", again.first_offset, again.last_offset)
+                            } else {
+                                format!("appended again at {}", again.first_offset)
+                            }
                         ));
                     }
                 }
@@ -555,9 +605,28 @@ fn run(args: Args) -> Result<()> {
     let consumed = tally.consumed.iter().filter(|&&c| c > 0).count() as u64;
     let duplicated = tally.consumed.iter().filter(|&&c| c > 1).count() as u64;
     let lost = tally.acknowledged - consumed.min(tally.acknowledged);
+    // Rides at more than one offset of the leaders' logs: the producer wrote them twice.
+    let mut offsets_of: BTreeMap<u64, u32> = BTreeMap::new();
+    for p in 0..PARTITIONS {
+        let set = topic.set(p)?;
+        if let Some(l) = set.leader().and_then(|l| set.replica(l)) {
+            let at = &tally.ride_at[p as usize];
+            let end = (l.log_end_offset().max(0) as usize).min(at.len());
+            for &id in &at[..end] {
+                if id != u64::MAX {
+                    *offsets_of.entry(id).or_default() += 1;
+                }
+            }
+        }
+    }
+    let written_twice = offsets_of.values().filter(|&&c| c > 1).count() as u64;
     println!(
-        "produced {}, acknowledged {}, consumed {consumed}, lost {lost}, duplicated {duplicated}",
+        "produced {}, acknowledged {}, consumed {consumed}, lost {lost}, duplicated {duplicated} (consumer, at least once)",
         tally.produced, tally.acknowledged
+    );
+    println!(
+        "idempotent producer: {} rides sent again after broker 0 died, {} of them answered as duplicates; written twice by the producer: {written_twice}",
+        tally.retried, tally.retried_duplicates
     );
     println!(
         "{:.1} s: {:.0} rides/s, {:.1} MB/s of ride data (each written twice: replication factor 2)",
@@ -580,6 +649,13 @@ fn run(args: Args) -> Result<()> {
         set.into_inner()
             .unwrap_or_else(|e| e.into_inner())
             .close()?;
+    }
+    if written_twice != 0 {
+        return Err(Error::Corrupt {
+            path: data,
+            position: 0,
+            reason: format!("{written_twice} rides were written twice by the producer"),
+        });
     }
     if lost != 0 {
         return Err(Error::Corrupt {

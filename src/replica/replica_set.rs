@@ -124,6 +124,9 @@ pub struct Produced {
     /// follower in the ISR is down and has not been dropped from it yet) may still be
     /// committed later: see [`ReplicaSet::is_committed`].
     pub acknowledged: bool,
+    /// True if the leader found the batch already in its log (an idempotent producer's retry:
+    /// Kafka's duplicate answer): nothing was appended, the offsets are the original's.
+    pub duplicate: bool,
 }
 
 /// What an election did.
@@ -345,6 +348,40 @@ impl ReplicaSet {
         acks: Acks,
         now_ms: i64,
     ) -> Result<Produced> {
+        self.produce_with(acks, now_ms, |leader| {
+            leader.append_records(records, now_ms)
+        })
+    }
+
+    /// Appends a batch a producer built (with its producer id, epoch and sequence for an
+    /// idempotent producer, in any codec) on the leader, as Kafka's produce request does: a
+    /// retry of a batch the leader already holds (also one written by an earlier leader and
+    /// copied to this one) is answered with the original offsets and [`Produced::duplicate`],
+    /// and acknowledged under `acks=all` once those offsets are committed. See the module
+    /// docs for `acks`.
+    ///
+    /// # Errors
+    /// As [`ReplicaSet::produce`], and as [`Partition::append_as_leader`] (the producer
+    /// rules' refusals among them: [`Error::Producer`]).
+    pub fn produce_batch(
+        &mut self,
+        batch: &crate::batch::RecordBatch,
+        acks: Acks,
+        now_ms: i64,
+    ) -> Result<Produced> {
+        self.produce_with(acks, now_ms, |leader| {
+            leader.append_as_leader(batch, now_ms)
+        })
+    }
+
+    /// The produce path of [`ReplicaSet::produce`] and [`ReplicaSet::produce_batch`]: `append`
+    /// runs on the leader once the `acks=all` precondition holds.
+    fn produce_with(
+        &mut self,
+        acks: Acks,
+        now_ms: i64,
+        append: impl FnOnce(&Partition) -> Result<crate::log::AppendInfo>,
+    ) -> Result<Produced> {
         let leader = self.leader_slot()?;
         if acks == Acks::All && !leader.can_accept_acks_all()? {
             return Err(ReplicaError::NotEnoughReplicas {
@@ -353,7 +390,7 @@ impl ReplicaSet {
             }
             .into());
         }
-        let info = leader.append_records(records, now_ms)?;
+        let info = append(leader)?;
         if acks == Acks::All {
             self.replicate(now_ms)?;
             #[cfg(test)]
@@ -383,6 +420,7 @@ impl ReplicaSet {
             last_offset: info.last_offset,
             leader_epoch: self.leader_epoch,
             acknowledged,
+            duplicate: info.duplicate,
         })
     }
 
