@@ -219,6 +219,8 @@ const XERIAL_MAGIC: &[u8] = b"\x82SNAPPY\x00";
 const XERIAL_BLOCK: usize = 32 * 1024;
 /// How much output a reader asks for at a time when the stream does not say its size.
 const CHUNK: usize = 64 * 1024;
+/// More than any valid raw snappy block expands (64 bytes out of a 3-byte copy: ~21.3x).
+const MAX_SNAPPY_EXPANSION: usize = 32;
 
 /// Decompresses `input`, a stream of `codec`, appending the output to `out`.
 ///
@@ -483,6 +485,14 @@ fn snappy_block(
     out: &mut Vec<u8>,
 ) -> Result<(), BatchError> {
     let n = snap::raw::decompress_len(block).map_err(|_| snappy_bad("invalid snappy block"))?;
+    // No snappy element gives more than 64 bytes from 3 (a copy with a 2-byte offset), so a
+    // valid block holds at most ~21.3x its size: a preamble past 32x is a lie, refused before
+    // the output is allocated and zero-filled (a 10-byte block could claim 4 GiB).
+    if n > block.len().saturating_mul(MAX_SNAPPY_EXPANSION) {
+        return Err(snappy_bad(
+            "snappy block declares more than its bytes can hold",
+        ));
+    }
     if n > room {
         return Err(BatchError::DecompressedTooLarge {
             codec: Compression::Snappy.codec(),
@@ -557,13 +567,20 @@ fn zstd_decompress(input: &[u8], max: usize, out: &mut Vec<u8>) -> Result<(), Ba
     let mut dctx = zstd_safe::DCtx::try_create().ok_or_else(|| zstd_bad("zstd decoder failed"))?;
     let start = out.len();
     loop {
+        // Room reserved, not zero-filled: the decoder writes into the spare capacity through a
+        // cursor at the end of the bytes kept, so only what a frame really gives is touched (a
+        // 17-byte frame may declare 256 MiB).
         out.reserve_exact(room);
-        out.resize(start + room, 0);
-        match dctx.decompress(&mut out[start..], input) {
-            Ok(n) => {
-                out.truncate(start + n);
-                return Ok(());
+        let mut at = std::io::Cursor::new(&mut *out);
+        at.set_position(start as u64);
+        match dctx.decompress(&mut at, input) {
+            // The vector may have held more spare capacity than `room`: the bound is checked
+            // on what was written.
+            Ok(n) if n > max => {
+                out.truncate(start);
+                return Err(too_large);
             }
+            Ok(_) => return Ok(()),
             Err(code) => {
                 out.truncate(start);
                 let small = zstd_safe::get_error_name(code) == "Destination buffer is too small";
