@@ -551,6 +551,15 @@ fn produce_topic_compression_and_topic_compression_type() {
             create.extend(["--compression-type", t]);
         }
         ok(&create);
+        let described = ok(&["topic", "describe", &data, "--topic", topic]);
+        let want = format!("CompressionType: {}", topic_type.unwrap_or("producer"));
+        assert!(described.stdout.contains(&want), "{}", described.stdout);
+        let json = ok(&["topic", "describe", &data, "--topic", topic, "--json"]);
+        let want = format!(
+            "\"compressionType\":\"{}\"",
+            topic_type.unwrap_or("producer")
+        );
+        assert!(json.stdout.contains(&want), "{}", json.stdout);
         ok(&[
             "produce-topic",
             &data,

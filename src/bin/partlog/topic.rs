@@ -180,7 +180,7 @@ fn describe_text(d: &TopicDescription, out: &mut dyn Write) -> Result<(), CliErr
     writeln!(
         out,
         "Topic: {}\tTopicId: {}\tPartitionCount: {}\tSegmentBytes: {}\tRetentionMs: {}\t\
-         RetentionBytes: {}",
+         RetentionBytes: {}\tCompressionType: {}",
         d.name,
         d.topic_id
             .map_or_else(|| "none".to_owned(), |id| id.to_string()),
@@ -188,6 +188,7 @@ fn describe_text(d: &TopicDescription, out: &mut dyn Write) -> Result<(), CliErr
         d.config.log.segment_bytes,
         d.config.log.retention_ms,
         d.config.log.retention_bytes,
+        d.config.log.compression_type,
     )?;
     for p in &d.partitions {
         let ids = |v: &[partlog::replica::ReplicaId]| {
@@ -232,6 +233,8 @@ struct PartitionJson<'a> {
     leader: Option<u32>,
     replicas: Vec<u32>,
     isr: Vec<u32>,
+    /// The topic's `compression.type` (Kafka's name).
+    compression_type: String,
 }
 
 fn describe_json(d: &TopicDescription, out: &mut dyn Write) -> Result<(), CliError> {
@@ -249,6 +252,7 @@ fn describe_json(d: &TopicDescription, out: &mut dyn Write) -> Result<(), CliErr
                 leader: p.assignment.leader.map(|l| l.0),
                 replicas: p.assignment.replicas.iter().map(|r| r.0).collect(),
                 isr: p.assignment.isr.iter().map(|r| r.0).collect(),
+                compression_type: d.config.log.compression_type.to_string(),
             },
         )?;
     }
