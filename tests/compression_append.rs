@@ -494,3 +494,60 @@ fn replicas_copy_the_batches_their_leader_compressed() {
         assert_eq!(read(id).bytes, lead.bytes, "replica {id}");
     }
 }
+
+/// A batch of records stamped 1000..1000+n-1 whose header claims `claimed` as its largest
+/// timestamp (CRC made right), uncompressed or in `codec`.
+fn claiming_max_timestamp(n: usize, claimed: i64, codec: Compression) -> RecordBatch {
+    let mut b = BatchBuilder::new();
+    for i in 0..n {
+        b.push(&SimpleRecord::new(
+            1000 + i as i64,
+            Some(format!("k{i}")),
+            Some(format!("v{i}")),
+        ))
+        .unwrap();
+    }
+    let good = b.build().unwrap();
+    let mut header = good.as_bytes()[..HEADER_SIZE].to_vec();
+    header[35..43].copy_from_slice(&claimed.to_be_bytes());
+    seal(&header, &good.as_bytes()[HEADER_SIZE..], codec)
+}
+
+/// Kafka's validator sets a client batch's `maxTimestamp` to the largest timestamp of its
+/// records (`setMaxTimestamp`, CRC recomputed), kept as sent or re-encoded alike: a header that
+/// claims a year 2286 timestamp must not hold the segment back from time retention or steer time
+/// lookups. A follower's batch is the leader's, kept byte for byte.
+#[test]
+fn a_client_batch_claiming_a_wrong_max_timestamp_is_stored_with_its_records_true_one() {
+    let lie = 10_000_000_000_000;
+    for (codec, t) in [
+        (Compression::None, CompressionType::Producer),
+        (Compression::Lz4, CompressionType::Producer),
+        (Compression::Gzip, CompressionType::Codec(Compression::Zstd)),
+        (Compression::Snappy, CompressionType::Uncompressed),
+        (Compression::None, CompressionType::Codec(Compression::Lz4)),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let log = open(&dir, with_type(t));
+        let info = log
+            .append_batch(&claiming_max_timestamp(5, lie, codec))
+            .unwrap();
+        assert_eq!(info.max_timestamp, 1004, "{codec} into {t}");
+        let kept = stored(&log);
+        assert_eq!(kept[0].max_timestamp(), 1004, "{codec} into {t}");
+        RecordBatch::parse(kept[0].as_bytes().clone()).expect("the CRC covers the new field");
+        assert_eq!(log.offset_for_timestamp(1003).unwrap(), Some(3));
+        assert_eq!(log.offset_for_timestamp(1005).unwrap(), None);
+        // Smaller than the records' largest: raised to it.
+        let info = log
+            .append_batch(&claiming_max_timestamp(3, 0, codec))
+            .unwrap();
+        assert_eq!(info.max_timestamp, 1002, "{codec} into {t}");
+    }
+    // A follower keeps the leader's bytes.
+    let dir = tempfile::tempdir().unwrap();
+    let log = open(&dir, Config::default());
+    let sent = claiming_max_timestamp(5, lie, Compression::Lz4);
+    log.append_batches(&sent, AppendOrigin::Follower).unwrap();
+    assert_eq!(stored(&log)[0].as_bytes(), sent.as_bytes());
+}

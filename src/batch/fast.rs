@@ -225,26 +225,40 @@ pub(crate) fn peek_offset_delta(buf: &[u8], mut p: usize) -> Option<(i32, usize)
 /// same verdict as walking it with [`super::record::Walk::next_raw`], in one tight pass that
 /// builds no values and no errors. Callers walk again for the error when this says no.
 pub(crate) fn records_valid(buf: &[u8], header: &BatchHeader) -> bool {
-    let check = || -> Option<()> {
-        let count = usize::try_from(header.record_count).ok()?;
-        let append_time = header.timestamp_type() == TimestampType::LogAppendTime;
-        let mut p = HEADER_SIZE;
-        let mut prev_delta: i64 = -1;
-        for _ in 0..count {
-            let f = decode_fields(buf, p)?;
-            if !append_time {
-                header.base_timestamp.checked_add(f.timestamp_delta)?;
-            }
-            let delta = i64::from(f.offset_delta);
-            if delta <= prev_delta || delta > i64::from(header.last_offset_delta) {
-                return None;
-            }
-            prev_delta = delta;
-            p = f.end;
+    records_max_timestamp(buf, header).is_some()
+}
+
+/// [`records_valid`], and the largest record timestamp when it says yes: `Some(largest)`, or
+/// `Some(header.max_timestamp)` for a batch of no records or of log-append time (whose records
+/// carry no time of their own); `None` when a record is malformed.
+pub(crate) fn records_max_timestamp(buf: &[u8], header: &BatchHeader) -> Option<i64> {
+    let count = usize::try_from(header.record_count).ok()?;
+    let append_time = header.timestamp_type() == TimestampType::LogAppendTime;
+    let mut p = HEADER_SIZE;
+    let mut prev_delta: i64 = -1;
+    let mut max_delta = i64::MIN;
+    for _ in 0..count {
+        let f = decode_fields(buf, p)?;
+        if !append_time {
+            header.base_timestamp.checked_add(f.timestamp_delta)?;
+            max_delta = max_delta.max(f.timestamp_delta);
         }
-        (p == buf.len()).then_some(())
-    };
-    check().is_some()
+        let delta = i64::from(f.offset_delta);
+        if delta <= prev_delta || delta > i64::from(header.last_offset_delta) {
+            return None;
+        }
+        prev_delta = delta;
+        p = f.end;
+    }
+    if p != buf.len() {
+        return None;
+    }
+    Some(if append_time || count == 0 {
+        header.max_timestamp
+    } else {
+        // Checked above for every record, this one among them.
+        header.base_timestamp + max_delta
+    })
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@ use std::sync::OnceLock;
 use bytes::Bytes;
 
 use super::borrowed::Steps;
-use super::fast::records_valid;
+use super::fast::{records_max_timestamp, records_valid};
 use super::record::{RecordIter, Walk};
 use super::{
     compression, compute_crc, BatchError, BatchHeader, Compression, TimestampType,
@@ -117,6 +117,28 @@ impl RecordBatch {
     /// Checks the stored CRC against bytes 21..end ([`BatchError::CrcMismatch`]).
     pub fn verify_crc(&self) -> Result<(), BatchError> {
         check_crc(&self.bytes, self.header.crc)
+    }
+
+    /// [`RecordBatch::validate_records`] of an uncompressed batch, and the largest timestamp of
+    /// its records (the header's `maxTimestamp` for a batch of no records or of log-append
+    /// time): what Kafka's validator writes into a client batch's header.
+    ///
+    /// # Errors
+    /// As [`RecordBatch::validate_records`]; [`BatchError::UnsupportedCompression`] for a
+    /// compressed batch (inflate it first).
+    pub(crate) fn validated_max_timestamp(&self) -> Result<i64, BatchError> {
+        if self.header.codec() != 0 {
+            return Err(BatchError::UnsupportedCompression {
+                codec: self.header.codec(),
+            });
+        }
+        if let Some(max) = records_max_timestamp(&self.bytes, &self.header) {
+            return Ok(max);
+        }
+        self.validate_records()?;
+        // The walk accepted what the tight pass refused: they disagree (a bug); the header's
+        // value is kept rather than a guess.
+        Ok(self.header.max_timestamp)
     }
 
     /// Walks every record of an uncompressed batch without copying anything: each varint is in

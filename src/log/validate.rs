@@ -25,6 +25,10 @@
 //! (an uncompressed control batch stays uncompressed, as Kafka leaves it). The new batch keeps
 //! every header field but the codec bits, `batchLength` and the CRC; it must again fit
 //! `max_batch_bytes` ([`Error::BatchTooLarge`]).
+//!
+//! `maxTimestamp` (Kafka's `setMaxTimestamp`): a stored client or leader batch carries the
+//! largest timestamp of its records, whatever its header said (a copy is made, CRC recomputed,
+//! only when it differs); time indexes, time lookups and time retention read it.
 
 use bytes::Bytes;
 
@@ -41,6 +45,8 @@ const LENGTH_AT: usize = 8;
 const CRC_AT: usize = 17;
 /// Byte position of the attributes.
 const ATTRIBUTES_AT: usize = 21;
+/// Byte position of `maxTimestamp`.
+const MAX_TIMESTAMP_AT: usize = 35;
 
 /// Validates `batch`, the `index`-th batch of a client or leader append, and returns the batch
 /// to store in its place, `None` to store it as sent. See the module docs.
@@ -69,12 +75,20 @@ pub(super) fn check(
     };
     let bytes = batch.as_bytes();
     if source == Compression::None {
-        batch.validate_records()?;
+        let max_timestamp = batch.validated_max_timestamp()?;
         if target == Compression::None {
-            return Ok(None);
+            if max_timestamp == h.max_timestamp {
+                return Ok(None);
+            }
+            let mut out = bytes.to_vec();
+            let header = set_max_timestamp(&mut out, max_timestamp).map_err(refused)?;
+            return sized(header, out, max).map(Some);
         }
+        let mut header = bytes[..HEADER_SIZE].to_vec();
+        header[MAX_TIMESTAMP_AT..MAX_TIMESTAMP_AT + 8]
+            .copy_from_slice(&max_timestamp.to_be_bytes());
         let (header, out) =
-            encode(&bytes[..HEADER_SIZE], &bytes[HEADER_SIZE..], target, level).map_err(refused)?;
+            encode(&header, &bytes[HEADER_SIZE..], target, level).map_err(refused)?;
         return sized(header, out, max).map(Some);
     }
     if i64::from(h.record_count) != i64::from(h.last_offset_delta) + 1 {
@@ -90,7 +104,12 @@ pub(super) fn check(
     )
     .map_err(refused)?;
     if target == source {
-        return Ok(None);
+        if plain.max_timestamp == h.max_timestamp {
+            return Ok(None);
+        }
+        let mut out = bytes.to_vec();
+        let header = set_max_timestamp(&mut out, plain.max_timestamp).map_err(refused)?;
+        return sized(header, out, max).map(Some);
     }
     let (header, out) = if target == Compression::None {
         (*plain.header(), plain.into_bytes())
@@ -125,22 +144,34 @@ fn inflate(batch: &RecordBatch, max: usize, crc: bool) -> std::result::Result<Pl
     let mut out = Vec::with_capacity(HEADER_SIZE + guess);
     out.extend_from_slice(&bytes[..HEADER_SIZE]);
     compression::decompress(batch.compression(), body, max, &mut out)?;
+    let header = seal(&mut out, Compression::None, false)?;
+    let unchecked = RecordBatch::with_header(header, Bytes::from(out))?;
+    let max_timestamp = unchecked.validated_max_timestamp()?;
+    // The stored header carries the records' largest timestamp (and, if stored, its CRC).
+    let mut out = Vec::from(unchecked.into_bytes());
+    out[MAX_TIMESTAMP_AT..MAX_TIMESTAMP_AT + 8].copy_from_slice(&max_timestamp.to_be_bytes());
     let header = seal(&mut out, Compression::None, crc)?;
-    let plain = RecordBatch::with_header(header, Bytes::from(out))?;
-    plain.validate_records()?;
-    Ok(Plain(plain))
+    Ok(Plain {
+        batch: RecordBatch::with_header(header, Bytes::from(out))?,
+        max_timestamp,
+    })
 }
 
-/// An inflated batch that passed the record walk.
-struct Plain(RecordBatch);
+/// An inflated batch that passed the record walk, its header's `maxTimestamp` set to its
+/// records' largest timestamp.
+struct Plain {
+    batch: RecordBatch,
+    /// The largest timestamp of its records (see [`RecordBatch::validated_max_timestamp`]).
+    max_timestamp: i64,
+}
 
 impl Plain {
     fn header(&self) -> &BatchHeader {
-        self.0.header()
+        self.batch.header()
     }
 
     fn into_bytes(self) -> Bytes {
-        self.0.into_bytes()
+        self.batch.into_bytes()
     }
 }
 
@@ -148,8 +179,19 @@ impl std::ops::Deref for Plain {
     type Target = [u8];
 
     fn deref(&self) -> &[u8] {
-        self.0.as_bytes()
+        self.batch.as_bytes()
     }
+}
+
+/// Writes `max_timestamp` into the batch in `out` and recomputes its CRC; its header.
+fn set_max_timestamp(
+    out: &mut [u8],
+    max_timestamp: i64,
+) -> std::result::Result<BatchHeader, BatchError> {
+    out[MAX_TIMESTAMP_AT..MAX_TIMESTAMP_AT + 8].copy_from_slice(&max_timestamp.to_be_bytes());
+    let crc = compute_crc(out);
+    out[CRC_AT..CRC_AT + 4].copy_from_slice(&crc.to_be_bytes());
+    BatchHeader::parse(out)
 }
 
 /// A batch with `header` (the 61 bytes of a valid batch) and `records` (its uncompressed
