@@ -114,3 +114,27 @@ fn highly_compressible_streams_still_decompress() {
         assert!(out == plain, "{codec}");
     }
 }
+
+/// Two zstd frames, the first declaring (and holding) no content: the output's first guess was
+/// that declared 0, and the doubling of a room of 0 stayed 0, so decompression looped forever
+/// (found by the `compressed_batch` fuzz target as a 10-byte timeout). Run on a thread with a
+/// deadline so that a regression fails instead of hanging.
+#[test]
+fn a_zstd_stream_whose_first_frame_declares_no_content_decompresses() {
+    let level = partlog::batch::CompressionLevel::default_for(Compression::Zstd);
+    let mut stream = Vec::new();
+    partlog::batch::compression::compress(Compression::Zstd, level, b"", &mut stream).unwrap();
+    let plain = b"rides in the second frame".repeat(100);
+    partlog::batch::compression::compress(Compression::Zstd, level, &plain, &mut stream).unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut out = Vec::new();
+        let r = decompress(Compression::Zstd, &stream, MAX, &mut out);
+        let _ = tx.send(r.map(|()| out));
+    });
+    let got = rx
+        .recv_timeout(std::time::Duration::from_secs(20))
+        .expect("decompression did not finish in 20 s")
+        .unwrap();
+    assert!(got == plain);
+}

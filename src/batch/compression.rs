@@ -590,7 +590,8 @@ fn zstd_decompress(input: &[u8], max: usize, out: &mut Vec<u8>) -> Result<(), Ba
                 if room >= max {
                     return Err(too_large);
                 }
-                room = room.saturating_mul(2).min(max);
+                // At least a chunk more: a first frame may declare 0 bytes, and 0 doubled is 0.
+                room = room.saturating_mul(2).max(CHUNK).min(max);
             }
         }
     }
