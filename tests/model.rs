@@ -612,7 +612,12 @@ fn run(config: Config, ops: Vec<Op>) {
                             .partition_leader_epoch(*epoch)
                             .transactional(*transactional);
                         if let Some((id, e, seq)) = producer {
-                            b = b.producer(*id, *e, *seq);
+                            // A producer id of its own per step: every producer is new to the
+                            // log, so the producer rules (tests/producer_state.rs has their own
+                            // model) accept any epoch and first sequence. Drawn ids could
+                            // repeat within a case with unrelated sequences, which the log
+                            // rightly refuses and this model does not predict: a flaky failure.
+                            b = b.producer(*id + step as i64 * 1000, *e, *seq);
                         }
                         if *log_append_time {
                             b = b.timestamp_type(TimestampType::LogAppendTime);
