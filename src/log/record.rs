@@ -103,6 +103,11 @@ impl Log {
         let Some((position, batch)) = found else {
             return Ok(Attempt::Done(None));
         };
+        if offset < batch.base_offset() {
+            // An offset gap: the batch found is the one after it, which holds no such record
+            // (nor needs opening to say so).
+            return Ok(Attempt::Done(None));
+        }
         match batch.into_positioned(offset) {
             Ok(found) => Ok(Attempt::Done(found)),
             // A valid batch whose records partlog cannot open: not damage.
