@@ -341,3 +341,28 @@ fn producer_state_replays_across_an_offset_gap_at_the_batches_own_offsets() {
     assert_eq!(entry.batches.back().unwrap().last_offset, 9);
     log.close().unwrap();
 }
+
+/// `truncate_to` an offset in a gap of the active segment (cut in place): the batch after the
+/// gap goes, the log end is the offset asked for, and the next append takes it; a crash then
+/// keeps the gap left below it.
+#[test]
+fn truncation_into_a_gap_of_the_active_segment_leaves_the_log_end_there() {
+    let dir = tempfile::tempdir().unwrap();
+    gapped_log(dir.path());
+    let log = Log::open(dir.path(), config()).unwrap();
+    assert_eq!(log.truncate_to(15).unwrap(), 15);
+    assert_eq!(log.log_end_offset(), 15);
+    assert_eq!(bases_from(&log, 11), vec![12]);
+    let info = log
+        .append(&[SimpleRecord::new(T0 + 100, Some("k"), Some("v"))])
+        .unwrap();
+    assert_eq!(info.first_offset, 15);
+    log.flush().unwrap();
+    log.abandon();
+    let log = Log::open(dir.path(), config()).unwrap();
+    assert_eq!(log.open_report().truncated, None);
+    assert_eq!(log.log_end_offset(), 16);
+    assert_eq!(bases_from(&log, 0), vec![0, 6, 12, 15]);
+    assert!(log.read_record(14).unwrap().is_none());
+    log.close().unwrap();
+}
