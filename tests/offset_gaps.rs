@@ -366,3 +366,33 @@ fn truncation_into_a_gap_of_the_active_segment_leaves_the_log_end_there() {
     assert!(log.read_record(14).unwrap().is_none());
     log.close().unwrap();
 }
+
+/// A follower batch above the log end that starts a new segment: the roll is at the batch's
+/// base offset (as Kafka's), and the recovery point never passes the log end on the way
+/// (the roll moved it to the new base while the log end was still below the gap: a debug
+/// assertion panicked, and the checkpoint claimed offsets the log did not have yet).
+#[test]
+fn a_follower_batch_above_the_log_end_that_rolls_keeps_the_recovery_point_below_the_log_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let one = batch_bytes(0, 36);
+    let config = Config {
+        segment_bytes: 1024,
+        ..config()
+    };
+    // Room for one batch per segment.
+    assert!(one.len() > 512 && one.len() < 1024, "{}", one.len());
+    let log = Log::open(dir.path(), config.clone()).unwrap();
+    log.append_batches(&one, AppendOrigin::Follower).unwrap();
+    log.append_batches(&batch_bytes(40, 36), AppendOrigin::Follower)
+        .unwrap();
+    assert_eq!(log.segment_base_offsets(), vec![0, 40]);
+    assert_eq!(log.log_end_offset(), 76);
+    assert!(log.recovery_point() <= log.log_end_offset());
+    log.flush().unwrap();
+    assert_eq!(log.recovery_point(), 76);
+    log.abandon();
+    let log = Log::open(dir.path(), config).unwrap();
+    assert_eq!(log.open_report().truncated, None);
+    assert_eq!(bases_from(&log, 0), vec![0, 40]);
+    log.close().unwrap();
+}
