@@ -437,12 +437,12 @@ fn write_segment(dir: &Path, base: i64, batches: &[(i64, usize)]) {
     fs::write(dir.join(format!("{base:020}.log")), data).unwrap();
 }
 
-/// Finding (K2P_GAPS=1 case): Kafka's logs may skip offsets (a follower's copy of a compacted
+/// Finding (the `gaps` case): Kafka's logs may skip offsets (a follower's copy of a compacted
 /// leader; `truncateTo` an offset inside a batch, after which the next batch starts above the
-/// segment's base offset). Kafka opens and serves such a log; partlog's full recovery calls the
-/// first gap damage, cuts the segment there and removes every later segment.
+/// segment's base offset). Kafka opens and serves such a log; partlog's full recovery called
+/// the first gap damage, cut the segment there and removed every later segment. More cases in
+/// `tests/offset_gaps.rs`.
 #[test]
-#[ignore = "known difference from Kafka: partlog requires contiguous offsets (see interop/README.md (Kafka -> partlog))"]
 fn full_recovery_keeps_a_kafka_log_with_offset_gaps() {
     let dir = tempfile::tempdir().unwrap();
     // Segment 0: offsets 0-2, then 6-8 (3-5 compacted away).

@@ -19,7 +19,8 @@ use std::io::{Seek, SeekFrom, Write as _};
 use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
-use partlog::batch::SimpleRecord;
+use partlog::batch::{BatchBuilder, SimpleRecord};
+use partlog::log::AppendOrigin;
 use partlog::replica::{
     load_epoch_cache, Election, FollowerProgress, LeaderAndIsr, Partition, PartitionConfig,
     ReplicaId,
@@ -316,6 +317,51 @@ fn truncated(out: &Path, s: &Scale) {
     write_manifest(&case, &config, true, s.timestamps);
 }
 
+/// Offset gaps (issue 18): a follower's copy of a compacted leader (batches that skip offsets,
+/// so gaps fall inside segments and at their ends), then a truncation to an offset inside a gap
+/// (the log end stays at the cut, so the next append leaves a gap below it) and client appends.
+fn offset_gaps(out: &Path, s: &Scale) {
+    let case = Case::new(out, "offset-gaps");
+    let config = small(8 << 10);
+    let log = Log::open(case.partition_dir(), config.clone()).unwrap();
+    let mut rng = Rng(11);
+    let mut ts = BASE_TS;
+    let mut next = 0i64;
+    for i in 0..s.batches / 2 {
+        let n = 1 + rng.below(6) as usize;
+        let mut b = BatchBuilder::new().base_offset(next);
+        for r in records(&mut rng, n, ts) {
+            b.push(&r).unwrap();
+        }
+        ts += 3;
+        let batch = b.build().unwrap();
+        log.append_batches(batch.as_bytes(), AppendOrigin::Follower)
+            .unwrap();
+        next = batch.next_offset();
+        if i % 3 == 0 {
+            next += 1 + rng.below(5) as i64;
+        }
+    }
+    // A cut inside the last gap (at its last offset): the batch after it goes, the log end
+    // stays at the cut, and the next append leaves the rest of the gap below it.
+    let mut in_gap = None;
+    let mut at = log.log_start_offset();
+    while at < log.log_end_offset() {
+        let r = log.read(at, 1).unwrap();
+        let base = r.batches[0].base_offset();
+        if base > at + 1 {
+            in_gap = Some(base - 1);
+        }
+        at = r.next_offset;
+    }
+    let cut = in_gap.expect("a gap of two offsets or more");
+    log.truncate_to(cut).unwrap();
+    assert_eq!(log.log_end_offset(), cut);
+    fill(&log, &mut rng, 10, &mut ts, 3);
+    log.close().unwrap();
+    write_manifest(&case, &config, true, s.timestamps);
+}
+
 fn partition(dir: &Path, id: u32, config: &Config) -> Partition {
     let mut c = PartitionConfig::new(TOPIC, 0, ReplicaId(id));
     c.log = config.clone();
@@ -446,6 +492,7 @@ fn write_matrix(out: &Path, s: &Scale) {
     delete_records(out, s);
     truncated(out, s);
     follower_epochs(out, s);
+    offset_gaps(out, s);
     crash(out, s, "crash-unflushed-tail", false);
     crash(out, s, "crash-torn-tail", true);
 }
@@ -500,7 +547,12 @@ fn every_case_has_a_manifest_that_matches_its_batches() {
                     f[3].parse().unwrap(),
                 );
                 if let Some(n) = next {
-                    assert_eq!(base, n, "{line}");
+                    // Offsets only grow; the `offset-gaps` case skips some.
+                    if root.ends_with("offset-gaps") {
+                        assert!(base >= n, "{line}");
+                    } else {
+                        assert_eq!(base, n, "{line}");
+                    }
                 }
                 next = Some(last + 1);
                 total += size;
@@ -510,7 +562,7 @@ fn every_case_has_a_manifest_that_matches_its_batches() {
         assert!(manifest.contains("\nlog_end "));
         cases += 1;
     }
-    assert_eq!(cases, 10);
+    assert_eq!(cases, 11);
 }
 
 /// The batches of a segment's `.log` file: `(position, base offset, last offset, max timestamp)`.

@@ -191,3 +191,57 @@ fn a_power_cut_of_one_partition_keeps_what_was_flushed_and_nothing_after() {
     assert_eq!(read.batches.len(), 1);
     assert_eq!(read.batches[0].base_offset(), 0);
 }
+
+/// Issue 18: a compacted leader's log skips offsets, and Kafka's follower copies it as it is
+/// (a fetched batch may start above the follower's log end, and batches of one fetch may leave
+/// gaps between them). partlog's follower refused such a fetch with `UnexpectedAppendOffset`
+/// (and `NonContiguousBatches` within one), so it could never catch up. The leader here opens a
+/// directory a compaction left: offsets 0-2, 6-8, then (after its own appends) the rest.
+#[test]
+fn a_follower_copies_the_offset_gaps_of_a_compacted_leader() {
+    use partlog::batch::BatchBuilder;
+    let dir = common::tmp_in_memory("partlog-follower");
+    let leader_dir = dir.path().join("replica-0");
+    std::fs::create_dir_all(&leader_dir).unwrap();
+    let mut segment = Vec::new();
+    for (base, n) in [(0i64, 3), (6, 3)] {
+        let mut b = BatchBuilder::new()
+            .base_offset(base)
+            .partition_leader_epoch(1);
+        for i in 0..n {
+            b.push(&SimpleRecord::new(
+                0,
+                None::<&str>,
+                Some(format!("c-{}", base + i)),
+            ))
+            .unwrap();
+        }
+        segment.extend_from_slice(b.build().unwrap().as_bytes());
+    }
+    std::fs::write(leader_dir.join(format!("{:020}.log", 0)), segment).unwrap();
+    let leader = open(dir.path(), 0);
+    assert_eq!(leader.log_end_offset(), 9);
+    let follower = open(dir.path(), 1);
+    lead(&leader, 2, &[0]);
+    leader.append_records(&batch("a", 2), 0).unwrap();
+    follower.become_follower(2, Election::Clean).unwrap();
+    // One batch per fetch: the second fetch starts at 3, inside the gap, and gets batch 6-8.
+    for _ in 0..10 {
+        let request = follower.fetch_request(1).unwrap();
+        let response = leader.handle_fetch(&request, 0).unwrap();
+        follower
+            .apply_fetch(&response)
+            .unwrap_or_else(|e| panic!("fetch at {}: {e}", request.fetch_offset));
+        if follower.log_end_offset() == leader.log_end_offset() {
+            break;
+        }
+    }
+    assert_eq!(follower.log_end_offset(), 11);
+    assert_eq!(
+        common::partition_bytes(&follower, 0),
+        common::partition_bytes(&leader, 0)
+    );
+    assert!(follower.log().read_record(4).unwrap().is_none());
+    let read = follower.log().read(3, 1 << 20).unwrap();
+    assert_eq!(read.batches[0].base_offset(), 6);
+}

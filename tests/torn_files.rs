@@ -16,6 +16,11 @@
 //!   position, and never return its bytes.
 //! - The partition leader epoch (bytes 12..16) is outside the CRC by Kafka's design, so a
 //!   flipped epoch cannot be detected; the records themselves still read back exactly.
+//! - Offset gaps are legal (issue 18), as in Kafka's logs; a batch starting below the end of
+//!   the one before it is damage. A base offset rotted upwards (outside the CRC) leaves a gap
+//!   followed by an overlap, which is called damage at the gapped batch; the last batch of a
+//!   segment has no batch after it to tell, and a base offset rotted upwards there (below the
+//!   next segment's base) reads as a gap, as in Kafka.
 //! - A clean-shutdown marker is a promise about the indexes and the tail, not about the data:
 //!   with the marker present, a torn last segment is still cut, and damage elsewhere is still
 //!   reported on read.
@@ -1518,10 +1523,14 @@ fn regression_active_segment_time_index_is_not_checked_against_its_batches() {
     assert_eq!(log.offset_for_timestamp(TS + 40).unwrap(), Some(40));
 }
 
-/// Regression test: recovery accepted a segment after the recovery point that lost its last
-/// batch whole (no torn batch, so a hole at 15..18); it must cut there like a torn batch.
+/// A segment that lost its last batch whole (no torn batch: a hole at 15..18 before the next
+/// segment's base 18) is an offset gap, legal in Kafka's logs (`truncateTo` inside a batch, a
+/// compacted leader's copy), so recovery keeps the later segments (issue 18; before, it cut the
+/// log at 15, and before that fix it kept the hole silently). partlog's own crashes do not
+/// leave this: an mmap'd segment loses its tail as zeros or a torn batch, which are still cut
+/// (`unflushed_middle_segment_cut_at_every_byte_of_its_last_batch`).
 #[test]
-fn regression_unflushed_segment_that_lost_its_last_batch_leaves_a_hole() {
+fn a_segment_that_lost_its_last_batch_whole_is_an_offset_gap_recovery_keeps() {
     let dir = tmp();
     let log = Log::open(dir.path(), small()).unwrap();
     for _ in 0..3 {
@@ -1535,26 +1544,22 @@ fn regression_unflushed_segment_that_lost_its_last_batch_leaves_a_hole() {
     assert_eq!(b.base, 15);
     set_len(&dir.path().join(segs[1].name()), b.pos as u64);
     let log = Log::open(dir.path(), small()).unwrap();
-    assert_eq!(
-        log.log_end_offset(),
-        15,
-        "the log kept a hole at 15..18: {:?}",
-        log.open_report()
-    );
+    assert_eq!(log.open_report().truncated, None);
+    assert_eq!(log.log_end_offset(), 27);
+    assert!(log.read_record(15).unwrap().is_none());
+    assert_eq!(offsets_of(&log.read(15, 1).unwrap()), vec![18, 19, 20]);
 }
 
-/// Regression test: in a flushed segment that lost its last batch, `read(15)` answered with the
-/// next segment's batch at 18; a read of an offset in the hole must report `Corrupt`.
+/// In a flushed segment that lost its last batch, `read(15)` answers with the next segment's
+/// batch at 18, as Kafka answers a read of an offset in a gap (issue 18; before, it reported
+/// `Corrupt`).
 #[test]
-fn regression_read_of_an_offset_in_a_hole_answers_with_a_later_batch() {
+fn a_read_of_an_offset_in_a_hole_answers_with_the_next_batch_as_kafka_does() {
     let (dir, segs) = three_batch_segments(3);
     let b = segs[1].batches[2];
     assert_eq!(b.base, 15);
     set_len(&dir.path().join(segs[1].name()), b.pos as u64);
     let log = Log::open(dir.path(), small()).unwrap();
-    match log.read(15, 1) {
-        Err(Error::Corrupt { .. }) => {}
-        Ok(r) => panic!("read(15) returned offsets {:?}", offsets_of(&r)),
-        Err(e) => panic!("{e:?}"),
-    }
+    assert_eq!(offsets_of(&log.read(15, 1).unwrap()), vec![18, 19, 20]);
+    assert!(log.read_record(16).unwrap().is_none());
 }

@@ -11,15 +11,17 @@
 //! Asserts: the open never panics; when it fails, the error is typed (any `partlog::Error`) and
 //! is written down. When it succeeds, the log holds exactly the valid prefix of the file as
 //! recovery defines it (checked independently here: whole batches that `RecordBatch::parse`
-//! accepts, the first starting at the segment's base offset and each next one where the previous
-//! one ended, last offsets within i32 of the segment's base), every read from the log start offset to the
+//! accepts, the first starting at or above the segment's base offset and each next one at or
+//! above the offset after the previous one (offset gaps are kept, except a gap right before a
+//! batch that goes back below the gapped batch's end: that batch's base offset rotted upwards),
+//! last offsets within i32 of the segment's base), every read from the log start offset to the
 //! end returns those batches byte for byte and each passes `RecordBatch::parse`, time lookups
 //! agree with the brute force; then appending records continues at the recovered end, they
 //! read back, and after a clean close and reopen, then a crash and reopen, the content is the
 //! same.
 
 use bytes::Bytes;
-use partlog::batch::{RecordBatch, SimpleRecord};
+use partlog::batch::{BatchHeader, RecordBatch, SimpleRecord};
 use partlog::segment::SegmentPaths;
 use partlog::{Config, Log};
 
@@ -60,7 +62,7 @@ fn first_segment() -> (Vec<u8>, Vec<MBatch>) {
 }
 
 /// The batches recovery must keep from `data`, a segment based at `base`, whose first batch
-/// must start at `min_offset`.
+/// must start at or above `min_offset`.
 pub fn expected_prefix(data: &[u8], base: i64, min_offset: i64) -> Vec<MBatch> {
     let mut out = Vec::new();
     let mut pos = 0usize;
@@ -75,9 +77,19 @@ pub fn expected_prefix(data: &[u8], base: i64, min_offset: i64) -> Vec<MBatch> {
         let Ok(batch) = RecordBatch::parse(Bytes::copy_from_slice(&rest[..size])) else {
             break;
         };
-        // partlog writes batches contiguously: each starts where the previous one ended (the
-        // first at the segment's base offset).
-        if batch.base_offset() != min || batch.last_offset() - base > i64::from(i32::MAX) {
+        // Offsets grow: each batch starts at or above the offset after the previous one (the
+        // first at or above the segment's base offset). Above it is an offset gap, which
+        // recovery keeps (as Kafka's does); below it is damage.
+        if batch.base_offset() < min || batch.last_offset() - base > i64::from(i32::MAX) {
+            break;
+        }
+        // A batch above the expected offset whose successor (a whole, well-formed header)
+        // starts below its end: offsets go backwards right after a gap, so this batch's base
+        // offset (outside the CRC) rotted upwards, and recovery cuts here, not one batch later.
+        let after = &rest[size..];
+        let overlap_follows = BatchHeader::parse(after)
+            .is_ok_and(|h| h.total_size() <= after.len() && h.base_offset < batch.next_offset());
+        if batch.base_offset() > min && overlap_follows {
             break;
         }
         min = batch.next_offset();

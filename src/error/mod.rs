@@ -108,18 +108,19 @@ pub enum Error {
         /// The log directory.
         path: PathBuf,
     },
-    /// A follower append whose first batch does not start at the log end offset (Kafka's
-    /// `UnexpectedAppendOffsetException`). Nothing was written.
+    /// A follower append whose first batch starts below the log end offset (Kafka's
+    /// `UnexpectedAppendOffsetException`; above it is an offset gap, which is kept). Nothing
+    /// was written.
     UnexpectedAppendOffset {
         /// The first batch's base offset.
         first_offset: i64,
         /// The follower's log end offset.
         log_end_offset: i64,
     },
-    /// A follower append whose batches are not contiguous: a batch does not start right after
-    /// the one before it. Nothing was written.
+    /// A follower append whose offsets go backwards: a batch starts below the offset after the
+    /// one before it (above it is an offset gap, which is kept). Nothing was written.
     NonContiguousBatches {
-        /// The offset the batch should have started at.
+        /// The lowest offset the batch could have started at.
         expected_offset: i64,
         /// The offset it starts at.
         base_offset: i64,
@@ -234,14 +235,14 @@ impl fmt::Display for Error {
                 log_end_offset,
             } => write!(
                 f,
-                "follower append starts at {first_offset}, not at the log end offset {log_end_offset}"
+                "follower append starts at {first_offset}, below the log end offset {log_end_offset}"
             ),
             Error::NonContiguousBatches {
                 expected_offset,
                 base_offset,
             } => write!(
                 f,
-                "batch starts at {base_offset}, expected {expected_offset} (batches must be contiguous)"
+                "batch starts at {base_offset}, below {expected_offset} where the previous batch ended (offsets must grow)"
             ),
             Error::EpochDecreased {
                 previous_epoch,

@@ -46,8 +46,9 @@ pub enum AppendOrigin {
         leader_epoch: i32,
     },
     /// A follower copying its leader's batches: offsets and epochs are kept. The first batch
-    /// must start at the log end offset, the batches must be contiguous, and their epochs must
-    /// not decrease.
+    /// must start at or above the log end offset, each next one at or above the offset after
+    /// the previous one (offset gaps, as a compacted leader's log has, are kept, as Kafka's
+    /// follower keeps them), and their epochs must not decrease.
     Follower,
 }
 
@@ -297,7 +298,9 @@ impl Log {
             }
             if origin == AppendOrigin::Follower {
                 if let Some(p) = previous {
-                    if h.base_offset != p.next_offset() {
+                    // A batch starting above the previous one's end leaves an offset gap,
+                    // as a compacted leader's log has; below it, offsets would go backwards.
+                    if h.base_offset < p.next_offset() {
                         return Err(Error::NonContiguousBatches {
                             expected_offset: p.next_offset(),
                             base_offset: h.base_offset,
@@ -340,7 +343,9 @@ impl Log {
         self.check_writable()?;
         let mut w = self.writer()?;
         let leo = w.active.as_ref().ok_or(Error::Closed)?.next_offset;
-        if origin == AppendOrigin::Follower && plan.first_base != leo {
+        // A follower's first batch may start above the log end (a gap the leader's compaction
+        // left), as Kafka's follower accepts; never below it.
+        if origin == AppendOrigin::Follower && plan.first_base < leo {
             return Err(Error::UnexpectedAppendOffset {
                 first_offset: plan.first_base,
                 log_end_offset: leo,

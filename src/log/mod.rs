@@ -413,8 +413,11 @@ impl Log {
         // Every segment is synced when it rolls, so everything below the new one is on disk:
         // the recovery point moves up with it, and recovery after a crash scans at most the
         // active segment (Kafka rescans every segment since its last flush). The writer lock is
-        // held: no truncation can come between.
-        self.advance_recovery_point(new_base, self.truncations.load(Ordering::Acquire))
+        // held: no truncation can come between. A follower's batch above the log end (an offset
+        // gap) rolls at its own base, above the log end until it is written: the recovery point
+        // stops at the log end (it never passes it), and the next flush moves it on.
+        let to = new_base.min(self.log_end_offset());
+        self.advance_recovery_point(to, self.truncations.load(Ordering::Acquire))
     }
 
     /// Starts a new segment now, even if the active one has room (Kafka's forced roll). Does

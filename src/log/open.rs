@@ -253,17 +253,14 @@ fn recover_inactive(
         drop(map);
         report.segments_recovered += 1;
         report.bytes_recovered += outcome.valid_end;
-        // partlog leaves no offset gaps: a segment that ends before the next one begins lost
-        // its last batches, which is as wrong as a bad CRC.
-        let ends_at = outcome.next_offset.unwrap_or(base);
-        let damaged = match outcome.stop.as_ref().filter(|s| !s.zero_tail) {
-            Some(stop) => Some((stop.position, stop.reason.clone())),
-            None if ends_at != next_base => Some((
-                outcome.valid_end,
-                format!("segment ends at offset {ends_at}, before the next segment's base offset {next_base}"),
-            )),
-            None => None,
-        };
+        // A segment ending below the next one's base leaves an offset gap, legal in Kafka's
+        // logs (`truncateTo` inside a batch, a compacted leader's copy); one running past it
+        // stops the scan (`Bounds::end_offset`) and is cut like a bad CRC.
+        let damaged = outcome
+            .stop
+            .as_ref()
+            .filter(|s| !s.zero_tail)
+            .map(|stop| (stop.position, stop.reason.clone()));
         if let Some((position, reason)) = damaged {
             // Cut here; this segment becomes the last one and is reopened as active.
             file.set_len(position)

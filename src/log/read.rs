@@ -87,8 +87,10 @@ impl Log {
     /// Reads whole batches starting from the one that holds `from_offset`, up to `max_bytes`
     /// (but always at least one batch, however large, as Kafka does), from one segment.
     ///
-    /// Reading at the log end offset returns no batches. Batches are zero-copy slices of the
-    /// segment's map; holding them keeps that map alive, even after the segment is deleted.
+    /// Reading at the log end offset returns no batches. Reading from an offset in an offset
+    /// gap (Kafka's logs may skip offsets: a compacted leader's copy, a truncation inside a
+    /// batch) starts at the next batch, as Kafka's fetch does. Batches are zero-copy slices of
+    /// the segment's map; holding them keeps that map alive, even after the segment is deleted.
     ///
     /// A read that races retention or truncation answers as of one moment: if its segment goes
     /// or the log is cut while it runs, it starts again with the new offsets.

@@ -20,7 +20,9 @@ impl Log {
     /// The record with exactly `offset`, with the batch that holds it ([`PositionedBatch`]:
     /// [`PositionedBatch::record`] borrows the record, [`PositionedBatch::records`] iterates
     /// from it to the end of the batch). `Ok(None)` at the log end offset, or if no record has
-    /// that offset (a gap left by compaction).
+    /// that offset: a gap inside a batch left by compaction, or an offset gap between batches
+    /// (a compacted leader's copy, a truncation inside a batch); [`Log::read`] from such an
+    /// offset answers with the next batch, as Kafka's fetch does.
     ///
     /// The batch's CRC is checked once (unless `verify_crc_on_read` is off); the record is
     /// found by walking the length prefixes of the records before it, and is itself decoded
@@ -103,6 +105,11 @@ impl Log {
         let Some((position, batch)) = found else {
             return Ok(Attempt::Done(None));
         };
+        if offset < batch.base_offset() {
+            // An offset gap: the batch found is the one after it, which holds no such record
+            // (nor needs opening to say so).
+            return Ok(Attempt::Done(None));
+        }
         match batch.into_positioned(offset) {
             Ok(found) => Ok(Attempt::Done(found)),
             // A valid batch whose records partlog cannot open: not damage.

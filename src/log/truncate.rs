@@ -239,7 +239,12 @@ impl Log {
                 trusted_below: new_leo,
             },
         )?;
-        let active = opened.active;
+        let mut active = opened.active;
+        // A cut in an offset gap leaves the log end at `offset`, above the kept batches (as
+        // Kafka's `truncateTo` does); the next append takes it.
+        if opened.truncated.is_none() {
+            active.next_offset = active.next_offset.max(new_leo);
+        }
         let next = active.next_offset;
         {
             let mut segs = self.segments_mut();

@@ -103,7 +103,8 @@ pub enum OffsetEpochCheck {
 pub enum FollowerProgress {
     /// Records were appended (possibly none) and the high watermark and log start updated.
     Appended {
-        /// Offsets appended (0 when the answer had no records).
+        /// Offsets the log end advanced by (0 when the answer had no records; offset gaps a
+        /// compacted leader left count in it).
         records_appended: i64,
         /// The follower's log end offset now.
         log_end_offset: i64,

@@ -303,9 +303,11 @@ impl ActiveSegment {
             start as u64,
         );
         let data = self.log.shared().slice(0, position).unwrap_or_default();
-        // The batch at that entry holds the offset it names (see `entry_batch_base`).
+        // The batch at that entry holds the offset it names (see `entry_batch_base`); if not,
+        // the scan below reports the mismatch.
         let min_offset = last_offset_entry.map_or(base_offset, |e| {
-            super::entry_batch_base(&data, start, base_offset + i64::from(e.relative_offset))
+            let named = base_offset + i64::from(e.relative_offset);
+            super::entry_batch_base(&data, start, named).unwrap_or(i64::MAX)
         });
         let outcome = scan::scan(
             &data,
@@ -317,8 +319,9 @@ impl ActiveSegment {
         );
         drop(data);
         let path = &self.segment.paths().log;
+        // The cut may fall in an offset gap (`next_offset` above the kept batches' end).
         if outcome.valid_end != position as u64
-            || outcome.next_offset.unwrap_or(base_offset) != next_offset
+            || outcome.next_offset.unwrap_or(base_offset) > next_offset
         {
             return Err(Error::corrupt(
                 path,
@@ -651,14 +654,16 @@ fn clean_tail(
         time_index.last(),
         start,
     );
-    // The batch at that entry holds the offset it names (see `entry_batch_base`).
-    let min_offset = last_offset_entry.map_or(base_offset, |e| {
-        super::entry_batch_base(
+    // The batch at that entry holds the offset it names (see `entry_batch_base`); if not, the
+    // indexes are rebuilt.
+    let min_offset = match last_offset_entry {
+        None => base_offset,
+        Some(e) => super::entry_batch_base(
             data,
             start as usize,
             base_offset + i64::from(e.relative_offset),
-        )
-    });
+        )?,
+    };
     let mut outcome = scan::scan(
         data,
         start,

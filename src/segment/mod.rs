@@ -374,9 +374,9 @@ impl Segment {
             Validation::Crc,
         );
         // The rebuilt indexes cover only the batches before any damage: what lies beyond (its
-        // timestamps among it) is unknown, and time lookups must not skip over it.
-        let ends_short = outcome.next_offset.unwrap_or(self.base_offset) != self.end_offset();
-        if outcome.stop.is_some() || ends_short {
+        // timestamps among it) is unknown, and time lookups must not skip over it. Ending below
+        // the next segment's base is an offset gap, not damage.
+        if outcome.stop.is_some() {
             self.damaged_at.store(outcome.valid_end, Ordering::Release);
             self.damaged.store(true, Ordering::Release);
         }
@@ -467,24 +467,26 @@ impl Segment {
         }
         // Indexes valid but with no time entry, or being rebuilt by another reader: walk the
         // batch headers. A walk that stops short (a batch out of place or unreadable, or the
-        // segment ending before the next one begins) marks the segment damaged there, as the
+        // segment running past the next one's base) marks the segment damaged there, as the
         // rebuild's scan would: what lies beyond is unknown, and time lookups must not skip it.
+        // Offset gaps (a batch starting above where the previous one ended) are legal.
         let mut max = NO_TIMESTAMP;
         let (stopped_at, ends_short) = view.log.with_published(|data| {
             let (mut pos, mut expected) = (0, self.base_offset);
+            let end = self.end_offset();
             while let Some(h) = scan::peek_header(data, pos) {
-                if h.base_offset != expected {
+                if h.base_offset < expected
+                    || h.next_offset() > end
+                    || (h.base_offset > expected
+                        && overlap_follows(data, pos, h.total_size(), h.next_offset()))
+                {
                     break;
                 }
                 max = max.max(h.max_timestamp);
                 expected = h.next_offset();
                 pos += h.total_size();
             }
-            let end = self.end_offset();
-            (
-                pos,
-                pos < data.len() || (end != i64::MAX && expected != end),
-            )
+            (pos, pos < data.len())
         });
         if ends_short {
             self.damaged_at.store(stopped_at as u64, Ordering::Release);
@@ -517,9 +519,10 @@ impl SegmentView {
     /// Position and header of the batch holding `offset` in `seg`, found through the offset
     /// index then a header walk; `Ok(None)` if the segment's batches end before `offset`.
     ///
-    /// The walk checks that batches follow each other without gaps from the indexed one (or
-    /// from the segment's base offset), so a rotted base offset or a lost batch is reported as
-    /// damage rather than answered with the wrong batch.
+    /// Inside an offset gap, the batch found is the first one after `offset` (as Kafka's
+    /// `LogSegment.read` answers). The walk checks that offsets grow from the indexed batch
+    /// (which must hold exactly the entry's offset) or from the segment's base offset, so a base
+    /// offset rotted downwards is reported as damage rather than answered with the wrong batch.
     pub(crate) fn locate(
         &self,
         seg: &Segment,
@@ -577,12 +580,23 @@ impl SegmentView {
             return walk_to(seg, data, 0, seg.base_offset, offset, ahead);
         };
         let start = entry.position as usize;
-        let expected = entry_batch_base(
+        let from_index = match entry_batch_base(
             data,
             start,
             seg.base_offset + i64::from(entry.relative_offset),
-        );
-        match walk_to(seg, data, start, expected, offset, ahead) {
+        ) {
+            Some(expected) => walk_to(seg, data, start, expected, offset, ahead),
+            // The entry does not land on the batch it names.
+            None => Err(Error::corrupt(
+                &seg.paths.log,
+                start as u64,
+                format!(
+                    "offset index entry for offset {} does not name the batch at its position",
+                    seg.base_offset + i64::from(entry.relative_offset)
+                ),
+            )),
+        };
+        match from_index {
             Ok(found) => Ok(found),
             Err(from_index) => {
                 // Index files carry no checksum: an entry can pass every check and still not
@@ -631,7 +645,9 @@ impl SegmentView {
                 break;
             };
             let size = header.total_size();
-            if header.base_offset != next_offset
+            if header.base_offset < next_offset
+                || (header.base_offset > next_offset
+                    && overlap_follows(&data, pos, size, header.next_offset()))
                 || header.base_offset >= max_offset
                 || pos + size - start > max_bytes
             {
@@ -757,19 +773,32 @@ impl SegmentView {
         let mut expected = None;
         while pos < data.len() {
             let header = header_at(path, &data, pos)?;
-            if expected.is_some_and(|e| e != header.base_offset) {
+            if expected.is_some_and(|e| header.base_offset < e) {
                 return Err(Error::corrupt(
                     path,
                     pos as u64,
                     format!(
-                        "batch base offset {} where offset {} was expected",
+                        "batch base offset {} below offset {}, where the previous batch ended",
                         header.base_offset,
                         expected.unwrap_or_default()
                     ),
                 ));
             }
-            expected = Some(header.next_offset());
             let size = header.total_size();
+            if expected.is_some_and(|e| header.base_offset > e)
+                && overlap_follows(&data, pos, size, header.next_offset())
+            {
+                return Err(Error::corrupt(
+                    path,
+                    pos as u64,
+                    format!(
+                        "batch base offset {} leaves a gap and the next batch starts below its end \
+                         (a base offset rotted upwards)",
+                        header.base_offset
+                    ),
+                ));
+            }
+            expected = Some(header.next_offset());
             if header.max_timestamp >= timestamp && header.last_offset() >= min_offset {
                 let batch = batch_at(path, &data, pos, size, verify_crc)?;
                 // A compressed batch cannot be opened, nor one stamped with its append time:
@@ -887,26 +916,40 @@ const WALK_PREFETCH: usize = 8 << 10;
 /// Bytes a walk prefetches before it knows it must pass over a batch.
 const WALK_FIRST_PREFETCH: usize = 512;
 
-/// Walks batch headers from `pos` (where a batch starting at offset `expected` must be) to the
-/// batch holding `offset`; `Ok(None)` if the segment's batches end before it.
-///
-/// The walk checks that batches follow each other without gaps, so a rotted base offset or a
-/// lost batch is reported as damage rather than answered with the wrong batch; and that a
-/// segment followed by another holds every offset up to the next one's base.
 /// Where a walk from an offset-index entry naming `entry_offset` at `pos` starts: the base
 /// offset of the batch at `pos` if that batch ends at `entry_offset` (as Kafka and partlog write
-/// entries) or starts there (as partlog wrote them before it matched Kafka), else
-/// `entry_offset` itself, and the walk then reports the mismatch. Exact matches only: the base
-/// offset lies outside the CRC, and the index is what catches a damaged one.
-pub(crate) fn entry_batch_base(data: &[u8], pos: usize, entry_offset: i64) -> i64 {
+/// entries) or starts there (as partlog wrote them before it matched Kafka); `None` if it does
+/// neither (the entry is wrong). Exact matches only: the base offset lies outside the CRC, and
+/// the index is what catches a damaged one (offset gaps being legal, a walk from a wrong entry
+/// could not tell it).
+pub(crate) fn entry_batch_base(data: &[u8], pos: usize, entry_offset: i64) -> Option<i64> {
     match data.get(pos..).and_then(peek_span) {
         Some(s) if s.last_offset() == entry_offset || s.base_offset == entry_offset => {
-            s.base_offset
+            Some(s.base_offset)
         }
-        _ => entry_offset,
+        _ => None,
     }
 }
 
+/// True if the batch after the one at `pos` (`size` bytes, ending before `next_offset`) starts
+/// below `next_offset`. Asked of a batch that starts above the offset expected of it: in a log
+/// with offset gaps (legal) offsets still only grow, so a gap followed by an overlap is a base
+/// offset rotted upwards (it lies outside the CRC), and the batch after the gap is the damaged
+/// one. (The last batch of a segment has no such witness: a base offset rotted upwards there
+/// reads as a gap, as it does in Kafka.)
+pub(crate) fn overlap_follows(data: &[u8], pos: usize, size: usize, next_offset: i64) -> bool {
+    data.get(pos.saturating_add(size)..)
+        .and_then(peek_span)
+        .is_some_and(|s| s.base_offset < next_offset)
+}
+
+/// Walks batch headers from `pos` (where a batch starting at or above offset `expected` must
+/// be) to the first batch holding `offset` or, if `offset` is in an offset gap, the first batch
+/// after it; `Ok(None)` if the segment's batches end before it.
+///
+/// Offsets must grow: a batch starting above the offset after the previous one leaves a gap
+/// (legal, as in Kafka's logs); one starting below it is reported as damage rather than
+/// answered with the wrong batch.
 fn walk_to(
     seg: &Segment,
     data: &[u8],
@@ -925,7 +968,11 @@ fn walk_to(
         // Batches passed over need only their span; the one found is parsed whole.
         span = data.get(pos..).and_then(peek_span);
         match span {
-            Some(s) if s.base_offset == expected => {
+            Some(s)
+                if s.base_offset == expected
+                    || (s.base_offset > expected
+                        && !overlap_follows(data, pos, s.total_size, s.next_offset())) =>
+            {
                 if s.last_offset() >= offset {
                     found = true;
                     break;
@@ -944,25 +991,22 @@ fn walk_to(
             Some(s) => s,
             None => span_at(path, data, pos)?,
         };
-        return Err(Error::corrupt(
-            path,
-            pos as u64,
+        let why = if span.base_offset < expected {
             format!(
-                "batch base offset {} where offset {expected} was expected",
+                "batch base offset {} below offset {expected}, where the previous batch ended",
                 span.base_offset
-            ),
-        ));
-    }
-    let end = seg.end_offset();
-    if end != i64::MAX && expected < end && offset < end {
-        return Err(Error::corrupt(
-            path,
-            pos as u64,
+            )
+        } else {
             format!(
-                "segment ends at offset {expected}, before the next segment's base offset {end}"
-            ),
-        ));
+                "batch base offset {} leaves a gap after offset {expected} and the next batch starts below its end \
+                 (a base offset rotted upwards)",
+                span.base_offset
+            )
+        };
+        return Err(Error::corrupt(path, pos as u64, why));
     }
+    // A segment ending below the next one's base leaves an offset gap: the caller goes on to
+    // the next segment.
     Ok(None)
 }
 
@@ -980,7 +1024,7 @@ pub(crate) fn time_entry_is_segment_max(
     let walk = |mut pos: usize, mut expected: i64| -> Option<usize> {
         loop {
             let h = scan::peek_header(data, pos)?;
-            if h.base_offset != expected || h.base_offset > target {
+            if h.base_offset < expected || h.base_offset > target {
                 return None;
             }
             if h.last_offset() >= target {
@@ -996,7 +1040,7 @@ pub(crate) fn time_entry_is_segment_max(
             let pos = e.position as usize;
             walk(
                 pos,
-                entry_batch_base(data, pos, base_offset + i64::from(e.relative_offset)),
+                entry_batch_base(data, pos, base_offset + i64::from(e.relative_offset))?,
             )
         });
     let Some(mut pos) = from_index.or_else(|| walk(0, base_offset)) else {

@@ -195,11 +195,15 @@ impl ScanOutcome {
 
 /// Scans the batches in `data[start..]` of a segment with base offset `base_offset`.
 ///
-/// partlog writes batches contiguously: the first batch of a segment starts at its base
-/// offset and each later one at the offset after the previous one. So the first batch scanned
-/// must start exactly at `bounds.first_offset`, each next one where the previous one ended, all
-/// below `bounds.end_offset` and within i32 of the base offset. The scan stops at the first
-/// batch that fails; a trailing run of zero bytes is reported as such.
+/// Offsets only grow: the first batch scanned must start at or above `bounds.first_offset`,
+/// each next one at or above the offset after the previous one, all below `bounds.end_offset`
+/// and within i32 of the base offset. A batch starting ABOVE the expected offset leaves an
+/// offset gap, which is legal (Kafka's logs have them: a compacted leader's copy, `truncateTo`
+/// inside a batch); one starting BELOW it (an overlap) is damage, as Kafka's recovery calls it.
+/// partlog's own appends leave no gaps, but a gap is not how its own damage shows: a lost
+/// batch in the middle of a file shows as zeros or a torn length, not as a clean batch further
+/// on. The scan stops at the first batch that fails; a trailing run of zero bytes is reported
+/// as such.
 pub(crate) fn scan(
     data: &Bytes,
     start: u64,
@@ -275,8 +279,8 @@ pub(crate) fn scan(
     out
 }
 
-/// Checks the batch at `data[pos..]`, which must start at offset `expected` and stay within
-/// `bounds`; returns its header.
+/// Checks the batch at `data[pos..]`, which must start at or above offset `expected` and stay
+/// within `bounds`; returns its header.
 fn check_batch(
     data: &Bytes,
     pos: usize,
@@ -300,9 +304,18 @@ fn check_batch(
             rest.len()
         ));
     }
-    if header.base_offset != expected {
+    if header.base_offset < expected {
         return Err(format!(
-            "batch base offset {} where offset {expected} was expected",
+            "batch base offset {} below offset {expected}, where the previous batch ended (or the segment begins)",
+            header.base_offset
+        ));
+    }
+    if header.base_offset > expected
+        && super::overlap_follows(data, pos, size, header.next_offset())
+    {
+        return Err(format!(
+            "batch base offset {} leaves a gap after offset {expected} and the next batch starts below its end \
+             (a base offset rotted upwards)",
             header.base_offset
         ));
     }

@@ -2,10 +2,11 @@
 //! would recover, and so modify, it).
 //!
 //! Checked, in order: index files without their `.log` (orphans, a warning); then per segment,
-//! in base offset order, every batch fully valid, the first batch starting at the segment's base
-//! offset and each next one right after the previous one's last offset, all within
-//! `[base offset, next segment's base offset)`, a segment that is not the last ending exactly
-//! at the next one's base offset (no gap), no record timestamp above
+//! in base offset order, every batch fully valid, the first batch starting at or above the
+//! segment's base offset and each next one above the previous one's last offset (a batch
+//! starting at or below it overlaps: a problem; so is a batch that leaves a gap when the one
+//! right after it starts below its end, as its base offset rotted upwards), all within
+//! `[base offset, next segment's base offset)`, no record timestamp above
 //! its batch's `maxTimestamp`; every `.index` entry increasing and pointing at the start of the
 //! batch whose base offset it names; every `.timeindex` entry increasing and naming the first
 //! batch that reached its timestamp, the last entry holding the segment's largest timestamp;
@@ -18,6 +19,13 @@
 //! process holds open (its files may change under the reader), leftover temporary files and
 //! orphan index files (opening removes both), and files that look like segment files but are
 //! misnamed.
+//!
+//! Offset gaps (a batch starting above the offset after the previous one, a segment ending
+//! below the next one's base offset) are legal, as in Kafka's logs (compaction, a follower's
+//! copy of a compacted leader, a truncation inside a batch): they are listed as information,
+//! as the library keeps them. So `verify` cannot tell a gap from batches that were cleanly
+//! removed from the middle of a file or from the end of a segment; what partlog's own crashes
+//! leave (zeros, a torn length, a bad CRC) it does find, as the library's recovery does.
 
 use std::fmt;
 use std::fs;
@@ -25,7 +33,7 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
-use partlog::batch::{RecordBatch, TimestampType};
+use partlog::batch::{BatchHeader, RecordBatch, TimestampType};
 use partlog::index::{IndexEntry, OffsetEntry, TimeEntry};
 use partlog::log::{
     read_offset_checkpoint, CLEAN_SHUTDOWN_FILE, LOCK_FILE, LOG_START_OFFSET_FILE,
@@ -147,6 +155,8 @@ pub struct Summary {
     pub recovery_point: Option<i64>,
     /// Whether the clean-shutdown marker is present.
     pub clean_shutdown: bool,
+    /// Offset gaps, where the offsets skip (legal: see the module docs), in log order.
+    pub gaps: Vec<Finding>,
 }
 
 /// What verifying one `.log` learned about its batches.
@@ -174,6 +184,8 @@ struct SegmentFacts {
     valid_end: u64,
     /// Largest batch max timestamp, or [`NO_TIMESTAMP`].
     max_timestamp: i64,
+    /// Offset gaps found (information).
+    gaps: Vec<Finding>,
 }
 
 /// One segment to check, with its place in the log.
@@ -204,10 +216,10 @@ impl SegmentCheck<'_> {
             max_timestamp: NO_TIMESTAMP,
             ..SegmentFacts::default()
         };
-        // The offset the next batch must start at: the library's open cuts the segment at the
-        // first batch that does not start exactly there.
+        // The lowest offset the next batch may start at: the library's open cuts the segment at
+        // the first batch that starts below it (an overlap); above it is an offset gap.
         let mut expected = self.base;
-        let mut walker = walk(data);
+        let mut walker = walk(data.clone());
         for step in walker.by_ref() {
             match step {
                 Step::Batch {
@@ -223,7 +235,28 @@ impl SegmentCheck<'_> {
                             format!("invalid batch (base offset {}): {e}", header.base_offset),
                         )
                     })?;
-                    self.check_offsets(path, pos, &batch, expected)?;
+                    if let Some(gap) = self.check_offsets(path, pos, &batch, expected)? {
+                        // Offsets only grow, gaps or not: a gap right before a batch that
+                        // starts below this one's end means this base offset (outside the CRC)
+                        // rotted upwards, and the library's open cuts the segment here.
+                        let after = data
+                            .get(position + header.total_size()..)
+                            .unwrap_or_default();
+                        if BatchHeader::parse(after).is_ok_and(|h| {
+                            h.total_size() <= after.len() && h.base_offset < header.next_offset()
+                        }) {
+                            return Err(problem(
+                                path,
+                                pos,
+                                format!(
+                                    "batch base offset {} leaves a gap after offset {expected} and the next batch \
+                                     starts below its end (a base offset rotted upwards)",
+                                    header.base_offset
+                                ),
+                            ));
+                        }
+                        facts.gaps.push(gap);
+                    }
                     check_timestamps(path, pos, &batch)?;
                     facts.batches.push(BatchInfo {
                         position: pos,
@@ -261,15 +294,15 @@ impl SegmentCheck<'_> {
         }
         facts.valid_end = walker.valid_end() as u64;
         if let Some(next) = self.next_base {
-            // No offset gaps: a segment that ends before the next one begins lost its last
-            // batches, and opening the log cuts the log there (dropping the later segments).
-            if expected != next {
-                return Err(problem(
+            // `check_offsets` keeps every batch below the next base.
+            if expected < next {
+                facts.gaps.push(finding(
                     path,
                     facts.valid_end,
                     format!(
-                        "segment ends at offset {expected}, before the next segment's base offset {next} (a gap: \
-                         opening the log cuts it here and removes the later segments)"
+                        "offset gap: the segment ends at offset {expected}, below the next segment's base offset \
+                         {next} (offsets {expected} to {} are not in the log)",
+                        next - 1
                     ),
                 ));
             }
@@ -277,34 +310,43 @@ impl SegmentCheck<'_> {
         Ok(facts)
     }
 
+    /// Checks the batch's offsets against the lowest one it may start at (`expected`); returns
+    /// the offset gap before it, if it starts above `expected`.
     fn check_offsets(
         &self,
         path: &Path,
         pos: u64,
         batch: &RecordBatch,
         expected: i64,
-    ) -> Result<(), VerifyError> {
+    ) -> Result<Option<Finding>, VerifyError> {
         let (first, last) = (batch.base_offset(), batch.last_offset());
-        if first != expected {
-            let place = if expected == self.base {
-                format!("the segment's base offset {expected}")
-            } else {
-                format!(
-                    "offset {expected}, right after the previous batch's last offset {}",
-                    expected - 1
-                )
-            };
-            let what = if first < expected {
-                "overlaps"
-            } else {
-                "leaves a gap"
-            };
+        let place = if expected == self.base {
+            format!("the segment's base offset {expected}")
+        } else {
+            format!(
+                "offset {expected}, right after the previous batch's last offset {}",
+                expected - 1
+            )
+        };
+        if first < expected {
             return Err(problem(
                 path,
                 pos,
-                format!("batch base offset {first} {what}: the batch must start at {place}"),
+                format!(
+                    "batch base offset {first} overlaps: the batch must start at or above {place}"
+                ),
             ));
         }
+        let gap = (first > expected).then(|| {
+            finding(
+                path,
+                pos,
+                format!(
+                    "offset gap: batch base offset {first} is above {place} (offsets {expected} to {} are not in the log)",
+                    first - 1
+                ),
+            )
+        });
         if let Some(next) = self.next_base {
             if last >= next {
                 return Err(problem(
@@ -326,7 +368,7 @@ impl SegmentCheck<'_> {
                 ),
             ));
         }
-        Ok(())
+        Ok(gap)
     }
 
     /// Entries of an index file: whole entries, with a trailing run of zero entries dropped
@@ -605,7 +647,7 @@ pub fn verify_dir(dir: &Path, warnings: &mut Vec<Finding>) -> Result<Summary, Ve
             clean,
             warnings,
         };
-        let facts = check.verify_log(log_path)?;
+        let mut facts = check.verify_log(log_path)?;
         let paths = SegmentPaths::new(dir, base);
         match listing.indexes.get(&base) {
             Some(p) => summary.index_entries += check.verify_offset_index(p, &facts)?,
@@ -623,6 +665,7 @@ pub fn verify_dir(dir: &Path, warnings: &mut Vec<Finding>) -> Result<Summary, Ve
                 "missing time index (rebuilt from the log when the segment is read)",
             )),
         }
+        summary.gaps.append(&mut facts.gaps);
         summary.batches += facts.batches.len() as u64;
         summary.records += facts.records;
         summary.bytes += facts.valid_end;
@@ -698,6 +741,14 @@ fn print_summary(out: &mut dyn Write, dir: &Path, s: &Summary, warnings: usize) 
         "index entries: {} offset, {} time",
         s.index_entries, s.time_index_entries
     )?;
+    writeln!(
+        out,
+        "offset gaps: {} (legal, as in Kafka's logs)",
+        s.gaps.len()
+    )?;
+    for g in &s.gaps {
+        writeln!(out, "  {g}")?;
+    }
     writeln!(out, "log end offset: {}", opt(s.log_end_offset))?;
     writeln!(
         out,
