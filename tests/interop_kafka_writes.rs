@@ -14,10 +14,10 @@
 //! per-partition checkpoint files and clean-shutdown marker. A `clean` case is opened twice: as
 //! cleanly closed, and with no checkpoints at all (full recovery must keep everything).
 //!
-//! Exceptions, documented in `interop/README.md (Kafka -> partlog)`: partlog cannot decompress
-//! (issue 19), so a time lookup whose answer lies inside a compressed batch is answered by
-//! Kafka with the record's offset and by partlog with a lower one (the batch's base offset); the
-//! test checks that partlog's answer is that batch's base offset.
+//! Exceptions, documented in `interop/README.md (Kafka -> partlog)`: Kafka's time lookup
+//! searches only the first segment whose largest timestamp reaches the target, so after
+//! delete-records it can miss records partlog finds. Time lookups inside compressed batches
+//! must give Kafka's answer (partlog decompresses them since issue 19).
 
 use std::collections::BTreeMap;
 use std::fs;

@@ -801,8 +801,10 @@ impl SegmentView {
             expected = Some(header.next_offset());
             if header.max_timestamp >= timestamp && header.last_offset() >= min_offset {
                 let batch = batch_at(path, &data, pos, size, verify_crc)?;
-                // A compressed batch cannot be opened, nor one stamped with its append time:
-                // its first offset in range is the answer.
+                // A batch stamped with its append time has no record times of its own: its
+                // first offset in range is the answer. (A compressed batch is decompressed by
+                // `first_offset_reaching`; a codec it cannot name never parses, so the
+                // `UnsupportedCompression` arm below is a fallback, not a path.)
                 if header.timestamp_type() == TimestampType::LogAppendTime {
                     return Ok(Some(header.base_offset.max(min_offset)));
                 }
