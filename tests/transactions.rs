@@ -421,7 +421,7 @@ fn retention_removes_the_txnindex_with_its_segment() {
 }
 
 #[test]
-fn a_follower_copy_writes_the_same_txnindex_as_its_leader() {
+fn a_follower_copy_indexes_the_aborted_transactions_of_its_leader() {
     let dir = tempfile::tempdir().unwrap();
     let leader = Log::open(dir.path().join("l"), small_config()).unwrap();
     let follower = Log::open(dir.path().join("f"), small_config()).unwrap();

@@ -443,6 +443,8 @@ impl Log {
         let mut index = 0usize;
         // Headers written so far by this call, for a snapshot at a roll in its middle.
         let mut written: Vec<(BatchHeader, Option<EndTxnMarker>)> = Vec::new();
+        // Aborts below this offset were indexed at a roll in the middle of this append.
+        let mut indexed_below = i64::MIN;
         let now = self.clock.now_ms();
         let mut info: Option<AppendInfo> = None;
         let mut records = 0u64;
@@ -459,7 +461,13 @@ impl Log {
             };
             if active.should_roll(&header, &self.config, now) {
                 let r = self
-                    .producers_at_roll(&mut w, &written, pending.is_some(), header.base_offset)
+                    .producers_at_roll(
+                        &mut w,
+                        &written,
+                        pending.is_some(),
+                        header.base_offset,
+                        &mut indexed_below,
+                    )
                     .and_then(|()| self.roll(&mut w, header.base_offset));
                 self.fail_on_io(r)?;
             }
@@ -499,7 +507,13 @@ impl Log {
                     let Some(next) = rest.first() else { break };
                     // The next batch did not fit: it starts a new segment.
                     let r = self
-                        .producers_at_roll(&mut w, &written, pending.is_some(), next.base_offset)
+                        .producers_at_roll(
+                            &mut w,
+                            &written,
+                            pending.is_some(),
+                            next.base_offset,
+                            &mut indexed_below,
+                        )
                         .and_then(|()| self.roll(&mut w, next.base_offset));
                     self.fail_on_io(r)?;
                 }
@@ -533,13 +547,14 @@ impl Log {
         let info = info.ok_or_else(no_batches)?;
         // The batches are in the segment: their producers' state follows, in the same order.
         let end = info.last_offset + 1;
-        let aborted = match pending {
+        let mut aborted = match pending {
             Some(u) => w.producers.apply(u, end),
             None => {
                 w.producers.advance_to(end);
                 Vec::new()
             }
         };
+        aborted.retain(|a| a.last_offset >= indexed_below);
         if !aborted.is_empty() {
             let r = self.index_aborted(&aborted);
             self.fail_on_io(r)?;
@@ -565,21 +580,29 @@ impl Log {
     /// `new_base` is the state before the append plus the batches it wrote so far. With no
     /// producer batch in the append that is the state as it is, moved up (the roll snapshots
     /// it); otherwise it is snapshotted here, the append's changes being applied only at its end.
+    /// The aborts among the batches written so far are indexed first (from `indexed_below` on,
+    /// which moves to `new_base`): a snapshot at `new_base` must never stand for markers below
+    /// it whose `.txnindex` entries are not written, as recovery replays only after it.
     fn producers_at_roll(
         &self,
         w: &mut Writer,
         written: &[(BatchHeader, Option<EndTxnMarker>)],
         has_producers: bool,
         new_base: i64,
+        indexed_below: &mut i64,
     ) -> Result<()> {
         if !has_producers {
             w.producers.advance_to(new_base);
             return Ok(());
         }
         let mut state = w.producers.clone();
+        let mut aborted = Vec::new();
         for (h, m) in written {
-            state.replay(h, *m);
+            aborted.extend(state.replay(h, *m));
         }
+        aborted.retain(|a| a.last_offset >= *indexed_below);
+        self.index_aborted(&aborted)?;
+        *indexed_below = new_base;
         state.advance_to(new_base);
         super::producer_state::write_snapshot(&self.dir, &state).map(|_| ())
     }
