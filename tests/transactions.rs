@@ -594,3 +594,26 @@ fn consumers_never_deliver_markers_and_read_committed_ones_skip_aborted_transact
         ["a", "p6-s0", "b"]
     );
 }
+
+#[test]
+fn an_open_transaction_below_the_log_start_bounds_nothing_below_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = Config {
+        file_delete_delay_ms: 0,
+        ..small_config()
+    };
+    let log = Log::open(dir.path(), config).unwrap();
+    log.append_batch(&txn(9, 0, 0, 1)).unwrap();
+    for i in 0..40 {
+        log.append_batch(&plain(&format!("filler-{i}"))).unwrap();
+    }
+    assert_eq!(log.last_stable_offset(), 0);
+    log.delete_records(20).unwrap();
+    // Kafka raises the first unstable offset to the log start.
+    assert_eq!(log.first_unstable_offset(), Some(0));
+    assert_eq!(log.last_stable_offset(), 20);
+    let r = log
+        .read_with_isolation(20, 1 << 20, i64::MAX, IsolationLevel::ReadCommitted)
+        .unwrap();
+    assert!(r.is_empty());
+}

@@ -314,13 +314,17 @@ impl Log {
         (fuo != i64::MAX).then_some(fuo)
     }
 
-    /// The last stable offset: the first unstable offset, else the log end offset. Every
+    /// The last stable offset: the first unstable offset (at least the log start), else the log
+    /// end offset. Every
     /// transaction below it is committed or aborted, and a `read_committed` read stops there
     /// (see [`Log::read_with_isolation`]). Never decreases but by a truncation.
     pub fn last_stable_offset(&self) -> i64 {
         // The end first: a transaction is bounded before its first batch moves the end.
         let leo = self.log_end_offset();
-        leo.min(self.first_unstable_offset.load(Ordering::Acquire))
+        let fuo = self.first_unstable_offset.load(Ordering::Acquire);
+        // An open transaction that began below the log start bounds nothing below it (Kafka
+        // raises the first unstable offset to the log start).
+        leo.min(fuo.max(self.log_start_offset()))
     }
 
     /// Publishes the producer state's first unstable offset (writer lock held as `w`).
