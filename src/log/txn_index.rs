@@ -148,7 +148,7 @@ impl ReadCommittedFilter {
     /// A filter for a fetch that returned `aborted`.
     pub fn new(aborted: &[AbortedTransaction]) -> Self {
         let mut pending = aborted.to_vec();
-        pending.sort_by(|a, b| b.first_offset.cmp(&a.first_offset));
+        pending.sort_by_key(|a| std::cmp::Reverse(a.first_offset));
         ReadCommittedFilter {
             pending,
             aborted: Default::default(),
