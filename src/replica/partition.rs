@@ -407,9 +407,9 @@ impl Partition {
     }
 
     /// A consumer's fetch at an isolation level: [`Partition::read_committed`] for
-    /// [`IsolationLevel::ReadUncommitted`]; for [`IsolationLevel::ReadCommitted`] only below
-    /// the last stable offset (and the high watermark), with the aborted transactions of the
-    /// range (see [`Log::read_with_isolation`]).
+    /// `ReadUncommitted`; for `ReadCommitted` only below the last stable offset (and the high
+    /// watermark), with the aborted transactions of the range (see
+    /// [`Log::read_with_isolation`] and [`IsolationLevel`](crate::log::IsolationLevel)).
     ///
     /// # Errors
     /// As [`Log::read`].
