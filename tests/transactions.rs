@@ -617,3 +617,61 @@ fn an_open_transaction_below_the_log_start_bounds_nothing_below_it() {
         .unwrap();
     assert!(r.is_empty());
 }
+
+/// One fetch of `follower` from `leader`.
+fn fetch_once(leader: &partlog::replica::Partition, follower: &partlog::replica::Partition) {
+    let request = follower.fetch_request(1 << 20).unwrap();
+    let response = leader.handle_fetch(&request, 0).unwrap();
+    follower.apply_fetch(&response).unwrap();
+}
+
+#[test]
+fn a_partitions_last_stable_offset_never_passes_its_high_watermark_and_followers_index_aborts() {
+    use partlog::replica::{Election, LeaderAndIsr, Partition, PartitionConfig, ReplicaId};
+    let dir = tempfile::tempdir().unwrap();
+    let open = |id: u32| {
+        Partition::open(
+            dir.path().join(format!("replica-{id}")),
+            PartitionConfig::new("t", 0, ReplicaId(id)),
+        )
+        .unwrap()
+    };
+    let (leader, follower) = (open(0), open(1));
+    leader
+        .become_leader(
+            &LeaderAndIsr {
+                leader_epoch: 1,
+                replicas: vec![ReplicaId(0), ReplicaId(1)],
+                isr: vec![ReplicaId(0), ReplicaId(1)],
+            },
+            0,
+        )
+        .unwrap();
+    follower.become_follower(1, Election::Clean).unwrap();
+    leader.append_as_leader(&txn(5, 0, 0, 2), 0).unwrap();
+    leader
+        .append_marker(5, 0, EndTxnMarker::new(TxnResult::Abort, 0), now_ms(), 0)
+        .unwrap();
+    leader.append_as_leader(&plain("after"), 0).unwrap();
+    // Stable in the log, but nothing is replicated yet.
+    assert_eq!(leader.log().last_stable_offset(), 4);
+    assert_eq!(leader.high_watermark(), 0);
+    assert_eq!(leader.last_stable_offset(), 0);
+    let r = leader
+        .read_isolated(0, 1 << 20, IsolationLevel::ReadCommitted)
+        .unwrap();
+    assert!(r.is_empty());
+    fetch_once(&leader, &follower);
+    fetch_once(&leader, &follower);
+    assert_eq!(leader.high_watermark(), 4);
+    assert_eq!(leader.last_stable_offset(), 4);
+    let r = leader
+        .read_isolated(0, 1 << 20, IsolationLevel::ReadCommitted)
+        .unwrap();
+    assert_eq!(
+        r.aborted_transactions,
+        Some(vec![AbortedTransaction::new(5, 0)])
+    );
+    assert_eq!(follower.log().aborted_txns(), leader.log().aborted_txns());
+    assert!(follower.last_stable_offset() <= follower.high_watermark());
+}

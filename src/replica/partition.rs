@@ -998,6 +998,22 @@ impl<'a> LogView<'a> {
         self.log.recovery_point()
     }
 
+    /// See [`Log::last_stable_offset`] (the log's, not bounded by the high watermark: see
+    /// [`Partition::last_stable_offset`]).
+    pub fn last_stable_offset(&self) -> i64 {
+        self.log.last_stable_offset()
+    }
+
+    /// See [`Log::first_unstable_offset`].
+    pub fn first_unstable_offset(&self) -> Option<i64> {
+        self.log.first_unstable_offset()
+    }
+
+    /// See [`Log::aborted_txns`].
+    pub fn aborted_txns(&self) -> Vec<(i64, Vec<crate::log::AbortedTxn>)> {
+        self.log.aborted_txns()
+    }
+
     /// See [`Log::segment_count`].
     pub fn segment_count(&self) -> usize {
         self.log.segment_count()
