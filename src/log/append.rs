@@ -254,6 +254,9 @@ impl Log {
                     {
                         return Err(ProducerError::ControlBatchFromClient { batch: i }.into());
                     }
+                    // Only a producer's control batch is a transaction marker (Kafka reads no
+                    // other: a KRaft control batch has no producer id).
+                    _ if b.header().producer_id < 0 => markers.push(None),
                     // A leader's batch is taken as it wrote it.
                     AppendOrigin::Follower => markers.push(b.end_txn_marker().ok().flatten()),
                     _ => markers.push(b.end_txn_marker()?),
