@@ -473,6 +473,9 @@ impl Log {
                     )
                     .and_then(|()| self.roll(&mut w, header.base_offset));
                 self.fail_on_io(r)?;
+                if index > 0 {
+                    self.pause(super::pause::Point::AppendRolledMidway);
+                }
             }
             if let Some(run) = run {
                 // This batch and every one after it lie end to end in `run`.
@@ -519,6 +522,7 @@ impl Log {
                         )
                         .and_then(|()| self.roll(&mut w, next.base_offset));
                     self.fail_on_io(r)?;
+                    self.pause(super::pause::Point::AppendRolledMidway);
                 }
                 break;
             }

@@ -739,3 +739,5 @@ impl Drop for Log {
 mod stall_tests;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod txn_tests;
