@@ -407,8 +407,14 @@ fn uncompressed_control_batch_stays_uncompressed() {
     let attrs = i16::from_be_bytes([header[21], header[22]]) | 0x30; // control + transactional
     header[21..23].copy_from_slice(&attrs.to_be_bytes());
     let control = seal(&header, &raw.as_bytes()[HEADER_SIZE..], Compression::None);
-    log.append_batches(&control, AppendOrigin::Leader { leader_epoch: 0 })
-        .unwrap();
+    // Only a coordinator appends control batches (a client's or leader's is refused, issue 20).
+    log.append_batches(
+        &control,
+        AppendOrigin::Coordinator {
+            leader_epoch: Some(0),
+        },
+    )
+    .unwrap();
     assert_eq!(stored(&log)[0].compression(), Compression::None);
 }
 

@@ -4,6 +4,11 @@
 //! and lists what each `.snapshot` file holds, as partlog reads it, in `expected.txt`:
 //! `interop/kafka/checks/40-producer-state.sh` reads the same files with Kafka's
 //! `ProducerStateManager.readSnapshot` and compares.
+//!
+//! Transactions: partlog also writes a log of interleaved transactional producers with random
+//! commits and aborts across segments (`txnlog`), and lists each `.txnindex` entry as partlog
+//! reads it in `expected-txn.txt`; the check reads the files with Kafka's `TransactionIndex`
+//! (`sanityCheck`, `allAbortedTxns`) and compares.
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -105,6 +110,101 @@ fn write(out: &std::path::Path) {
         writeln!(expected, "{l}").unwrap();
     }
     std::fs::write(out.join("expected.txt"), expected).unwrap();
+}
+
+/// Writes the transactional log and `expected-txn.txt` under `out`: one line per entry,
+/// `file producerId firstOffset lastOffset lastStableOffset`, in file order.
+fn write_txn(out: &std::path::Path) -> usize {
+    use partlog::batch::{EndTxnMarker, TxnResult};
+    let dir = out.join("txnlog");
+    let config = Config {
+        segment_bytes: 4096,
+        producer_id_expiration_ms: i64::MAX,
+        ..Config::default()
+    };
+    let log = Log::open(&dir, config).unwrap();
+    let ts = 1_700_000_000_000;
+    let mut seqs = [0i32; 4];
+    let mut open = [false; 4];
+    let mut rng = 0x2545_f491_4f6c_dd1du64;
+    let mut next = |n: u64| {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        rng % n
+    };
+    for round in 0..400 {
+        let p = next(4) as usize;
+        let pid = 2_000 + p as i64;
+        match next(5) {
+            0..=2 => {
+                let n = 1 + next(3) as i32;
+                log.append_batch(&batch(pid, 0, seqs[p], n, ts + round, true))
+                    .unwrap();
+                seqs[p] += n;
+                open[p] = true;
+            }
+            k => {
+                let result = if k == 3 {
+                    TxnResult::Abort
+                } else {
+                    TxnResult::Commit
+                };
+                log.append_marker(pid, 0, EndTxnMarker::new(result, 3), ts + round)
+                    .unwrap();
+                open[p] = false;
+            }
+        }
+    }
+    assert!(log.segment_count() > 3);
+    log.close().unwrap();
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n.ends_with(".txnindex"))
+        .collect();
+    names.sort();
+    let mut expected = String::new();
+    let mut n = 0;
+    for name in &names {
+        let entries = partlog::log::txn_index::read_txn_index(&dir.join(name)).unwrap();
+        for t in entries {
+            n += 1;
+            writeln!(
+                expected,
+                "{name} {} {} {} {}",
+                t.producer_id, t.first_offset, t.last_offset, t.last_stable_offset
+            )
+            .unwrap();
+        }
+    }
+    std::fs::write(out.join("expected-txn.txt"), expected).unwrap();
+    n
+}
+
+#[test]
+#[ignore = "writes for Kafka to read: run interop/kafka/checks/40-producer-state.sh"]
+fn partlog_writes_txn_indexes_kafka_reads() {
+    let out = PathBuf::from(std::env::var("PARTLOG_INTEROP_OUT").expect("PARTLOG_INTEROP_OUT"));
+    std::fs::create_dir_all(&out).unwrap();
+    write_txn(&out);
+}
+
+#[test]
+fn the_interop_txn_log_has_aborts_in_several_segments() {
+    let out = tempfile::tempdir().unwrap();
+    assert!(write_txn(out.path()) > 10);
+    let files = std::fs::read_dir(out.path().join("txnlog"))
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .ends_with(".txnindex")
+        })
+        .count();
+    assert!(files > 2, "{files} .txnindex files");
 }
 
 #[test]

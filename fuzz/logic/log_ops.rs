@@ -298,6 +298,15 @@ impl State {
         }
         let batch = RecordBatch::parse(Bytes::from(bytes.clone())).expect("a valid batch");
         let r = self.log().append_batch(&batch);
+        if let Err(Error::Producer(
+            partlog::log::producer_state::ProducerError::ControlBatchFromClient { .. },
+        )) = r
+        {
+            // A client may not append a control batch (issue 20, as Kafka's validator): the log
+            // is unchanged.
+            assert!(kind % 4 == 2 && kind & 0x10 != 0, "refused a data batch");
+            return;
+        }
         if kind % 4 == 1 {
             // Records that are not a stream of their codec: a client's append inflates and
             // checks them (Kafka's validator), and refuses them with the log unchanged.

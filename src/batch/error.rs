@@ -126,6 +126,13 @@ pub enum BatchError {
         /// Index of the header in the record.
         header: usize,
     },
+    /// A control batch's record is not a control record Kafka can read: no record, a key
+    /// shorter than 4 bytes or with a negative version, or a COMMIT / ABORT marker whose value
+    /// is shorter than 6 bytes or has a negative version.
+    InvalidControlRecord {
+        /// What is wrong.
+        reason: &'static str,
+    },
 }
 
 impl fmt::Display for BatchError {
@@ -223,6 +230,9 @@ impl fmt::Display for BatchError {
             ),
             BatchError::InvalidHeaderKey { header } => {
                 write!(f, "record header {header}: key is not valid UTF-8")
+            }
+            BatchError::InvalidControlRecord { reason } => {
+                write!(f, "invalid control record: {reason}")
             }
         }
     }

@@ -49,6 +49,7 @@
 mod borrowed;
 mod builder;
 pub mod compression;
+mod control;
 mod error;
 mod fast;
 mod header;
@@ -69,6 +70,7 @@ pub use borrowed::{
 };
 pub use builder::BatchBuilder;
 pub use compression::{Compression, CompressionLevel};
+pub use control::{EndTxnMarker, TxnResult};
 pub use error::BatchError;
 pub use header::{
     compute_crc, crc32c, peek_frame, peek_partition_leader_epoch, set_base_offset,

@@ -46,6 +46,28 @@ pub enum ProducerError {
         /// First offset of the open transaction.
         txn_first_offset: i64,
     },
+    /// A transaction marker written by an older transaction coordinator than the last one the
+    /// log saw for the producer (Kafka's `TransactionCoordinatorFencedException`).
+    CoordinatorFenced {
+        /// The producer id.
+        producer_id: i64,
+        /// The marker's coordinator epoch.
+        coordinator_epoch: i32,
+        /// The coordinator epoch the log holds.
+        current_coordinator_epoch: i32,
+    },
+    /// A control batch in a client's (or partition leader's) append: only a transaction
+    /// coordinator writes markers (Kafka's validator refuses them for the client origin with
+    /// `INVALID_RECORD`, error code 87).
+    ControlBatchFromClient {
+        /// Index of the batch in the append (0-based).
+        batch: usize,
+    },
+    /// A coordinator's control batch with a producer id that is not a COMMIT or ABORT marker.
+    NotATransactionMarker {
+        /// The producer id.
+        producer_id: i64,
+    },
 }
 
 impl fmt::Display for ProducerError {
@@ -81,6 +103,22 @@ impl fmt::Display for ProducerError {
             } => write!(
                 f,
                 "producer {producer_id}: non-transactional batch while a transaction is open since offset {txn_first_offset}"
+            ),
+            ProducerError::CoordinatorFenced {
+                producer_id,
+                coordinator_epoch,
+                current_coordinator_epoch,
+            } => write!(
+                f,
+                "producer {producer_id}: marker of coordinator epoch {coordinator_epoch} is older than {current_coordinator_epoch} (fenced)"
+            ),
+            ProducerError::ControlBatchFromClient { batch } => write!(
+                f,
+                "batch {batch} is a control batch: only a transaction coordinator appends markers"
+            ),
+            ProducerError::NotATransactionMarker { producer_id } => write!(
+                f,
+                "producer {producer_id}: control batch is not a COMMIT or ABORT marker"
             ),
         }
     }

@@ -87,6 +87,12 @@ pub enum TopicError {
         /// Why.
         reason: String,
     },
+    /// A [`TopicSource`](crate::topic::TopicSource) that cannot serve a `read_committed`
+    /// read (it does not know its partitions' last stable offsets).
+    ReadCommittedUnsupported {
+        /// The topic.
+        topic: String,
+    },
 }
 
 impl fmt::Display for TopicError {
@@ -135,6 +141,12 @@ impl fmt::Display for TopicError {
             ),
             TopicError::CannotAdopt { topic, reason } => {
                 write!(f, "cannot adopt topic {topic}: {reason}")
+            }
+            TopicError::ReadCommittedUnsupported { topic } => {
+                write!(
+                    f,
+                    "topic {topic}: this source cannot serve read_committed reads"
+                )
             }
         }
     }

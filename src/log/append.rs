@@ -10,7 +10,14 @@
 //!   that is its own codec, otherwise re-encoded (`log::validate`);
 //! - no batch is larger than `max_batch_bytes`;
 //! - [`AppendOrigin::Follower`]: the first batch starts at the log end offset, each batch starts
-//!   right after the one before it, and the batches' leader epochs never decrease.
+//!   right after the one before it, and the batches' leader epochs never decrease;
+//! - control batches (transaction markers) come only from [`AppendOrigin::Coordinator`] or
+//!   [`AppendOrigin::Follower`]; a client's or leader's is refused
+//!   ([`ProducerError::ControlBatchFromClient`](crate::error::ProducerError::ControlBatchFromClient)),
+//!   as Kafka's validator refuses one from a client;
+//! - batches with a producer id follow the producer rules (`log::producer_state`), markers
+//!   included; an ABORT marker of an open transaction adds an entry to the `.txnindex` of the
+//!   segment it lands in (`log::txn_index`).
 //!
 //! The writer lock is taken once per call; the roll rule is applied to each batch.
 
@@ -20,9 +27,12 @@ use std::sync::atomic::Ordering;
 use bytes::Bytes;
 
 use super::producer_state::{Analysis, BatchMetadata, Check};
+use super::txn_index::AbortedTxn;
 use super::{validate, AppendInfo, Log, Unwritten, Writer};
-use crate::batch::{self, BatchError, BatchHeader, Compression, RecordBatch, HEADER_SIZE};
-use crate::error::{Error, Result};
+use crate::batch::{
+    self, BatchError, BatchHeader, Compression, EndTxnMarker, RecordBatch, HEADER_SIZE,
+};
+use crate::error::{Error, ProducerError, Result};
 
 thread_local! {
     /// The buffer a batch the log compresses itself is encoded into, kept between appends.
@@ -50,6 +60,25 @@ pub enum AppendOrigin {
     /// the previous one (offset gaps, as a compacted leader's log has, are kept, as Kafka's
     /// follower keeps them), and their epochs must not decrease.
     Follower,
+    /// A transaction coordinator's append (Kafka's `COORDINATOR` origin): transaction markers
+    /// (see [`EndTxnMarker`]), checked against the producer state, with offsets assigned as for
+    /// [`AppendOrigin::Client`]; `leader_epoch`, if given, is stamped as for
+    /// [`AppendOrigin::Leader`].
+    Coordinator {
+        /// The partition leader's epoch to stamp, if any; must not be negative.
+        leader_epoch: Option<i32>,
+    },
+}
+
+impl AppendOrigin {
+    /// The leader epoch this origin stamps into every batch, if it stamps one.
+    fn stamped_epoch(self) -> Option<i32> {
+        match self {
+            AppendOrigin::Leader { leader_epoch } => Some(leader_epoch),
+            AppendOrigin::Coordinator { leader_epoch } => leader_epoch,
+            _ => None,
+        }
+    }
 }
 
 /// Batches to append: laid end to end, as a fetch response carries them, or already parsed.
@@ -180,7 +209,7 @@ impl Log {
         batches: impl Into<Batches<'a>>,
         origin: AppendOrigin,
     ) -> Result<AppendInfo> {
-        if let AppendOrigin::Leader { leader_epoch } = origin {
+        if let Some(leader_epoch) = origin.stamped_epoch() {
             if leader_epoch < 0 {
                 return Err(Error::NegativeLeaderEpoch { leader_epoch });
             }
@@ -216,10 +245,32 @@ impl Log {
             }
         }
         let list = &list[..];
+        // The markers the control batches hold (a client may not send any).
+        let mut markers: Vec<Option<EndTxnMarker>> = Vec::new();
+        if list.iter().any(|b| b.header().is_control()) {
+            for (i, b) in list.iter().enumerate() {
+                match origin {
+                    AppendOrigin::Client | AppendOrigin::Leader { .. }
+                        if b.header().is_control() =>
+                    {
+                        return Err(ProducerError::ControlBatchFromClient { batch: i }.into());
+                    }
+                    // Only a producer's control batch is a transaction marker (Kafka reads no
+                    // other: a KRaft control batch has no producer id).
+                    _ if b.header().producer_id < 0 => markers.push(None),
+                    // A leader's batch is taken as it wrote it.
+                    AppendOrigin::Follower => markers.push(b.end_txn_marker().ok().flatten()),
+                    _ => markers.push(b.end_txn_marker()?),
+                }
+            }
+        }
+        let marker_of = |i: usize| markers.get(i).copied().flatten();
         let plan = self.plan(list.iter().map(RecordBatch::header), origin)?;
         self.append_planned(
             &plan,
-            list.iter().map(RecordBatch::header),
+            list.iter()
+                .enumerate()
+                .map(|(i, b)| (b.header(), marker_of(i))),
             list.iter()
                 .map(|b| (b.header(), Unwritten::Shared(b.as_bytes()))),
             origin,
@@ -274,7 +325,7 @@ impl Log {
         let plan = self.plan(std::iter::once(header), origin)?;
         self.append_planned(
             &plan,
-            std::iter::once(header),
+            std::iter::once((header, None)),
             std::iter::once((header, Unwritten::Scratch(bytes))),
             origin,
             None,
@@ -335,7 +386,7 @@ impl Log {
     fn append_planned<'h, 'b>(
         &self,
         plan: &Plan,
-        headers: impl Iterator<Item = &'h BatchHeader> + Clone,
+        headers: impl Iterator<Item = (&'h BatchHeader, Option<EndTxnMarker>)> + Clone,
         batches: impl Iterator<Item = (&'h BatchHeader, Unwritten<'b>)>,
         origin: AppendOrigin,
         run: Option<&[u8]>,
@@ -359,21 +410,27 @@ impl Log {
         }
         // The producer rules, before any offset is given: a duplicate appends nothing, a
         // refusal writes nothing.
-        let pending = if headers.clone().any(|h| h.producer_id >= 0) {
+        // The markers, by the batch's index in the append.
+        let markers: Vec<Option<EndTxnMarker>> = if headers.clone().any(|(_, m)| m.is_some()) {
+            headers.clone().map(|(_, m)| m).collect()
+        } else {
+            Vec::new()
+        };
+        let pending = if headers.clone().any(|(h, _)| h.producer_id >= 0) {
             let (check, mut next) = match origin {
                 AppendOrigin::Follower => (Check::Replication, None),
                 _ => (Check::Client, Some(leo)),
             };
-            let analysis = w
-                .producers
-                .analyze(headers, check, &mut |h| match next.as_mut() {
-                    Some(n) => {
-                        let base = *n;
-                        *n += i64::from(h.last_offset_delta) + 1;
-                        base
-                    }
-                    None => h.base_offset,
-                })?;
+            let analysis =
+                w.producers
+                    .analyze(headers.clone(), check, &mut |h| match next.as_mut() {
+                        Some(n) => {
+                            let base = *n;
+                            *n += i64::from(h.last_offset_delta) + 1;
+                            base
+                        }
+                        None => h.base_offset,
+                    })?;
             match analysis {
                 Analysis::Append(u) => Some(u),
                 Analysis::Duplicate(d) => return Ok(self.duplicate_answer(&d)),
@@ -381,8 +438,21 @@ impl Log {
         } else {
             None
         };
+        // A transaction this append opens bounds the last stable offset before its first batch
+        // is visible (readers load the log end, then the bound).
+        if headers
+            .clone()
+            .any(|(h, _)| h.is_transactional() && !h.is_control())
+        {
+            self.first_unstable_offset.fetch_min(leo, Ordering::AcqRel);
+        }
+        let marker_at = |index: usize| markers.get(index).copied().flatten();
+        // Index in the append of the batch being written.
+        let mut index = 0usize;
         // Headers written so far by this call, for a snapshot at a roll in its middle.
-        let mut written: Vec<BatchHeader> = Vec::new();
+        let mut written: Vec<(BatchHeader, Option<EndTxnMarker>)> = Vec::new();
+        // Aborts below this offset were indexed at a roll in the middle of this append.
+        let mut indexed_below = i64::MIN;
         let now = self.clock.now_ms();
         let mut info: Option<AppendInfo> = None;
         let mut records = 0u64;
@@ -394,22 +464,29 @@ impl Log {
                     AppendOrigin::Follower => h.base_offset,
                     _ => active.next_offset,
                 },
-                partition_leader_epoch: match origin {
-                    AppendOrigin::Leader { leader_epoch } => leader_epoch,
-                    _ => h.partition_leader_epoch,
-                },
+                partition_leader_epoch: origin.stamped_epoch().unwrap_or(h.partition_leader_epoch),
                 ..*h
             };
             if active.should_roll(&header, &self.config, now) {
                 let r = self
-                    .producers_at_roll(&mut w, &written, pending.is_some(), header.base_offset)
+                    .producers_at_roll(
+                        &mut w,
+                        &written,
+                        pending.is_some(),
+                        header.base_offset,
+                        &mut indexed_below,
+                    )
                     .and_then(|()| self.roll(&mut w, header.base_offset));
                 self.fail_on_io(r)?;
+                if index > 0 {
+                    self.pause(super::pause::Point::AppendRolledMidway);
+                }
             }
             if let Some(run) = run {
                 // This batch and every one after it lie end to end in `run`.
                 let mut headers = vec![header];
                 headers.extend(batches.by_ref().map(|(h, _)| *h));
+                let first_index = index;
                 let mut rest = &headers[..];
                 let mut at = 0;
                 loop {
@@ -420,7 +497,13 @@ impl Log {
                     let r = active.append_run(rest, tail, &self.config, now);
                     let n = self.fail_on_io(r)?;
                     if pending.is_some() {
-                        written.extend_from_slice(&rest[..n]);
+                        let done = first_index + headers.len() - rest.len();
+                        written.extend(
+                            rest[..n]
+                                .iter()
+                                .enumerate()
+                                .map(|(k, h)| (*h, marker_at(done + k))),
+                        );
                     }
                     for h in &rest[..n] {
                         note(&mut info, h, position, segment_base_offset);
@@ -435,9 +518,16 @@ impl Log {
                     let Some(next) = rest.first() else { break };
                     // The next batch did not fit: it starts a new segment.
                     let r = self
-                        .producers_at_roll(&mut w, &written, pending.is_some(), next.base_offset)
+                        .producers_at_roll(
+                            &mut w,
+                            &written,
+                            pending.is_some(),
+                            next.base_offset,
+                            &mut indexed_below,
+                        )
                         .and_then(|()| self.roll(&mut w, next.base_offset));
                     self.fail_on_io(r)?;
+                    self.pause(super::pause::Point::AppendRolledMidway);
                 }
                 break;
             }
@@ -462,16 +552,26 @@ impl Log {
             note(&mut info, &header, position, segment_base_offset);
             // Kept only if a later batch of this append may roll (never for one batch).
             if pending.is_some() && batches.peek().is_some() {
-                written.push(header);
+                written.push((header, marker_at(index)));
             }
+            index += 1;
         }
         let info = info.ok_or_else(no_batches)?;
         // The batches are in the segment: their producers' state follows, in the same order.
         let end = info.last_offset + 1;
-        match pending {
+        let mut aborted = match pending {
             Some(u) => w.producers.apply(u, end),
-            None => w.producers.advance_to(end),
+            None => {
+                w.producers.advance_to(end);
+                Vec::new()
+            }
+        };
+        aborted.retain(|a| a.last_offset >= indexed_below);
+        if !aborted.is_empty() {
+            let r = self.index_aborted(&aborted);
+            self.fail_on_io(r)?;
         }
+        self.publish_first_unstable(&w);
         w.unflushed_records += records;
         let flush = self
             .config
@@ -492,23 +592,54 @@ impl Log {
     /// `new_base` is the state before the append plus the batches it wrote so far. With no
     /// producer batch in the append that is the state as it is, moved up (the roll snapshots
     /// it); otherwise it is snapshotted here, the append's changes being applied only at its end.
+    /// The aborts among the batches written so far are indexed first (from `indexed_below` on,
+    /// which moves to `new_base`): a snapshot at `new_base` must never stand for markers below
+    /// it whose `.txnindex` entries are not written, as recovery replays only after it.
     fn producers_at_roll(
         &self,
         w: &mut Writer,
-        written: &[BatchHeader],
+        written: &[(BatchHeader, Option<EndTxnMarker>)],
         has_producers: bool,
         new_base: i64,
+        indexed_below: &mut i64,
     ) -> Result<()> {
         if !has_producers {
             w.producers.advance_to(new_base);
             return Ok(());
         }
         let mut state = w.producers.clone();
-        for h in written {
-            state.replay(h);
+        let mut aborted = Vec::new();
+        for (h, m) in written {
+            aborted.extend(state.replay(h, *m));
         }
+        aborted.retain(|a| a.last_offset >= *indexed_below);
+        self.index_aborted(&aborted)?;
+        *indexed_below = new_base;
         state.advance_to(new_base);
         super::producer_state::write_snapshot(&self.dir, &state).map(|_| ())
+    }
+
+    /// Writes aborted transactions into the `.txnindex` of the segments holding their markers
+    /// (writer lock held).
+    pub(super) fn index_aborted(&self, aborted: &[AbortedTxn]) -> Result<()> {
+        let mut txn = super::lock(&self.txn_indexes);
+        let mut i = 0;
+        while i < aborted.len() {
+            let base = self
+                .floor_segment(aborted[i].last_offset)
+                .map_or(aborted[i].last_offset, |s| s.base_offset());
+            let mut j = i + 1;
+            while j < aborted.len()
+                && self
+                    .floor_segment(aborted[j].last_offset)
+                    .is_some_and(|s| s.base_offset() == base)
+            {
+                j += 1;
+            }
+            txn.append(&self.dir, base, &aborted[i..j])?;
+            i = j;
+        }
+        Ok(())
     }
 
     /// The answer to a retried batch: the original batch's offsets and timestamp, and its place

@@ -21,6 +21,11 @@
 //! - The log start offset never decreases (but for [`Log::reset_to`], which empties the log),
 //!   and it is published before anything below it becomes unreadable (retention moves it,
 //!   then takes segments out of the list, then renames files).
+//! - `first unstable offset`, when a transaction is open, is the first offset of the earliest
+//!   one; the last stable offset is it, else the log end offset. It is published before the
+//!   batch that opens a transaction becomes visible, and raised only once the `.txnindex`
+//!   entries of the markers below it are written: a `read_committed` reader never sees an open
+//!   transaction, nor an aborted one without its entry. It never decreases but by a truncation.
 //! - A read or lookup that finds its segment gone (deleted or cut since it was chosen), or a
 //!   truncation during it, starts again: so an [`Error::OffsetOutOfRange`] it returns names a
 //!   range that does not contain the offset asked for, and no I/O error comes from a file that
@@ -39,6 +44,7 @@ mod read;
 mod record;
 mod retention;
 mod truncate;
+pub mod txn_index;
 mod validate;
 
 use std::collections::VecDeque;
@@ -67,6 +73,7 @@ pub(crate) use pause::Pauses;
 pub(crate) use pause::Point;
 pub use read::LogRead;
 pub use retention::{DeletedSegment, Maintenance, RetentionReason, RetentionReport, SegmentInfo};
+pub use txn_index::{AbortedTransaction, AbortedTxn, IsolationLevel, ReadCommittedFilter};
 
 /// Name of the file whose presence says the log was closed cleanly.
 pub const CLEAN_SHUTDOWN_FILE: &str = "clean-shutdown";
@@ -207,6 +214,12 @@ pub struct Log {
     /// the file only if the log start differs from it.
     start_checkpoint: Mutex<Option<i64>>,
     log_end_offset: AtomicI64,
+    /// The first offset of the earliest open transaction, `i64::MAX` if none (see the
+    /// invariants). Stored under the writer lock.
+    first_unstable_offset: AtomicI64,
+    /// Every segment's aborted-transaction index (`log::txn_index`). Changed under the writer
+    /// lock (or the structure lock, by retention); taken after both, never before.
+    txn_indexes: Mutex<txn_index::TxnIndexes>,
     log_start_offset: AtomicI64,
     recovery_point: AtomicI64,
     /// Truncations so far. Bumped under the checkpoint lock (and the writer lock) by every
@@ -292,6 +305,32 @@ impl Log {
     /// The offset the next appended record will get.
     pub fn log_end_offset(&self) -> i64 {
         self.log_end_offset.load(Ordering::Acquire)
+    }
+
+    /// The first offset of the earliest open transaction, if one is open (Kafka's first
+    /// unstable offset).
+    pub fn first_unstable_offset(&self) -> Option<i64> {
+        let fuo = self.first_unstable_offset.load(Ordering::Acquire);
+        (fuo != i64::MAX).then_some(fuo)
+    }
+
+    /// The last stable offset: the first unstable offset (at least the log start), else the log
+    /// end offset. Every
+    /// transaction below it is committed or aborted, and a `read_committed` read stops there
+    /// (see [`Log::read_with_isolation`]). Never decreases but by a truncation.
+    pub fn last_stable_offset(&self) -> i64 {
+        // The end first: a transaction is bounded before its first batch moves the end.
+        let leo = self.log_end_offset();
+        let fuo = self.first_unstable_offset.load(Ordering::Acquire);
+        // An open transaction that began below the log start bounds nothing below it (Kafka
+        // raises the first unstable offset to the log start).
+        leo.min(fuo.max(self.log_start_offset()))
+    }
+
+    /// Publishes the producer state's first unstable offset (writer lock held as `w`).
+    fn publish_first_unstable(&self, w: &Writer) {
+        let fuo = w.producers.first_unstable_offset().unwrap_or(i64::MAX);
+        self.first_unstable_offset.store(fuo, Ordering::Release);
     }
 
     /// The first offset a reader may ask for.
@@ -393,6 +432,39 @@ impl Log {
     /// As [`Log::append`], and [`Error::InvalidBatch`] for a batch that does not validate.
     pub fn append_batch(&self, batch: &RecordBatch) -> Result<AppendInfo> {
         self.append_batches(batch, AppendOrigin::Client)
+    }
+
+    /// Appends a transaction marker for `producer_id` at `producer_epoch` (a COMMIT or ABORT,
+    /// [`EndTxnMarker`](crate::batch::EndTxnMarker)), as Kafka's transaction coordinator
+    /// writes one: [`Log::append_batches`] with [`AppendOrigin::Coordinator`].
+    ///
+    /// ```
+    /// use partlog::batch::{BatchBuilder, EndTxnMarker, SimpleRecord, TxnResult};
+    /// use partlog::{Config, Log};
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let log = Log::open(dir.path(), Config::default())?;
+    /// let mut b = BatchBuilder::new().producer(7, 0, 0).transactional(true);
+    /// b.push(&SimpleRecord::new(1, Some("k"), Some("v")))?;
+    /// log.append_batch(&b.build()?)?;
+    /// assert_eq!(log.last_stable_offset(), 0); // the transaction is open
+    /// log.append_marker(7, 0, EndTxnMarker::new(TxnResult::Commit, 0), 2)?;
+    /// assert_eq!(log.last_stable_offset(), 2);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`Log::append_batches`]; [`Error::Producer`] for a fenced producer epoch or
+    /// coordinator epoch.
+    pub fn append_marker(
+        &self,
+        producer_id: i64,
+        producer_epoch: i16,
+        marker: crate::batch::EndTxnMarker,
+        timestamp: i64,
+    ) -> Result<AppendInfo> {
+        let batch = marker.build_batch(producer_id, producer_epoch, timestamp)?;
+        self.append_batches(&batch, AppendOrigin::Coordinator { leader_epoch: None })
     }
 
     /// Closes the active segment and starts a new one at `new_base`. Holds the writer lock.
@@ -670,3 +742,5 @@ impl Drop for Log {
 mod stall_tests;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod txn_tests;

@@ -171,6 +171,8 @@ pub(super) fn open(
         // may hold a rename that never reached the disk, so it is written again at close.
         start_checkpoint: Mutex::new(start_checkpoint.filter(|_| clean)),
         log_end_offset: AtomicI64::new(log_end_offset),
+        first_unstable_offset: AtomicI64::new(i64::MAX),
+        txn_indexes: Mutex::new(Default::default()),
         log_start_offset: AtomicI64::new(log_start_offset),
         recovery_point: AtomicI64::new(recovery_point.min(log_end_offset)),
         truncations: AtomicU64::new(0),

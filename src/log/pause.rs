@@ -22,6 +22,9 @@ pub(crate) enum Point {
     /// A partition leader's append under `Durability::OnFlush`: its batches are durable, the
     /// partition's state not locked again yet.
     LeaderAppendDurable,
+    /// An append rolled to a new segment in its middle (the roll's snapshot is written), and
+    /// has not written its next batch yet.
+    AppendRolledMidway,
 }
 
 #[cfg(test)]

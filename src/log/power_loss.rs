@@ -11,7 +11,11 @@
 //! - the recovered log takes new appends at its log end, and keeps them across a clean reopen;
 //! - the newest idempotent batch in the image, retried by its producer, is answered as a
 //!   duplicate with its offsets and not appended again (issue 20: the producer state, rebuilt
-//!   from `.snapshot` files and the log after them, matches the image).
+//!   from `.snapshot` files and the log after them, matches the image);
+//! - transactions (issue 20): a `read_committed` walk of the image shows no record of an aborted
+//!   or open transaction (as the image's markers tell them) and every committed record below the
+//!   last stable offset: the `.txnindex` entries and the open transactions, rebuilt from the
+//!   snapshots and the log after them, match the image.
 //!
 //! `PARTLOG_POWER_SEED=<seed>` replays one seed (a failure prints it).
 
@@ -19,7 +23,7 @@ use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use crate::batch::{BatchBuilder, RecordBatch, SimpleRecord};
+use crate::batch::{BatchBuilder, EndTxnMarker, RecordBatch, SimpleRecord, TxnResult};
 use crate::clock::{Clock, ManualClock};
 use crate::config::Config;
 use crate::durability::trace::{self, Rng};
@@ -153,6 +157,9 @@ fn check_image(image: &Image, written: &Written) -> Result<(), String> {
             return Err(format!("read({next}) of [{start}, {end}) returned nothing"));
         }
         for b in &r.batches {
+            if b.header().is_control() {
+                continue;
+            }
             let id = check_batch(b)?;
             if !written.ids.contains(&id) {
                 return Err(format!("batch {id:?} was never written at that offset"));
@@ -202,6 +209,7 @@ fn check_image(image: &Image, written: &Written) -> Result<(), String> {
             }
         }
     }
+    check_transactions(&log)?;
     // The recovered log goes on at its end, across a clean reopen.
     let record = SimpleRecord::new(0, None::<&[u8]>, Some(&b"after"[..]));
     let info = log
@@ -217,6 +225,69 @@ fn check_image(image: &Image, written: &Written) -> Result<(), String> {
     let log = Log::open(&image.dir, config()).map_err(|err| format!("reopen: {err}"))?;
     if log.log_end_offset() != end + 1 || log.log_start_offset() != start {
         return Err("a clean reopen changed the offsets".into());
+    }
+    Ok(())
+}
+
+/// The transactions of the image, as its batches and markers tell them, against what a
+/// `read_committed` reader sees (see the module docs).
+fn check_transactions(log: &Log) -> Result<(), String> {
+    let (start, end) = (log.log_start_offset(), log.log_end_offset());
+    // Record offsets: visible to read_committed, or hidden (aborted or still open).
+    let mut committed: HashSet<i64> = HashSet::new();
+    let mut hidden: HashSet<i64> = HashSet::new();
+    let mut pending: HashMap<i64, Vec<i64>> = HashMap::new();
+    let mut next = start;
+    while next < end {
+        let r = log.read(next, 1 << 20).map_err(|e| e.to_string())?;
+        for b in &r.batches {
+            let h = b.header();
+            let offsets = (h.base_offset..=h.last_offset()).filter(|&o| o >= start);
+            if h.is_control() {
+                let marker = b.end_txn_marker().map_err(|e| e.to_string())?;
+                let txn = pending.remove(&h.producer_id).unwrap_or_default();
+                match marker.map(|m| m.result) {
+                    Some(TxnResult::Commit) => committed.extend(txn),
+                    _ => hidden.extend(txn),
+                }
+            } else if h.is_transactional() {
+                pending.entry(h.producer_id).or_default().extend(offsets);
+            } else {
+                committed.extend(offsets);
+            }
+        }
+        next = r.next_offset;
+    }
+    hidden.extend(pending.into_values().flatten());
+    let lso = log.last_stable_offset();
+    let mut seen: HashSet<i64> = HashSet::new();
+    let mut next = start;
+    while next < lso {
+        let r = log
+            .read_with_isolation(next, 700, i64::MAX, super::IsolationLevel::ReadCommitted)
+            .map_err(|e| e.to_string())?;
+        if r.is_empty() {
+            break;
+        }
+        let aborted = r.aborted_transactions.clone().unwrap_or_default();
+        let mut filter = super::ReadCommittedFilter::new(&aborted);
+        for b in &r.batches {
+            if filter.keep(b).map_err(|e| e.to_string())? {
+                let h = b.header();
+                seen.extend((h.base_offset..=h.last_offset()).filter(|&o| o >= next));
+            }
+        }
+        next = r.next_offset;
+    }
+    if let Some(o) = seen.iter().find(|o| hidden.contains(o)) {
+        return Err(format!(
+            "read_committed shows offset {o} of an aborted or open transaction"
+        ));
+    }
+    if let Some(o) = committed.iter().find(|&&o| o < lso && !seen.contains(&o)) {
+        return Err(format!(
+            "read_committed misses committed offset {o} below the stable offset {lso}"
+        ));
     }
     Ok(())
 }
@@ -270,6 +341,9 @@ fn run_workload(seed: u64, root: &Path, budget: usize, one_in: u64) -> (Vec<Imag
     // The idempotent producer of `append_batch`: a new id whenever a truncation may have cut
     // its sequence (its next batch would be out of order).
     let (mut producer_id, mut next_seq) = (1i64, 0i32);
+    // The transactional producer (ids from 1000): its sequence, and whether a transaction is
+    // open.
+    let (mut txn_id, mut txn_seq, mut txn_open) = (1_000i64, 0i32, false);
     let set = |f: &dyn Fn(&mut Expect)| f(&mut lock(&shared).expect);
 
     let verbose = std::env::var_os("PARTLOG_POWER_VERBOSE").is_some();
@@ -286,6 +360,17 @@ fn run_workload(seed: u64, root: &Path, budget: usize, one_in: u64) -> (Vec<Imag
             );
         }
         match op {
+            0..=6 if txn_open && rng.below(4) == 0 => {
+                // The transaction ends (the marker's offset holds no workload record).
+                let result = if rng.coin() {
+                    TxnResult::Commit
+                } else {
+                    TxnResult::Abort
+                };
+                l.append_marker(txn_id, 0, EndTxnMarker::new(result, 0), 1_000)
+                    .unwrap();
+                txn_open = false;
+            }
             0..=6 => {
                 // Mostly small batches; now and then one record of 5 KiB, which takes the
                 // write-through-the-file path and rolls the segment.
@@ -299,7 +384,17 @@ fn run_workload(seed: u64, root: &Path, budget: usize, one_in: u64) -> (Vec<Imag
                         SimpleRecord::new(i as i64, Some(format!("k{i}")), Some(value))
                     })
                     .collect();
-                let info = if rng.coin() {
+                let info = if rng.below(4) == 0 {
+                    let mut b = BatchBuilder::new()
+                        .producer(txn_id, 0, txn_seq)
+                        .transactional(true);
+                    for r in &records {
+                        b.push(r).unwrap();
+                    }
+                    txn_seq += n as i32;
+                    txn_open = true;
+                    l.append_batch(&b.build().unwrap()).unwrap()
+                } else if rng.coin() {
                     l.append(&records).unwrap()
                 } else {
                     let mut b = BatchBuilder::new().producer(producer_id, 0, next_seq);
@@ -336,6 +431,7 @@ fn run_workload(seed: u64, root: &Path, budget: usize, one_in: u64) -> (Vec<Imag
                 });
                 assert_eq!(l.truncate_to(to).unwrap(), new_end);
                 (producer_id, next_seq) = (producer_id + 1, 0);
+                (txn_id, txn_seq, txn_open) = (txn_id + 1, 0, false);
                 set(&|e| {
                     e.batches.retain(|b| b.0 < new_end);
                     if fully {
@@ -377,6 +473,7 @@ fn run_workload(seed: u64, root: &Path, budget: usize, one_in: u64) -> (Vec<Imag
                 });
                 assert_eq!(l.truncate_fully_and_start_at(to).unwrap(), to);
                 (producer_id, next_seq) = (producer_id + 1, 0);
+                (txn_id, txn_seq, txn_open) = (txn_id + 1, 0, false);
                 set(&|e| {
                     e.batches.clear();
                     e.start_floor = to;

@@ -20,6 +20,17 @@
 //! A follower's append (and recovery's replay) updates the state with no check, as Kafka's
 //! replication origin does.
 //!
+//! # Transactions
+//! A transactional batch opens its producer's transaction (its first offset is kept, and
+//! counted among the ongoing transactions that bound the last stable offset); a COMMIT or ABORT
+//! marker (a control batch) closes it. Rules on a coordinator's marker (Kafka 4.0/4.1, and 4.2+
+//! for transaction version 0/1): an epoch older than the producer's is fenced
+//! ([`ProducerError::InvalidProducerEpoch`]), a coordinator epoch older than the last marker's
+//! is fenced ([`ProducerError::CoordinatorFenced`]); a marker for a producer with no open
+//! transaction is written and changes nothing but the epochs and timestamp (no aborted
+//! transaction is recorded for it). An ABORT of an open transaction yields an [`AbortedTxn`]
+//! for the segment's `.txnindex`.
+//!
 //! # Snapshot file layout (`<20-digit offset>.snapshot`, big-endian)
 //! `version: i16 = 1`, `crc: u32` (CRC-32C of every byte after it), `count: i32`, then `count`
 //! entries of 46 bytes: `producer_id: i64, epoch: i16, last_sequence: i32, last_offset: i64,
@@ -33,10 +44,11 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use crate::batch::{crc32c, BatchHeader};
+use crate::batch::{crc32c, BatchHeader, EndTxnMarker, TxnResult};
 use crate::checkpoint;
 pub use crate::error::ProducerError;
 use crate::error::{Error, Result};
+use crate::log::txn_index::AbortedTxn;
 
 /// How many batches per producer are kept for duplicate detection (Kafka's
 /// `NUM_BATCHES_TO_RETAIN`).
@@ -205,6 +217,8 @@ pub(crate) enum Check {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ProducerStateManager {
     producers: ProducerMap,
+    /// The open transactions: first offset -> producer id (Kafka's `ongoingTxns`).
+    ongoing: BTreeMap<i64, i64>,
     /// Every batch below this offset is accounted for (Kafka's `lastMapOffset`, exclusive here).
     map_end_offset: i64,
 }
@@ -219,11 +233,13 @@ enum Op {
         meta: BatchMetadata,
         transactional: bool,
     },
-    /// A control batch (transaction marker): the transaction ends.
+    /// A control batch (transaction marker) at `offset`: the transaction ends.
     Marker {
         producer_id: i64,
         epoch: i16,
         timestamp: i64,
+        offset: i64,
+        marker: EndTxnMarker,
     },
 }
 
@@ -249,10 +265,14 @@ impl Op {
                 e.add_batch(epoch, meta);
             }
             Op::Marker {
-                epoch, timestamp, ..
+                epoch,
+                timestamp,
+                marker,
+                ..
             } => {
                 e.update_epoch(epoch);
                 e.current_txn_first_offset = None;
+                e.coordinator_epoch = marker.coordinator_epoch;
                 e.last_timestamp = timestamp;
             }
         }
@@ -312,6 +332,7 @@ impl ProducerStateManager {
     pub fn new_at(offset: i64) -> Self {
         ProducerStateManager {
             producers: ProducerMap::default(),
+            ongoing: BTreeMap::new(),
             map_end_offset: offset,
         }
     }
@@ -341,28 +362,47 @@ impl ProducerStateManager {
         self.map_end_offset
     }
 
+    /// The first offset of the earliest open transaction (Kafka's first unstable offset), if
+    /// any is open.
+    pub fn first_unstable_offset(&self) -> Option<i64> {
+        self.ongoing.keys().next().copied()
+    }
+
     /// Checks the batches of one append, whose offsets are already known (`headers` carry their
     /// final base offsets), and returns the state changes to apply once they are written, or the
     /// batch they duplicate.
+    /// Each header comes with the transaction marker its batch holds, if it is one.
     pub(crate) fn analyze<'h>(
         &self,
-        headers: impl Iterator<Item = &'h BatchHeader>,
+        headers: impl Iterator<Item = (&'h BatchHeader, Option<EndTxnMarker>)>,
         check: Check,
         next_offset: &mut dyn FnMut(&BatchHeader) -> i64,
     ) -> std::result::Result<Analysis, ProducerError> {
         let mut update = PendingUpdate::default();
-        for h in headers {
+        for (h, marker) in headers {
             let base_offset = next_offset(h);
             if h.producer_id < 0 {
                 continue;
             }
             if h.is_control() {
-                // A transaction marker: the transaction ends. (Markers' own rules come with
-                // transactions.)
+                let Some(marker) = marker else {
+                    if check == Check::Client {
+                        return Err(ProducerError::NotATransactionMarker {
+                            producer_id: h.producer_id,
+                        });
+                    }
+                    continue;
+                };
+                if check == Check::Client {
+                    let entry = update.entry(self, h.producer_id);
+                    check_marker(&entry, h, &marker)?;
+                }
                 update.push(Op::Marker {
                     producer_id: h.producer_id,
                     epoch: h.producer_epoch,
                     timestamp: h.max_timestamp,
+                    offset: base_offset,
+                    marker,
                 });
                 continue;
             }
@@ -397,17 +437,44 @@ impl ProducerStateManager {
         Ok(Analysis::Append(update))
     }
 
-    /// Applies an append's changes; `end_offset` is the offset after its last batch.
-    pub(crate) fn apply(&mut self, update: PendingUpdate, end_offset: i64) {
+    /// Applies an append's changes; `end_offset` is the offset after its last batch. Returns
+    /// the transactions its ABORT markers closed, for the `.txnindex` (as Kafka's append: the
+    /// transactions the append opened count as ongoing until their own marker, in order).
+    pub(crate) fn apply(&mut self, update: PendingUpdate, end_offset: i64) -> Vec<AbortedTxn> {
+        // (producer, first offset, marker offset, aborted)
+        let mut completed: Vec<(i64, i64, i64, bool)> = Vec::new();
         for op in update.ops() {
             let id = op.producer_id();
             let entry = self
                 .producers
                 .entry(id)
                 .or_insert_with(|| ProducerStateEntry::empty(id));
+            let before = entry.current_txn_first_offset;
             op.apply_to(entry);
+            match (*op, before, entry.current_txn_first_offset) {
+                (Op::Marker { offset, marker, .. }, Some(first), None) => {
+                    completed.push((id, first, offset, marker.result == TxnResult::Abort));
+                }
+                (_, None, Some(first)) => {
+                    self.ongoing.insert(first, id);
+                }
+                _ => {}
+            }
         }
         self.map_end_offset = self.map_end_offset.max(end_offset);
+        let mut aborted = Vec::new();
+        for (id, first, last, abort) in completed {
+            if abort {
+                let lso = self
+                    .ongoing
+                    .iter()
+                    .find(|&(_, &p)| p != id)
+                    .map_or(last + 1, |(&o, _)| o);
+                aborted.push(AbortedTxn::new(id, first, last, lso));
+            }
+            self.ongoing.remove(&first);
+        }
+        aborted
     }
 
     /// Notes that every batch below `end_offset` is accounted for (an append with no producer).
@@ -415,16 +482,22 @@ impl ProducerStateManager {
         self.map_end_offset = self.map_end_offset.max(end_offset);
     }
 
-    /// Updates the state with batches as a follower would (no check), for recovery's replay.
-    pub(crate) fn replay(&mut self, header: &BatchHeader) {
-        if let Ok(Analysis::Append(u)) =
-            self.analyze(std::iter::once(header), Check::Replication, &mut |h| {
-                h.base_offset
-            })
-        {
-            self.apply(u, header.next_offset());
+    /// Updates the state with a batch (and the marker it holds, if any) as a follower would
+    /// (no check), for recovery's replay. Returns the transaction an ABORT marker closed.
+    pub(crate) fn replay(
+        &mut self,
+        header: &BatchHeader,
+        marker: Option<EndTxnMarker>,
+    ) -> Vec<AbortedTxn> {
+        if let Ok(Analysis::Append(u)) = self.analyze(
+            std::iter::once((header, marker)),
+            Check::Replication,
+            &mut |h| h.base_offset,
+        ) {
+            self.apply(u, header.next_offset())
         } else {
             self.map_end_offset = self.map_end_offset.max(header.next_offset());
+            Vec::new()
         }
     }
 
@@ -524,6 +597,9 @@ impl ProducerStateManager {
             e.coordinator_epoch = i32_at(p + 34);
             let txn = i64_at(p + 38);
             e.current_txn_first_offset = (txn >= 0).then_some(txn);
+            if txn >= 0 {
+                state.ongoing.insert(txn, producer_id);
+            }
             e.last_timestamp = timestamp;
             if last_offset >= 0 {
                 e.batches.push_back(BatchMetadata {
@@ -576,6 +652,30 @@ fn check_batch(
                 txn_first_offset,
             });
         }
+    }
+    Ok(())
+}
+
+/// Kafka's checks of a coordinator's marker (`ProducerAppendInfo.checkProducerEpoch` for a
+/// marker, then the coordinator epoch of `appendEndTxnMarker`).
+fn check_marker(
+    entry: &ProducerStateEntry,
+    h: &BatchHeader,
+    marker: &EndTxnMarker,
+) -> std::result::Result<(), ProducerError> {
+    if h.producer_epoch < entry.producer_epoch {
+        return Err(ProducerError::InvalidProducerEpoch {
+            producer_id: h.producer_id,
+            producer_epoch: h.producer_epoch,
+            current_epoch: entry.producer_epoch,
+        });
+    }
+    if marker.coordinator_epoch < entry.coordinator_epoch {
+        return Err(ProducerError::CoordinatorFenced {
+            producer_id: h.producer_id,
+            coordinator_epoch: marker.coordinator_epoch,
+            current_coordinator_epoch: entry.coordinator_epoch,
+        });
     }
     Ok(())
 }

@@ -26,7 +26,7 @@ fn batch(pid: i64, epoch: i16, seq: i32, records: i32) -> BatchHeader {
 /// Appends `h` as a client at the state's end; returns the first offset given, or the duplicate.
 fn client(state: &mut ProducerStateManager, h: BatchHeader) -> Result<Outcome, ProducerError> {
     let base = state.map_end_offset();
-    match state.analyze(std::iter::once(&h), Check::Client, &mut |_| base)? {
+    match state.analyze(std::iter::once((&h, None)), Check::Client, &mut |_| base)? {
         Analysis::Append(u) => {
             state.apply(u, base + i64::from(h.last_offset_delta) + 1);
             Ok(Outcome::Appended(base))
@@ -43,7 +43,7 @@ enum Outcome {
 
 fn follower(state: &mut ProducerStateManager, mut h: BatchHeader) {
     h.base_offset = state.map_end_offset();
-    state.replay(&h);
+    state.replay(&h, None);
 }
 
 #[test]

@@ -4,8 +4,9 @@
 use super::producer_state::{
     self, list_snapshots, load_latest, remove_snapshots, ProducerStateEntry, ProducerStateManager,
 };
-use super::{Log, Writer};
-use crate::batch::BatchHeader;
+use super::txn_index::{AbortedTxn, TxnIndexes};
+use super::{lock, Log, Writer};
+use crate::batch::{BatchHeader, RecordBatch};
 use crate::checkpoint;
 use crate::error::{Error, Result};
 
@@ -36,24 +37,57 @@ impl Log {
     /// loaded and the batches after it replayed. A clean open with no snapshot at all starts
     /// empty with no scan (Kafka's upgrade path); any other open with none replays the log from
     /// its start. Ends with a snapshot at the log end offset if there was none.
+    ///
+    /// The `.txnindex` files are read too; their entries from the replay's start on are
+    /// dropped and written again from the replayed markers (Kafka rebuilds them in
+    /// `LogSegment.recover`). A damaged one makes the replay start at the log start.
     pub(super) fn load_producer_state(&self, clean: bool) -> Result<()> {
         let leo = self.log_end_offset();
         let start = self.log_start_offset();
+        let bases = self.segment_base_offsets();
+        let (txn, damaged) = TxnIndexes::load(&self.dir, &bases)?;
+        *lock(&self.txn_indexes) = txn;
         let any = !list_snapshots(&self.dir)?.is_empty();
         remove_snapshots(&self.dir, |o| o > leo || o < start)?;
-        let mut state = match load_latest(&self.dir, start, leo)? {
+        let latest = if damaged {
+            None
+        } else {
+            load_latest(&self.dir, start, leo)?
+        };
+        let mut state = match latest {
             Some(s) => s,
-            None if clean && !any => ProducerStateManager::new_at(leo),
+            None if clean && !any && !damaged => ProducerStateManager::new_at(leo),
             None => ProducerStateManager::new_at(start),
         };
-        self.replay_producers(&mut state, leo)?;
+        let rebuilt = self.replay_and_index(&mut state, leo)?;
         state.remove_expired(self.clock.now_ms(), self.config.producer_id_expiration_ms);
         let mut w = self.writer()?;
         if !producer_state::snapshot_path(&self.dir, leo).exists() && leo > start {
             producer_state::write_snapshot(&self.dir, &state)?;
         }
+        if rebuilt {
+            // The rewritten indexes' names, before anything counts on them.
+            checkpoint::sync_dir(&self.dir)?;
+        }
         w.producers = state;
+        self.publish_first_unstable(&w);
         Ok(())
+    }
+
+    /// Replays the batches from the state's map end offset up to `to` and rebuilds the
+    /// `.txnindex` entries from there on. Returns whether an index was rewritten.
+    fn replay_and_index(&self, state: &mut ProducerStateManager, to: i64) -> Result<bool> {
+        let from = state.map_end_offset().max(self.log_start_offset());
+        let aborted = self.replay_producers(state, to)?;
+        let mut txn = lock(&self.txn_indexes);
+        let stale = txn.all().values().flatten().any(|t| t.last_offset >= from);
+        if !stale && aborted.is_empty() {
+            return Ok(false);
+        }
+        txn.truncate_from(&self.dir, from)?;
+        drop(txn);
+        self.index_aborted(&aborted)?;
+        Ok(true)
     }
 
     /// After a truncation to the log end offset (writer lock held as `w`): snapshots above it
@@ -69,8 +103,9 @@ impl Log {
             Some(s) => s,
             None => ProducerStateManager::new_at(start),
         };
-        self.replay_producers(&mut state, leo)?;
+        self.replay_and_index(&mut state, leo)?;
         w.producers = state;
+        self.publish_first_unstable(w);
         Ok(())
     }
 
@@ -78,7 +113,13 @@ impl Log {
     /// Walks batch headers only: the bytes were validated when written or by recovery (below the
     /// recovery point they are trusted, as every read path trusts them), so no CRC is computed
     /// here and a replay costs a header read per batch.
-    fn replay_producers(&self, state: &mut ProducerStateManager, to: i64) -> Result<()> {
+    /// Returns the transactions the replayed ABORT markers closed.
+    fn replay_producers(
+        &self,
+        state: &mut ProducerStateManager,
+        to: i64,
+    ) -> Result<Vec<AbortedTxn>> {
+        let mut aborted = Vec::new();
         let from = state.map_end_offset().max(self.log_start_offset());
         let segments: Vec<_> = self.segments().clone();
         let first = segments
@@ -103,13 +144,22 @@ impl Log {
                     break;
                 }
                 if h.next_offset() > state.map_end_offset() {
-                    state.replay(&h);
+                    let marker = if h.is_control() && h.producer_id >= 0 {
+                        let end = pos + h.total_size();
+                        (end <= data.len())
+                            .then(|| data.slice(pos..end))
+                            .and_then(|b| RecordBatch::parse_header_only(b).ok())
+                            .and_then(|b| b.end_txn_marker().ok().flatten())
+                    } else {
+                        None
+                    };
+                    aborted.extend(state.replay(&h, marker));
                 }
                 pos += h.total_size();
             }
         }
         state.advance_to(to);
-        Ok(())
+        Ok(aborted)
     }
 
     /// A roll to `new_base` (writer lock held): the state up to it is snapshotted, as Kafka's
@@ -126,11 +176,13 @@ impl Log {
     /// Snapshots below `offset` go (retention and delete-records: Kafka deletes a segment's
     /// snapshot with it).
     pub(super) fn remove_snapshots_below(&self, offset: i64) -> Result<()> {
-        remove_snapshots(&self.dir, |o| o < offset).map(|_| ())
+        remove_snapshots(&self.dir, |o| o < offset)?;
+        lock(&self.txn_indexes).remove_below(&self.dir, offset)
     }
 
-    /// Every snapshot goes (a full truncation).
+    /// Every snapshot and `.txnindex` goes (a full truncation).
     pub(super) fn remove_all_snapshots(&self) -> Result<()> {
+        lock(&self.txn_indexes).remove_all(&self.dir)?;
         if remove_snapshots(&self.dir, |_| true)? > 0 {
             checkpoint::sync_dir(&self.dir)?;
         }

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
+use super::txn_index::{AbortedTransaction, IsolationLevel};
 use super::{lock, Log};
 use crate::batch::RecordBatch;
 use crate::error::{Error, Result};
@@ -25,6 +26,10 @@ pub struct LogRead {
     pub log_start_offset: i64,
     /// The log end offset when the read began.
     pub log_end_offset: i64,
+    /// For a `read_committed` read ([`Log::read_with_isolation`]), the aborted transactions
+    /// whose records may lie in the batches returned (Kafka's FetchResponse
+    /// `AbortedTransactions`, ordered by marker); `None` for any other read.
+    pub aborted_transactions: Option<Vec<AbortedTransaction>>,
 }
 
 impl LogRead {
@@ -118,6 +123,69 @@ impl Log {
         self.retry(|| self.try_read(from_offset, max_bytes, max_offset))
     }
 
+    /// [`Log::read_up_to`] at an isolation level (Kafka's fetch `isolation_level`). With
+    /// [`IsolationLevel::ReadCommitted`] the read stops at the last stable offset too, and
+    /// returns the aborted transactions overlapping the batches returned (Kafka's
+    /// `collectAbortedTransactions`): a reader drops, for each, the records of that producer's
+    /// transactional batches from its first offset on until that producer's ABORT marker.
+    ///
+    /// ```
+    /// use partlog::batch::{BatchBuilder, EndTxnMarker, SimpleRecord, TxnResult};
+    /// use partlog::log::{AbortedTransaction, IsolationLevel};
+    /// use partlog::{Config, Log};
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let log = Log::open(dir.path(), Config::default())?;
+    /// let mut b = BatchBuilder::new().producer(7, 0, 0).transactional(true);
+    /// b.push(&SimpleRecord::new(1, Some("k"), Some("v")))?;
+    /// log.append_batch(&b.build()?)?;
+    /// let open = log.read_with_isolation(0, 1 << 20, i64::MAX, IsolationLevel::ReadCommitted)?;
+    /// assert!(open.is_empty()); // nothing past the open transaction
+    /// log.append_marker(7, 0, EndTxnMarker::new(TxnResult::Abort, 0), 2)?;
+    /// let r = log.read_with_isolation(0, 1 << 20, i64::MAX, IsolationLevel::ReadCommitted)?;
+    /// assert_eq!(r.batches.len(), 2);
+    /// assert_eq!(r.aborted_transactions, Some(vec![AbortedTransaction::new(7, 0)]));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`Log::read`].
+    pub fn read_with_isolation(
+        &self,
+        from_offset: i64,
+        max_bytes: usize,
+        max_offset: i64,
+        isolation: IsolationLevel,
+    ) -> Result<LogRead> {
+        if isolation == IsolationLevel::ReadUncommitted {
+            return self.read_up_to(from_offset, max_bytes, max_offset);
+        }
+        // The bound first: every `.txnindex` entry below it is written.
+        let lso = self.last_stable_offset();
+        let mut read = self.read_up_to(from_offset, max_bytes, max_offset.min(lso))?;
+        let aborted = match read.batches.first() {
+            None => Vec::new(),
+            Some(_) => {
+                let upper = read.next_offset;
+                let from = from_offset;
+                let base = self.floor_segment(from).map_or(from, |s| s.base_offset());
+                lock(&self.txn_indexes).collect(base, from, upper)
+            }
+        };
+        read.aborted_transactions = Some(aborted);
+        Ok(read)
+    }
+
+    /// The entries of every `.txnindex` of the log, by segment base offset (for inspection and
+    /// checks against Kafka's reader).
+    pub fn aborted_txns(&self) -> Vec<(i64, Vec<super::AbortedTxn>)> {
+        lock(&self.txn_indexes)
+            .all()
+            .iter()
+            .map(|(&b, e)| (b, e.clone()))
+            .collect()
+    }
+
     fn try_read(
         &self,
         from_offset: i64,
@@ -145,6 +213,7 @@ impl Log {
             next_offset: from_offset,
             log_start_offset,
             log_end_offset,
+            aborted_transactions: None,
         };
         let limit = max_offset.min(log_end_offset);
         if from_offset >= limit {
@@ -186,6 +255,7 @@ impl Log {
                     next_offset: r.next_offset,
                     log_start_offset,
                     log_end_offset,
+                    aborted_transactions: None,
                 }));
             }
             match self.next_segment(seg.base_offset()) {

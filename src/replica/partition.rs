@@ -398,6 +398,31 @@ impl Partition {
             .read_up_to(from_offset, max_bytes, self.high_watermark())
     }
 
+    /// The last stable offset a consumer sees (Kafka's `UnifiedLog.lastStableOffset`): the
+    /// log's ([`Log::last_stable_offset`]), never past the high watermark.
+    pub fn last_stable_offset(&self) -> i64 {
+        // The log's bound first: the high watermark only grows on a leader.
+        let lso = self.log.last_stable_offset();
+        lso.min(self.high_watermark())
+    }
+
+    /// A consumer's fetch at an isolation level: [`Partition::read_committed`] for
+    /// `ReadUncommitted`; for `ReadCommitted` only below the last stable offset (and the high
+    /// watermark), with the aborted transactions of the range (see
+    /// [`Log::read_with_isolation`] and [`IsolationLevel`](crate::log::IsolationLevel)).
+    ///
+    /// # Errors
+    /// As [`Log::read`].
+    pub fn read_isolated(
+        &self,
+        from_offset: i64,
+        max_bytes: usize,
+        isolation: crate::log::IsolationLevel,
+    ) -> Result<LogRead> {
+        self.log
+            .read_with_isolation(from_offset, max_bytes, self.high_watermark(), isolation)
+    }
+
     /// Writes the high watermark to the `replication-offset-checkpoint` file (Kafka does this
     /// periodically; so should the embedder, and [`Partition::close`] does). A value the file
     /// already holds is not written again (no fsyncs for a periodic call that changes nothing).
@@ -505,6 +530,30 @@ impl Partition {
         now_ms: i64,
     ) -> Result<AppendInfo> {
         self.leader_append(now_ms, |log, origin| log.append_batches(batches, origin))
+    }
+
+    /// Appends a transaction marker as the leader, for a transaction coordinator (see
+    /// [`Log::append_marker`]): the leader's epoch stamped, the high watermark moved as for
+    /// [`Partition::append_as_leader`].
+    ///
+    /// # Errors
+    /// As [`Partition::append_as_leader`] and [`Log::append_marker`].
+    pub fn append_marker(
+        &self,
+        producer_id: i64,
+        producer_epoch: i16,
+        marker: crate::batch::EndTxnMarker,
+        timestamp: i64,
+        now_ms: i64,
+    ) -> Result<AppendInfo> {
+        let batch = marker.build_batch(producer_id, producer_epoch, timestamp)?;
+        self.leader_append(now_ms, |log, origin| {
+            let leader_epoch = match origin {
+                AppendOrigin::Leader { leader_epoch } => Some(leader_epoch),
+                _ => None,
+            };
+            log.append_batches(&batch, AppendOrigin::Coordinator { leader_epoch })
+        })
     }
 
     /// Runs `append` as the leader (with the origin that stamps the leader's epoch), then moves
@@ -947,6 +996,22 @@ impl<'a> LogView<'a> {
     /// See [`Log::recovery_point`].
     pub fn recovery_point(&self) -> i64 {
         self.log.recovery_point()
+    }
+
+    /// See [`Log::last_stable_offset`] (the log's, not bounded by the high watermark: see
+    /// [`Partition::last_stable_offset`]).
+    pub fn last_stable_offset(&self) -> i64 {
+        self.log.last_stable_offset()
+    }
+
+    /// See [`Log::first_unstable_offset`].
+    pub fn first_unstable_offset(&self) -> Option<i64> {
+        self.log.first_unstable_offset()
+    }
+
+    /// See [`Log::aborted_txns`].
+    pub fn aborted_txns(&self) -> Vec<(i64, Vec<crate::log::AbortedTxn>)> {
+        self.log.aborted_txns()
     }
 
     /// See [`Log::segment_count`].

@@ -11,6 +11,7 @@ use super::store::TopicSource;
 use crate::batch::Header;
 use crate::error::{Error, Result};
 use crate::error::{GroupError, TopicError};
+use crate::log::{IsolationLevel, ReadCommittedFilter};
 
 /// Where to start a partition that has no committed offset, or whose committed offset is no
 /// longer in the log (Kafka's `auto.offset.reset`).
@@ -41,6 +42,11 @@ pub struct ConsumerConfig {
     pub max_poll_records: usize,
     /// Bytes read from one partition per poll (Kafka's `max.partition.fetch.bytes`).
     pub max_partition_fetch_bytes: usize,
+    /// Kafka's `isolation.level` (default `read_uncommitted`): with
+    /// [`IsolationLevel::ReadCommitted`] the consumer reads only below the last stable offset
+    /// and drops the records of aborted transactions. Control batches (transaction markers)
+    /// are never delivered as records, at either level.
+    pub isolation_level: IsolationLevel,
 }
 
 impl ConsumerConfig {
@@ -54,6 +60,7 @@ impl ConsumerConfig {
             auto_offset_reset: OffsetReset::Latest,
             max_poll_records: 500,
             max_partition_fetch_bytes: 1 << 20,
+            isolation_level: IsolationLevel::ReadUncommitted,
         }
     }
 }
@@ -280,10 +287,11 @@ impl<'a> Consumer<'a> {
         if position >= hw {
             return Ok(());
         }
-        let read = match source.read_committed(
+        let read = match source.read_isolated(
             tp.partition,
             position,
             self.config.max_partition_fetch_bytes,
+            self.config.isolation_level,
         ) {
             Ok(r) => r,
             // Retention removed what the position points at: reset, as Kafka does.
@@ -299,7 +307,21 @@ impl<'a> Consumer<'a> {
         };
         let topic = source.topic_name().clone();
         let mut next = position;
+        let mut filter =
+            ReadCommittedFilter::new(read.aborted_transactions.as_deref().unwrap_or(&[]));
         'batches: for batch in &read.batches {
+            // Markers, and under read_committed aborted transactions, are passed over.
+            let keep = if self.config.isolation_level == IsolationLevel::ReadCommitted {
+                filter.keep(batch)?
+            } else {
+                !batch.header().is_control()
+            };
+            if !keep {
+                if batch.next_offset() <= hw {
+                    next = next.max(batch.next_offset());
+                }
+                continue;
+            }
             for record in batch.records()? {
                 let record = record?;
                 if record.offset < next {

@@ -15,7 +15,7 @@ use crate::checkpoint;
 use crate::clock::{Clock, SystemClock};
 use crate::error::TopicError;
 use crate::error::{Error, Result};
-use crate::log::{ExternalCheckpoints, LogRead};
+use crate::log::{ExternalCheckpoints, IsolationLevel, LogRead};
 use crate::replica::{LeaderAndIsr, Partition, PartitionConfig, ReplicaId};
 use crate::AppendInfo;
 
@@ -147,6 +147,32 @@ pub trait TopicSource {
     /// [`TopicError::UnknownPartition`]; as [`crate::Log::read`].
     fn read_committed(&self, partition: u32, from_offset: i64, max_bytes: usize)
         -> Result<LogRead>;
+
+    /// [`TopicSource::read_committed`] at an isolation level (as
+    /// [`Partition::read_isolated`]): for [`IsolationLevel::ReadCommitted`] only below the
+    /// last stable offset, with the aborted transactions of the range. The default serves
+    /// [`IsolationLevel::ReadUncommitted`] only.
+    ///
+    /// # Errors
+    /// As [`TopicSource::read_committed`];
+    /// [`TopicError::ReadCommittedUnsupported`] from the default for `read_committed`.
+    fn read_isolated(
+        &self,
+        partition: u32,
+        from_offset: i64,
+        max_bytes: usize,
+        isolation: IsolationLevel,
+    ) -> Result<LogRead> {
+        match isolation {
+            IsolationLevel::ReadUncommitted => {
+                self.read_committed(partition, from_offset, max_bytes)
+            }
+            _ => Err(TopicError::ReadCommittedUnsupported {
+                topic: self.topic_name().to_string(),
+            }
+            .into()),
+        }
+    }
 }
 
 /// A topic held by one broker: one [`Partition`] per partition, each in its directory
@@ -794,6 +820,16 @@ impl TopicSource for Topic {
     ) -> Result<LogRead> {
         self.partition(partition)?
             .read_committed(from_offset, max_bytes)
+    }
+    fn read_isolated(
+        &self,
+        partition: u32,
+        from_offset: i64,
+        max_bytes: usize,
+        isolation: IsolationLevel,
+    ) -> Result<LogRead> {
+        self.partition(partition)?
+            .read_isolated(from_offset, max_bytes, isolation)
     }
 }
 
