@@ -5,7 +5,8 @@
 # median over the runs, the spread (min-max over the runs, in % of the median), and the ratio.
 #
 #   benches/vs-kafka.sh            quick: 3 runs, short measurements, small fixtures (200k
-#                                  records, 128 MiB recovery, 1,000 segments); ~10 min on 2 cores
+#                                  records, 128 MiB recovery, 1,000 segments); ~15 min on 2
+#                                  busy cores (RUNS=1: ~5 min)
 #   benches/vs-kafka.sh --full     full: 5 runs, longer measurements, 1M records, 1 GiB recovery,
 #                                  10,000 segments
 #   RUNS=n, VS_KAFKA_DIR=dir (temp files; default target/vs-kafka/work), VS_KAFKA_OUT=dir (the
@@ -28,13 +29,15 @@ if [[ $MODE == full ]]; then
     RUNS=${RUNS:-5}
     export VS_KAFKA_FULL=1
     CRIT=(--warm-up-time 2 --measurement-time 5 --sample-size 10)
-    JMH_AVG=(-wi 3 -w 1s -i 5 -r 1s)
+    JMH_AVG=(-wi 5 -w 2s -i 5 -r 2s)
     JMH_SS=(-wi 3 -i 10)
 else
     RUNS=${RUNS:-3}
     export VS_KAFKA_FULL=0
     CRIT=(--warm-up-time 1 --measurement-time 2 --sample-size 10)
-    JMH_AVG=(-wi 2 -w 500ms -i 3 -r 500ms)
+    # Kafka's read path reaches its steady state after ~100k calls (1-2 s here): shorter
+    # warm-ups measure the JIT at work.
+    JMH_AVG=(-wi 3 -w 1s -i 2 -r 1s)
     JMH_SS=(-wi 2 -i 6)
 fi
 NICE=${NICE:-5}
@@ -111,7 +114,11 @@ for r in runs:
         path = os.path.join(out, r, f"kafka-{part}.json")
         if not os.path.exists(path):
             continue
-        for e in json.load(open(path)):
+        try:
+            entries = json.load(open(path))
+        except ValueError:
+            continue  # a run still going (JMH writes its JSON at the end)
+        for e in entries:
             method = e["benchmark"].rsplit(".", 1)[1]
             params = e.get("params") or {}
             param = next(iter(params.values())) if params else SINGLE[method]

@@ -104,13 +104,19 @@ fn batch(n: usize, value_size: usize, ts0: i64) -> RecordBatch {
     build(&records(n, &value(value_size, VALUE_SEED), ts0))
 }
 
-/// Copies the files of `from` (flat) into a fresh temp dir on the benches' file system.
+/// Copies the files of `from` (flat) into a fresh temp dir on the benches' file system, synced:
+/// a timed operation that syncs (a truncation does) must not pay for writing back the copy.
 fn copy_dir(from: &Path) -> TempDir {
     let dir = tempdir();
     for entry in std::fs::read_dir(from).expect("list") {
         let entry = entry.expect("entry");
-        std::fs::copy(entry.path(), dir.path().join(entry.file_name())).expect("copy");
+        let to = dir.path().join(entry.file_name());
+        std::fs::copy(entry.path(), &to).expect("copy");
+        File::open(&to).and_then(|f| f.sync_all()).expect("sync");
     }
+    File::open(dir.path())
+        .and_then(|d| d.sync_all())
+        .expect("sync dir");
     dir
 }
 

@@ -3,8 +3,10 @@ package partlog.bench;
 import java.io.File;
 import java.io.IOException;
 import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
 import java.util.Comparator;
 import java.util.HashMap;
 import java.util.Map;
@@ -177,13 +179,27 @@ public class VsKafka {
         deleteTree(dir.toPath().getParent());
     }
 
-    /** Copies the files of {@code from} (flat) into a fresh partition directory. */
+    /**
+     * Copies the files of {@code from} (flat) into a fresh partition directory, synced: a timed
+     * operation that syncs must not pay for writing back the copy.
+     */
     static File copyDir(Path from) throws IOException {
         File to = freshDir();
         try (Stream<Path> s = Files.list(from)) {
             for (Path f : s.toList()) Files.copy(f, to.toPath().resolve(f.getFileName()));
         }
+        syncFiles(to.toPath());
         return to;
+    }
+
+    static void syncFiles(Path dir) throws IOException {
+        try (Stream<Path> s = Files.list(dir)) {
+            for (Path f : s.toList()) {
+                try (FileChannel ch = FileChannel.open(f, StandardOpenOption.WRITE)) {
+                    ch.force(true);
+                }
+            }
+        }
     }
 
     /**
@@ -205,6 +221,7 @@ public class VsKafka {
                 for (Path f : s.toList()) Files.copy(f, dir.resolve(f.getFileName()));
             }
             deleteTree(tmp.getParent());
+            syncFiles(dir);
         } else {
             build.build(dir.toFile());
         }
