@@ -3,10 +3,8 @@ package partlog.bench;
 import java.io.File;
 import java.io.IOException;
 import java.nio.ByteBuffer;
-import java.nio.channels.FileChannel;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardOpenOption;
 import java.util.Comparator;
 import java.util.HashMap;
 import java.util.Map;
@@ -192,13 +190,13 @@ public class VsKafka {
         return to;
     }
 
+    /** {@code sync -f}: syncfs(2) of the file system holding {@code dir} (the Rust side calls it too). */
     static void syncFiles(Path dir) throws IOException {
-        try (Stream<Path> s = Files.list(dir)) {
-            for (Path f : s.toList()) {
-                try (FileChannel ch = FileChannel.open(f, StandardOpenOption.WRITE)) {
-                    ch.force(true);
-                }
-            }
+        try {
+            int rc = new ProcessBuilder("sync", "-f", dir.toString()).inheritIO().start().waitFor();
+            if (rc != 0) throw new IOException("sync -f " + dir + ": exit " + rc);
+        } catch (InterruptedException e) {
+            throw new IOException(e);
         }
     }
 
