@@ -137,7 +137,8 @@ def fmt_ns(ns):
 def fmt(row, ns):
     t = tput.get(row)
     if row.split("/")[0] in THROUGHPUT and t and "Bytes" in t:
-        return f"{t['Bytes'] / ns * 1e9 / 2**20:,.0f} MiB/s"
+        mib = t['Bytes'] / ns * 1e9 / 2**20
+        return f"{mib:,.0f} MiB/s" if mib >= 100 else f"{mib:.3g} MiB/s"
     return fmt_ns(ns)
 
 def spread(xs):

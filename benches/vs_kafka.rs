@@ -29,6 +29,7 @@
 //! otherwise the quick ones (200k records, 128 MiB, 1,000 segments); under `cargo test
 //! --benches` (no `--bench`) or `PARTLOG_BENCH_SMALL` tiny ones.
 
+use std::cell::OnceCell;
 use std::fs::File;
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -253,13 +254,18 @@ fn reads(c: &mut Criterion, size: Size) {
 
     let mut group = c.benchmark_group("vs_kafka_read_record");
     group.throughput(Throughput::Elements(1));
-    let mut ten: Option<TempDir> = None;
+    // Built on first use (a filtered run builds only what it measures).
+    let ten: OnceCell<TempDir> = OnceCell::new();
     for per_batch in [1usize, 10, 100] {
-        let dir = read_fixture(records, per_batch);
+        let other: OnceCell<TempDir> = OnceCell::new();
+        let fixture = || {
+            let cell = if per_batch == 10 { &ten } else { &other };
+            cell.get_or_init(|| read_fixture(records, per_batch))
+        };
         group.bench_function(
             BenchmarkId::new("partlog", format!("{per_batch}perbatch")),
             |b| {
-                let log = Log::open(dir.path(), config.clone()).expect("open");
+                let log = Log::open(fixture().path(), config.clone()).expect("open");
                 let mut rng = Rng(0x1234_5678);
                 b.iter(|| {
                     let offset = rng.below(records) as i64;
@@ -269,16 +275,13 @@ fn reads(c: &mut Criterion, size: Size) {
                 log.close().expect("close");
             },
         );
-        if per_batch == 10 {
-            ten = Some(dir);
-        }
     }
     group.finish();
 
     let mut group = c.benchmark_group("vs_kafka_offset_for_timestamp");
     group.throughput(Throughput::Elements(1));
-    let dir = ten.expect("fixture");
     group.bench_function(BenchmarkId::new("partlog", "10perbatch"), |b| {
+        let dir = ten.get_or_init(|| read_fixture(records, 10));
         let log = Log::open(dir.path(), config.clone()).expect("open");
         let mut rng = Rng(0x8765_4321);
         b.iter(|| {
