@@ -75,7 +75,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         _ => return Err(usage.into()),
     }
-    println!("{mode}: {n} appends, log end offset {}", log.log_end_offset());
+    println!(
+        "{mode}: {n} appends, log end offset {}",
+        log.log_end_offset()
+    );
     log.close()?;
     Ok(())
 }
