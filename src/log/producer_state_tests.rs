@@ -2,6 +2,8 @@
 
 use std::path::Path;
 
+use proptest::prelude::*;
+
 use super::*;
 
 /// A batch header of `records` records from producer `pid` at `epoch`, first sequence `seq`.
@@ -281,5 +283,246 @@ fn a_snapshot_with_a_bad_crc_version_or_size_is_corrupt() {
             ProducerStateManager::from_snapshot_bytes(bad, 0, Path::new("x")),
             Err(Error::Corrupt { .. })
         ));
+    }
+}
+
+/// Appends `h` at the state's end through the one-batch path (`check_one`, then `record`), as
+/// `client` does through `analyze` and `apply`.
+fn one(
+    state: &mut ProducerStateManager,
+    mut h: BatchHeader,
+    check: Check,
+) -> Result<Outcome, ProducerError> {
+    let base = state.map_end_offset();
+    h.base_offset = base;
+    match state.check_one(&h, check)? {
+        One::Append(slot) => {
+            if let Some(new) = slot.record() {
+                state.insert_new(new);
+            }
+            Ok(Outcome::Appended(base))
+        }
+        One::Duplicate(d) => Ok(Outcome::Duplicate(d.first_offset(), d.last_offset)),
+    }
+}
+
+/// `client` with either check (a follower's batch through `analyze` and `apply`).
+fn general(
+    state: &mut ProducerStateManager,
+    h: BatchHeader,
+    check: Check,
+) -> Result<Outcome, ProducerError> {
+    let base = state.map_end_offset();
+    match state.analyze(std::iter::once((&h, None)), check, &mut |_| base)? {
+        Analysis::Append(u) => {
+            state.apply(u, base + i64::from(h.last_offset_delta) + 1);
+            Ok(Outcome::Appended(base))
+        }
+        Analysis::Duplicate(d) => Ok(Outcome::Duplicate(d.first_offset(), d.last_offset)),
+    }
+}
+
+/// A COMMIT or ABORT marker of `pid` at `epoch`, by the general path (the one-batch path takes
+/// data batches only).
+fn marker(
+    state: &mut ProducerStateManager,
+    pid: i64,
+    epoch: i16,
+    abort: bool,
+    coordinator_epoch: i32,
+) {
+    let mut h = batch(pid, epoch, -1, 1);
+    h.attributes |= 0x30;
+    let m = EndTxnMarker {
+        result: if abort {
+            TxnResult::Abort
+        } else {
+            TxnResult::Commit
+        },
+        coordinator_epoch,
+    };
+    let base = state.map_end_offset();
+    if let Ok(Analysis::Append(u)) =
+        state.analyze(std::iter::once((&h, Some(m))), Check::Client, &mut |_| base)
+    {
+        state.apply(u, base + 1);
+    }
+}
+
+#[test]
+fn the_one_batch_path_answers_each_rule_as_the_general_path() {
+    let mut s = ProducerStateManager::default();
+    let mut g = ProducerStateManager::default();
+    let mut t = batch(7, 0, 0, 2);
+    t.attributes |= 0x10;
+    let cases = [
+        (batch(5, 1, 0, 2), Ok(Outcome::Appended(0))),
+        (batch(5, 1, 2, 1), Ok(Outcome::Appended(2))),
+        // A duplicate of an older retained batch: its offsets.
+        (batch(5, 1, 0, 2), Ok(Outcome::Duplicate(0, 1))),
+        // A gap, then the first sequence of a retained batch with another last one.
+        (
+            batch(5, 1, 4, 1),
+            Err(ProducerError::OutOfOrderSequence {
+                producer_id: 5,
+                producer_epoch: 1,
+                first_sequence: 4,
+                last_sequence: 2,
+            }),
+        ),
+        (
+            batch(5, 1, 0, 1),
+            Err(ProducerError::OutOfOrderSequence {
+                producer_id: 5,
+                producer_epoch: 1,
+                first_sequence: 0,
+                last_sequence: 2,
+            }),
+        ),
+        (
+            batch(5, 0, 3, 1),
+            Err(ProducerError::InvalidProducerEpoch {
+                producer_id: 5,
+                producer_epoch: 0,
+                current_epoch: 1,
+            }),
+        ),
+        (
+            batch(5, 2, 1, 1),
+            Err(ProducerError::OutOfOrderSequence {
+                producer_id: 5,
+                producer_epoch: 2,
+                first_sequence: 1,
+                last_sequence: 2,
+            }),
+        ),
+        (batch(5, 2, 0, 1), Ok(Outcome::Appended(3))),
+        (
+            batch(6, 0, -1, 1),
+            Err(ProducerError::InvalidSequence {
+                producer_id: 6,
+                base_sequence: -1,
+            }),
+        ),
+        // An unknown producer at an epoch below "none" is fenced, at any sequence accepted.
+        (
+            batch(6, -2, 9, 1),
+            Err(ProducerError::InvalidProducerEpoch {
+                producer_id: 6,
+                producer_epoch: -2,
+                current_epoch: -1,
+            }),
+        ),
+        (batch(6, 0, 9, 1), Ok(Outcome::Appended(4))),
+        (
+            batch(6, 0, i32::MAX - 1, 2),
+            Err(ProducerError::OutOfOrderSequence {
+                producer_id: 6,
+                producer_epoch: 0,
+                first_sequence: i32::MAX - 1,
+                last_sequence: 9,
+            }),
+        ),
+        (t, Ok(Outcome::Appended(5))),
+        (
+            batch(7, 0, 2, 1),
+            Err(ProducerError::InvalidTxnState {
+                producer_id: 7,
+                txn_first_offset: 5,
+            }),
+        ),
+    ];
+    for (i, (h, want)) in cases.into_iter().enumerate() {
+        assert_eq!(one(&mut s, h, Check::Client), want, "case {i}");
+        assert_eq!(general(&mut g, h, Check::Client), want, "case {i}");
+        assert_eq!(s, g, "case {i}");
+    }
+    assert_eq!(s.first_unstable_offset(), Some(5));
+    assert_eq!(s.entry(5).unwrap().batches.len(), 1);
+}
+
+#[test]
+fn a_one_batch_check_dropped_without_its_record_changes_nothing() {
+    let mut s = ProducerStateManager::default();
+    client(&mut s, batch(5, 0, 0, 1)).unwrap();
+    let before = s.clone();
+    let mut t = batch(5, 0, 1, 1);
+    t.base_offset = 1;
+    t.attributes |= 0x10;
+    // Checked, then the write fails: the slot is dropped.
+    assert!(matches!(s.check_one(&t, Check::Client), Ok(One::Append(_))));
+    assert!(matches!(
+        s.check_one(&batch(9, 0, 0, 1), Check::Client),
+        Ok(One::Append(_))
+    ));
+    assert_eq!(s, before);
+    assert_eq!(s.first_unstable_offset(), None);
+}
+
+/// One step of the differential test: a data batch of producer `pid` at `epoch` whose first
+/// sequence follows the producer's last one (`seq` None) or is `seq`.
+#[derive(Debug, Clone)]
+enum Step {
+    Batch {
+        pid: i64,
+        epoch: i16,
+        seq: Option<i32>,
+        records: i32,
+        transactional: bool,
+        follower: bool,
+    },
+    Marker {
+        pid: i64,
+        epoch: i16,
+        abort: bool,
+        coordinator_epoch: i32,
+    },
+}
+
+fn step() -> impl Strategy<Value = Step> {
+    let seq = prop_oneof![
+        3 => Just(None),
+        1 => (0i32..12).prop_map(Some),
+        1 => prop_oneof![Just(-1), Just(i32::MAX - 1), Just(i32::MAX)].prop_map(Some),
+    ];
+    prop_oneof![
+        8 => (0i64..4, -2i16..3, seq, 1i32..4, proptest::bool::weighted(0.2), proptest::bool::weighted(0.1))
+            .prop_map(|(pid, epoch, seq, records, transactional, follower)| Step::Batch { pid, epoch, seq, records, transactional, follower }),
+        1 => (0i64..4, 0i16..3, any::<bool>(), 0i32..3)
+            .prop_map(|(pid, epoch, abort, coordinator_epoch)| Step::Marker { pid, epoch, abort, coordinator_epoch }),
+    ]
+}
+
+proptest! {
+    /// Any run of one-batch appends (client and follower, transactional or not, markers
+    /// between them) gets the same answers and leaves the same state through `check_one` and
+    /// `record` as through `analyze` and `apply`.
+    #[test]
+    fn the_one_batch_path_matches_the_general_path(steps in proptest::collection::vec(step(), 1..80)) {
+        let mut s = ProducerStateManager::default();
+        let mut g = ProducerStateManager::default();
+        for (i, st) in steps.into_iter().enumerate() {
+            match st {
+                Step::Batch { pid, epoch, seq, records, transactional, follower } => {
+                    let seq = seq.unwrap_or_else(|| {
+                        s.entry(pid).map_or(0, |e| increment_sequence(e.last_sequence(), 1))
+                    });
+                    let mut h = batch(pid, epoch, seq, records);
+                    if transactional {
+                        h.attributes |= 0x10;
+                    }
+                    let check = if follower { Check::Replication } else { Check::Client };
+                    let a = one(&mut s, h, check);
+                    let b = general(&mut g, h, check);
+                    prop_assert_eq!(a, b, "step {}", i);
+                }
+                Step::Marker { pid, epoch, abort, coordinator_epoch } => {
+                    marker(&mut s, pid, epoch, abort, coordinator_epoch);
+                    marker(&mut g, pid, epoch, abort, coordinator_epoch);
+                }
+            }
+            prop_assert_eq!(&s, &g, "step {}", i);
+            prop_assert_eq!(s.first_unstable_offset(), g.first_unstable_offset());
+        }
     }
 }
