@@ -386,7 +386,10 @@ fn scenario(root: &Path, workload: &str, free_pages: u64) {
     if workload == "idempotent" {
         // The failed append left the producer state as it was: its newest batch is the log's
         // last (sequence = offset), not the one that failed.
-        let e = log.producer_state(PRODUCER).unwrap().expect("the producer is known");
+        let e = log
+            .producer_state(PRODUCER)
+            .unwrap()
+            .expect("the producer is known");
         let last = log.log_end_offset() - 1;
         assert_eq!(
             (e.last_sequence(), e.batches.back().map(|b| b.last_offset)),
