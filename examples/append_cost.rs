@@ -14,7 +14,9 @@
 //! callgrind_annotate --inclusive=yes cg.plain.10k | grep 'append_batches'
 //! ```
 //! `multi` appends batches of several producers in one call instead (`N` calls of four
-//! one-record batches from four producers), for the multi-batch path.
+//! one-record batches from four producers), for the multi-batch path; `multi-plain` the same
+//! batches with no producer id. `one-call` appends `N` one-record batches of `N` producers in
+//! a single call and prints the time it took.
 
 use std::path::PathBuf;
 
@@ -34,7 +36,7 @@ fn batch(producer: Option<(i64, i32)>, value: &[u8]) -> RecordBatch {
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
-    let usage = "usage: append_cost plain|idempotent|multi N [DIR]";
+    let usage = "usage: append_cost plain|idempotent|multi|multi-plain|one-call N [DIR]";
     let mode = args.next().ok_or(usage)?;
     let n: usize = args.next().ok_or(usage)?.parse()?;
     let base = args.next().map(PathBuf::from).unwrap_or_else(|| {
@@ -59,12 +61,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 assert!(!info.duplicate);
             }
         }
-        "multi" => {
+        "multi" | "multi-plain" => {
             const PRODUCERS: i64 = 4;
+            let idempotent = mode == "multi";
             let calls: Vec<Vec<RecordBatch>> = (0..n)
                 .map(|i| {
                     (0..PRODUCERS)
-                        .map(|p| batch(Some((p + 1, i as i32)), &value))
+                        .map(|p| batch(idempotent.then_some((p + 1, i as i32)), &value))
                         .collect()
                 })
                 .collect();
@@ -72,6 +75,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 let info = log.append_batches(c, AppendOrigin::Client)?;
                 assert!(!info.duplicate);
             }
+        }
+        "one-call" => {
+            // One call of `N` one-record batches, each from a producer of its own.
+            let batches: Vec<RecordBatch> = (0..n)
+                .map(|i| batch(Some((i as i64 + 1, 0)), &value))
+                .collect();
+            let start = std::time::Instant::now();
+            log.append_batches(&batches, AppendOrigin::Client)?;
+            println!("one call of {n} batches: {:?}", start.elapsed());
         }
         _ => return Err(usage.into()),
     }
