@@ -323,6 +323,7 @@ impl Op {
         }
     }
 
+    #[inline(always)]
     fn apply_to(&self, e: &mut ProducerStateEntry) {
         match *self {
             Op::Batch {
@@ -352,21 +353,63 @@ impl Op {
     }
 }
 
+/// How many changes an append's [`PendingUpdate`] looks through for a producer's state before
+/// it keeps each producer's state as the append leaves it instead (linear in the batches of the
+/// append, rather than quadratic).
+const SCAN_LIMIT: usize = 8;
+
 /// The state changes of one append, applied once its batches are written. Allocates nothing
 /// for an append of one batch.
 #[derive(Debug, Default)]
 pub(crate) struct PendingUpdate {
     first: Option<Op>,
     rest: Vec<Op>,
+    /// Past [`SCAN_LIMIT`] changes (client checks only): the state of every producer this
+    /// append changed, as the changes so far leave it.
+    working: Option<BTreeMap<i64, ProducerStateEntry>>,
 }
 
 impl PendingUpdate {
-    fn push(&mut self, op: Op) {
+    fn len(&self) -> usize {
+        usize::from(self.first.is_some()) + self.rest.len()
+    }
+
+    /// Adds a change. With `index`, once there are more than `scan_limit` changes, the
+    /// producers' states are kept up to date in `working` (built from the changes so far).
+    fn push(&mut self, op: Op, state: &ProducerStateManager, index: bool, scan_limit: usize) {
         if self.first.is_none() {
             self.first = Some(op);
         } else {
             self.rest.push(op);
         }
+        if index && self.len() > scan_limit {
+            self.keep(op, state);
+        }
+    }
+
+    /// Brings `working` up to date with `op` (the last change pushed), building it from every
+    /// change so far the first time.
+    #[cold]
+    #[inline(never)]
+    fn keep(&mut self, op: Op, state: &ProducerStateManager) {
+        let start = |id: i64| {
+            state
+                .producers
+                .get(&id)
+                .cloned()
+                .unwrap_or_else(|| ProducerStateEntry::empty(id))
+        };
+        if let Some(working) = &mut self.working {
+            let id = op.producer_id();
+            op.apply_to(working.entry(id).or_insert_with(|| start(id)));
+            return;
+        }
+        let mut working = BTreeMap::new();
+        for op in self.ops() {
+            let id = op.producer_id();
+            op.apply_to(working.entry(id).or_insert_with(|| start(id)));
+        }
+        self.working = Some(working);
     }
 
     fn ops(&self) -> impl Iterator<Item = &Op> {
@@ -374,12 +417,22 @@ impl PendingUpdate {
     }
 
     /// The state of `producer_id` as the earlier batches of this append leave it: the state's
-    /// own entry, borrowed, unless this append already changed it (then a copy).
+    /// own entry, borrowed, unless this append already changed it (then a copy, or the one kept
+    /// in `working`).
     fn entry<'a>(
-        &self,
+        &'a self,
         state: &'a ProducerStateManager,
         producer_id: i64,
     ) -> Cow<'a, ProducerStateEntry> {
+        if let Some(working) = &self.working {
+            if let Some(e) = working.get(&producer_id) {
+                return Cow::Borrowed(e);
+            }
+            return match state.producers.get(&producer_id) {
+                Some(e) => Cow::Borrowed(e),
+                None => Cow::Owned(ProducerStateEntry::empty(producer_id)),
+            };
+        }
         let mut entry = match state.producers.get(&producer_id) {
             Some(e) => Cow::Borrowed(e),
             None => Cow::Owned(ProducerStateEntry::empty(producer_id)),
@@ -502,6 +555,19 @@ impl ProducerStateManager {
         check: Check,
         next_offset: &mut dyn FnMut(&BatchHeader) -> i64,
     ) -> std::result::Result<Analysis, ProducerError> {
+        self.analyze_with(headers, check, next_offset, SCAN_LIMIT)
+    }
+
+    /// [`ProducerStateManager::analyze`], keeping the producers' states past `scan_limit`
+    /// changes (see [`SCAN_LIMIT`]; the tests compare both ways).
+    fn analyze_with<'h>(
+        &self,
+        headers: impl Iterator<Item = (&'h BatchHeader, Option<EndTxnMarker>)>,
+        check: Check,
+        next_offset: &mut dyn FnMut(&BatchHeader) -> i64,
+        scan_limit: usize,
+    ) -> std::result::Result<Analysis, ProducerError> {
+        let index = check == Check::Client;
         let mut update = PendingUpdate::default();
         for (h, marker) in headers {
             let base_offset = next_offset(h);
@@ -521,13 +587,18 @@ impl ProducerStateManager {
                     let entry = update.entry(self, h.producer_id);
                     check_marker(&entry, h, &marker)?;
                 }
-                update.push(Op::Marker {
-                    producer_id: h.producer_id,
-                    epoch: h.producer_epoch,
-                    timestamp: h.max_timestamp,
-                    offset: base_offset,
-                    marker,
-                });
+                update.push(
+                    Op::Marker {
+                        producer_id: h.producer_id,
+                        epoch: h.producer_epoch,
+                        timestamp: h.max_timestamp,
+                        offset: base_offset,
+                        marker,
+                    },
+                    self,
+                    index,
+                    scan_limit,
+                );
                 continue;
             }
             let last_sequence = increment_sequence(h.base_sequence, h.last_offset_delta);
@@ -546,17 +617,22 @@ impl ProducerStateManager {
                 }
                 check_batch(&entry, h)?;
             }
-            update.push(Op::Batch {
-                producer_id: h.producer_id,
-                epoch: h.producer_epoch,
-                meta: BatchMetadata {
-                    last_sequence,
-                    last_offset: base_offset + i64::from(h.last_offset_delta),
-                    offset_delta: h.last_offset_delta,
-                    timestamp: h.max_timestamp,
+            update.push(
+                Op::Batch {
+                    producer_id: h.producer_id,
+                    epoch: h.producer_epoch,
+                    meta: BatchMetadata {
+                        last_sequence,
+                        last_offset: base_offset + i64::from(h.last_offset_delta),
+                        offset_delta: h.last_offset_delta,
+                        timestamp: h.max_timestamp,
+                    },
+                    transactional: h.is_transactional(),
                 },
-                transactional: h.is_transactional(),
-            });
+                self,
+                index,
+                scan_limit,
+            );
         }
         Ok(Analysis::Append(update))
     }

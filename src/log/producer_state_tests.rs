@@ -526,3 +526,70 @@ proptest! {
         }
     }
 }
+
+/// One append of several batches (data batches and markers) through `analyze_with` and
+/// `apply`, at the state's end: what it answers, and the aborted transactions it closed.
+fn call(
+    state: &mut ProducerStateManager,
+    batches: &[(BatchHeader, Option<EndTxnMarker>)],
+    scan_limit: usize,
+) -> Result<(Option<(i64, i64)>, Vec<AbortedTxn>), ProducerError> {
+    let mut next = state.map_end_offset();
+    let analysis = state.analyze_with(
+        batches.iter().map(|(h, m)| (h, *m)),
+        Check::Client,
+        &mut |h| {
+            let base = next;
+            next += i64::from(h.last_offset_delta) + 1;
+            base
+        },
+        scan_limit,
+    )?;
+    match analysis {
+        Analysis::Append(u) => Ok((None, state.apply(u, next))),
+        Analysis::Duplicate(d) => Ok((Some((d.first_offset(), d.last_offset)), Vec::new())),
+    }
+}
+
+proptest! {
+    /// Appends of up to 40 batches of a few producers each (data batches in and out of
+    /// sequence, transactional or not, markers) get the same answers and leave the same state
+    /// whether the producers' states are looked up through the append's changes (every time)
+    /// or kept as they go (from the first change on).
+    #[test]
+    fn an_append_of_many_batches_is_checked_alike_both_ways(
+        calls in proptest::collection::vec(proptest::collection::vec(step(), 1..40), 1..6)
+    ) {
+        let mut scan = ProducerStateManager::default();
+        let mut kept = ProducerStateManager::default();
+        // The next sequence of each producer, as the batches of the calls so far would have it.
+        let mut next_seq = std::collections::HashMap::<i64, i32>::new();
+        for (i, steps) in calls.into_iter().enumerate() {
+            let batches: Vec<(BatchHeader, Option<EndTxnMarker>)> = steps
+                .into_iter()
+                .map(|st| match st {
+                    Step::Batch { pid, epoch, seq, records, transactional, .. } => {
+                        let n = next_seq.entry(pid).or_insert(0);
+                        let seq = seq.unwrap_or(*n);
+                        *n = increment_sequence(seq, records);
+                        let mut h = batch(pid, epoch, seq, records);
+                        if transactional {
+                            h.attributes |= 0x10;
+                        }
+                        (h, None)
+                    }
+                    Step::Marker { pid, epoch, abort, coordinator_epoch } => {
+                        let mut h = batch(pid, epoch, -1, 1);
+                        h.attributes |= 0x30;
+                        let result = if abort { TxnResult::Abort } else { TxnResult::Commit };
+                        (h, Some(EndTxnMarker { result, coordinator_epoch }))
+                    }
+                })
+                .collect();
+            let a = call(&mut scan, &batches, usize::MAX);
+            let b = call(&mut kept, &batches, 0);
+            prop_assert_eq!(a, b, "call {}", i);
+            prop_assert_eq!(&scan, &kept, "call {}", i);
+        }
+    }
+}
