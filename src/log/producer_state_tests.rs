@@ -527,13 +527,17 @@ proptest! {
     }
 }
 
+/// What an append of several batches answered: the duplicate's offsets if it was one, and the
+/// transactions its ABORT markers closed.
+type CallOutcome = (Option<(i64, i64)>, Vec<AbortedTxn>);
+
 /// One append of several batches (data batches and markers) through `analyze_with` and
 /// `apply`, at the state's end: what it answers, and the aborted transactions it closed.
 fn call(
     state: &mut ProducerStateManager,
     batches: &[(BatchHeader, Option<EndTxnMarker>)],
     scan_limit: usize,
-) -> Result<(Option<(i64, i64)>, Vec<AbortedTxn>), ProducerError> {
+) -> Result<CallOutcome, ProducerError> {
     let mut next = state.map_end_offset();
     let analysis = state.analyze_with(
         batches.iter().map(|(h, m)| (h, *m)),
