@@ -196,7 +196,8 @@ impl ProducerStateEntry {
 /// hashes, so every bit range of them (the table's bucket bits, its tag bits) collides for two
 /// ids only by chance, and the expected number of colliding pairs among `n` chosen ids is
 /// `n^2 / 2^bits`, as for random hashes: no set of ids picked in advance makes the lookups
-/// quadratic. (The fixed one-multiply hash it replaces could be inverted to pick colliding ids.)
+/// quadratic. (The fixed one-multiply hash it replaced gave every multiple of 2^51 the same low
+/// 22 bits, so the same bucket.)
 /// Only `i64` keys are hashed with this guarantee; other writes are mixed, without it.
 #[derive(Clone, Copy)]
 pub struct ProducerIdHasher {

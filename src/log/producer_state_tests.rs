@@ -597,3 +597,28 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn producer_ids_alike_in_their_low_or_high_bits_spread_over_a_table() {
+    use std::hash::BuildHasher;
+    let keys = ProducerIdHashState::default();
+    // 4,096 ids into 4,096 buckets (the low 12 bits of the hash, as the table takes them):
+    // consecutive ids, ids differing only in their top bits, ids spaced by a power of two.
+    let shapes: [Vec<i64>; 3] = [
+        (0..4096).collect(),
+        (0..4096).map(|i| i << 51).collect(),
+        (0..4096).map(|i| (i << 20) | 7).collect(),
+    ];
+    for (shape, ids) in shapes.iter().enumerate() {
+        let mut buckets = vec![0u32; 4096];
+        for id in ids {
+            buckets[(keys.hash_one(id) & 4095) as usize] += 1;
+        }
+        // Random placement gives a fullest bucket of ~6; 13 or more has odds below 1e-6.
+        let fullest = buckets.iter().max().copied().unwrap_or(0);
+        assert!(fullest <= 12, "shape {shape}: {fullest} ids in one bucket");
+    }
+    // Each map draws its own keys.
+    let other = ProducerIdHashState::default();
+    assert_ne!(keys.hash_one(1i64), other.hash_one(1i64));
+}
