@@ -194,9 +194,9 @@ impl ProducerStateEntry {
 /// strings", 2015: 2-independent for `w`-bit keys into `l` bits when the arithmetic has at least
 /// `w + l - 1` bits, here 127 of 128): any two distinct ids get independent, uniform 64-bit
 /// hashes, so every bit range of them (the table's bucket bits, its tag bits) collides for two
-/// ids only by chance, and the expected number of colliding pairs among `n` chosen ids is
-/// `n^2 / 2^bits`, as for random hashes: no set of ids picked in advance makes the lookups
-/// quadratic. (The fixed one-multiply hash it replaced gave every multiple of 2^51 the same low
+/// ids only by chance: the expected number of pairs among `n` chosen ids that share a bucket
+/// is `n(n-1)/2` over the number of buckets, as for random hashes, so no set of ids picked in
+/// advance makes the lookups quadratic. (The fixed one-multiply hash it replaced gave every multiple of 2^51 the same low
 /// 22 bits, so the same bucket.)
 /// Only `i64` keys are hashed with this guarantee; other writes are mixed, without it.
 #[derive(Clone, Copy)]
