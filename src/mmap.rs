@@ -279,6 +279,12 @@ pub(crate) struct MapWriter {
     page: usize,
     /// The file system cannot reserve blocks: appends go through the file.
     through_file: bool,
+    /// Bytes `0..prefaulted` of the map have writable page-table entries already (faulted in
+    /// ahead with `MADV_POPULATE_WRITE`, or written), within `reserved`.
+    prefaulted: usize,
+    /// How far past an append the map is faulted in ahead; 0: never (every new page faults at
+    /// its first store).
+    prefault_ahead: usize,
 }
 
 /// Why an append failed.
@@ -326,7 +332,58 @@ impl MapWriter {
             reserve_ahead,
             page,
             through_file: false,
+            prefaulted: 0,
+            prefault_ahead: 0,
         })
+    }
+
+    /// Faults the map in `ahead` bytes past each append's end, in one `madvise` call per
+    /// `ahead` bytes, instead of one page fault per page at its first store (Linux 5.14+;
+    /// elsewhere, or if the kernel refuses, pages fault as before). In a virtual machine a write
+    /// fault on a new page of a shared file map costs several microseconds; populating a run of
+    /// pages costs a fraction of that per page, and makes large appends through the map cheaper
+    /// than `pwrite` (see [`MapWriter::prefaults`]). Only reserved pages are touched, so a full
+    /// disk is still an error of the reservation and never a fault. The pages are dirtied ahead
+    /// of the data: at most `ahead` bytes of zeros may be written back before the appends that
+    /// overwrite them.
+    pub(crate) fn prefault_ahead(mut self, ahead: usize) -> Self {
+        if cfg!(target_os = "linux") && self.shared.raw.is_some() {
+            self.prefault_ahead = ahead;
+            self.prefaulted = self.len() - self.len() % self.page;
+        }
+        self
+    }
+
+    /// True if appends through the map find their pages faulted in already (so that copying
+    /// into the map is cheaper than a `pwrite` for appends of a few pages).
+    pub(crate) fn prefaults(&self) -> bool {
+        self.prefault_ahead > 0 && !self.through_file
+    }
+
+    /// Makes sure the map's pages up to `end` are faulted in, and `prefault_ahead` more (within
+    /// the reserved bytes). Never fails: if the kernel refuses, later stores fault page by page,
+    /// and prefaulting stops.
+    fn prefault(&mut self, end: usize) {
+        if end <= self.prefaulted || self.prefault_ahead == 0 {
+            return;
+        }
+        let Some(raw) = &self.shared.raw else {
+            return;
+        };
+        let from = self.prefaulted;
+        let to = end
+            .saturating_add(self.prefault_ahead)
+            .div_ceil(self.page)
+            .saturating_mul(self.page)
+            .min(self.reserved);
+        if to <= from {
+            return;
+        }
+        if populate_write(raw, from, to).is_ok() {
+            self.prefaulted = to;
+        } else {
+            self.prefault_ahead = 0;
+        }
     }
 
     /// The map, for readers.
@@ -387,6 +444,10 @@ impl MapWriter {
     /// Notes that bytes `..end` were written (so they have blocks).
     fn written_to(&mut self, end: usize) {
         self.reserved = self.reserved.max(end - end % self.page);
+        if self.prefault_ahead > 0 {
+            // Those pages are in the page cache now: nothing to fault in ahead of them.
+            self.prefaulted = self.prefaulted.max(end - end % self.page);
+        }
     }
 
     /// Appends `len` bytes written by `fill` into the unpublished region, then publishes them.
@@ -412,6 +473,7 @@ impl MapWriter {
             fill(&mut buf);
             return self.append_by_file(len, |file, at| write_at(file, &buf, at));
         }
+        self.prefault(pos + len);
         let Some(raw) = &self.shared.raw else {
             return Err(AppendFailed::Full);
         };
@@ -479,6 +541,8 @@ impl MapWriter {
         // pages without blocks. Nobody looks above `new_len` in between: we hold the only
         // reference.
         self.reserved = self.reserved.min(new_len - new_len % self.page);
+        // The cut drops the pages above it from the map too.
+        self.prefaulted = self.prefaulted.min(self.reserved);
         self.file.set_len(new_len as u64)?;
         self.file.set_len(self.shared.capacity as u64)?;
         Ok(true)
@@ -488,6 +552,48 @@ impl MapWriter {
 /// `pwrite` of all of `buf` at `at`.
 fn write_at(file: &File, buf: &[u8], at: u64) -> io::Result<()> {
     file.write_all_at(buf, at)
+}
+
+/// Faults in bytes `from..to` of the writable map `raw` for writing (`MADV_POPULATE_WRITE`),
+/// as stores to each page would, without storing anything. `from` is page-aligned.
+#[cfg(target_os = "linux")]
+fn populate_write(raw: &MmapRaw, from: usize, to: usize) -> io::Result<()> {
+    // Not in the libc crate's constants for every target yet (Linux 5.14, include/uapi/asm-generic/mman-common.h).
+    const MADV_POPULATE_WRITE: libc::c_int = 23;
+    if to > raw.len() || from >= to {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "range outside the map",
+        ));
+    }
+    loop {
+        // SAFETY: the range `from..to` lies inside the live mapping `raw` (checked above; the
+        // map outlives this borrow), and `from` is page-aligned, as `madvise` requires.
+        // `MADV_POPULATE_WRITE` changes no byte of the file or of memory: it only faults the
+        // pages in writable, as a store would, or fails with an error (never a signal: a page
+        // it cannot fault in is `EFAULT`, and the caller reserved the blocks first). Our map was
+        // created read-write (`MapWriter`), so write faults are allowed on it.
+        let r = unsafe {
+            libc::madvise(
+                raw.as_mut_ptr().add(from).cast::<libc::c_void>(),
+                to - from,
+                MADV_POPULATE_WRITE,
+            )
+        };
+        if r == 0 {
+            return Ok(());
+        }
+        let e = io::Error::last_os_error();
+        if e.kind() != io::ErrorKind::Interrupted {
+            return Err(e);
+        }
+    }
+}
+
+/// Outside Linux nothing is faulted in ahead.
+#[cfg(not(target_os = "linux"))]
+fn populate_write(_: &MmapRaw, _: usize, _: usize) -> io::Result<()> {
+    Err(io::Error::from(io::ErrorKind::Unsupported))
 }
 
 /// The size of a page of memory (4 KiB if the system will not say).
