@@ -509,10 +509,7 @@ impl ActiveSegment {
         let size = bytes.len();
         let path = &self.segment.paths().log;
         let at = self.log.len() as u64;
-        let pos = if cfg!(target_os = "linux")
-            && size >= WRITE_THROUGH_FILE_BYTES
-            && !self.log.prefaults()
-        {
+        let pos = if cfg!(target_os = "linux") && size >= self.write_through_file_bytes() {
             // Large batch: through the file (no zero-fill of fresh map pages). A batch that
             // still needs its base offset goes in two writes, the header patched in a copy.
             let write = |file: &File, pos: u64| -> std::io::Result<()> {
