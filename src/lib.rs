@@ -39,6 +39,8 @@ mod id;
 pub mod index;
 pub mod log;
 mod mmap;
+#[doc(hidden)]
+pub mod fs;
 pub mod replica;
 pub mod segment;
 pub mod topic;

@@ -82,7 +82,7 @@ struct State {
     /// A counter that makes every record's bytes different.
     serial: u64,
     /// Last, so that it is removed after the log is dropped (fields drop in order).
-    dir: tempfile::TempDir,
+    dir: super::TempDir,
 }
 
 impl State {

@@ -10,7 +10,7 @@ mod offset_index;
 mod time_index;
 
 use std::fmt;
-use std::fs::File;
+use crate::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 

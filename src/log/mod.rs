@@ -48,7 +48,7 @@ pub mod txn_index;
 mod validate;
 
 use std::collections::VecDeque;
-use std::fs::File;
+use crate::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};

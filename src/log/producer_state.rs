@@ -41,7 +41,7 @@
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::fs;
+use crate::fs;
 use std::path::{Path, PathBuf};
 
 use crate::batch::{crc32c, BatchHeader, EndTxnMarker, TxnResult};

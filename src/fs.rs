@@ -1,0 +1,646 @@
+//! The storage seam: the one place the library names `std::fs` for the files of a log.
+//!
+//! In normal builds every item here is a re-export of `std::fs` (or a one-line `#[inline]`
+//! wrapper over it and `rustix`), so the code compiles to exactly the system calls it made before.
+//!
+//! Under `cfg(fuzzing)` (cargo-fuzz passes `--cfg fuzzing` to every crate it builds) the same
+//! names are an in-memory file system instead, so that the log-level fuzz targets run without a
+//! system call per file operation: a process-global tree from path to node (a directory, or a
+//! file whose bytes are a growable [`MemBuf`](crate::mmap::MemBuf) shared by every handle and
+//! every map of it). It follows POSIX where partlog can tell: an unlinked or renamed-over file
+//! stays alive for the handles open on it; `rename` replaces its target atomically; a directory
+//! lists its direct children; a file cut by `set_len` reads zeros when it grows again; a write
+//! past the end fills the gap with zeros; maps and positional writes see each other's bytes (as
+//! a `MAP_SHARED` map and the page cache do). Syncs do nothing: a sync changes nothing a running
+//! process can read, and the targets' crash (`Log::abandon`) keeps what was written. Locks are
+//! in-process only (the lock registry of `log/lock.rs` already refuses a second holder here).
+//!
+//! What it does not model: power loss (what a sync makes durable, and in which order: the
+//! power-loss harness, `src/log/power_loss.rs`, checks that on real files), a full file system
+//! (no `ENOSPC`, no SIGBUS: `tests/full_disk*.rs`), holes (`mmap::backed_prefix` sees none),
+//! reading a map past the end of a file that was cut under it (the kernel raises SIGBUS; here the
+//! bytes read as zeros), permissions, and other processes.
+//!
+//! The fuzz harness (`fuzz/logic/`) writes its own files through the same names
+//! ([`read`], [`write`], [`remove_file`], [`read_dir`], and under the fuzzer `MemTempDir`), so
+//! that under the fuzzer they land in memory too; the stable replay test `tests/fuzz_corpus.rs`
+//! builds without `cfg(fuzzing)` and uses real files. Not part of the public API.
+//!
+//! The topic, replica and command-line code keeps `std::fs` itself: no log-level fuzz target
+//! reaches it.
+
+#[cfg(not(fuzzing))]
+mod imp {
+    pub use std::fs::{
+        create_dir_all, metadata, read, read_dir, read_to_string, remove_file, rename, write, DirEntry,
+        File, Metadata, OpenOptions,
+    };
+    pub use std::os::unix::fs::FileExt;
+
+    use std::io;
+    use std::os::unix::fs::MetadataExt;
+    use std::path::Path;
+
+    /// Whether `path` names an existing file or directory (`Path::exists`).
+    #[inline]
+    pub fn exists(path: &Path) -> bool {
+        path.exists()
+    }
+
+    /// The (device, inode) pair that identifies the file `meta` describes.
+    #[inline]
+    pub fn file_key(meta: &Metadata) -> (u64, u64) {
+        (meta.dev(), meta.ino())
+    }
+
+    /// Takes an exclusive POSIX record lock on the whole of `file`, without waiting.
+    #[inline]
+    pub fn try_lock_exclusive(file: &File) -> Result<(), rustix::io::Errno> {
+        rustix::fs::fcntl_lock(file, rustix::fs::FlockOperation::NonBlockingLockExclusive)
+    }
+
+    /// Takes a shared POSIX record lock on the whole of `file`, without waiting.
+    #[inline]
+    pub fn try_lock_shared(file: &File) -> Result<(), rustix::io::Errno> {
+        rustix::fs::fcntl_lock(file, rustix::fs::FlockOperation::NonBlockingLockShared)
+    }
+
+    /// Releases this process's record lock on `file`.
+    #[inline]
+    pub fn unlock(file: &File) -> io::Result<()> {
+        rustix::fs::fcntl_lock(file, rustix::fs::FlockOperation::NonBlockingUnlock)
+            .map_err(io::Error::from)
+    }
+}
+
+#[cfg(fuzzing)]
+mod imp {
+    use std::collections::BTreeMap;
+    use std::ffi::OsString;
+    use std::io;
+    use std::path::{Component, Path, PathBuf};
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+    use std::time::SystemTime;
+
+    use crate::mmap::MemBuf;
+
+    /// A node of the tree.
+    #[derive(Clone)]
+    enum Node {
+        Dir,
+        File(Arc<MemBuf>),
+    }
+
+    /// Every path of the in-memory file system, normalized (see [`norm`]). `BTreeMap` keeps a
+    /// directory's descendants right after it (paths order component by component).
+    static TREE: Mutex<BTreeMap<PathBuf, Node>> = Mutex::new(BTreeMap::new());
+
+    fn tree() -> MutexGuard<'static, BTreeMap<PathBuf, Node>> {
+        TREE.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn err(code: i32) -> io::Error {
+        io::Error::from_raw_os_error(code)
+    }
+
+    /// `path` without `.` components or a trailing slash, and absolute (relative to `/`).
+    fn norm(path: &Path) -> PathBuf {
+        let mut out = PathBuf::from("/");
+        for c in path.components() {
+            match c {
+                Component::Normal(n) => out.push(n),
+                Component::ParentDir => {
+                    out.pop();
+                }
+                Component::RootDir | Component::CurDir | Component::Prefix(_) => {}
+            }
+        }
+        out
+    }
+
+    fn is_dir(tree: &BTreeMap<PathBuf, Node>, path: &Path) -> bool {
+        path.parent().is_none() || matches!(tree.get(path), Some(Node::Dir))
+    }
+
+    fn parent_is_dir(tree: &BTreeMap<PathBuf, Node>, path: &Path) -> io::Result<()> {
+        match path.parent() {
+            None => Ok(()),
+            Some(p) if is_dir(tree, p) => Ok(()),
+            Some(p) if tree.contains_key(p) => Err(err(libc::ENOTDIR)),
+            Some(_) => Err(err(libc::ENOENT)),
+        }
+    }
+
+    /// An open file or directory.
+    #[derive(Debug)]
+    pub struct File {
+        /// `None` for a directory.
+        buf: Option<Arc<MemBuf>>,
+        read: bool,
+        write: bool,
+        append: bool,
+        /// The position of `Read` / `Write`.
+        pos: u64,
+    }
+
+    impl File {
+        /// Opens `path` read-only.
+        pub fn open(path: impl AsRef<Path>) -> io::Result<File> {
+            OpenOptions::new().read(true).open(path)
+        }
+
+        /// Creates `path` (or empties it) for writing.
+        pub fn create(path: impl AsRef<Path>) -> io::Result<File> {
+            OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .open(path)
+        }
+
+        /// New options.
+        pub fn options() -> OpenOptions {
+            OpenOptions::new()
+        }
+
+        fn buf(&self) -> io::Result<&Arc<MemBuf>> {
+            self.buf.as_ref().ok_or_else(|| err(libc::EISDIR))
+        }
+
+        fn writable(&self) -> io::Result<&Arc<MemBuf>> {
+            if !self.write {
+                return Err(err(libc::EBADF));
+            }
+            self.buf()
+        }
+
+        /// The file's buffer, for a map of it.
+        pub(crate) fn mem_buf(&self) -> io::Result<&Arc<MemBuf>> {
+            self.buf()
+        }
+
+        /// The file's size and kind.
+        pub fn metadata(&self) -> io::Result<Metadata> {
+            Ok(Metadata::of(self.buf.as_ref()))
+        }
+
+        /// Cuts or extends (with zeros) the file to `len` bytes.
+        pub fn set_len(&self, len: u64) -> io::Result<()> {
+            let len = usize::try_from(len).map_err(|_| err(libc::EFBIG))?;
+            self.writable()?.set_len(len);
+            Ok(())
+        }
+
+        /// Does nothing: memory is as durable as it gets.
+        pub fn sync_all(&self) -> io::Result<()> {
+            Ok(())
+        }
+
+        /// Does nothing (as [`File::sync_all`]).
+        pub fn sync_data(&self) -> io::Result<()> {
+            Ok(())
+        }
+
+        /// Another handle on the same file.
+        pub fn try_clone(&self) -> io::Result<File> {
+            Ok(File {
+                buf: self.buf.clone(),
+                read: self.read,
+                write: self.write,
+                append: self.append,
+                pos: self.pos,
+            })
+        }
+    }
+
+    impl io::Write for File {
+        fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+            let buf = self.writable()?;
+            let at = if self.append {
+                buf.len()
+            } else {
+                usize::try_from(self.pos).map_err(|_| err(libc::EFBIG))?
+            };
+            buf.write_at(data, at);
+            self.pos = (at + data.len()) as u64;
+            Ok(data.len())
+        }
+
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl io::Read for File {
+        fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+            if !self.read {
+                return Err(err(libc::EBADF));
+            }
+            let at = usize::try_from(self.pos).unwrap_or(usize::MAX);
+            let n = self.buf()?.read_at(out, at);
+            self.pos += n as u64;
+            Ok(n)
+        }
+    }
+
+    /// Positional I/O (`pread` / `pwrite`), as `std::os::unix::fs::FileExt`.
+    pub trait FileExt {
+        /// Writes all of `data` at `offset`.
+        fn write_all_at(&self, data: &[u8], offset: u64) -> io::Result<()>;
+        /// Fills `out` from `offset`; `UnexpectedEof` if the file ends first.
+        fn read_exact_at(&self, out: &mut [u8], offset: u64) -> io::Result<()>;
+    }
+
+    impl FileExt for File {
+        fn write_all_at(&self, data: &[u8], offset: u64) -> io::Result<()> {
+            let at = usize::try_from(offset).map_err(|_| err(libc::EFBIG))?;
+            self.writable()?.write_at(data, at);
+            Ok(())
+        }
+
+        fn read_exact_at(&self, out: &mut [u8], offset: u64) -> io::Result<()> {
+            if !self.read {
+                return Err(err(libc::EBADF));
+            }
+            let at = usize::try_from(offset).unwrap_or(usize::MAX);
+            if self.buf()?.read_at(out, at) < out.len() {
+                return Err(io::ErrorKind::UnexpectedEof.into());
+            }
+            Ok(())
+        }
+    }
+
+    /// How to open a file, as `std::fs::OpenOptions`.
+    #[derive(Clone, Debug, Default)]
+    pub struct OpenOptions {
+        read: bool,
+        write: bool,
+        append: bool,
+        truncate: bool,
+        create: bool,
+        create_new: bool,
+    }
+
+    impl OpenOptions {
+        /// No access, no creation.
+        pub fn new() -> Self {
+            Self::default()
+        }
+        /// Read access.
+        pub fn read(&mut self, on: bool) -> &mut Self {
+            self.read = on;
+            self
+        }
+        /// Write access.
+        pub fn write(&mut self, on: bool) -> &mut Self {
+            self.write = on;
+            self
+        }
+        /// Writes go to the end.
+        pub fn append(&mut self, on: bool) -> &mut Self {
+            self.append = on;
+            self
+        }
+        /// Empty the file when opened.
+        pub fn truncate(&mut self, on: bool) -> &mut Self {
+            self.truncate = on;
+            self
+        }
+        /// Create the file if absent.
+        pub fn create(&mut self, on: bool) -> &mut Self {
+            self.create = on;
+            self
+        }
+        /// Create the file, failing if present.
+        pub fn create_new(&mut self, on: bool) -> &mut Self {
+            self.create_new = on;
+            self
+        }
+
+        /// Opens `path`.
+        pub fn open(&self, path: impl AsRef<Path>) -> io::Result<File> {
+            let path = norm(path.as_ref());
+            let write = self.write || self.append;
+            let mut tree = tree();
+            let buf = match tree.get(&path) {
+                Some(_) if self.create_new => return Err(err(libc::EEXIST)),
+                Some(Node::Dir) if write => return Err(err(libc::EISDIR)),
+                Some(Node::Dir) => None,
+                None if path.parent().is_none() => None,
+                Some(Node::File(b)) => {
+                    let b = Arc::clone(b);
+                    if self.truncate && write {
+                        b.set_len(0);
+                    }
+                    Some(b)
+                }
+                None if self.create || self.create_new => {
+                    if !write {
+                        return Err(err(libc::EINVAL));
+                    }
+                    parent_is_dir(&tree, &path)?;
+                    let b = Arc::new(MemBuf::new(next_ino()));
+                    tree.insert(path, Node::File(Arc::clone(&b)));
+                    Some(b)
+                }
+                None => return Err(err(libc::ENOENT)),
+            };
+            Ok(File {
+                buf,
+                read: self.read,
+                write,
+                append: self.append,
+                pos: 0,
+            })
+        }
+    }
+
+    fn next_ino() -> u64 {
+        static NEXT: AtomicU64 = AtomicU64::new(1);
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// A file's size, kind, modification time and inode number.
+    #[derive(Clone, Debug)]
+    pub struct Metadata {
+        len: u64,
+        dir: bool,
+        modified: SystemTime,
+        ino: u64,
+    }
+
+    impl Metadata {
+        fn of(buf: Option<&Arc<MemBuf>>) -> Metadata {
+            match buf {
+                Some(b) => Metadata {
+                    len: b.len() as u64,
+                    dir: false,
+                    modified: b.modified(),
+                    ino: b.ino(),
+                },
+                None => Metadata {
+                    len: 0,
+                    dir: true,
+                    modified: SystemTime::UNIX_EPOCH,
+                    ino: 0,
+                },
+            }
+        }
+        /// Size in bytes.
+        pub fn len(&self) -> u64 {
+            self.len
+        }
+        /// True for a file.
+        pub fn is_file(&self) -> bool {
+            !self.dir
+        }
+        /// True for a directory.
+        pub fn is_dir(&self) -> bool {
+            self.dir
+        }
+        /// The kind of file.
+        pub fn file_type(&self) -> FileType {
+            FileType { dir: self.dir }
+        }
+        /// Time of the last write, `set_len` or store through a map.
+        pub fn modified(&self) -> io::Result<SystemTime> {
+            Ok(self.modified)
+        }
+    }
+
+    /// A file's kind.
+    #[derive(Clone, Copy, Debug)]
+    pub struct FileType {
+        dir: bool,
+    }
+
+    impl FileType {
+        /// True for a file.
+        pub fn is_file(&self) -> bool {
+            !self.dir
+        }
+        /// True for a directory.
+        pub fn is_dir(&self) -> bool {
+            self.dir
+        }
+    }
+
+    /// An entry of [`read_dir`].
+    #[derive(Debug)]
+    pub struct DirEntry {
+        path: PathBuf,
+        buf: Option<Arc<MemBuf>>,
+    }
+
+    impl DirEntry {
+        /// The entry's full path.
+        pub fn path(&self) -> PathBuf {
+            self.path.clone()
+        }
+        /// The entry's name in its directory.
+        pub fn file_name(&self) -> OsString {
+            self.path.file_name().unwrap_or_default().to_owned()
+        }
+        /// The entry's metadata.
+        pub fn metadata(&self) -> io::Result<Metadata> {
+            Ok(Metadata::of(self.buf.as_ref()))
+        }
+        /// The entry's kind.
+        pub fn file_type(&self) -> io::Result<FileType> {
+            Ok(FileType {
+                dir: self.buf.is_none(),
+            })
+        }
+    }
+
+    /// The direct children of a directory, as listed when [`read_dir`] was called.
+    pub type ReadDir = std::vec::IntoIter<io::Result<DirEntry>>;
+
+    /// Lists the direct children of `dir`.
+    pub fn read_dir(dir: impl AsRef<Path>) -> io::Result<ReadDir> {
+        let dir = norm(dir.as_ref());
+        let tree = tree();
+        if !is_dir(&tree, &dir) {
+            return Err(err(if tree.contains_key(&dir) {
+                libc::ENOTDIR
+            } else {
+                libc::ENOENT
+            }));
+        }
+        let entries: Vec<io::Result<DirEntry>> = tree
+            .range(dir.clone()..)
+            .skip_while(|(p, _)| **p == dir)
+            .take_while(|(p, _)| p.starts_with(&dir))
+            .filter(|(p, _)| p.parent() == Some(dir.as_path()))
+            .map(|(p, n)| {
+                Ok(DirEntry {
+                    path: p.clone(),
+                    buf: match n {
+                        Node::Dir => None,
+                        Node::File(b) => Some(Arc::clone(b)),
+                    },
+                })
+            })
+            .collect();
+        Ok(entries.into_iter())
+    }
+
+    /// The metadata of the file or directory at `path`.
+    pub fn metadata(path: impl AsRef<Path>) -> io::Result<Metadata> {
+        let path = norm(path.as_ref());
+        let tree = tree();
+        match tree.get(&path) {
+            Some(Node::File(b)) => Ok(Metadata::of(Some(b))),
+            Some(Node::Dir) => Ok(Metadata::of(None)),
+            None if path.parent().is_none() => Ok(Metadata::of(None)),
+            None => Err(err(libc::ENOENT)),
+        }
+    }
+
+    /// Whether `path` names an existing file or directory.
+    pub fn exists(path: &Path) -> bool {
+        metadata(path).is_ok()
+    }
+
+    /// The whole content of the file at `path`.
+    pub fn read(path: impl AsRef<Path>) -> io::Result<Vec<u8>> {
+        let f = File::open(path)?;
+        Ok(f.buf()?.to_vec())
+    }
+
+    /// Replaces the content of the file at `path` (creating it) with `data`.
+    pub fn write(path: impl AsRef<Path>, data: impl AsRef<[u8]>) -> io::Result<()> {
+        let f = File::create(path)?;
+        f.write_all_at(data.as_ref(), 0)
+    }
+
+    /// Renames a file, replacing what `to` named (open handles of the replaced file keep it).
+    pub fn rename(from: impl AsRef<Path>, to: impl AsRef<Path>) -> io::Result<()> {
+        let (from, to) = (norm(from.as_ref()), norm(to.as_ref()));
+        let mut tree = tree();
+        let node = match tree.get(&from) {
+            Some(Node::File(b)) => Node::File(Arc::clone(b)),
+            Some(Node::Dir) => return Err(err(libc::EXDEV)),
+            None => return Err(err(libc::ENOENT)),
+        };
+        parent_is_dir(&tree, &to)?;
+        if matches!(tree.get(&to), Some(Node::Dir)) {
+            return Err(err(libc::EISDIR));
+        }
+        if from != to {
+            tree.remove(&from);
+            tree.insert(to, node);
+        }
+        Ok(())
+    }
+
+    /// Unlinks a file (open handles keep it).
+    pub fn remove_file(path: impl AsRef<Path>) -> io::Result<()> {
+        let path = norm(path.as_ref());
+        let mut tree = tree();
+        match tree.get(&path) {
+            Some(Node::File(_)) => {
+                tree.remove(&path);
+                Ok(())
+            }
+            Some(Node::Dir) => Err(err(libc::EISDIR)),
+            None => Err(err(libc::ENOENT)),
+        }
+    }
+
+    /// Creates `path` and every missing directory above it.
+    pub fn create_dir_all(path: impl AsRef<Path>) -> io::Result<()> {
+        let path = norm(path.as_ref());
+        let mut tree = tree();
+        for dir in path.ancestors().collect::<Vec<_>>().into_iter().rev() {
+            if dir.parent().is_none() {
+                continue;
+            }
+            match tree.get(dir) {
+                Some(Node::Dir) => {}
+                Some(Node::File(_)) => return Err(err(libc::ENOTDIR)),
+                None => {
+                    tree.insert(dir.to_owned(), Node::Dir);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Removes `path` and everything below it.
+    pub fn remove_dir_all(path: impl AsRef<Path>) -> io::Result<()> {
+        let path = norm(path.as_ref());
+        let mut tree = tree();
+        if !tree.contains_key(&path) {
+            return Err(err(libc::ENOENT));
+        }
+        let doomed: Vec<PathBuf> = tree
+            .range(path.clone()..)
+            .take_while(|(p, _)| p.starts_with(&path))
+            .map(|(p, _)| p.clone())
+            .collect();
+        for p in doomed {
+            tree.remove(&p);
+        }
+        Ok(())
+    }
+
+    /// A fresh, empty in-memory directory, removed with everything in it when dropped (as
+    /// `tempfile::TempDir`, for the fuzz harness).
+    #[derive(Debug)]
+    pub struct MemTempDir {
+        path: PathBuf,
+    }
+
+    impl MemTempDir {
+        /// Makes `/partlog-mem/<n>`.
+        pub fn new() -> MemTempDir {
+            static NEXT: AtomicU64 = AtomicU64::new(0);
+            let n = NEXT.fetch_add(1, Ordering::Relaxed);
+            let path = PathBuf::from(format!("/partlog-mem/{n}"));
+            create_dir_all(&path).expect("an in-memory directory");
+            MemTempDir { path }
+        }
+
+        /// Its path.
+        pub fn path(&self) -> &Path {
+            &self.path
+        }
+    }
+
+    impl Default for MemTempDir {
+        fn default() -> Self {
+            Self::new()
+        }
+    }
+
+    impl Drop for MemTempDir {
+        fn drop(&mut self) {
+            let _ = remove_dir_all(&self.path);
+        }
+    }
+
+    /// The (device, inode) pair that identifies the file `meta` describes.
+    pub fn file_key(meta: &Metadata) -> (u64, u64) {
+        (0, meta.ino)
+    }
+
+    /// Always succeeds: in-process exclusion is the lock registry's (`log/lock.rs`), and there
+    /// is no other process.
+    pub fn try_lock_exclusive(_: &File) -> Result<(), rustix::io::Errno> {
+        Ok(())
+    }
+
+    /// Always succeeds (as [`try_lock_exclusive`]).
+    pub fn try_lock_shared(_: &File) -> Result<(), rustix::io::Errno> {
+        Ok(())
+    }
+
+    /// Does nothing (as [`try_lock_exclusive`]).
+    pub fn unlock(_: &File) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+pub use imp::*;
