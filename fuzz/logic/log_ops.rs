@@ -492,7 +492,7 @@ pub fn run(data: &[u8]) {
                     eprintln!("read({from}, {max_bytes})");
                 }
                 let bases = s.log().segment_base_offsets();
-                check_read(s.log(), &s.batches, &bases, s.lso, s.leo, from, max_bytes);
+                let _ = check_read(s.log(), &s.batches, &bases, s.lso, s.leo, from, max_bytes);
             }
             4 => {
                 let ts = match input.u8() % 3 {
