@@ -524,31 +524,30 @@ mod imp {
         }
     }
 
-    /// An entry of [`read_dir`].
+    /// An entry of [`read_dir`]: a name in a directory; its path and metadata are looked up
+    /// when asked for (as `std::fs::DirEntry::metadata` makes its `stat` then).
     #[derive(Debug)]
     pub struct DirEntry {
-        path: PathBuf,
-        buf: Option<Arc<MemBuf>>,
+        dir: Arc<Key>,
+        name: Vec<u8>,
     }
 
     impl DirEntry {
         /// The entry's full path.
         pub fn path(&self) -> PathBuf {
-            self.path.clone()
+            path_of(join(&self.dir, &self.name))
         }
         /// The entry's name in its directory.
         pub fn file_name(&self) -> OsString {
-            self.path.file_name().unwrap_or_default().to_owned()
+            OsString::from_vec(self.name.clone())
         }
-        /// The entry's metadata.
+        /// The entry's metadata (`ENOENT` if it is gone).
         pub fn metadata(&self) -> io::Result<Metadata> {
-            Ok(Metadata::of(self.buf.as_ref()))
+            metadata_of(&join(&self.dir, &self.name))
         }
         /// The entry's kind.
         pub fn file_type(&self) -> io::Result<FileType> {
-            Ok(FileType {
-                dir: self.buf.is_none(),
-            })
+            self.metadata().map(|m| m.file_type())
         }
     }
 
@@ -558,33 +557,31 @@ mod imp {
     /// Lists the direct children of `dir`.
     pub fn read_dir(dir: impl AsRef<Path>) -> io::Result<ReadDir> {
         let dir = key(dir.as_ref());
-        let mut tree = tree();
-        let names = tree.children(&dir)?.clone();
+        let names = tree().children(&dir)?.clone();
+        let dir = Arc::new(dir);
         let entries: Vec<io::Result<DirEntry>> = names
             .into_iter()
             .map(|name| {
-                let k = join(&dir, &name);
-                let buf = match tree.nodes.get(&k) {
-                    Some(Node::File(b)) => Some(Arc::clone(b)),
-                    _ => None,
-                };
                 Ok(DirEntry {
-                    path: path_of(k),
-                    buf,
+                    dir: Arc::clone(&dir),
+                    name,
                 })
             })
             .collect();
         Ok(entries.into_iter())
     }
 
-    /// The metadata of the file or directory at `path`.
-    pub fn metadata(path: impl AsRef<Path>) -> io::Result<Metadata> {
-        let tree = tree();
-        match tree.nodes.get(&key(path.as_ref())) {
+    fn metadata_of(key: &[u8]) -> io::Result<Metadata> {
+        match tree().nodes.get(key) {
             Some(Node::File(b)) => Ok(Metadata::of(Some(b))),
             Some(Node::Dir(_)) => Ok(Metadata::of(None)),
             None => Err(err(libc::ENOENT)),
         }
+    }
+
+    /// The metadata of the file or directory at `path`.
+    pub fn metadata(path: impl AsRef<Path>) -> io::Result<Metadata> {
+        metadata_of(&key(path.as_ref()))
     }
 
     /// Whether `path` names an existing file or directory.
