@@ -133,7 +133,10 @@ pub fn check_read(
     }
     let r = r.unwrap_or_else(|e| panic!("read({from}, {max_bytes}) in [{lso}, {leo}]: {e}"));
     assert_eq!((r.log_start_offset, r.log_end_offset), (lso, leo));
-    let first = batches.iter().position(|b| b.last >= from && b.base < leo);
+    // The first batch ending at or after `from` (the model is in offset order, checked by
+    // `check_log`: a binary search, not a walk over every batch on every read).
+    let first = Some(batches.partition_point(|b| b.last < from))
+        .filter(|&i| batches.get(i).is_some_and(|b| b.base < leo));
     let Some(i) = first.filter(|_| from < leo) else {
         assert!(
             r.is_empty(),
@@ -201,9 +204,10 @@ pub fn check_read_record(log: &Log, batches: &[MBatch], lso: i64, leo: i64, offs
         }
         return;
     }
+    // The batch holding `offset`, by binary search (the model is in offset order).
     let holder = batches
-        .iter()
-        .find(|b| b.base <= offset && offset <= b.last && b.base < leo);
+        .get(batches.partition_point(|b| b.last < offset))
+        .filter(|b| b.base <= offset && offset <= b.last && b.base < leo);
     let found = match (offset == leo, holder) {
         (true, _) | (false, None) => {
             assert!(matches!(r, Ok(None)), "read_record({offset}): {r:?}");
@@ -259,6 +263,13 @@ pub fn check_scan(log: &Log, batches: &[MBatch], lso: i64, leo: i64, max_bytes: 
 pub fn check_log(log: &Log, batches: &[MBatch], lso: i64, leo: i64, every_offset: bool) {
     assert_eq!(log.log_end_offset(), leo, "log end offset");
     assert_eq!(log.log_start_offset(), lso, "log start offset");
+    assert!(
+        batches
+            .iter()
+            .all(|b| b.base <= b.last)
+            && batches.windows(2).all(|w| w[0].last < w[1].base),
+        "the model's batches are in offset order (check_read's binary searches need it)"
+    );
     let bases = log.segment_base_offsets();
     assert!(!bases.is_empty());
     assert!(bases.windows(2).all(|w| w[0] < w[1]), "segments in order");
