@@ -32,8 +32,8 @@
 #[cfg(not(fuzzing))]
 mod imp {
     pub use std::fs::{
-        create_dir_all, metadata, read, read_dir, read_to_string, remove_file, rename, write, DirEntry,
-        File, Metadata, OpenOptions,
+        create_dir_all, metadata, read, read_dir, read_to_string, remove_file, rename, write,
+        DirEntry, File, Metadata, OpenOptions,
     };
     pub use std::os::unix::fs::FileExt;
 

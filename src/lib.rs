@@ -35,12 +35,12 @@ pub mod clock;
 pub mod config;
 mod durability;
 mod error;
+#[doc(hidden)]
+pub mod fs;
 mod id;
 pub mod index;
 pub mod log;
 mod mmap;
-#[doc(hidden)]
-pub mod fs;
 pub mod replica;
 pub mod segment;
 pub mod topic;

@@ -663,7 +663,9 @@ impl MemBuf {
 
     /// Writes `data` at `at` (`pwrite`), growing the file (with zeros in any gap).
     pub(crate) fn write_at(&self, data: &[u8], at: usize) {
-        let end = at.checked_add(data.len()).expect("a file of less than usize::MAX");
+        let end = at
+            .checked_add(data.len())
+            .expect("a file of less than usize::MAX");
         let mut st = self.state();
         self.reserve(&mut st, end);
         // SAFETY: `end <= cap` after `reserve`, so the range lies in the live allocation, which

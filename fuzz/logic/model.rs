@@ -248,8 +248,8 @@ pub fn check_scan(log: &Log, batches: &[MBatch], lso: i64, leo: i64, max_bytes: 
     let mut steps = 0;
     while next < leo {
         // (check_read's own read: reading again for the next offset doubled the scans' cost.)
-        let next_offset = check_read(log, batches, &bases, lso, leo, next, max_bytes)
-            .expect("read in range");
+        let next_offset =
+            check_read(log, batches, &bases, lso, leo, next, max_bytes).expect("read in range");
         assert!(next_offset > next, "read({next}) made no progress");
         next = next_offset;
         steps += 1;
@@ -264,9 +264,7 @@ pub fn check_log(log: &Log, batches: &[MBatch], lso: i64, leo: i64, every_offset
     assert_eq!(log.log_end_offset(), leo, "log end offset");
     assert_eq!(log.log_start_offset(), lso, "log start offset");
     assert!(
-        batches
-            .iter()
-            .all(|b| b.base <= b.last)
+        batches.iter().all(|b| b.base <= b.last)
             && batches.windows(2).all(|w| w[0].last < w[1].base),
         "the model's batches are in offset order (check_read's binary searches need it)"
     );

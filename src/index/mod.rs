@@ -9,8 +9,8 @@
 mod offset_index;
 mod time_index;
 
-use std::fmt;
 use crate::fs::File;
+use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 

@@ -1,7 +1,7 @@
 //! Opening a log: listing its directory, and recovery after an unclean stop.
 
-use std::collections::{BTreeMap, VecDeque};
 use crate::fs::{self, File};
+use std::collections::{BTreeMap, VecDeque};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64};
 use std::sync::{Arc, Mutex, RwLock};

@@ -17,8 +17,8 @@
 //!   writes them again from the replayed markers.
 //! - The in-memory entries and the files agree whenever the writer lock is free.
 
-use std::collections::BTreeMap;
 use crate::fs::{self, OpenOptions};
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 

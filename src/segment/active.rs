@@ -9,8 +9,8 @@ use std::sync::Arc;
 use crate::batch::{self, BatchHeader};
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::index::{IndexReader, IndexWriter, OffsetEntry, TimeEntry};
 use crate::fs::FileExt;
+use crate::index::{IndexReader, IndexWriter, OffsetEntry, TimeEntry};
 
 use crate::batch::HEADER_SIZE;
 use crate::mmap::{AppendFailed, MapWriter};
