@@ -489,6 +489,10 @@ mod imp {
         pub fn len(&self) -> u64 {
             self.len
         }
+        /// True for an empty file.
+        pub fn is_empty(&self) -> bool {
+            self.len == 0
+        }
         /// True for a file.
         pub fn is_file(&self) -> bool {
             !self.dir
