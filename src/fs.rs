@@ -30,7 +30,7 @@
 //! reaches it.
 
 #[cfg(not(fuzzing))]
-mod imp {
+mod real {
     pub use std::fs::{
         create_dir_all, metadata, read, read_dir, read_to_string, remove_file, rename, write,
         DirEntry, File, Metadata, OpenOptions,
@@ -73,8 +73,10 @@ mod imp {
     }
 }
 
-#[cfg(fuzzing)]
-mod imp {
+// Also compiled (not used) in the test build, for the test below that runs it beside `std::fs`.
+#[cfg(any(fuzzing, test))]
+#[cfg_attr(not(fuzzing), allow(dead_code))]
+mod mem {
     use std::collections::HashMap;
     use std::ffi::OsString;
     use std::hash::{BuildHasherDefault, Hasher};
@@ -741,4 +743,149 @@ mod imp {
     }
 }
 
-pub use imp::*;
+#[cfg(fuzzing)]
+pub use mem::*;
+#[cfg(not(fuzzing))]
+pub use real::*;
+
+#[cfg(test)]
+mod tests {
+    use std::io::{self, Write};
+    use std::path::Path;
+
+    /// The same operations on real files (`std::fs`, through this module) and on the in-memory
+    /// file system; each step's outcome as text (errors by kind).
+    macro_rules! scenario {
+        ($m:ident, $dir:expr) => {{
+            use $m::FileExt;
+            let dir: &Path = $dir;
+            let mut log: Vec<String> = Vec::new();
+            let mut note = |what: &str, r: io::Result<String>| {
+                log.push(format!(
+                    "{what}: {}",
+                    match r {
+                        Ok(v) => v,
+                        Err(e) => format!("error {:?}", e.kind()),
+                    }
+                ))
+            };
+            let a = dir.join("a");
+            let b = dir.join("b");
+            let sub = dir.join("x/y");
+            note("read missing", $m::read(&a).map(|v| format!("{v:?}")));
+            note(
+                "open in a missing directory",
+                $m::File::create(sub.join("f")).map(|_| String::new()),
+            );
+            let f = $m::File::options()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .open(&a)
+                .unwrap();
+            f.write_all_at(b"tail", 6).unwrap();
+            f.write_all_at(b"head", 0).unwrap();
+            note("gap", $m::read(&a).map(|v| format!("{v:?}")));
+            f.set_len(2).unwrap();
+            f.set_len(5).unwrap();
+            note("cut and grown", $m::read(&a).map(|v| format!("{v:?}")));
+            note("len", f.metadata().map(|m| m.len().to_string()));
+            let mut out = [0u8; 4];
+            note(
+                "read past the end",
+                f.read_exact_at(&mut out, 3).map(|()| String::new()),
+            );
+            $m::write(&b, b"bbb").unwrap();
+            let held = $m::File::open(&b).unwrap();
+            $m::rename(&a, &b).unwrap();
+            note("renamed over", $m::read(&b).map(|v| format!("{v:?}")));
+            note("old name", $m::read(&a).map(|v| format!("{v:?}")));
+            let mut old = [0u8; 3];
+            held.read_exact_at(&mut old, 0).unwrap();
+            note("replaced file, still open", Ok(format!("{old:?}")));
+            $m::remove_file(&b).unwrap();
+            note("removed", $m::metadata(&b).map(|m| m.len().to_string()));
+            f.write_all_at(b"!", 0).unwrap();
+            let mut one = [0u8; 1];
+            f.read_exact_at(&mut one, 0).unwrap();
+            note("unlinked, still open", Ok(format!("{one:?}")));
+            note("remove again", $m::remove_file(&b).map(|()| String::new()));
+            let mut ap = $m::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(dir.join("c"))
+                .unwrap();
+            ap.write_all(b"12").unwrap();
+            ap.write_all(b"34").unwrap();
+            drop(ap);
+            let mut ap = $m::OpenOptions::new()
+                .append(true)
+                .open(dir.join("c"))
+                .unwrap();
+            ap.write_all(b"5").unwrap();
+            note(
+                "appended",
+                $m::read(dir.join("c")).map(|v| format!("{v:?}")),
+            );
+            note(
+                "create_new on an existing file",
+                $m::OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .open(dir.join("c"))
+                    .map(|_| String::new()),
+            );
+            $m::create_dir_all(&sub).unwrap();
+            $m::create_dir_all(&sub).unwrap();
+            let mut created = $m::File::create(sub.join("f")).unwrap();
+            created.write_all(b"in sub").unwrap();
+            let mut names: Vec<(String, bool, u64)> = $m::read_dir(dir)
+                .unwrap()
+                .map(|e| {
+                    let e = e.unwrap();
+                    let m = e.metadata().unwrap();
+                    (
+                        e.file_name().into_string().unwrap(),
+                        e.file_type().unwrap().is_file(),
+                        if m.is_file() { m.len() } else { 0 },
+                    )
+                })
+                .collect();
+            names.sort();
+            note("listing", Ok(format!("{names:?}")));
+            note(
+                "listing a file",
+                $m::read_dir(dir.join("c")).map(|_| String::new()),
+            );
+            note(
+                "exists",
+                Ok(format!("{} {}", $m::exists(&sub), $m::exists(&a))),
+            );
+            note(
+                "dir metadata",
+                $m::metadata(dir.join("x")).map(|m| format!("{}", m.is_dir())),
+            );
+            log
+        }};
+    }
+
+    #[test]
+    fn the_in_memory_file_system_answers_as_real_files_do() {
+        let tmp = tempfile::tempdir().unwrap();
+        use super::{mem, real as std_fs};
+        let real = scenario!(std_fs, tmp.path());
+        let mem_dir = mem::MemTempDir::new();
+        let mem = scenario!(mem, mem_dir.path());
+        assert_eq!(mem, real);
+        assert!(
+            real.contains(&"unlinked, still open: [33]".to_owned()),
+            "{real:?}"
+        );
+        let path = mem_dir.path().to_owned();
+        assert!(mem::exists(&path));
+        drop(mem_dir);
+        assert!(!mem::exists(&path), "the directory goes with its guard");
+        assert!(!mem::exists(&path.join("x/y/f")));
+    }
+}

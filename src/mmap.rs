@@ -535,7 +535,8 @@ fn write_at(file: &File, buf: &[u8], at: u64) -> io::Result<()> {
 /// through a map racing with a growth of the same file from another thread could land in the
 /// retired allocation and be lost: partlog grows a mapped file only through the map's writer
 /// (`set_len` on its own file), so this does not happen.
-#[cfg(fuzzing)]
+#[cfg(any(fuzzing, test))]
+#[cfg_attr(not(fuzzing), allow(dead_code))]
 #[derive(Debug)]
 pub(crate) struct MemBuf {
     state: std::sync::Mutex<MemState>,
@@ -544,7 +545,7 @@ pub(crate) struct MemBuf {
     ino: u64,
 }
 
-#[cfg(fuzzing)]
+#[cfg(any(fuzzing, test))]
 #[derive(Debug)]
 struct MemState {
     ptr: *mut u8,
@@ -560,10 +561,11 @@ struct MemState {
 // the methods below, which copy with the mutex held, or through maps, whose access the
 // publication protocol orders (module docs). So the buffer may move between and be shared by
 // threads.
-#[cfg(fuzzing)]
+#[cfg(any(fuzzing, test))]
 unsafe impl Send for MemState {}
 
-#[cfg(fuzzing)]
+#[cfg(any(fuzzing, test))]
+#[cfg_attr(not(fuzzing), allow(dead_code))]
 impl MemBuf {
     /// The smallest allocation (so that tiny files do not reallocate on every write).
     const MIN_CAP: usize = 256;
@@ -697,7 +699,7 @@ impl MemBuf {
     }
 }
 
-#[cfg(fuzzing)]
+#[cfg(any(fuzzing, test))]
 impl Drop for MemBuf {
     fn drop(&mut self) {
         let st = self
@@ -797,6 +799,36 @@ fn is_unsupported(e: &io::Error) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_in_memory_file_keeps_its_bytes_across_a_move_and_old_pointers_stay_valid() {
+        let buf = MemBuf::new(1);
+        buf.write_at(b"hello", 0);
+        let before = buf.current.load(Ordering::Acquire);
+        // Past the first allocation: the bytes move, the old allocation is retired.
+        buf.write_at(b"world", 10_000);
+        let after = buf.current.load(Ordering::Acquire);
+        assert_ne!(before, after, "the buffer grew into a new allocation");
+        assert_eq!(buf.len(), 10_005);
+        let all = buf.to_vec();
+        assert_eq!(&all[..5], b"hello");
+        assert!(
+            all[5..10_000].iter().all(|&b| b == 0),
+            "a gap reads as zeros"
+        );
+        assert_eq!(&all[10_000..], b"world");
+        // SAFETY: `before` is the first allocation (MIN_CAP bytes), retired but alive until
+        // `buf` drops; its first five bytes were written before the move.
+        let old = unsafe { std::slice::from_raw_parts(before, 5) };
+        assert_eq!(old, b"hello");
+        // A cut and a growth give zeros back, as a file does.
+        buf.set_len(2);
+        buf.set_len(5);
+        assert_eq!(buf.to_vec(), b"he\0\0\0");
+        let mut out = [0u8; 8];
+        assert_eq!(buf.read_at(&mut out, 3), 2, "a read stops at the end");
+        assert_eq!(buf.read_at(&mut out, 9), 0);
+    }
 
     #[test]
     #[cfg_attr(miri, ignore)]
