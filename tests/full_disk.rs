@@ -12,7 +12,8 @@
 //! (this same binary, running the `#[ignore]`d `child` test), so that a SIGBUS shows up as a
 //! failure naming the signal rather than killing the test harness. The scenario, for every
 //! number of free pages in a range and each append path (single small records through the map,
-//! large batches through `pwrite`, a follower's runs of batches):
+//! large batches through `pwrite`, a follower's runs of batches, an idempotent producer's
+//! batches, whose producer state a failed append must leave as it was):
 //! - appends until the log reports the full disk, which must be `Error::Io` with ENOSPC;
 //! - the log is fail-stop after a failed write (`Error::PreviousIo`, as Kafka takes a log
 //!   directory offline on an `IOException`), and stays readable: every acknowledged record is
@@ -43,6 +44,8 @@ const CHILD_DIR_ENV: &str = "PARTLOG_FULL_DISK_DIR";
 /// Which workload the child runs.
 const CHILD_WORKLOAD_ENV: &str = "PARTLOG_FULL_DISK_WORKLOAD";
 const ENOSPC: i32 = 28;
+/// The producer id of the `idempotent` workload.
+const PRODUCER: i64 = 7;
 const PAGE: u64 = 4096;
 
 /// A tmpfs mounted on a temporary directory, unmounted on drop (before the directory goes).
@@ -144,6 +147,16 @@ fn full_disk_fails_small_appends_with_an_io_error() {
 fn full_disk_fails_large_appends_with_an_io_error() {
     if let Some(fs) = SmallFs::mount(2 << 20) {
         run_child(&fs, "large");
+    }
+}
+
+/// An idempotent producer's one-batch appends (the producer state's own path): a failed write
+/// or roll leaves its state as it was.
+#[test]
+#[cfg_attr(miri, ignore)]
+fn full_disk_fails_idempotent_appends_with_an_io_error_and_the_producer_state_unchanged() {
+    if let Some(fs) = SmallFs::mount(2 << 20) {
+        run_child(&fs, "idempotent");
     }
 }
 
@@ -267,6 +280,13 @@ fn append_one(log: &Log, workload: &str, leader: &Log) -> Result<i64, Error> {
             fetched.bytes.truncate(end);
             log.append_batches(&fetched.bytes, AppendOrigin::Follower)?
         }
+        // One ~150 B record per batch from an idempotent producer whose sequence is the
+        // offset: the one-batch producer path, through the map.
+        "idempotent" => {
+            let mut b = BatchBuilder::new().producer(PRODUCER, 0, next as i32);
+            b.push(&record(next, 100)).unwrap();
+            log.append_batch(&b.build().unwrap())?
+        }
         other => panic!("unknown workload {other}"),
     };
     assert_eq!(info.first_offset, next);
@@ -363,6 +383,20 @@ fn scenario(root: &Path, workload: &str, free_pages: u64) {
         is_enospc(&err),
         "{workload}, {free_pages} pages free: expected ENOSPC as Error::Io, got {err:?}"
     );
+    if workload == "idempotent" {
+        // The failed append left the producer state as it was: its newest batch is the log's
+        // last (sequence = offset), not the one that failed.
+        let e = log
+            .producer_state(PRODUCER)
+            .unwrap()
+            .expect("the producer is known");
+        let last = log.log_end_offset() - 1;
+        assert_eq!(
+            (e.last_sequence(), e.batches.back().map(|b| b.last_offset)),
+            (last as i32, Some(last)),
+            "{free_pages} pages free: the producer state moved with the failed append"
+        );
+    }
     // Fail-stop: no more writes until reopened.
     assert!(matches!(
         append_one(&log, workload, &leader),

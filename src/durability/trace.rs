@@ -51,7 +51,18 @@ pub(crate) struct Recorder {
     durable: BTreeMap<String, usize>,
     pending: Vec<NsOp>,
     events: u64,
+    /// Syncs recorded so far: whole files and ranges, and directories.
+    syncs: Syncs,
     on_point: Option<OnPoint>,
+}
+
+/// How many syncs a recorder has seen (tests that bound what an operation costs).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Syncs {
+    /// `fsync`/`fdatasync` of a file, or `msync` of a range.
+    pub(crate) files: u64,
+    /// `fsync` of a directory.
+    pub(crate) dirs: u64,
 }
 
 type Registry = Mutex<Vec<(PathBuf, Arc<Mutex<Recorder>>)>>;
@@ -109,6 +120,11 @@ impl Registration {
     pub(crate) fn events(&self) -> u64 {
         guard(&self.0).events
     }
+
+    /// Syncs recorded so far.
+    pub(crate) fn syncs(&self) -> Syncs {
+        guard(&self.0).syncs
+    }
 }
 
 /// Starts recording `dir`: its files as they are now count as durable. `on_point` runs at every
@@ -121,6 +137,7 @@ pub(crate) fn register(dir: &Path, on_point: OnPoint) -> Registration {
         durable: BTreeMap::new(),
         pending: Vec::new(),
         events: 0,
+        syncs: Syncs::default(),
         on_point: Some(on_point),
     };
     for (name, bytes) in list(dir) {
@@ -206,6 +223,7 @@ impl Recorder {
                 }
             }
             Event::FileSynced(name) => {
+                self.syncs.files += 1;
                 if let Some(&id) = self.volatile.get(&name) {
                     let bytes = std::fs::read(self.dir.join(&name)).unwrap_or_default();
                     let inode = &mut self.inodes[id];
@@ -214,6 +232,7 @@ impl Recorder {
                 }
             }
             Event::RangeSynced(name, start, end) => {
+                self.syncs.files += 1;
                 if let Some(&id) = self.volatile.get(&name) {
                     let bytes = std::fs::read(self.dir.join(&name)).unwrap_or_default();
                     let end = end.min(bytes.len());
@@ -228,6 +247,7 @@ impl Recorder {
                 }
             }
             Event::DirSynced => {
+                self.syncs.dirs += 1;
                 self.durable = self.volatile.clone();
                 self.pending.clear();
             }

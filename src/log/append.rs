@@ -23,10 +23,11 @@
 
 use std::cell::Cell;
 use std::sync::atomic::Ordering;
+use std::sync::MutexGuard;
 
 use bytes::Bytes;
 
-use super::producer_state::{Analysis, BatchMetadata, Check};
+use super::producer_state::{Analysis, BatchMetadata, Check, One};
 use super::txn_index::AbortedTxn;
 use super::{validate, AppendInfo, Log, Unwritten, Writer};
 use crate::batch::{
@@ -158,6 +159,12 @@ fn epoch_of(header: &BatchHeader) -> Option<i32> {
     (header.partition_leader_epoch >= 0).then_some(header.partition_leader_epoch)
 }
 
+/// True if an append of this one batch takes [`Log::append_one`]: a data batch with a producer
+/// id, from anyone but a follower (the common case of an idempotent or transactional producer).
+fn one_producer_batch(h: &BatchHeader, origin: AppendOrigin) -> bool {
+    h.producer_id >= 0 && !h.is_control() && origin != AppendOrigin::Follower
+}
+
 fn no_batches() -> Error {
     Error::InvalidBatch(BatchError::TooShort {
         needed: HEADER_SIZE,
@@ -266,6 +273,11 @@ impl Log {
         }
         let marker_of = |i: usize| markers.get(i).copied().flatten();
         let plan = self.plan(list.iter().map(RecordBatch::header), origin)?;
+        if let [one] = list {
+            if one_producer_batch(one.header(), origin) {
+                return self.append_one(one.header(), Unwritten::Shared(one.as_bytes()), origin);
+            }
+        }
         self.append_planned(
             &plan,
             list.iter()
@@ -323,6 +335,9 @@ impl Log {
         origin: AppendOrigin,
     ) -> Result<AppendInfo> {
         let plan = self.plan(std::iter::once(header), origin)?;
+        if one_producer_batch(header, origin) {
+            return self.append_one(header, Unwritten::Scratch(bytes), origin);
+        }
         self.append_planned(
             &plan,
             std::iter::once((header, None)),
@@ -572,6 +587,14 @@ impl Log {
             self.fail_on_io(r)?;
         }
         self.publish_first_unstable(&w);
+        self.end_append(w, records, now)?;
+        Ok(info)
+    }
+
+    /// The end of an append (writer lock held as `w`, released here): `records` more are
+    /// unflushed; a flush if `flush.messages` or `flush.ms` asks for one.
+    #[inline(always)]
+    fn end_append(&self, mut w: MutexGuard<'_, Writer>, records: u64, now: i64) -> Result<()> {
         w.unflushed_records += records;
         let flush = self
             .config
@@ -585,6 +608,83 @@ impl Log {
         if flush {
             self.flush()?;
         }
+        Ok(())
+    }
+
+    /// [`Log::append_planned`] for one planned (size-checked) data batch with a producer id from
+    /// a client, a leader or a coordinator: the producer is looked up once and checked in place
+    /// (`ProducerStateManager::check_one`), its entry held while the batch is written and
+    /// updated in place after; a failed roll or write leaves it as it was. The same rules as
+    /// the general path, in the same order: the producer rules, then the roll, then the write.
+    /// Nothing is allocated for a producer the log knows.
+    #[inline(never)]
+    fn append_one(
+        &self,
+        h: &BatchHeader,
+        bytes: Unwritten<'_>,
+        origin: AppendOrigin,
+    ) -> Result<AppendInfo> {
+        self.check_writable()?;
+        let mut guard = self.writer()?;
+        let now = self.clock.now_ms();
+        let active = guard.active.as_ref().ok_or(Error::Closed)?;
+        let leo = active.next_offset;
+        if leo
+            .checked_add(i64::from(h.last_offset_delta) + 1)
+            .is_none()
+        {
+            return Err(Error::InvalidOffset {
+                first_offset: leo,
+                log_end_offset: leo,
+            });
+        }
+        let header = BatchHeader {
+            base_offset: leo,
+            partition_leader_epoch: origin.stamped_epoch().unwrap_or(h.partition_leader_epoch),
+            ..*h
+        };
+        if active.should_roll(&header, &self.config, now) {
+            // The rules first (a refusal or a duplicate rolls nothing), then the roll; the
+            // state is checked again below, unchanged but for its map end offset.
+            if let One::Duplicate(d) = guard.producers.check_one(&header, Check::Client)? {
+                return Ok(self.duplicate_answer(&d));
+            }
+            guard.producers.advance_to(leo);
+            let r = self.roll(&mut guard, leo);
+            self.fail_on_io(r)?;
+        }
+        let w: &mut Writer = &mut guard;
+        let slot = match w.producers.check_one(&header, Check::Client)? {
+            One::Append(slot) => slot,
+            One::Duplicate(d) => return Ok(self.duplicate_answer(&d)),
+        };
+        if header.is_transactional() {
+            // As the general path: bounds the last stable offset before the batch is visible.
+            self.first_unstable_offset.fetch_min(leo, Ordering::AcqRel);
+        }
+        let active = w.active.as_mut().ok_or(Error::Closed)?;
+        let bytes: &[u8] = match bytes {
+            Unwritten::Shared(b) => b,
+            Unwritten::Scratch(b) => {
+                let _ = batch::set_base_offset(b, header.base_offset);
+                let _ = batch::set_partition_leader_epoch(b, header.partition_leader_epoch);
+                b
+            }
+        };
+        let r = active.append(&header, bytes);
+        let position = self.fail_on_io(r)?;
+        let segment_base_offset = active.base_offset();
+        self.log_end_offset
+            .store(header.next_offset(), Ordering::Release);
+        let mut info = None;
+        note(&mut info, &header, position, segment_base_offset);
+        let info = info.ok_or_else(no_batches)?;
+        if let Some(new) = slot.record() {
+            guard.producers.insert_new(new);
+        }
+        self.publish_first_unstable(&guard);
+        let records = u64::try_from(header.record_count).unwrap_or(0);
+        self.end_append(guard, records, now)?;
         Ok(info)
     }
 

@@ -150,14 +150,21 @@ impl ProducerStateEntry {
 
     /// The retained batch with exactly this epoch and sequence range (Kafka's
     /// `findDuplicateBatch`).
+    #[inline(always)]
     fn find_duplicate(&self, epoch: i16, first: i32, last: i32) -> Option<BatchMetadata> {
         if epoch != self.producer_epoch {
             return None;
         }
-        self.batches
-            .iter()
-            .find(|b| b.first_sequence() == first && b.last_sequence == last)
-            .copied()
+        // Oldest first, as Kafka looks; the last sequences compared first (cheaper).
+        let (older, newer) = self.batches.as_slices();
+        for part in [older, newer] {
+            for b in part {
+                if b.last_sequence == last && b.first_sequence() == first {
+                    return Some(*b);
+                }
+            }
+        }
+        None
     }
 
     fn update_epoch(&mut self, epoch: i16) {
@@ -177,32 +184,99 @@ impl ProducerStateEntry {
     }
 }
 
-/// The hasher of producer ids: one multiply (the ids are `i64`s handed out by a coordinator;
-/// SipHash was a visible share of a one-record idempotent append). Like Java's `HashMap` of
-/// `Long` that Kafka uses, it is not hardened against chosen colliding ids.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct ProducerIdHasher(u64);
+/// The hasher of producer ids: Dietzfelbinger's multiply-add-shift,
+/// `h(x) = ((a * x + b) mod 2^128) >> 64` for a 64-bit id `x`, with `a` and `b` random 128-bit
+/// keys drawn for each map ([`ProducerIdHashState`]). A few multiplies, where SipHash was a
+/// visible share of a one-record idempotent append.
+///
+/// Producer ids come from the producers' batches, so a client may choose them. With keys it
+/// cannot see, the scheme is strongly universal (Thorup, "High speed hashing for integers and
+/// strings", 2015: 2-independent for `w`-bit keys into `l` bits when the arithmetic has at least
+/// `w + l - 1` bits, here 127 of 128): any two distinct ids get independent, uniform 64-bit
+/// hashes, so every bit range of them (the table's bucket bits, its tag bits) collides for two
+/// ids only by chance: the expected number of pairs among `n` chosen ids that share a bucket
+/// is `n(n-1)/2` over the number of buckets, as for random hashes, so no set of ids picked in
+/// advance makes the lookups quadratic. (The fixed one-multiply hash it replaced gave every multiple of 2^51 the same low
+/// 22 bits, so the same bucket.)
+/// Only `i64` keys are hashed with this guarantee; other writes are mixed, without it.
+#[derive(Clone, Copy)]
+pub struct ProducerIdHasher {
+    a: u128,
+    b: u128,
+    hash: u64,
+}
+
+impl ProducerIdHasher {
+    fn mix(&self, x: u64) -> u64 {
+        (self.a.wrapping_mul(u128::from(x)).wrapping_add(self.b) >> 64) as u64
+    }
+}
+
+impl std::fmt::Debug for ProducerIdHasher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The keys are secret.
+        f.debug_struct("ProducerIdHasher").finish_non_exhaustive()
+    }
+}
 
 impl std::hash::Hasher for ProducerIdHasher {
     fn finish(&self) -> u64 {
-        self.0
+        self.hash
     }
 
     fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        for chunk in bytes.chunks(8) {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.hash = self.mix(u64::from_le_bytes(word) ^ self.hash.rotate_left(29));
         }
     }
 
     fn write_i64(&mut self, id: i64) {
-        // Fibonacci hashing; the high bits mixed down, as the table uses both ends.
-        let h = (id as u64 ^ self.0).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-        self.0 = h ^ (h >> 29);
+        self.hash = self.mix(id as u64);
     }
 }
 
-type ProducerMap =
-    HashMap<i64, ProducerStateEntry, std::hash::BuildHasherDefault<ProducerIdHasher>>;
+/// Builds [`ProducerIdHasher`]s with the keys of one map, drawn at random when the map is made
+/// (from the standard library's randomly keyed `RandomState`, so from the OS's randomness).
+#[derive(Clone)]
+pub struct ProducerIdHashState {
+    a: u128,
+    b: u128,
+}
+
+impl Default for ProducerIdHashState {
+    fn default() -> Self {
+        use std::hash::BuildHasher;
+        let random = std::collections::hash_map::RandomState::new();
+        let word = |i: u64| u128::from(random.hash_one(i));
+        ProducerIdHashState {
+            a: word(0) << 64 | word(1),
+            b: word(2) << 64 | word(3),
+        }
+    }
+}
+
+impl std::fmt::Debug for ProducerIdHashState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProducerIdHashState")
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::hash::BuildHasher for ProducerIdHashState {
+    type Hasher = ProducerIdHasher;
+
+    fn build_hasher(&self) -> ProducerIdHasher {
+        ProducerIdHasher {
+            a: self.a,
+            b: self.b,
+            hash: 0,
+        }
+    }
+}
+
+type ProducerMap = HashMap<i64, ProducerStateEntry, ProducerIdHashState>;
 
 /// Who appends, as the producer rules see it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -250,6 +324,7 @@ impl Op {
         }
     }
 
+    #[inline(always)]
     fn apply_to(&self, e: &mut ProducerStateEntry) {
         match *self {
             Op::Batch {
@@ -279,21 +354,63 @@ impl Op {
     }
 }
 
+/// How many changes an append's [`PendingUpdate`] looks through for a producer's state before
+/// it keeps each producer's state as the append leaves it instead (linear in the batches of the
+/// append, rather than quadratic).
+const SCAN_LIMIT: usize = 8;
+
 /// The state changes of one append, applied once its batches are written. Allocates nothing
 /// for an append of one batch.
 #[derive(Debug, Default)]
 pub(crate) struct PendingUpdate {
     first: Option<Op>,
     rest: Vec<Op>,
+    /// Past [`SCAN_LIMIT`] changes (client checks only): the state of every producer this
+    /// append changed, as the changes so far leave it.
+    working: Option<BTreeMap<i64, ProducerStateEntry>>,
 }
 
 impl PendingUpdate {
-    fn push(&mut self, op: Op) {
+    fn len(&self) -> usize {
+        usize::from(self.first.is_some()) + self.rest.len()
+    }
+
+    /// Adds a change. With `index`, once there are more than `scan_limit` changes, the
+    /// producers' states are kept up to date in `working` (built from the changes so far).
+    fn push(&mut self, op: Op, state: &ProducerStateManager, index: bool, scan_limit: usize) {
         if self.first.is_none() {
             self.first = Some(op);
         } else {
             self.rest.push(op);
         }
+        if index && self.len() > scan_limit {
+            self.keep(op, state);
+        }
+    }
+
+    /// Brings `working` up to date with `op` (the last change pushed), building it from every
+    /// change so far the first time.
+    #[cold]
+    #[inline(never)]
+    fn keep(&mut self, op: Op, state: &ProducerStateManager) {
+        let start = |id: i64| {
+            state
+                .producers
+                .get(&id)
+                .cloned()
+                .unwrap_or_else(|| ProducerStateEntry::empty(id))
+        };
+        if let Some(working) = &mut self.working {
+            let id = op.producer_id();
+            op.apply_to(working.entry(id).or_insert_with(|| start(id)));
+            return;
+        }
+        let mut working = BTreeMap::new();
+        for op in self.ops() {
+            let id = op.producer_id();
+            op.apply_to(working.entry(id).or_insert_with(|| start(id)));
+        }
+        self.working = Some(working);
     }
 
     fn ops(&self) -> impl Iterator<Item = &Op> {
@@ -301,12 +418,22 @@ impl PendingUpdate {
     }
 
     /// The state of `producer_id` as the earlier batches of this append leave it: the state's
-    /// own entry, borrowed, unless this append already changed it (then a copy).
+    /// own entry, borrowed, unless this append already changed it (then a copy, or the one kept
+    /// in `working`).
     fn entry<'a>(
-        &self,
+        &'a self,
         state: &'a ProducerStateManager,
         producer_id: i64,
     ) -> Cow<'a, ProducerStateEntry> {
+        if let Some(working) = &self.working {
+            if let Some(e) = working.get(&producer_id) {
+                return Cow::Borrowed(e);
+            }
+            return match state.producers.get(&producer_id) {
+                Some(e) => Cow::Borrowed(e),
+                None => Cow::Owned(ProducerStateEntry::empty(producer_id)),
+            };
+        }
         let mut entry = match state.producers.get(&producer_id) {
             Some(e) => Cow::Borrowed(e),
             None => Cow::Owned(ProducerStateEntry::empty(producer_id)),
@@ -315,6 +442,57 @@ impl PendingUpdate {
             op.apply_to(entry.to_mut());
         }
         entry
+    }
+}
+
+/// What checking one data batch found ([`ProducerStateManager::check_one`]).
+#[derive(Debug)]
+pub(crate) enum One<'a> {
+    /// Append; then [`BatchSlot::record`] it.
+    Append(BatchSlot<'a>),
+    /// A retry of a batch the log holds: append nothing, answer with it.
+    Duplicate(BatchMetadata),
+}
+
+/// The place of one checked data batch in the producer state, held while the batch is written:
+/// the producer's entry as the map's one lookup found it, or none for a new producer.
+/// Dropped without [`BatchSlot::record`] (the write failed), it leaves the state as it was.
+#[derive(Debug)]
+pub(crate) struct BatchSlot<'a> {
+    entry: Option<&'a mut ProducerStateEntry>,
+    ongoing: &'a mut BTreeMap<i64, i64>,
+    map_end_offset: &'a mut i64,
+    producer_id: i64,
+    epoch: i16,
+    meta: BatchMetadata,
+    transactional: bool,
+}
+
+/// A producer the log did not know, with its first batch: for
+/// [`ProducerStateManager::insert_new`].
+#[derive(Debug)]
+#[must_use = "a new producer's entry must be inserted"]
+pub(crate) struct NewProducer(ProducerStateEntry);
+
+impl BatchSlot<'_> {
+    /// Records the batch, once it is written: what [`ProducerStateManager::apply`] does for one
+    /// data batch, in place. A new producer's entry is returned, to be inserted (the one other
+    /// map access, only for a producer's first batch).
+    #[inline(always)]
+    pub(crate) fn record(self) -> Option<NewProducer> {
+        let meta = self.meta;
+        let mut new = None;
+        let e = match self.entry {
+            Some(e) => e,
+            None => new.insert(ProducerStateEntry::empty(self.producer_id)),
+        };
+        if self.transactional && e.current_txn_first_offset.is_none() {
+            e.current_txn_first_offset = Some(meta.first_offset());
+            self.ongoing.insert(meta.first_offset(), self.producer_id);
+        }
+        e.add_batch(self.epoch, meta);
+        *self.map_end_offset = (*self.map_end_offset).max(meta.last_offset + 1);
+        new.map(NewProducer)
     }
 }
 
@@ -378,6 +556,19 @@ impl ProducerStateManager {
         check: Check,
         next_offset: &mut dyn FnMut(&BatchHeader) -> i64,
     ) -> std::result::Result<Analysis, ProducerError> {
+        self.analyze_with(headers, check, next_offset, SCAN_LIMIT)
+    }
+
+    /// [`ProducerStateManager::analyze`], keeping the producers' states past `scan_limit`
+    /// changes (see [`SCAN_LIMIT`]; the tests compare both ways).
+    fn analyze_with<'h>(
+        &self,
+        headers: impl Iterator<Item = (&'h BatchHeader, Option<EndTxnMarker>)>,
+        check: Check,
+        next_offset: &mut dyn FnMut(&BatchHeader) -> i64,
+        scan_limit: usize,
+    ) -> std::result::Result<Analysis, ProducerError> {
+        let index = check == Check::Client;
         let mut update = PendingUpdate::default();
         for (h, marker) in headers {
             let base_offset = next_offset(h);
@@ -397,13 +588,18 @@ impl ProducerStateManager {
                     let entry = update.entry(self, h.producer_id);
                     check_marker(&entry, h, &marker)?;
                 }
-                update.push(Op::Marker {
-                    producer_id: h.producer_id,
-                    epoch: h.producer_epoch,
-                    timestamp: h.max_timestamp,
-                    offset: base_offset,
-                    marker,
-                });
+                update.push(
+                    Op::Marker {
+                        producer_id: h.producer_id,
+                        epoch: h.producer_epoch,
+                        timestamp: h.max_timestamp,
+                        offset: base_offset,
+                        marker,
+                    },
+                    self,
+                    index,
+                    scan_limit,
+                );
                 continue;
             }
             let last_sequence = increment_sequence(h.base_sequence, h.last_offset_delta);
@@ -422,19 +618,79 @@ impl ProducerStateManager {
                 }
                 check_batch(&entry, h)?;
             }
-            update.push(Op::Batch {
-                producer_id: h.producer_id,
-                epoch: h.producer_epoch,
-                meta: BatchMetadata {
-                    last_sequence,
-                    last_offset: base_offset + i64::from(h.last_offset_delta),
-                    offset_delta: h.last_offset_delta,
-                    timestamp: h.max_timestamp,
+            update.push(
+                Op::Batch {
+                    producer_id: h.producer_id,
+                    epoch: h.producer_epoch,
+                    meta: BatchMetadata {
+                        last_sequence,
+                        last_offset: base_offset + i64::from(h.last_offset_delta),
+                        offset_delta: h.last_offset_delta,
+                        timestamp: h.max_timestamp,
+                    },
+                    transactional: h.is_transactional(),
                 },
-                transactional: h.is_transactional(),
-            });
+                self,
+                index,
+                scan_limit,
+            );
         }
         Ok(Analysis::Append(update))
+    }
+
+    /// [`ProducerStateManager::analyze`] for an append of one data batch (not a control batch)
+    /// with a producer id, `h` carrying its final base offset: the producer is looked up once,
+    /// checked in place (the same rules, in the same order), and its entry held for
+    /// [`BatchSlot::record`] once the batch is written. Nothing is allocated but, for a new
+    /// producer, its entry.
+    #[inline(always)]
+    pub(crate) fn check_one(
+        &mut self,
+        h: &BatchHeader,
+        check: Check,
+    ) -> std::result::Result<One<'_>, ProducerError> {
+        debug_assert!(h.producer_id >= 0 && !h.is_control());
+        let last_sequence = increment_sequence(h.base_sequence, h.last_offset_delta);
+        if check == Check::Client && h.base_sequence < 0 {
+            return Err(ProducerError::InvalidSequence {
+                producer_id: h.producer_id,
+                base_sequence: h.base_sequence,
+            });
+        }
+        let entry = self.producers.get_mut(&h.producer_id);
+        if check == Check::Client {
+            match entry.as_deref() {
+                Some(e) => {
+                    if let Some(d) =
+                        e.find_duplicate(h.producer_epoch, h.base_sequence, last_sequence)
+                    {
+                        return Ok(One::Duplicate(d));
+                    }
+                    check_batch(e, h)?;
+                }
+                // An unknown producer has no batch to duplicate; its epoch is still checked.
+                None => check_batch(&ProducerStateEntry::empty(h.producer_id), h)?,
+            }
+        }
+        Ok(One::Append(BatchSlot {
+            entry,
+            producer_id: h.producer_id,
+            ongoing: &mut self.ongoing,
+            map_end_offset: &mut self.map_end_offset,
+            epoch: h.producer_epoch,
+            meta: BatchMetadata {
+                last_sequence,
+                last_offset: h.base_offset + i64::from(h.last_offset_delta),
+                offset_delta: h.last_offset_delta,
+                timestamp: h.max_timestamp,
+            },
+            transactional: h.is_transactional(),
+        }))
+    }
+
+    /// Adds the producer [`BatchSlot::record`] made.
+    pub(crate) fn insert_new(&mut self, new: NewProducer) {
+        self.producers.insert(new.0.producer_id, new.0);
     }
 
     /// Applies an append's changes; `end_offset` is the offset after its last batch. Returns
@@ -489,6 +745,15 @@ impl ProducerStateManager {
         header: &BatchHeader,
         marker: Option<EndTxnMarker>,
     ) -> Vec<AbortedTxn> {
+        if header.producer_id >= 0 && !header.is_control() {
+            if let Ok(One::Append(slot)) = self.check_one(header, Check::Replication) {
+                if let Some(new) = slot.record() {
+                    self.insert_new(new);
+                }
+            }
+            self.map_end_offset = self.map_end_offset.max(header.next_offset());
+            return Vec::new();
+        }
         if let Ok(Analysis::Append(u)) = self.analyze(
             std::iter::once((header, marker)),
             Check::Replication,
@@ -617,6 +882,7 @@ impl ProducerStateManager {
 
 /// Kafka's epoch and sequence checks for a client batch (`ProducerAppendInfo.checkProducerEpoch`
 /// and `checkSequence`).
+#[inline(always)]
 fn check_batch(
     entry: &ProducerStateEntry,
     h: &BatchHeader,

@@ -360,3 +360,50 @@ fn public_checkpoint_reader_and_leftover_suffixes() {
             .exists());
     }
 }
+
+/// Issue 21: a follower's usual truncation (a tail cut in the active segment of a cleanly
+/// reopened log, so with a recovery point and a producer snapshot above the cut) makes its cut
+/// durable with one directory sync: the snapshots above the cut are unlinked before the
+/// recovery point's checkpoint is renamed, whose directory sync covers both (it took two).
+#[test]
+#[cfg_attr(miri, ignore)]
+fn a_tail_cut_in_the_active_segment_syncs_the_directory_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = Config {
+        file_delete_delay_ms: 0,
+        ..Config::default()
+    };
+    let log = Log::open(dir.path(), config.clone()).unwrap();
+    fill(&log, 20);
+    log.close().unwrap();
+    let snapshots = |d: &std::path::Path| {
+        std::fs::read_dir(d)
+            .unwrap()
+            .filter(|e| {
+                e.as_ref()
+                    .unwrap()
+                    .file_name()
+                    .to_string_lossy()
+                    .ends_with(".snapshot")
+            })
+            .count()
+    };
+    assert_eq!(snapshots(dir.path()), 1, "a clean close writes a snapshot");
+    let log = Log::open(dir.path(), config.clone()).unwrap();
+    assert_eq!(log.recovery_point(), 100);
+    let recording = crate::durability::trace::register(dir.path(), Box::new(|_| {}));
+    assert_eq!(log.truncate_to(50).unwrap(), 50);
+    let syncs = recording.syncs();
+    drop(recording);
+    assert_eq!(
+        snapshots(dir.path()),
+        0,
+        "the snapshot above the cut is gone"
+    );
+    assert_eq!(log.recovery_point(), 50);
+    assert_eq!(syncs.dirs, 1, "{syncs:?}");
+    assert!(syncs.files <= 2, "{syncs:?}");
+    log.close().unwrap();
+    let log = Log::open(dir.path(), config).unwrap();
+    assert_eq!(log.log_end_offset(), 50);
+}

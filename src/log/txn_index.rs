@@ -12,7 +12,7 @@
 //!
 //! # Invariants
 //! - The files are created lazily (most segments have none), appended to and fsynced with each
-//!   entry (aborts are rare), so every entry below the offset of any snapshot the log may load
+//!   entry, and the directory synced when one is created (aborts are rare), so every entry below the offset of any snapshot the log may load
 //!   is durable; recovery drops the entries at or above the offset its replay starts from and
 //!   writes them again from the replayed markers.
 //! - The in-memory entries and the files agree whenever the writer lock is free.
@@ -324,6 +324,11 @@ impl TxnIndexes {
             .and_then(|()| f.sync_all())
             .map_err(|e| Error::io(&path, "write", e))?;
         crate::durability::file_synced(&path);
+        if !existed {
+            // The new name too: without it a power cut could keep a later snapshot (which
+            // trusts this entry) and lose the file (the power-loss harness, seed 1436).
+            checkpoint::sync_dir(dir)?;
+        }
         self.segments
             .entry(base)
             .or_default()
