@@ -10,7 +10,7 @@
 //! [`write_atomically`] is public for crates built over partlog that keep small files of their
 //! own beside a log (`partlog-raft` keeps the Raft vote this way).
 
-use std::fs::{self, File};
+use crate::fs::{self, File};
 use std::io::Write;
 use std::path::Path;
 
@@ -93,7 +93,7 @@ pub(crate) fn write_offset(path: &Path, offset: i64) -> Result<()> {
 /// a crash: the recovery point moving *up* (an older, lower one only makes recovery scan more;
 /// a garbled one makes it scan everything).
 pub(crate) fn write_offset_relaxed(f: &File, path: &Path, offset: i64) -> Result<()> {
-    use std::os::unix::fs::FileExt;
+    use crate::fs::FileExt;
     let text = format!("0\n1\n{offset:019}\n");
     f.write_all_at(text.as_bytes(), 0)
         .map_err(|e| Error::io(path, "write", e))

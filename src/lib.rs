@@ -35,6 +35,8 @@ pub mod clock;
 pub mod config;
 mod durability;
 mod error;
+#[doc(hidden)]
+pub mod fs;
 mod id;
 pub mod index;
 pub mod log;

@@ -12,6 +12,9 @@
 //! The invariants every `unsafe` block below relies on:
 //! 1. `raw` maps at least `capacity` bytes of the file and lives as long as the `SharedMap`
 //!    (readers' [`Bytes`] hold an `Arc<SharedMap>`, so the mapping outlives every slice of it).
+//!    Under `cfg(fuzzing)`, where `crate::fs` is an in-memory file system, `raw` is a
+//!    [`MemRaw`]: the file's [`MemBuf`], whose allocations are at least `capacity` bytes from
+//!    the map's creation on and are freed only with the buffer, which the map holds.
 //! 2. `published <= capacity` at all times.
 //! 3. At most one `MapWriter` exists per `SharedMap` (it is created only together with the map
 //!    and is not `Clone`), and it writes only at or above `published`.
@@ -40,14 +43,22 @@
 //! (Outside Linux nothing is reserved.)
 #![allow(unsafe_code)]
 
-use std::fs::File;
 use std::io;
-use std::os::unix::fs::FileExt;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use bytes::Bytes;
+#[cfg(not(fuzzing))]
 use memmap2::{MmapOptions, MmapRaw};
+
+use crate::fs::{File, FileExt};
+
+/// What a [`SharedMap`] maps through: a `MAP_SHARED` mapping, or under `cfg(fuzzing)` the
+/// buffer of an in-memory file (see [`MemBuf`]).
+#[cfg(not(fuzzing))]
+type Raw = MmapRaw;
+#[cfg(fuzzing)]
+type Raw = MemRaw;
 
 /// How many of the first `len` bytes of `file` a reader may look at through a map of it: on a
 /// file system whose pages are its blocks (tmpfs, hugetlbfs), up to the file's first hole (a
@@ -66,7 +77,13 @@ use memmap2::{MmapOptions, MmapRaw};
 /// # Errors
 /// The `lseek` failing other than for lack of support.
 pub(crate) fn backed_prefix(file: &File, len: usize) -> io::Result<usize> {
-    #[cfg(target_os = "linux")]
+    // An in-memory file has no holes.
+    #[cfg(fuzzing)]
+    {
+        let _ = file;
+        Ok(len)
+    }
+    #[cfg(all(target_os = "linux", not(fuzzing)))]
     {
         if len == 0 {
             return Ok(0);
@@ -89,7 +106,7 @@ pub(crate) fn backed_prefix(file: &File, len: usize) -> io::Result<usize> {
             Err(e) => Err(e.into()),
         }
     }
-    #[cfg(not(target_os = "linux"))]
+    #[cfg(not(any(target_os = "linux", fuzzing)))]
     {
         let _ = file;
         Ok(len)
@@ -135,7 +152,7 @@ pub(crate) fn prefetch_pages(data: &[u8]) {
 #[derive(Debug)]
 pub(crate) struct SharedMap {
     /// `None` when `capacity` is 0 (an empty file cannot be mapped).
-    raw: Option<MmapRaw>,
+    raw: Option<Raw>,
     capacity: usize,
     published: AtomicUsize,
 }
@@ -163,12 +180,19 @@ impl SharedMap {
                 format!("file of {file_len} bytes is shorter than the {capacity}-byte mapping"),
             ));
         }
+        #[cfg(not(fuzzing))]
         let raw = if capacity == 0 {
             None
         } else if writable {
             Some(MmapOptions::new().len(capacity).map_raw(file)?)
         } else {
             Some(MmapOptions::new().len(capacity).map_raw_read_only(file)?)
+        };
+        #[cfg(fuzzing)]
+        let raw = {
+            let _ = writable;
+            let buf = file.mem_buf()?;
+            (capacity > 0).then(|| MemRaw::new(buf, capacity))
         };
         Ok(SharedMap {
             raw,
@@ -347,7 +371,7 @@ impl MapWriter {
     /// of the data: at most `ahead` bytes of zeros may be written back before the appends that
     /// overwrite them.
     pub(crate) fn prefault_ahead(mut self, ahead: usize) -> Self {
-        if cfg!(target_os = "linux") && self.shared.raw.is_some() {
+        if cfg!(all(target_os = "linux", not(fuzzing))) && self.shared.raw.is_some() {
             self.prefault_ahead = ahead;
             self.prefaulted = self.len() - self.len() % self.page;
         }
@@ -484,6 +508,8 @@ impl MapWriter {
         // disk blocks (`reserve` above), so the stores cannot fault for want of space.
         let dst = unsafe { std::slice::from_raw_parts_mut(raw.as_mut_ptr().add(pos), len) };
         fill(dst);
+        #[cfg(fuzzing)]
+        raw.buf.touch();
         self.shared.published.store(pos + len, Ordering::Release);
         Ok(pos)
     }
@@ -556,8 +582,8 @@ fn write_at(file: &File, buf: &[u8], at: u64) -> io::Result<()> {
 
 /// Faults in bytes `from..to` of the writable map `raw` for writing (`MADV_POPULATE_WRITE`),
 /// as stores to each page would, without storing anything. `from` is page-aligned.
-#[cfg(target_os = "linux")]
-fn populate_write(raw: &MmapRaw, from: usize, to: usize) -> io::Result<()> {
+#[cfg(all(target_os = "linux", not(fuzzing)))]
+fn populate_write(raw: &Raw, from: usize, to: usize) -> io::Result<()> {
     // Not in the libc crate's constants for every target yet (Linux 5.14, include/uapi/asm-generic/mman-common.h).
     const MADV_POPULATE_WRITE: libc::c_int = 23;
     if to > raw.len() || from >= to {
@@ -590,10 +616,240 @@ fn populate_write(raw: &MmapRaw, from: usize, to: usize) -> io::Result<()> {
     }
 }
 
-/// Outside Linux nothing is faulted in ahead.
-#[cfg(not(target_os = "linux"))]
-fn populate_write(_: &MmapRaw, _: usize, _: usize) -> io::Result<()> {
+/// The bytes of a file of the in-memory file system that `crate::fs` is under `cfg(fuzzing)`:
+/// shared by every handle on the file and every map of it.
+///
+/// The bytes live in one zeroed allocation of `cap >= len` bytes. It only ever grows; when it
+/// must, the bytes are copied into a new allocation and the old one is *retired*, not freed:
+/// it stays allocated until the `MemBuf` is dropped. So a pointer taken from the buffer at any
+/// time stays valid memory, for at least as many bytes as the buffer had then, for as long as
+/// the `MemBuf` lives (maps hold it by `Arc`): this is what makes a map of a `MemBuf` as safe
+/// as a `MAP_SHARED` mapping, whatever the file's later length. Maps read the current
+/// allocation at each access, so they see what was written through the file, and the other way
+/// round, as a shared map and the page cache do; a slice handed out before a move points into
+/// the retired allocation, whose bytes below the published length are the same (the
+/// publication protocol keeps them immutable while any reader holds them).
+///
+/// Writes through the file (`write_at`, `set_len`) and growth take the mutex; stores through a
+/// map (by the map's single writer) and reads through a map do not, as with a real map. A store
+/// through a map racing with a growth of the same file from another thread could land in the
+/// retired allocation and be lost: partlog grows a mapped file only through the map's writer
+/// (`set_len` on its own file), so this does not happen.
+#[cfg(any(fuzzing, test))]
+#[cfg_attr(not(fuzzing), allow(dead_code))]
+#[derive(Debug)]
+pub(crate) struct MemBuf {
+    state: std::sync::Mutex<MemState>,
+    /// The current allocation (what `MemState::ptr` holds), for maps to load without the mutex.
+    current: std::sync::atomic::AtomicPtr<u8>,
+    ino: u64,
+}
+
+#[cfg(any(fuzzing, test))]
+#[derive(Debug)]
+struct MemState {
+    ptr: *mut u8,
+    cap: usize,
+    len: usize,
+    modified: std::time::SystemTime,
+    /// Earlier allocations, freed with the buffer.
+    retired: Vec<(*mut u8, usize)>,
+}
+
+// SAFETY: the raw pointers in `MemState` own heap allocations (made here with the global
+// allocator, freed only in `Drop`), not thread-bound data; every access to the bytes goes through
+// the methods below, which copy with the mutex held, or through maps, whose access the
+// publication protocol orders (module docs). So the buffer may move between and be shared by
+// threads.
+#[cfg(any(fuzzing, test))]
+unsafe impl Send for MemState {}
+
+#[cfg(any(fuzzing, test))]
+#[cfg_attr(not(fuzzing), allow(dead_code))]
+impl MemBuf {
+    /// The smallest allocation (so that tiny files do not reallocate on every write).
+    const MIN_CAP: usize = 256;
+
+    fn layout(cap: usize) -> std::alloc::Layout {
+        std::alloc::Layout::array::<u8>(cap).expect("an in-memory file of less than isize::MAX")
+    }
+
+    fn alloc(cap: usize) -> *mut u8 {
+        let layout = Self::layout(cap);
+        // SAFETY: `cap >= MIN_CAP > 0`, so the layout is not zero-sized, as `alloc_zeroed`
+        // requires.
+        let ptr = unsafe { std::alloc::alloc_zeroed(layout) };
+        if ptr.is_null() {
+            std::alloc::handle_alloc_error(layout);
+        }
+        ptr
+    }
+
+    /// An empty file with inode number `ino`.
+    pub(crate) fn new(ino: u64) -> MemBuf {
+        let ptr = Self::alloc(Self::MIN_CAP);
+        MemBuf {
+            state: std::sync::Mutex::new(MemState {
+                ptr,
+                cap: Self::MIN_CAP,
+                len: 0,
+                modified: std::time::SystemTime::now(),
+                retired: Vec::new(),
+            }),
+            current: std::sync::atomic::AtomicPtr::new(ptr),
+            ino,
+        }
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, MemState> {
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Makes the allocation at least `cap` bytes, moving the bytes if needed (the old allocation
+    /// is retired, see the type's docs).
+    fn reserve(&self, st: &mut MemState, cap: usize) {
+        if cap <= st.cap {
+            return;
+        }
+        let new_cap = cap.max(st.cap.saturating_mul(2));
+        let ptr = Self::alloc(new_cap);
+        // SAFETY: both allocations are live (the old one is only retired below, never freed
+        // before `Drop`) and distinct; the old one has `st.cap >= st.len` bytes and the new one
+        // `new_cap > st.cap`, so `st.len` bytes fit in both. The mutex is held: no write through
+        // the file runs meanwhile.
+        unsafe { std::ptr::copy_nonoverlapping(st.ptr, ptr, st.len) };
+        st.retired.push((st.ptr, st.cap));
+        st.ptr = ptr;
+        st.cap = new_cap;
+        self.current
+            .store(ptr, std::sync::atomic::Ordering::Release);
+    }
+
+    /// The file's length.
+    pub(crate) fn len(&self) -> usize {
+        self.state().len
+    }
+
+    /// The inode number.
+    pub(crate) fn ino(&self) -> u64 {
+        self.ino
+    }
+
+    /// Time of the last change.
+    pub(crate) fn modified(&self) -> std::time::SystemTime {
+        self.state().modified
+    }
+
+    /// Notes a change now (a store through a map).
+    fn touch(&self) {
+        self.state().modified = std::time::SystemTime::now();
+    }
+
+    /// Cuts or extends the file; bytes past a cut read as zeros if it grows again.
+    pub(crate) fn set_len(&self, len: usize) {
+        let mut st = self.state();
+        if len < st.len {
+            let (ptr, old) = (st.ptr, st.len);
+            // SAFETY: `len < old <= cap`: the range lies in the live allocation. Maps do not
+            // look at bytes past a file's end (partlog cuts a file only past what its maps
+            // publish).
+            unsafe { std::ptr::write_bytes(ptr.add(len), 0, old - len) };
+        } else {
+            self.reserve(&mut st, len);
+        }
+        st.len = len;
+        st.modified = std::time::SystemTime::now();
+    }
+
+    /// Writes `data` at `at` (`pwrite`), growing the file (with zeros in any gap).
+    pub(crate) fn write_at(&self, data: &[u8], at: usize) {
+        let end = at
+            .checked_add(data.len())
+            .expect("a file of less than usize::MAX");
+        let mut st = self.state();
+        self.reserve(&mut st, end);
+        // SAFETY: `end <= cap` after `reserve`, so the range lies in the live allocation, which
+        // `data` (a Rust slice) cannot overlap. Bytes between the old length and `at` are zeros
+        // already (fresh allocations are zeroed, cuts zero what they drop).
+        unsafe { std::ptr::copy_nonoverlapping(data.as_ptr(), st.ptr.add(at), data.len()) };
+        st.len = st.len.max(end);
+        st.modified = std::time::SystemTime::now();
+    }
+
+    /// Reads up to `out.len()` bytes from `at` (`pread`); returns how many (0 at or past the end).
+    pub(crate) fn read_at(&self, out: &mut [u8], at: usize) -> usize {
+        let st = self.state();
+        let n = st.len.saturating_sub(at).min(out.len());
+        if n > 0 {
+            // SAFETY: `at + n <= len <= cap`: the range lies in the live allocation, which `out`
+            // cannot overlap.
+            unsafe { std::ptr::copy_nonoverlapping(st.ptr.add(at), out.as_mut_ptr(), n) };
+        }
+        n
+    }
+
+    /// The whole content.
+    pub(crate) fn to_vec(&self) -> Vec<u8> {
+        let mut out = vec![0; self.len()];
+        let n = self.read_at(&mut out, 0);
+        out.truncate(n);
+        out
+    }
+}
+
+#[cfg(any(fuzzing, test))]
+impl Drop for MemBuf {
+    fn drop(&mut self) {
+        let st = self
+            .state
+            .get_mut()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        for &(ptr, cap) in st.retired.iter().chain(std::iter::once(&(st.ptr, st.cap))) {
+            // SAFETY: each pointer was returned by `alloc` with this layout and is freed once,
+            // here; nothing can use it any more (maps and handles hold the `MemBuf` by `Arc`).
+            unsafe { std::alloc::dealloc(ptr, Self::layout(cap)) };
+        }
+    }
+}
+
+/// Outside Linux nothing is faulted in ahead, nor in the in-memory file system.
+#[cfg(not(all(target_os = "linux", not(fuzzing))))]
+fn populate_write(_: &Raw, _: usize, _: usize) -> io::Result<()> {
     Err(io::Error::from(io::ErrorKind::Unsupported))
+}
+
+/// A "map" of an in-memory file (`cfg(fuzzing)`): the file's buffer, read at each access.
+#[cfg(fuzzing)]
+#[derive(Debug)]
+struct MemRaw {
+    buf: Arc<crate::mmap::MemBuf>,
+}
+
+#[cfg(fuzzing)]
+impl MemRaw {
+    /// Maps `capacity` bytes of `buf`: makes its allocation at least that long, so that
+    /// `as_ptr()..as_ptr() + capacity` is valid memory for as long as `buf` lives (the
+    /// allocation never shrinks; see [`MemBuf`]).
+    fn new(buf: &Arc<MemBuf>, capacity: usize) -> MemRaw {
+        buf.reserve(&mut buf.state(), capacity);
+        MemRaw {
+            buf: Arc::clone(buf),
+        }
+    }
+
+    fn as_ptr(&self) -> *const u8 {
+        self.buf.current.load(Ordering::Acquire)
+    }
+
+    fn as_mut_ptr(&self) -> *mut u8 {
+        self.buf.current.load(Ordering::Acquire)
+    }
+
+    fn flush_range(&self, _: usize, _: usize) -> io::Result<()> {
+        Ok(())
+    }
 }
 
 /// The size of a page of memory (4 KiB if the system will not say).
@@ -606,7 +862,7 @@ fn page_size() -> usize {
 
 /// Gives bytes `from..to` of `file` disk blocks (`fallocate`, keeping the file's size: the
 /// range lies inside it). Blocks already there are kept, and what the range holds is unchanged.
-#[cfg(target_os = "linux")]
+#[cfg(all(target_os = "linux", not(fuzzing)))]
 fn allocate(file: &File, from: usize, to: usize) -> io::Result<()> {
     use std::os::fd::AsRawFd;
     let too_far = || io::Error::new(io::ErrorKind::InvalidInput, "reservation beyond off_t");
@@ -630,8 +886,8 @@ fn allocate(file: &File, from: usize, to: usize) -> io::Result<()> {
     }
 }
 
-/// Outside Linux the blocks are not reserved (see the module docs).
-#[cfg(not(target_os = "linux"))]
+/// Outside Linux the blocks are not reserved (see the module docs), nor in memory.
+#[cfg(any(not(target_os = "linux"), fuzzing))]
 fn allocate(_: &File, _: usize, _: usize) -> io::Result<()> {
     Ok(())
 }
@@ -649,6 +905,36 @@ fn is_unsupported(e: &io::Error) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_in_memory_file_keeps_its_bytes_across_a_move_and_old_pointers_stay_valid() {
+        let buf = MemBuf::new(1);
+        buf.write_at(b"hello", 0);
+        let before = buf.current.load(Ordering::Acquire);
+        // Past the first allocation: the bytes move, the old allocation is retired.
+        buf.write_at(b"world", 10_000);
+        let after = buf.current.load(Ordering::Acquire);
+        assert_ne!(before, after, "the buffer grew into a new allocation");
+        assert_eq!(buf.len(), 10_005);
+        let all = buf.to_vec();
+        assert_eq!(&all[..5], b"hello");
+        assert!(
+            all[5..10_000].iter().all(|&b| b == 0),
+            "a gap reads as zeros"
+        );
+        assert_eq!(&all[10_000..], b"world");
+        // SAFETY: `before` is the first allocation (MIN_CAP bytes), retired but alive until
+        // `buf` drops; its first five bytes were written before the move.
+        let old = unsafe { std::slice::from_raw_parts(before, 5) };
+        assert_eq!(old, b"hello");
+        // A cut and a growth give zeros back, as a file does.
+        buf.set_len(2);
+        buf.set_len(5);
+        assert_eq!(buf.to_vec(), b"he\0\0\0");
+        let mut out = [0u8; 8];
+        assert_eq!(buf.read_at(&mut out, 3), 2, "a read stops at the end");
+        assert_eq!(buf.read_at(&mut out, 9), 0);
+    }
 
     #[test]
     #[cfg_attr(miri, ignore)]

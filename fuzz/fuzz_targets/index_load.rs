@@ -2,8 +2,6 @@
 //! Fuzz target `index_load`: the logic (and what it asserts) is in `fuzz/logic/index_load.rs`, shared with
 //! the stable replay test `tests/fuzz_corpus.rs`.
 
-mod no_sync;
-
 #[path = "../logic/mod.rs"]
 mod logic;
 

@@ -2,8 +2,6 @@
 //! Fuzz target `segment_recover`: the logic (and what it asserts) is in `fuzz/logic/segment_recover.rs`, shared with
 //! the stable replay test `tests/fuzz_corpus.rs`.
 
-mod no_sync;
-
 #[path = "../logic/mod.rs"]
 mod logic;
 

@@ -154,7 +154,7 @@ pub fn run(data: &[u8]) {
     let paths = SegmentPaths::new(dir.path(), seg);
     let put = |path: &std::path::Path, bytes: &[u8]| {
         let content = if xor {
-            let mut real = std::fs::read(path).unwrap_or_default();
+            let mut real = super::fs::read(path).unwrap_or_default();
             if real.len() < bytes.len() {
                 real.resize(bytes.len(), 0);
             }
@@ -165,7 +165,7 @@ pub fn run(data: &[u8]) {
         } else {
             bytes.to_vec()
         };
-        std::fs::write(path, content).expect("write index");
+        super::fs::write(path, content).expect("write index");
     };
     match which {
         0 => put(&paths.index, payload),
@@ -176,7 +176,7 @@ pub fn run(data: &[u8]) {
             put(&paths.time_index, b);
         }
         _ => {
-            std::fs::remove_file(&paths.index).expect("remove index");
+            super::fs::remove_file(&paths.index).expect("remove index");
             put(&paths.time_index, payload);
         }
     }
@@ -218,8 +218,8 @@ pub fn run(data: &[u8]) {
     // log is rebuilt from its segments alone.
     for &base in &t.bases {
         let p = SegmentPaths::new(dir.path(), base);
-        let _ = std::fs::remove_file(&p.index);
-        let _ = std::fs::remove_file(&p.time_index);
+        let _ = super::fs::remove_file(&p.index);
+        let _ = super::fs::remove_file(&p.time_index);
     }
     let log = Log::open(dir.path(), config()).expect("open without index files");
     check_log(&log, &t.batches, 0, t.leo, false);

@@ -82,7 +82,7 @@ struct State {
     /// A counter that makes every record's bytes different.
     serial: u64,
     /// Last, so that it is removed after the log is dropped (fields drop in order).
-    dir: tempfile::TempDir,
+    dir: super::TempDir,
 }
 
 impl State {
@@ -492,7 +492,7 @@ pub fn run(data: &[u8]) {
                     eprintln!("read({from}, {max_bytes})");
                 }
                 let bases = s.log().segment_base_offsets();
-                check_read(s.log(), &s.batches, &bases, s.lso, s.leo, from, max_bytes);
+                let _ = check_read(s.log(), &s.batches, &bases, s.lso, s.leo, from, max_bytes);
             }
             4 => {
                 let ts = match input.u8() % 3 {

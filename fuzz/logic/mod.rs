@@ -16,6 +16,9 @@ pub mod segment_recover;
 
 use bytes::Bytes;
 use partlog::batch::{Record, RecordBatch};
+/// The files the targets write themselves go through partlog's storage seam: `std::fs` in the
+/// stable replay test, memory under the fuzzer (see [`tempdir`]).
+pub use partlog::fs;
 
 /// Reads structured values off the fuzzer's bytes; past the end every read returns zeros, so
 /// any input decodes to something.
@@ -191,7 +194,7 @@ pub fn records_of(batch: &RecordBatch) -> Vec<Record> {
 
 /// The files of a directory (name → bytes), without the lock file.
 pub fn snapshot_dir(dir: &std::path::Path) -> Vec<(String, Vec<u8>)> {
-    let mut files: Vec<(String, Vec<u8>)> = std::fs::read_dir(dir)
+    let mut files: Vec<(String, Vec<u8>)> = fs::read_dir(dir)
         .expect("list the log directory")
         .filter_map(|e| {
             let e = e.ok()?;
@@ -199,7 +202,7 @@ pub fn snapshot_dir(dir: &std::path::Path) -> Vec<(String, Vec<u8>)> {
             if name == partlog::log::LOCK_FILE || !e.file_type().ok()?.is_file() {
                 return None;
             }
-            Some((name, std::fs::read(e.path()).ok()?))
+            Some((name, fs::read(e.path()).ok()?))
         })
         .collect();
     files.sort();
@@ -209,14 +212,31 @@ pub fn snapshot_dir(dir: &std::path::Path) -> Vec<(String, Vec<u8>)> {
 /// Writes the files of a snapshot into `dir`.
 pub fn restore_dir(dir: &std::path::Path, files: &[(String, Vec<u8>)]) {
     for (name, bytes) in files {
-        std::fs::write(dir.join(name), bytes).expect("write a log file");
+        fs::write(dir.join(name), bytes).expect("write a log file");
     }
 }
 
-/// A temporary directory, on tmpfs when there is one: the targets open, sync and close logs
-/// on every input, and fsync on tmpfs costs nothing. `PARTLOG_FUZZ_DIR` names another parent
-/// (a disk, say).
-pub fn tempdir() -> tempfile::TempDir {
+/// A temporary directory. Under the fuzzer (`cfg(fuzzing)`, which cargo-fuzz passes to every
+/// crate, partlog included) an in-memory one, in the in-memory file system partlog's storage
+/// seam (`partlog::fs`) then is.
+#[cfg(fuzzing)]
+pub fn tempdir() -> TempDir {
+    partlog::fs::MemTempDir::new()
+}
+
+/// What [`tempdir`] makes.
+#[cfg(fuzzing)]
+pub type TempDir = partlog::fs::MemTempDir;
+
+/// What [`tempdir`] makes.
+#[cfg(not(fuzzing))]
+pub type TempDir = tempfile::TempDir;
+
+/// A temporary directory (the stable replay test: real files), on tmpfs when there is one: the
+/// targets open, sync and close logs on every input, and fsync on tmpfs costs nothing.
+/// `PARTLOG_FUZZ_DIR` names another parent (a disk, say).
+#[cfg(not(fuzzing))]
+pub fn tempdir() -> TempDir {
     if let Some(parent) = std::env::var_os("PARTLOG_FUZZ_DIR") {
         return tempfile::Builder::new()
             .prefix("partlog-fuzz-")

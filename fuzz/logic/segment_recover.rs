@@ -131,7 +131,7 @@ pub fn run(data: &[u8]) {
     let dir = super::tempdir();
     let (mut model, fuzz_base) = if second {
         let (bytes, batches) = first_segment();
-        std::fs::write(SegmentPaths::new(dir.path(), 0).log, bytes).expect("write");
+        super::fs::write(SegmentPaths::new(dir.path(), 0).log, bytes).expect("write");
         let next = batches.last().map_or(0, MBatch::next);
         (batches, next)
     } else {
@@ -144,9 +144,9 @@ pub fn run(data: &[u8]) {
     if zero_tail {
         file.resize(file.len() + 512, 0);
     }
-    std::fs::write(SegmentPaths::new(dir.path(), fuzz_base).log, &file).expect("write");
+    super::fs::write(SegmentPaths::new(dir.path(), fuzz_base).log, &file).expect("write");
     if checkpoint {
-        std::fs::write(
+        super::fs::write(
             dir.path().join(partlog::log::RECOVERY_POINT_FILE),
             format!("0\n1\n{fuzz_base}\n"),
         )

@@ -506,9 +506,18 @@ impl RecordBatch {
     /// quick way does not land on a well-formed record, every record up to `offset` is
     /// decoded and checked, and the first error is returned.
     ///
-    /// A compressed batch is decompressed first (once, as [`RecordBatch::record_views`] does).
+    /// A compressed batch is decompressed first (once, as [`RecordBatch::record_views`] does),
+    /// and all its records are checked, as [`RecordBatch::validate_records`] does: nothing
+    /// vouches for decompressed bytes (recovery checks a compressed batch's CRC, not its
+    /// records), and the answer must not depend on where in the batch `offset` lies (a batch
+    /// that [`RecordBatch::records`] fails on fails here, even for an offset it holds no record
+    /// of: found by `segment_recover`, a snappy batch of `recordCount` 0 whose one decompressed
+    /// byte is trailing garbage).
     pub fn record_at(&self, offset: i64) -> Result<Option<RecordView<'_>>, BatchError> {
         let b = self.inflated()?;
+        if self.header().codec() != 0 {
+            b.validate_records()?;
+        }
         Ok(b.find(offset)?
             .map(|f| RecordView::new(b.as_bytes(), &f.fields, f.offset, f.timestamp)))
     }
@@ -522,7 +531,11 @@ impl RecordBatch {
     /// # Errors
     /// As [`RecordBatch::record_at`].
     pub fn into_positioned(self, offset: i64) -> Result<Option<PositionedBatch>, BatchError> {
+        let compressed = self.header().codec() != 0;
         let batch = self.into_inflated()?;
+        if compressed {
+            batch.validate_records()?;
+        }
         Ok(batch
             .find(offset)?
             .map(|found| PositionedBatch { batch, found }))

@@ -171,16 +171,19 @@ impl RecordBatch {
     /// [`RecordBatch::validate_records`] checks them, up to the one found. Decodes only what
     /// the answer needs (no key, value or header is sliced out).
     ///
-    /// A compressed batch is decompressed first.
+    /// A compressed batch is decompressed, and all its records checked, first.
     pub(crate) fn first_offset_reaching(
         &self,
         timestamp: i64,
         min_offset: i64,
     ) -> Result<Option<i64>, BatchError> {
         if self.header.codec() != 0 {
-            return self
-                .inflated()?
-                .first_offset_reaching(timestamp, min_offset);
+            // Every record of the decompressed batch is checked first, as `record_at` does:
+            // nothing vouched for them, and a search that stops at an early record must not
+            // answer for a batch `records()` fails on (fuzz/README.md, bug 8).
+            let b = self.inflated()?;
+            b.validate_records()?;
+            return b.first_offset_reaching(timestamp, min_offset);
         }
         let mut steps = Steps::new(&self.header, HEADER_SIZE, 0, -1);
         while let Some(r) = steps.step(&self.bytes, &self.header) {

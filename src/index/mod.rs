@@ -9,8 +9,8 @@
 mod offset_index;
 mod time_index;
 
+use crate::fs::File;
 use std::fmt;
-use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 

@@ -19,13 +19,11 @@
 //!   after the holder's own.
 
 use std::collections::BTreeMap;
-use std::fs::{self, File, Metadata};
 use std::io;
-use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
-use rustix::fs::{fcntl_lock, FlockOperation};
+use crate::fs::{self, File, Metadata};
 
 use super::LOCK_FILE;
 use crate::error::{Error, Result};
@@ -41,7 +39,7 @@ fn held() -> MutexGuard<'static, Registry> {
 }
 
 fn key(meta: &Metadata) -> (u64, u64) {
-    (meta.dev(), meta.ino())
+    fs::file_key(meta)
 }
 
 /// Whether this process holds the lock file at `path`, by `stat` (which opens nothing).
@@ -116,7 +114,7 @@ impl DirLock {
         let Some((file, key)) = park_if_held(&mut held, &path, file)? else {
             return Err(locked());
         };
-        match fcntl_lock(&file, FlockOperation::NonBlockingLockExclusive) {
+        match fs::try_lock_exclusive(&file) {
             Ok(()) => {
                 held.insert(key, Vec::new());
                 Ok(DirLock {
@@ -164,9 +162,9 @@ pub fn is_locked(dir: impl AsRef<Path>) -> Result<bool> {
     let Some((file, _)) = park_if_held(&mut held, &path, file)? else {
         return Ok(true);
     };
-    match fcntl_lock(&file, FlockOperation::NonBlockingLockShared) {
+    match fs::try_lock_shared(&file) {
         Ok(()) => {
-            let _ = fcntl_lock(&file, FlockOperation::NonBlockingUnlock);
+            let _ = fs::unlock(&file);
             Ok(false)
         }
         Err(e) if is_contended(e) => Ok(true),

@@ -1,7 +1,7 @@
 //! Opening a log: listing its directory, and recovery after an unclean stop.
 
+use crate::fs::{self, File};
 use std::collections::{BTreeMap, VecDeque};
-use std::fs::{self, File};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64};
 use std::sync::{Arc, Mutex, RwLock};
@@ -75,7 +75,7 @@ pub(super) fn open(
     let found = list_segments(dir)?;
 
     let marker = dir.join(CLEAN_SHUTDOWN_FILE);
-    let clean = marker.exists();
+    let clean = fs::exists(&marker);
     // From here on a crash must lead to recovery: the marker goes before anything is touched.
     if clean {
         remove(&marker)?;

@@ -39,9 +39,9 @@
 //! restart one batch per producer is known, as in Kafka. The file named `N` holds the state of
 //! every batch below offset `N`.
 
+use crate::fs;
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::fs;
 use std::path::{Path, PathBuf};
 
 use crate::batch::{crc32c, BatchHeader, EndTxnMarker, TxnResult};

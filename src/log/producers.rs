@@ -62,7 +62,7 @@ impl Log {
         let rebuilt = self.replay_and_index(&mut state, leo)?;
         state.remove_expired(self.clock.now_ms(), self.config.producer_id_expiration_ms);
         let mut w = self.writer()?;
-        if !producer_state::snapshot_path(&self.dir, leo).exists() && leo > start {
+        if !crate::fs::exists(&producer_state::snapshot_path(&self.dir, leo)) && leo > start {
             producer_state::write_snapshot(&self.dir, &state)?;
         }
         if rebuilt {

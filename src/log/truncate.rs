@@ -235,7 +235,7 @@ impl Log {
         // Unlinked, not truncated: a reader may still map the old ones.
         checkpoint::remove_if_exists(&p.index)?;
         checkpoint::remove_if_exists(&p.time_index)?;
-        std::fs::rename(&tmp, &p.log).map_err(|e| Error::io(&p.log, "rename", e))?;
+        crate::fs::rename(&tmp, &p.log).map_err(|e| Error::io(&p.log, "rename", e))?;
         crate::durability::renamed(&tmp, &p.log);
         checkpoint::sync_dir(&self.dir)?;
         drop((data, view, kept));

@@ -17,8 +17,8 @@
 //!   writes them again from the replayed markers.
 //! - The in-memory entries and the files agree whenever the writer lock is free.
 
+use crate::fs::{self, OpenOptions};
 use std::collections::BTreeMap;
-use std::fs::{self, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -311,7 +311,7 @@ impl TxnIndexes {
         for e in entries {
             bytes.extend_from_slice(&e.to_bytes());
         }
-        let existed = path.exists();
+        let existed = fs::exists(&path);
         let mut f = OpenOptions::new()
             .create(true)
             .append(true)

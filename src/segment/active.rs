@@ -1,7 +1,7 @@
 //! The write side of the active segment: appends into the preallocated map, index upkeep, the
 //! roll rules, and trimming when the segment stops being active.
 
-use std::fs::File;
+use crate::fs::File;
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -9,8 +9,8 @@ use std::sync::Arc;
 use crate::batch::{self, BatchHeader};
 use crate::config::Config;
 use crate::error::{Error, Result};
+use crate::fs::FileExt;
 use crate::index::{IndexReader, IndexWriter, OffsetEntry, TimeEntry};
-use std::os::unix::fs::FileExt;
 
 use crate::batch::HEADER_SIZE;
 use crate::mmap::{AppendFailed, MapWriter};

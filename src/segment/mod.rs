@@ -9,7 +9,7 @@
 pub(crate) mod active;
 pub(crate) mod scan;
 
-use std::fs::File;
+use crate::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -231,7 +231,7 @@ impl Segment {
             let mut to = path.as_os_str().to_owned();
             to.push(".deleted");
             let to = PathBuf::from(to);
-            match std::fs::rename(path, &to) {
+            match crate::fs::rename(path, &to) {
                 Ok(()) => {
                     crate::durability::renamed(path, &to);
                     renamed.push(to);
@@ -251,7 +251,7 @@ impl Segment {
             return Ok((ts, mapped));
         }
         let path = &self.paths.log;
-        let modified = std::fs::metadata(path)
+        let modified = crate::fs::metadata(path)
             .and_then(|m| m.modified())
             .map_err(|e| Error::io(path, "stat", e))?;
         let ms = modified
