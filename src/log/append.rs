@@ -34,6 +34,7 @@ use crate::batch::{
     self, BatchError, BatchHeader, Compression, EndTxnMarker, RecordBatch, HEADER_SIZE,
 };
 use crate::error::{Error, ProducerError, Result};
+use crate::segment::active::ActiveSegment;
 
 thread_local! {
     /// The buffer a batch the log compresses itself is encoded into, kept between appends.
@@ -126,6 +127,34 @@ struct Plan {
 
 /// The "no batches" error: what parsing empty bytes says.
 /// Adds a written batch to the append's answer (the first one gives its place).
+impl Log {
+    /// Writes one validated batch into the active segment and publishes the new log end.
+    /// Returns the batch's position and its segment's base offset. Bytes built for this append
+    /// (`Unwritten::Scratch`) get their base offset and leader epoch set in place (outside the
+    /// CRC), so the segment writes them in one piece; shared bytes are patched in the copy.
+    fn write_one(
+        &self,
+        active: &mut Option<ActiveSegment>,
+        header: &BatchHeader,
+        bytes: Unwritten<'_>,
+    ) -> Result<(u64, i64)> {
+        let active = active.as_mut().ok_or(Error::Closed)?;
+        let bytes: &[u8] = match bytes {
+            Unwritten::Shared(b) => b,
+            Unwritten::Scratch(b) => {
+                let _ = batch::set_base_offset(b, header.base_offset);
+                let _ = batch::set_partition_leader_epoch(b, header.partition_leader_epoch);
+                b
+            }
+        };
+        let r = active.append(header, bytes);
+        let position = self.fail_on_io(r)?;
+        self.log_end_offset
+            .store(header.next_offset(), Ordering::Release);
+        Ok((position, active.base_offset()))
+    }
+}
+
 fn note(
     info: &mut Option<AppendInfo>,
     header: &BatchHeader,
@@ -546,23 +575,7 @@ impl Log {
                 }
                 break;
             }
-            let active = w.active.as_mut().ok_or(Error::Closed)?;
-            let bytes: &[u8] = match bytes {
-                // The segment patches the copy it writes.
-                Unwritten::Shared(b) => b,
-                // Built here for this append: patched in place (outside the CRC), so the
-                // segment writes it in one piece.
-                Unwritten::Scratch(b) => {
-                    let _ = batch::set_base_offset(b, header.base_offset);
-                    let _ = batch::set_partition_leader_epoch(b, header.partition_leader_epoch);
-                    b
-                }
-            };
-            let r = active.append(&header, bytes);
-            let position = self.fail_on_io(r)?;
-            let segment_base_offset = active.base_offset();
-            self.log_end_offset
-                .store(header.next_offset(), Ordering::Release);
+            let (position, segment_base_offset) = self.write_one(&mut w.active, &header, bytes)?;
             records += u64::try_from(header.record_count).unwrap_or(0);
             note(&mut info, &header, position, segment_base_offset);
             // Kept only if a later batch of this append may roll (never for one batch).
@@ -662,20 +675,7 @@ impl Log {
             // As the general path: bounds the last stable offset before the batch is visible.
             self.first_unstable_offset.fetch_min(leo, Ordering::AcqRel);
         }
-        let active = w.active.as_mut().ok_or(Error::Closed)?;
-        let bytes: &[u8] = match bytes {
-            Unwritten::Shared(b) => b,
-            Unwritten::Scratch(b) => {
-                let _ = batch::set_base_offset(b, header.base_offset);
-                let _ = batch::set_partition_leader_epoch(b, header.partition_leader_epoch);
-                b
-            }
-        };
-        let r = active.append(&header, bytes);
-        let position = self.fail_on_io(r)?;
-        let segment_base_offset = active.base_offset();
-        self.log_end_offset
-            .store(header.next_offset(), Ordering::Release);
+        let (position, segment_base_offset) = self.write_one(&mut w.active, &header, bytes)?;
         let mut info = None;
         note(&mut info, &header, position, segment_base_offset);
         let info = info.ok_or_else(no_batches)?;

@@ -90,15 +90,13 @@ impl Log {
         Ok(true)
     }
 
-    /// After a truncation to the log end offset (writer lock held as `w`): snapshots above it
-    /// go (durably: a snapshot of the cut history must never describe the new one), and the
-    /// state is rebuilt from the newest snapshot left and the batches after it.
+    /// After a truncation to the log end offset (writer lock held as `w`): the state is rebuilt
+    /// from the newest snapshot left and the batches after it. The truncation removed the
+    /// snapshots above the cut already, durably, before it cut anything (`truncate_locked`):
+    /// a snapshot of the cut history must never describe the new one.
     pub(super) fn rebuild_producer_state(&self, w: &mut Writer) -> Result<()> {
         let leo = self.log_end_offset();
         let start = self.log_start_offset();
-        if remove_snapshots(&self.dir, |o| o > leo)? > 0 {
-            checkpoint::sync_dir(&self.dir)?;
-        }
         let mut state = match load_latest(&self.dir, start, leo)? {
             Some(s) => s,
             None => ProducerStateManager::new_at(start),

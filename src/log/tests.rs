@@ -376,18 +376,7 @@ fn a_tail_cut_in_the_active_segment_syncs_the_directory_once() {
     let log = Log::open(dir.path(), config.clone()).unwrap();
     fill(&log, 20);
     log.close().unwrap();
-    let snapshots = |d: &std::path::Path| {
-        std::fs::read_dir(d)
-            .unwrap()
-            .filter(|e| {
-                e.as_ref()
-                    .unwrap()
-                    .file_name()
-                    .to_string_lossy()
-                    .ends_with(".snapshot")
-            })
-            .count()
-    };
+    let snapshots = |d: &std::path::Path| super::producer_state::list_snapshots(d).unwrap().len();
     assert_eq!(snapshots(dir.path()), 1, "a clean close writes a snapshot");
     let log = Log::open(dir.path(), config.clone()).unwrap();
     assert_eq!(log.recovery_point(), 100);
