@@ -2,11 +2,13 @@
 
 use crate::fs::{self, File};
 use std::collections::{BTreeMap, VecDeque};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64};
 use std::sync::{Arc, Mutex, RwLock};
 
 use super::lock::DirLock;
+use super::producer_state::SNAPSHOT_SUFFIX;
+use super::txn_index::TXN_INDEX_SUFFIX;
 use super::{
     ExternalCheckpoints, Log, OpenReport, Writer, CLEAN_SHUTDOWN_FILE, LEFTOVER_SUFFIXES,
     LOG_START_OFFSET_FILE, RECOVERY_POINT_FILE,
@@ -19,40 +21,66 @@ use crate::mmap::SharedMap;
 use crate::segment::active::{ActiveSegment, OpenMode};
 use crate::segment::scan::{self, Bounds, Indexer, Validation};
 use crate::segment::{
-    parse_file_name, Segment, SegmentPaths, INDEX_SUFFIX, LOG_SUFFIX, TIME_INDEX_SUFFIX,
+    split_file_name, Segment, SegmentPaths, INDEX_SUFFIX, LOG_SUFFIX, TIME_INDEX_SUFFIX,
 };
 
-/// The segment files found in a directory: base offset → size of the `.log`.
-fn list_segments(dir: &Path) -> Result<BTreeMap<i64, u64>> {
-    let mut logs = BTreeMap::new();
+/// What an open finds in its directory, from one listing: the log's other steps (the
+/// producer state, the aborted-transaction indexes) take their files from here rather than list
+/// the directory again.
+#[derive(Debug, Default)]
+pub(super) struct Listing {
+    /// Segment base offset → size of its `.log`.
+    pub logs: BTreeMap<i64, u64>,
+    /// Producer-state snapshots, by offset.
+    pub snapshots: BTreeMap<i64, PathBuf>,
+    /// `.txnindex` files, by the base offset of their segment.
+    pub txn_indexes: Vec<(i64, PathBuf)>,
+}
+
+/// Lists `dir` once: removes the files a crash left over (`.deleted`, `.cleaned`, `.tmp`) and
+/// the index files whose log is gone, and sorts the rest by kind.
+fn list_dir(dir: &Path) -> Result<Listing> {
+    let mut found = Listing::default();
     let mut indexes = Vec::new();
     let entries = fs::read_dir(dir).map_err(|e| Error::io(dir, "list", e))?;
     for entry in entries {
         let entry = entry.map_err(|e| Error::io(dir, "list", e))?;
         let name = entry.file_name();
         let Some(name) = name.to_str() else { continue };
-        let path = entry.path();
-        if LEFTOVER_SUFFIXES.iter().any(|s| name.ends_with(s)) {
-            remove(&path)?;
-        } else if let Some(base) = parse_file_name(name, LOG_SUFFIX) {
-            let len = entry
-                .metadata()
-                .map_err(|e| Error::io(&path, "stat", e))?
-                .len();
-            logs.insert(base, len);
-        } else if let Some(base) =
-            parse_file_name(name, INDEX_SUFFIX).or_else(|| parse_file_name(name, TIME_INDEX_SUFFIX))
-        {
-            indexes.push((base, path));
+        let leftover = name
+            .rfind('.')
+            .is_some_and(|dot| LEFTOVER_SUFFIXES.contains(&&name[dot..]));
+        if leftover {
+            remove(&entry.path())?;
+            continue;
+        }
+        let Some((base, suffix)) = split_file_name(name) else {
+            continue;
+        };
+        match suffix {
+            LOG_SUFFIX => {
+                let path = entry.path();
+                let len = entry
+                    .metadata()
+                    .map_err(|e| Error::io(&path, "stat", e))?
+                    .len();
+                found.logs.insert(base, len);
+            }
+            INDEX_SUFFIX | TIME_INDEX_SUFFIX => indexes.push((base, entry.path())),
+            SNAPSHOT_SUFFIX => {
+                found.snapshots.insert(base, entry.path());
+            }
+            TXN_INDEX_SUFFIX => found.txn_indexes.push((base, entry.path())),
+            _ => {}
         }
     }
     // Index files without their log are left over from a deletion: remove them.
     for (base, path) in indexes {
-        if !logs.contains_key(&base) {
+        if !found.logs.contains_key(&base) {
             remove(&path)?;
         }
     }
-    Ok(logs)
+    Ok(found)
 }
 
 fn remove(path: &Path) -> Result<()> {
@@ -72,7 +100,7 @@ pub(super) fn open(
     config.validate()?;
     fs::create_dir_all(dir).map_err(|e| Error::io(dir, "create directory", e))?;
     let lock = DirLock::acquire(dir)?;
-    let found = list_segments(dir)?;
+    let mut found = list_dir(dir)?;
 
     let marker = dir.join(CLEAN_SHUTDOWN_FILE);
     let clean = fs::exists(&marker);
@@ -92,7 +120,7 @@ pub(super) fn open(
     let start_checkpoint =
         checkpoint::read_offset(&dir.join(LOG_START_OFFSET_FILE))?.or(external.log_start_offset);
 
-    let mut bases: Vec<(i64, u64)> = found.into_iter().collect();
+    let mut bases: Vec<(i64, u64)> = std::mem::take(&mut found.logs).into_iter().collect();
     let mut report = OpenReport {
         clean,
         ..OpenReport::default()
@@ -185,7 +213,7 @@ pub(super) fn open(
         #[cfg(test)]
         pauses: super::pause::Pauses::default(),
     };
-    log.load_producer_state(clean)?;
+    log.load_producer_state(clean, found)?;
     if recovery_point > log_end_offset {
         // A checkpoint past the end (a cut tail) must not outlive this open: it comes down,
         // durably (a new file renamed over the old).

@@ -1,8 +1,9 @@
 //! The log's side of the producer state: loading it at open from the newest snapshot and the
 //! batches after it, rebuilding it after a truncation, snapshots at roll and close, expiry.
 
+use super::open::Listing;
 use super::producer_state::{
-    self, list_snapshots, load_latest, remove_snapshots, ProducerStateEntry, ProducerStateManager,
+    self, load_latest, load_latest_of, remove_snapshots, ProducerStateEntry, ProducerStateManager,
 };
 use super::txn_index::{AbortedTxn, TxnIndexes};
 use super::{lock, Log, Writer};
@@ -41,18 +42,24 @@ impl Log {
     /// The `.txnindex` files are read too; their entries from the replay's start on are
     /// dropped and written again from the replayed markers (Kafka rebuilds them in
     /// `LogSegment.recover`). A damaged one makes the replay start at the log start.
-    pub(super) fn load_producer_state(&self, clean: bool) -> Result<()> {
+    ///
+    /// `found` is the open's listing of the directory (nothing between the listing and this
+    /// step creates or removes a snapshot or a `.txnindex`).
+    pub(super) fn load_producer_state(&self, clean: bool, found: Listing) -> Result<()> {
         let leo = self.log_end_offset();
         let start = self.log_start_offset();
         let bases = self.segment_base_offsets();
-        let (txn, damaged) = TxnIndexes::load(&self.dir, &bases)?;
+        let (txn, damaged) = TxnIndexes::load(found.txn_indexes, &bases)?;
         *lock(&self.txn_indexes) = txn;
-        let any = !list_snapshots(&self.dir)?.is_empty();
-        remove_snapshots(&self.dir, |o| o > leo || o < start)?;
+        let mut snapshots = found.snapshots;
+        let any = !snapshots.is_empty();
+        for (_, path) in snapshots.extract_if(.., |&o, _| o > leo || o < start) {
+            checkpoint::remove_if_exists(&path)?;
+        }
         let latest = if damaged {
             None
         } else {
-            load_latest(&self.dir, start, leo)?
+            load_latest_of(&snapshots, start, leo)?
         };
         let mut state = match latest {
             Some(s) => s,

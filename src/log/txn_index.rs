@@ -237,10 +237,7 @@ pub fn read_txn_index(path: &Path) -> Result<Vec<AbortedTxn>> {
 
 /// Path of the `.txnindex` of the segment based at `base_offset` in `dir`.
 pub fn txn_index_path(dir: &Path, base_offset: i64) -> PathBuf {
-    dir.join(format!(
-        "{}{TXN_INDEX_SUFFIX}",
-        crate::segment::file_stem(base_offset)
-    ))
+    dir.join(crate::segment::file_name(base_offset, TXN_INDEX_SUFFIX))
 }
 
 /// The entries of every segment's `.txnindex`, by segment base offset (segments with none are
@@ -254,20 +251,10 @@ impl TxnIndexes {
     /// Reads the `.txnindex` files of the segments based at `bases`; files of other segments
     /// are removed. Returns the indexes and whether some file was damaged (it is then dropped,
     /// and the caller must rebuild every entry from a full replay).
-    pub(super) fn load(dir: &Path, bases: &[i64]) -> Result<(TxnIndexes, bool)> {
+    pub(super) fn load(files: Vec<(i64, PathBuf)>, bases: &[i64]) -> Result<(TxnIndexes, bool)> {
         let mut segments = BTreeMap::new();
         let mut damaged = false;
-        let listing = fs::read_dir(dir).map_err(|e| Error::io(dir, "list", e))?;
-        for entry in listing {
-            let entry = entry.map_err(|e| Error::io(dir, "list", e))?;
-            let name = entry.file_name();
-            let Some(base) = name
-                .to_str()
-                .and_then(|n| crate::segment::parse_file_name(n, TXN_INDEX_SUFFIX))
-            else {
-                continue;
-            };
-            let path = entry.path();
+        for (base, path) in files {
             if bases.binary_search(&base).is_err() {
                 checkpoint::remove_if_exists(&path)?;
                 continue;

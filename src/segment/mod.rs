@@ -33,16 +33,49 @@ pub const TIME_INDEX_SUFFIX: &str = ".timeindex";
 
 /// `00000000000000000042` for base offset 42.
 pub fn file_stem(base_offset: i64) -> String {
-    format!("{base_offset:020}")
+    file_name(base_offset, "")
+}
+
+/// `<20-digit base offset><suffix>`, as Kafka names a segment's files (`0000…0042.log`). Built
+/// digit by digit: an open names every segment's files, and the formatting machinery costs
+/// more than the rest of a name.
+pub fn file_name(base_offset: i64, suffix: &str) -> String {
+    let Ok(mut v) = u64::try_from(base_offset) else {
+        return format!("{base_offset:020}{suffix}");
+    };
+    let mut digits = [b'0'; 20];
+    let mut i = digits.len();
+    while v > 0 {
+        i -= 1;
+        digits[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+    }
+    let mut name = String::with_capacity(digits.len() + suffix.len());
+    name.extend(digits.iter().map(|&d| char::from(d)));
+    name.push_str(suffix);
+    name
 }
 
 /// Parses a segment file name (`<20 digits><suffix>`) into its base offset.
 pub fn parse_file_name(name: &str, suffix: &str) -> Option<i64> {
-    let stem = name.strip_suffix(suffix)?;
-    if stem.len() != 20 || !stem.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    stem.parse().ok()
+    split_file_name(name)
+        .filter(|&(_, s)| s == suffix)
+        .map(|(base, _)| base)
+}
+
+/// Splits a name of the form `<20 digits><suffix>` into the offset and the suffix (which may be
+/// empty or anything else): one pass over the digits, so a directory listing classifies each
+/// name once whatever the number of suffixes it knows.
+pub fn split_file_name(name: &str) -> Option<(i64, &str)> {
+    let digits = name.as_bytes().get(..20)?;
+    let base = digits.iter().try_fold(0i64, |acc, &b| {
+        if !b.is_ascii_digit() {
+            return None;
+        }
+        acc.checked_mul(10)?.checked_add(i64::from(b - b'0'))
+    })?;
+    // The first 20 bytes are ASCII digits, so byte 20 starts a character.
+    Some((base, &name[20..]))
 }
 
 /// The three paths of a segment.
@@ -67,11 +100,10 @@ impl SegmentPaths {
 
     /// The paths of the segment with `base_offset` in `dir`.
     pub fn new(dir: &Path, base_offset: i64) -> Self {
-        let stem = file_stem(base_offset);
         SegmentPaths {
-            log: dir.join(format!("{stem}{LOG_SUFFIX}")),
-            index: dir.join(format!("{stem}{INDEX_SUFFIX}")),
-            time_index: dir.join(format!("{stem}{TIME_INDEX_SUFFIX}")),
+            log: dir.join(file_name(base_offset, LOG_SUFFIX)),
+            index: dir.join(file_name(base_offset, INDEX_SUFFIX)),
+            time_index: dir.join(file_name(base_offset, TIME_INDEX_SUFFIX)),
         }
     }
 }
@@ -1108,6 +1140,37 @@ pub(crate) fn header_at(path: &Path, data: &[u8], pos: usize) -> Result<BatchHea
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn file_names_round_trip_as_kafka_writes_them() {
+        for base in [0, 7, 42, 1_000_000_007, i64::MAX] {
+            let name = file_name(base, LOG_SUFFIX);
+            assert_eq!(name, format!("{base:020}.log"));
+            assert_eq!(file_stem(base), format!("{base:020}"));
+            assert_eq!(parse_file_name(&name, LOG_SUFFIX), Some(base));
+            assert_eq!(parse_file_name(&name, INDEX_SUFFIX), None);
+        }
+        assert_eq!(file_name(-3, ".snapshot"), format!("{:020}.snapshot", -3));
+        assert_eq!(
+            parse_file_name(&file_name(-3, LOG_SUFFIX), LOG_SUFFIX),
+            None
+        );
+        // Past i64::MAX, one digit short or long, a non-digit, a suffix of the right length.
+        for bad in [
+            "99999999999999999999.log",
+            "0000000000000000042.log",
+            "000000000000000000042.log",
+            "0000000000000000004x.log",
+            "00000000000000000042.lag",
+            "00000000000000000042.log.deleted",
+        ] {
+            assert_eq!(parse_file_name(bad, LOG_SUFFIX), None, "{bad}");
+        }
+        assert_eq!(
+            parse_file_name("00000000000000000042.timeindex", TIME_INDEX_SUFFIX),
+            Some(42)
+        );
+    }
 
     fn entry(relative_offset: i32, position: i32) -> OffsetEntry {
         OffsetEntry {
