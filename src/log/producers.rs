@@ -53,8 +53,15 @@ impl Log {
         *lock(&self.txn_indexes) = txn;
         let mut snapshots = found.snapshots;
         let any = !snapshots.is_empty();
-        for (_, path) in snapshots.extract_if(.., |&o, _| o > leo || o < start) {
-            checkpoint::remove_if_exists(&path)?;
+        let out_of_range: Vec<i64> = snapshots
+            .keys()
+            .copied()
+            .filter(|&o| o > leo || o < start)
+            .collect();
+        for offset in out_of_range {
+            if let Some(path) = snapshots.remove(&offset) {
+                checkpoint::remove_if_exists(&path)?;
+            }
         }
         let latest = if damaged {
             None
