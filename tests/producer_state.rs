@@ -211,6 +211,33 @@ fn a_corrupt_snapshot_is_removed_and_an_older_one_used() {
 }
 
 #[test]
+fn an_open_removes_the_snapshots_past_the_log_end_or_below_the_log_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = Log::open(dir.path(), small_config()).unwrap();
+    for seq in 0..40 {
+        log.append_batch(&idem(3, 0, seq, 1)).unwrap();
+    }
+    log.delete_records(20).unwrap();
+    log.close().unwrap();
+    let newest = *snapshots(dir.path()).last().unwrap();
+    assert_eq!(newest, 40);
+    let bytes = std::fs::read(dir.path().join(format!("{newest:020}.snapshot"))).unwrap();
+    // Stray copies: one past the log end (it would be the newest), one below the log start.
+    for stray in [500, 5] {
+        std::fs::write(dir.path().join(format!("{stray:020}.snapshot")), &bytes).unwrap();
+    }
+    let log = Log::open(dir.path(), small_config()).unwrap();
+    let left = snapshots(dir.path());
+    assert!(
+        !left.contains(&500) && !left.contains(&5),
+        "stray snapshots left: {left:?}"
+    );
+    assert!(left.contains(&40));
+    assert_eq!(log.producer_state(3).unwrap().unwrap().last_sequence(), 39);
+    assert!(log.append_batch(&idem(3, 0, 39, 1)).unwrap().duplicate);
+}
+
+#[test]
 fn truncation_removes_the_snapshots_above_the_cut_and_rebuilds_the_state() {
     let dir = tempfile::tempdir().unwrap();
     let log = Log::open(dir.path(), small_config()).unwrap();

@@ -1006,14 +1006,22 @@ pub(crate) fn write_snapshot_synced(dir: &Path, state: &ProducerStateManager) ->
 
 /// Removes the snapshots for which `doomed(offset)` holds.
 pub(crate) fn remove_snapshots(dir: &Path, doomed: impl Fn(i64) -> bool) -> Result<usize> {
-    let mut n = 0;
-    for (offset, path) in list_snapshots(dir)? {
-        if doomed(offset) {
+    remove_listed(&mut list_snapshots(dir)?, doomed)
+}
+
+/// Removes the snapshots of `listed` for which `doomed(offset)` holds, from the disk and from
+/// `listed`; returns how many.
+pub(crate) fn remove_listed(
+    listed: &mut BTreeMap<i64, PathBuf>,
+    doomed: impl Fn(i64) -> bool,
+) -> Result<usize> {
+    let gone: Vec<i64> = listed.keys().copied().filter(|&o| doomed(o)).collect();
+    for offset in &gone {
+        if let Some(path) = listed.remove(offset) {
             checkpoint::remove_if_exists(&path)?;
-            n += 1;
         }
     }
-    Ok(n)
+    Ok(gone.len())
 }
 
 /// Loads the newest valid snapshot in `[min_offset, at_most]`, removing every

@@ -3,7 +3,8 @@
 
 use super::open::Listing;
 use super::producer_state::{
-    self, load_latest, load_latest_of, remove_snapshots, ProducerStateEntry, ProducerStateManager,
+    self, load_latest, load_latest_of, remove_listed, remove_snapshots, ProducerStateEntry,
+    ProducerStateManager,
 };
 use super::txn_index::{AbortedTxn, TxnIndexes};
 use super::{lock, Log, Writer};
@@ -53,16 +54,7 @@ impl Log {
         *lock(&self.txn_indexes) = txn;
         let mut snapshots = found.snapshots;
         let any = !snapshots.is_empty();
-        let out_of_range: Vec<i64> = snapshots
-            .keys()
-            .copied()
-            .filter(|&o| o > leo || o < start)
-            .collect();
-        for offset in out_of_range {
-            if let Some(path) = snapshots.remove(&offset) {
-                checkpoint::remove_if_exists(&path)?;
-            }
-        }
+        remove_listed(&mut snapshots, |o| o > leo || o < start)?;
         let latest = if damaged {
             None
         } else {

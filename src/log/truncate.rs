@@ -223,10 +223,9 @@ impl Log {
 
         // 5. The target segment is rewritten with the kept bytes and reopened as the active one.
         let kept = data.slice(0..pos);
-        let tmp = self.dir.join(format!(
-            "{}.tmp",
-            crate::segment::file_stem(target.base_offset())
-        ));
+        let tmp = self
+            .dir
+            .join(crate::segment::file_name(target.base_offset(), ".tmp"));
         checkpoint::write_atomically(&tmp, &kept)?;
         // Readers that chose the old segment start again, and none maps it from now on: its
         // name is about to belong to the rewritten file.
