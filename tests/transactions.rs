@@ -438,6 +438,69 @@ fn a_follower_copy_indexes_the_aborted_transactions_of_its_leader() {
     assert_eq!(follower.last_stable_offset(), leader.last_stable_offset());
 }
 
+/// Found by the replica fault simulation (seed 6000, producers shape): a replica that lost its
+/// log copied it back in one fetch holding two aborted transactions of one producer, and served
+/// the second one's records under `read_committed`. Every split of such a copy into appends
+/// must index both transactions as the leader did.
+#[test]
+fn a_follower_copying_two_aborted_transactions_of_one_producer_in_one_append_indexes_both() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = Config {
+        segment_bytes: 1 << 20,
+        ..small_config()
+    };
+    let leader = Log::open(dir.path().join("l"), config.clone()).unwrap();
+    leader
+        .append_batches(&txn(7, 0, 0, 2), AppendOrigin::Client)
+        .unwrap();
+    leader
+        .append_batches(&plain("x"), AppendOrigin::Client)
+        .unwrap();
+    abort(&leader, 7, 0);
+    leader
+        .append_batches(&txn(7, 0, 2, 3), AppendOrigin::Client)
+        .unwrap();
+    abort(&leader, 7, 0);
+    leader
+        .append_batches(&txn(8, 0, 0, 1), AppendOrigin::Client)
+        .unwrap();
+    commit(&leader, 8, 0);
+    let want = leader.aborted_txns();
+    assert_eq!(want.iter().map(|(_, t)| t.len()).sum::<usize>(), 2);
+    assert_eq!(committed_values(&leader, 1 << 20), ["x", "p8-s0"]);
+    let all = leader.read(0, 1 << 20).unwrap();
+    let ends: Vec<usize> = {
+        let mut at = 0;
+        all.batches
+            .iter()
+            .map(|b| {
+                at += b.as_bytes().len();
+                at
+            })
+            .collect()
+    };
+    // Every way to cut the copy in two appends (the first cut: all in one).
+    for (k, &cut) in std::iter::once(&0).chain(&ends).enumerate() {
+        let follower = Log::open(dir.path().join(format!("f{k}")), config.clone()).unwrap();
+        for part in [all.bytes.slice(..cut), all.bytes.slice(cut..)] {
+            if !part.is_empty() {
+                follower
+                    .append_batches(&part, AppendOrigin::Follower)
+                    .unwrap();
+            }
+        }
+        assert_eq!(follower.aborted_txns(), want, "cut after {cut} bytes");
+        // Reads ending anywhere: the aborted transactions each must list are all there.
+        for max_bytes in (1..=all.bytes.len()).step_by(37) {
+            assert_eq!(
+                committed_values(&follower, max_bytes),
+                ["x", "p8-s0"],
+                "cut after {cut} bytes, reads of {max_bytes} bytes"
+            );
+        }
+    }
+}
+
 /// xorshift64*: a seeded schedule.
 struct Rng(u64);
 

@@ -709,11 +709,19 @@ impl ProducerStateManager {
     }
 
     /// Applies an append's changes; `end_offset` is the offset after its last batch. Returns
-    /// the transactions its ABORT markers closed, for the `.txnindex` (as Kafka's append: the
-    /// transactions the append opened count as ongoing until their own marker, in order).
+    /// the transactions its ABORT markers closed, for the `.txnindex`, each with the last stable
+    /// offset just after its marker: the first offset of the earliest transaction of another
+    /// producer open at that marker, else the marker's offset + 1.
+    ///
+    /// The changes apply in offset order, so a transaction another batch of the same append
+    /// opens after the marker does not count (Kafka's `UnifiedLog.append` takes the transactions
+    /// of the whole append as ongoing: a follower copying several transactions in one fetch
+    /// indexes an aborted one with a later last stable offset than its leader did, and
+    /// `collectAbortedTxns`, which stops at the first entry whose last stable offset reaches the
+    /// read's upper bound, then misses the aborted transactions indexed after it: their records
+    /// showed under `read_committed`).
     pub(crate) fn apply(&mut self, update: PendingUpdate, end_offset: i64) -> Vec<AbortedTxn> {
-        // (producer, first offset, marker offset, aborted)
-        let mut completed: Vec<(i64, i64, i64, bool)> = Vec::new();
+        let mut aborted = Vec::new();
         for op in update.ops() {
             let id = op.producer_id();
             let entry = self
@@ -722,9 +730,18 @@ impl ProducerStateManager {
                 .or_insert_with(|| ProducerStateEntry::empty(id));
             let before = entry.current_txn_first_offset;
             op.apply_to(entry);
-            match (*op, before, entry.current_txn_first_offset) {
+            let after = entry.current_txn_first_offset;
+            match (*op, before, after) {
                 (Op::Marker { offset, marker, .. }, Some(first), None) => {
-                    completed.push((id, first, offset, marker.result == TxnResult::Abort));
+                    self.ongoing.remove(&first);
+                    if marker.result == TxnResult::Abort {
+                        let lso = self
+                            .ongoing
+                            .iter()
+                            .find(|&(_, &p)| p != id)
+                            .map_or(offset + 1, |(&o, _)| o);
+                        aborted.push(AbortedTxn::new(id, first, offset, lso));
+                    }
                 }
                 (_, None, Some(first)) => {
                     self.ongoing.insert(first, id);
@@ -733,18 +750,6 @@ impl ProducerStateManager {
             }
         }
         self.map_end_offset = self.map_end_offset.max(end_offset);
-        let mut aborted = Vec::new();
-        for (id, first, last, abort) in completed {
-            if abort {
-                let lso = self
-                    .ongoing
-                    .iter()
-                    .find(|&(_, &p)| p != id)
-                    .map_or(last + 1, |(&o, _)| o);
-                aborted.push(AbortedTxn::new(id, first, last, lso));
-            }
-            self.ongoing.remove(&first);
-        }
         aborted
     }
 
