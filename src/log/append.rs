@@ -630,8 +630,29 @@ impl Log {
     /// updated in place after; a failed roll or write leaves it as it was. The same rules as
     /// the general path, in the same order: the producer rules, then the roll, then the write.
     /// Nothing is allocated for a producer the log knows.
-    #[inline(never)]
     fn append_one(
+        &self,
+        h: &BatchHeader,
+        mut bytes: Unwritten<'_>,
+        origin: AppendOrigin,
+    ) -> Result<AppendInfo> {
+        let r = self.append_one_checked(h, bytes.reborrow(), origin);
+        // Refused as out of order: maybe a retry of a batch whose record the snapshot the
+        // state came from dropped. Nothing was written; once the histories are filled in, the
+        // rules are asked again.
+        if matches!(
+            r,
+            Err(Error::Producer(ProducerError::OutOfOrderSequence { .. }))
+        ) && self.complete_producer_histories()?
+        {
+            return self.append_one_checked(h, bytes, origin);
+        }
+        r
+    }
+
+    /// [`Log::append_one`], once.
+    #[inline(never)]
+    fn append_one_checked(
         &self,
         h: &BatchHeader,
         bytes: Unwritten<'_>,

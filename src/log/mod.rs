@@ -128,6 +128,16 @@ enum Unwritten<'a> {
     Scratch(&'a mut [u8]),
 }
 
+impl Unwritten<'_> {
+    /// The same bytes, for one more use.
+    fn reborrow(&mut self) -> Unwritten<'_> {
+        match self {
+            Unwritten::Shared(b) => Unwritten::Shared(b),
+            Unwritten::Scratch(b) => Unwritten::Scratch(b),
+        }
+    }
+}
+
 /// Where an append landed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
@@ -183,6 +193,10 @@ struct Writer {
     last_flush_ms: i64,
     /// The idempotent producers' state, up to the log end offset.
     producers: producer_state::ProducerStateManager,
+    /// The offset of the snapshot the state was loaded from, until the histories it dropped
+    /// are filled in (`Log::complete_producer_histories`): Kafka's snapshot keeps each
+    /// producer's last batch only, so below it a producer's earlier batches are unknown.
+    producer_history_below: Option<i64>,
 }
 
 /// One partition's log. See the module docs.

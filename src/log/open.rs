@@ -191,6 +191,7 @@ pub(super) fn open(
             unflushed_records: 0,
             last_flush_ms: now,
             producers: super::producer_state::ProducerStateManager::new_at(log_end_offset),
+            producer_history_below: None,
         }),
         flush_lock: Mutex::new(()),
         structure_lock: Mutex::new(()),

@@ -530,6 +530,42 @@ impl ProducerStateManager {
         }
     }
 
+    /// The producers whose retained batches may miss earlier ones because their oldest came
+    /// from a snapshot taken at `below` (Kafka's snapshot keeps one batch per producer): fewer
+    /// than [`NUM_BATCHES_TO_RETAIN`] retained, the oldest below `below`. For each: (producer
+    /// id, epoch, first offset of its oldest retained batch, how many more it may hold).
+    pub(crate) fn incomplete_histories(&self, below: i64) -> Vec<(i64, i16, i64, usize)> {
+        self.producers
+            .values()
+            .filter_map(|e| {
+                let oldest = e.batches.front()?;
+                (e.batches.len() < NUM_BATCHES_TO_RETAIN && oldest.first_offset() < below).then(
+                    || {
+                        (
+                            e.producer_id,
+                            e.producer_epoch,
+                            oldest.first_offset(),
+                            NUM_BATCHES_TO_RETAIN - e.batches.len(),
+                        )
+                    },
+                )
+            })
+            .collect()
+    }
+
+    /// Puts `older` (oldest first: the producer's batches of its current epoch that precede
+    /// its oldest retained one, as found in the log) before its retained batches, keeping at
+    /// most [`NUM_BATCHES_TO_RETAIN`].
+    pub(crate) fn prepend_history(&mut self, producer_id: i64, older: &[BatchMetadata]) {
+        let Some(e) = self.producers.get_mut(&producer_id) else {
+            return;
+        };
+        let room = NUM_BATCHES_TO_RETAIN.saturating_sub(e.batches.len());
+        for meta in older.iter().rev().take(room) {
+            e.batches.push_front(*meta);
+        }
+    }
+
     /// The state of `producer_id`, if the log knows it.
     pub fn entry(&self, producer_id: i64) -> Option<&ProducerStateEntry> {
         self.producers.get(&producer_id)

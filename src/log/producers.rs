@@ -3,8 +3,8 @@
 
 use super::open::Listing;
 use super::producer_state::{
-    self, load_latest, load_latest_of, remove_listed, remove_snapshots, ProducerStateEntry,
-    ProducerStateManager,
+    self, load_latest, load_latest_of, remove_listed, remove_snapshots, BatchMetadata,
+    ProducerStateEntry, ProducerStateManager,
 };
 use super::txn_index::{AbortedTxn, TxnIndexes};
 use super::{lock, Log, Writer};
@@ -34,6 +34,97 @@ impl Log {
         Ok(self.writer()?.producers.remove_expired(now_ms, expiry))
     }
 
+    /// Bytes of segments (from the newest down) that `complete_producer_histories` walks at
+    /// most: a producer retrying after a restart retries what it sent just before it.
+    const HISTORY_SCAN_BYTES: u64 = 64 << 20;
+
+    /// Fills in, once per load of the state from a snapshot, the batches the snapshot dropped
+    /// (Kafka's format keeps each producer's last batch only): for every producer with fewer
+    /// than five retained batches, the oldest of them below the snapshot, its earlier batches
+    /// of the same epoch are looked up in the log (a header walk over at most
+    /// `HISTORY_SCAN_BYTES` of segments, newest first) and retained again. A retry of any of
+    /// the producer's last five batches is then answered as a duplicate, as before the
+    /// restart; Kafka's log answers it OUT_OF_ORDER_SEQUENCE once restarted. Called when a
+    /// client's batch was refused as out of order, so an open costs nothing for it. Returns
+    /// whether a history changed (the refused append is then worth trying again).
+    ///
+    /// # Errors
+    /// As `Log::view_of` when a segment cannot be mapped. A batch header that does not parse
+    /// ends the walk of its segment (this is a lookup; recovery vouches for the bytes).
+    pub(super) fn complete_producer_histories(&self) -> Result<bool> {
+        let mut w = self.writer()?;
+        let Some(below) = w.producer_history_below.take() else {
+            return Ok(false);
+        };
+        let wanted = w.producers.incomplete_histories(below);
+        if wanted.is_empty() {
+            return Ok(false);
+        }
+        let top = wanted
+            .iter()
+            .map(|&(_, _, before, _)| before)
+            .max()
+            .unwrap_or(below);
+        // Per producer: its batches found so far, oldest first, and how many it may take.
+        let mut found: std::collections::HashMap<i64, (i16, i64, usize, Vec<BatchMetadata>)> =
+            wanted
+                .iter()
+                .map(|&(pid, epoch, before, need)| (pid, (epoch, before, need, Vec::new())))
+                .collect();
+        let segments: Vec<_> = self.segments().clone();
+        let mut scanned = 0u64;
+        for seg in segments.iter().rev().filter(|s| s.base_offset() < top) {
+            if scanned >= Self::HISTORY_SCAN_BYTES
+                || found.values().all(|(_, _, need, got)| got.len() >= *need)
+            {
+                break;
+            }
+            let view = self.view_of(seg)?;
+            let data = view.data();
+            scanned += data.len() as u64;
+            let mut here: std::collections::HashMap<i64, Vec<BatchMetadata>> = Default::default();
+            let mut pos = 0usize;
+            while let Some(rest) = data.get(pos..).filter(|r| !r.is_empty()) {
+                let Ok(h) = BatchHeader::parse(rest) else {
+                    break;
+                };
+                if h.base_offset >= top {
+                    break;
+                }
+                if h.producer_id >= 0 && !h.is_control() {
+                    if let Some((epoch, before, ..)) = found.get(&h.producer_id) {
+                        if h.producer_epoch == *epoch && h.last_offset() < *before {
+                            here.entry(h.producer_id).or_default().push(BatchMetadata {
+                                last_sequence: producer_state::increment_sequence(
+                                    h.base_sequence,
+                                    h.last_offset_delta,
+                                ),
+                                last_offset: h.last_offset(),
+                                offset_delta: h.last_offset_delta,
+                                timestamp: h.max_timestamp,
+                            });
+                        }
+                    }
+                }
+                pos += h.total_size();
+            }
+            for (pid, mut older) in here {
+                if let Some((.., got)) = found.get_mut(&pid) {
+                    older.append(got);
+                    *got = older;
+                }
+            }
+        }
+        let mut changed = false;
+        for (pid, (.., got)) in found {
+            if !got.is_empty() {
+                w.producers.prepend_history(pid, &got);
+                changed = true;
+            }
+        }
+        Ok(changed)
+    }
+
     /// Loads the state at open (Kafka's `truncateAndReload` then `rebuildProducerState`):
     /// snapshots past the log end or below the log start go; the newest valid one left is
     /// loaded and the batches after it replayed. A clean open with no snapshot at all starts
@@ -60,6 +151,7 @@ impl Log {
         } else {
             load_latest_of(&snapshots, start, leo)?
         };
+        let history_below = latest.as_ref().map(ProducerStateManager::map_end_offset);
         let mut state = match latest {
             Some(s) => s,
             None if clean && !any && !damaged => ProducerStateManager::new_at(leo),
@@ -76,6 +168,7 @@ impl Log {
             checkpoint::sync_dir(&self.dir)?;
         }
         w.producers = state;
+        w.producer_history_below = history_below;
         self.publish_first_unstable(&w);
         Ok(())
     }
@@ -103,12 +196,12 @@ impl Log {
     pub(super) fn rebuild_producer_state(&self, w: &mut Writer) -> Result<()> {
         let leo = self.log_end_offset();
         let start = self.log_start_offset();
-        let mut state = match load_latest(&self.dir, start, leo)? {
-            Some(s) => s,
-            None => ProducerStateManager::new_at(start),
-        };
+        let latest = load_latest(&self.dir, start, leo)?;
+        let history_below = latest.as_ref().map(ProducerStateManager::map_end_offset);
+        let mut state = latest.unwrap_or_else(|| ProducerStateManager::new_at(start));
         self.replay_and_index(&mut state, leo)?;
         w.producers = state;
+        w.producer_history_below = history_below;
         self.publish_first_unstable(w);
         Ok(())
     }
