@@ -630,6 +630,7 @@ impl Log {
     /// updated in place after; a failed roll or write leaves it as it was. The same rules as
     /// the general path, in the same order: the producer rules, then the roll, then the write.
     /// Nothing is allocated for a producer the log knows.
+    #[inline(always)]
     fn append_one(
         &self,
         h: &BatchHeader,
@@ -637,17 +638,29 @@ impl Log {
         origin: AppendOrigin,
     ) -> Result<AppendInfo> {
         let r = self.append_one_checked(h, bytes.reborrow(), origin);
-        // Refused as out of order: maybe a retry of a batch whose record the snapshot the
-        // state came from dropped. Nothing was written; once the histories are filled in, the
-        // rules are asked again.
-        if matches!(
-            r,
-            Err(Error::Producer(ProducerError::OutOfOrderSequence { .. }))
-        ) && self.complete_producer_histories()?
-        {
-            return self.append_one_checked(h, bytes, origin);
+        if let Err(Error::Producer(ProducerError::OutOfOrderSequence { .. })) = &r {
+            return self.append_one_out_of_order(h, bytes, origin, r);
         }
         r
+    }
+
+    /// [`Log::append_one`] of a batch refused as out of order (`refusal`): maybe a retry of a
+    /// batch whose record the snapshot the state came from dropped. Nothing was written; once
+    /// the histories are filled in (`Log::complete_producer_histories`), the rules are asked
+    /// again.
+    #[cold]
+    #[inline(never)]
+    fn append_one_out_of_order(
+        &self,
+        h: &BatchHeader,
+        bytes: Unwritten<'_>,
+        origin: AppendOrigin,
+        refusal: Result<AppendInfo>,
+    ) -> Result<AppendInfo> {
+        if self.complete_producer_histories()? {
+            return self.append_one_checked(h, bytes, origin);
+        }
+        refusal
     }
 
     /// [`Log::append_one`], once.
