@@ -171,7 +171,6 @@ impl Summary {
         p.retries += q.retries;
         p.duplicates += q.duplicates;
         p.given_up += q.given_up;
-        p.given_up_held += q.given_up_held;
         p.resets += q.resets;
         p.commits += q.commits;
         p.aborts += q.aborts;

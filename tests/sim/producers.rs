@@ -12,7 +12,9 @@
 //! Checked after every step, on every replica:
 //! - **no record is in the log twice** (a retried batch the log already holds is answered as a
 //!   duplicate, never appended again, across failovers and elections);
-//! - a duplicate answer names offsets that hold that very batch on the leader;
+//! - a duplicate answer names offsets that hold that very batch on the leader, and a retry of a
+//!   batch the leader holds is never refused (also after a restart, whose snapshot kept only
+//!   each producer's last batch);
 //! - under `read_committed`, no record of an aborted or undecided transaction is ever visible
 //!   (the last stable offset never exposes one), and the last stable offset is at most the
 //!   high watermark and never moves back on a leader within its term.
@@ -21,10 +23,11 @@
 //! every record of a committed transaction is visible under `read_committed` on every ISR
 //! replica; the leader's last stable offset has caught up with its high watermark.
 //!
-//! A producer that finds its oldest batch refused as out of order (its acknowledged batches are
-//! gone from the log) bumps its epoch and numbers its batches again from 0, as Kafka's producer
-//! does; that is only legal after a loss the simulation excuses (an unclean election, or every
-//! ISR replica losing power while acknowledging on append), and the simulation fails otherwise.
+//! A producer whose batch is refused as out of order (its acknowledged batches are gone from
+//! the log) fails it to its caller and bumps its epoch once nothing is in flight, numbering its
+//! next batches from 0, as Kafka's producer does; that is only legal after a loss the
+//! simulation excuses (an unclean election, or every ISR replica losing power while
+//! acknowledging on append), and the simulation fails otherwise.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 
@@ -107,8 +110,6 @@ pub struct ProducerStats {
     pub duplicates: usize,
     /// Retries refused as out of order and failed to the producer's caller.
     pub given_up: usize,
-    /// Of `given_up`, those the leader's log held (written before, not known as a duplicate).
-    pub given_up_held: usize,
     /// Producers that bumped their epoch after giving a batch up.
     pub resets: usize,
     /// Transactions committed and aborted (markers committed).
@@ -462,26 +463,29 @@ impl Producers {
             }
             Err(e) if retriable(&e) => Answer::Resend,
             Err(Error::Producer(ProducerError::OutOfOrderSequence { last_sequence, .. })) => {
-                // Legal for a retry the log holds but no longer knows (a restarted replica
-                // knows only each producer's last batch: Kafka's snapshot keeps one), or after
-                // a loss the simulation excuses. Never for a batch the log lacks otherwise:
-                // that would be a sequence gap partlog made.
+                // Legal only after a loss the simulation excuses took the producer's earlier
+                // batches (a sequence gap the log did not make), and never for a batch the
+                // leader holds: with at most five in flight a retry is always among the
+                // producer's last five, a duplicate also after a restart (the batches the
+                // snapshot dropped are looked up in the log).
                 let leader = set.replica(set.leader().unwrap()).unwrap();
                 let held: HashSet<u64> = log_ids(leader).into_iter().collect();
                 assert!(
-                    loss_possible || f.ids.iter().all(|id| held.contains(id)),
-                    "seed {seed} step {step}: producer {pid}'s batch seq {} (ids {:?}) refused as \
-                     out of order (the log's last sequence {last_sequence}), not in the leader's \
-                     log, with no loss excused\nreplay with PARTLOG_SIM_SEED={seed}",
+                    !f.ids.iter().any(|id| held.contains(id)),
+                    "seed {seed} step {step}: producer {pid}'s batch seq {} (ids {:?}) is in the \
+                     leader's log, yet its retry was refused as out of order (the log's last \
+                     sequence {last_sequence})\nreplay with PARTLOG_SIM_SEED={seed}",
                     f.seq,
                     f.ids
                 );
-                if f.ids.iter().all(|id| held.contains(id)) {
-                    self.stats.given_up_held += 1;
-                    if std::env::var_os("PARTLOG_SIM_GIVEN_UP").is_some() {
-                        eprintln!("seed {seed} step {step}: producer {pid} seq {} held, refused (last {last_sequence})", f.seq);
-                    }
-                }
+                assert!(
+                    loss_possible,
+                    "seed {seed} step {step}: producer {pid}'s batch seq {} (ids {:?}) refused as \
+                     out of order (the log's last sequence {last_sequence}) with no loss \
+                     excused\nreplay with PARTLOG_SIM_SEED={seed}",
+                    f.seq,
+                    f.ids
+                );
                 self.give_up(set, i, k, now, seed, step);
                 settled = true;
                 Answer::GivenUp
