@@ -647,7 +647,8 @@ impl Log {
     /// [`Log::append_one`] of a batch refused as out of order (`refusal`): maybe a retry of a
     /// batch whose record the snapshot the state came from dropped. Nothing was written; once
     /// the histories are filled in (`Log::complete_producer_histories`), the rules are asked
-    /// again.
+    /// again. The lookup is an extra: if it fails (a segment that cannot be mapped), the
+    /// refusal stands.
     #[cold]
     #[inline(never)]
     fn append_one_out_of_order(
@@ -657,7 +658,7 @@ impl Log {
         origin: AppendOrigin,
         refusal: Result<AppendInfo>,
     ) -> Result<AppendInfo> {
-        if self.complete_producer_histories()? {
+        if let Ok(true) = self.complete_producer_histories() {
             return self.append_one_checked(h, bytes, origin);
         }
         refusal
