@@ -237,9 +237,6 @@ fn run(seed: u64, shape: Shape) -> Summary {
     let mut excused: HashSet<i64> = HashSet::new();
     let mut stale: HashSet<ReplicaId> = HashSet::new();
     let mut unclean_seen = false;
-    // A loss the simulation excuses happened (a producer may then find its acknowledged
-    // batches gone).
-    let mut loss_possible = false;
     let mut prng = Rng(seed ^ 0x9D0C_E55E_9D0C_E55E);
     let mut producers = (shape == Shape::Producers).then(|| Producers::new(&mut prng));
     let mut next_id = 1u64;
@@ -275,29 +272,29 @@ fn run(seed: u64, shape: Shape) -> Summary {
             0..=11 => {
                 if set.leader().is_none() {
                     // The controller elects as soon as it can.
-                    let e = elect(&mut set, now, &acked, &mut excused, seed, step);
-                    if e.unclean {
+                    if elect(
+                        &mut set,
+                        now,
+                        &acked,
+                        &mut excused,
+                        producers.as_mut(),
+                        seed,
+                        step,
+                    ) {
                         unclean_seen = true;
                         stale.extend(ids.iter().copied());
                     }
-                    if let Some((from, to)) = e.lost {
-                        loss_possible = true;
-                        if let Some(p) = producers.as_mut() {
-                            p.excuse_lost(from, to);
-                        }
-                    }
                 }
                 if let Some(p) = producers.as_mut().filter(|_| prng.below(4) != 0) {
-                    p.act(
-                        &mut set,
-                        &mut prng,
+                    let mut c = producers::Ctx {
+                        set: &mut set,
+                        rng: &mut prng,
+                        acked: &mut acked,
                         now,
-                        &mut next_id,
-                        &mut acked,
-                        loss_possible,
                         seed,
                         step,
-                    );
+                    };
+                    p.act(&mut c, &mut next_id);
                 } else {
                     produce_plain(
                         &mut set,
@@ -338,21 +335,17 @@ fn run(seed: u64, shape: Shape) -> Summary {
                         let survived = isr_before
                             .iter()
                             .any(|&r| r != victim && set.isr().contains(&r));
-                        if after_power_cut(
+                        after_power_cut(
                             &set,
                             &ids,
                             &acked,
                             &mut excused,
+                            producers.as_mut(),
                             on_flush,
                             survived,
                             seed,
                             step,
-                        ) {
-                            loss_possible = true;
-                            if let Some(p) = producers.as_mut() {
-                                p.excuse_all();
-                            }
-                        }
+                        );
                     }
                 }
             }
@@ -361,21 +354,17 @@ fn run(seed: u64, shape: Shape) -> Summary {
                 for &r in &ids {
                     expect_ok(set.fail(r, Failure::PowerCut, now), seed, step, "power cut");
                 }
-                if after_power_cut(
+                after_power_cut(
                     &set,
                     &ids,
                     &acked,
                     &mut excused,
+                    producers.as_mut(),
                     on_flush,
                     false,
                     seed,
                     step,
-                ) {
-                    loss_possible = true;
-                    if let Some(p) = producers.as_mut() {
-                        p.excuse_all();
-                    }
-                }
+                );
             }
             21..=23 => {
                 let down: Vec<ReplicaId> =
@@ -389,16 +378,17 @@ fn run(seed: u64, shape: Shape) -> Summary {
                 }
             }
             _ => {
-                let e = elect(&mut set, now, &acked, &mut excused, seed, step);
-                if e.unclean {
+                if elect(
+                    &mut set,
+                    now,
+                    &acked,
+                    &mut excused,
+                    producers.as_mut(),
+                    seed,
+                    step,
+                ) {
                     unclean_seen = true;
                     stale.extend(ids.iter().copied());
-                }
-                if let Some((from, to)) = e.lost {
-                    loss_possible = true;
-                    if let Some(p) = producers.as_mut() {
-                        p.excuse_lost(from, to);
-                    }
                 }
             }
         }
@@ -415,28 +405,29 @@ fn run(seed: u64, shape: Shape) -> Summary {
         expect_ok(set.restart(r, now), seed, steps, "restart");
     }
     if set.leader().is_none() {
-        let e = elect(&mut set, now, &acked, &mut excused, seed, steps);
-        if let Some((from, to)) = e.lost {
-            loss_possible = true;
-            if let Some(p) = producers.as_mut() {
-                p.excuse_lost(from, to);
-            }
-        }
+        elect(
+            &mut set,
+            now,
+            &acked,
+            &mut excused,
+            producers.as_mut(),
+            seed,
+            steps,
+        );
     }
     for _ in 0..3 {
         expect_ok(set.replicate(now), seed, steps, "replicate");
         now += 10;
     }
     if let Some(p) = producers.as_mut() {
-        p.heal(
-            &mut set,
-            &mut prng,
+        p.heal(&mut producers::Ctx {
+            set: &mut set,
+            rng: &mut prng,
+            acked: &mut acked,
             now,
-            &mut acked,
-            loss_possible,
             seed,
-            steps,
-        );
+            step: steps,
+        });
         expect_ok(set.replicate(now), seed, steps, "replicate");
     }
     stale.clear();
@@ -522,28 +513,24 @@ fn produce_plain(
     }
 }
 
-/// What an election did, for the run.
-struct Elected {
-    unclean: bool,
-    /// The offsets an unclean election reported lost.
-    lost: Option<(i64, i64)>,
-}
-
-/// Runs an election; the acknowledged batches an unclean one reports lost are excused.
+/// Runs an election; the acknowledged batches (and the producers' markers) an unclean one
+/// reports lost are excused. Returns whether it was unclean.
 fn elect(
     set: &mut ReplicaSet,
     now: i64,
     acked: &[Acked],
     excused: &mut HashSet<i64>,
+    producers: Option<&mut Producers>,
     seed: u64,
     step: usize,
-) -> Elected {
+) -> bool {
     let mut unclean = false;
-    let mut lost = None;
     if let Some(report) = expect_ok(set.elect(now), seed, step, "elect") {
         unclean = report.unclean;
-        lost = report.lost;
         if let Some((from, to)) = report.lost {
+            if let Some(p) = producers {
+                p.excuse_lost(from, to);
+            }
             assert!(
                 report.unclean,
                 "seed {seed}: a clean election lost {from}..{to}"
@@ -555,25 +542,26 @@ fn elect(
             }
         }
     }
-    Elected { unclean, lost }
+    unclean
 }
 
 /// After a power cut. Acknowledging on flush, every acknowledged batch must still be held by
 /// some replica. Acknowledging on append (Kafka's default) a batch lives in page caches: if no
 /// ISR member survived the cut, every batch acknowledged so far is at risk and excused from
-/// the final check (the rule: guaranteed only while one ISR replica survives each cut).
-/// Returns whether it excused them so.
+/// the final check (the rule: guaranteed only while one ISR replica survives each cut),
+/// and so are the producers' markers.
 #[allow(clippy::too_many_arguments)]
 fn after_power_cut(
     set: &ReplicaSet,
     ids: &[ReplicaId],
     acked: &[Acked],
     excused: &mut HashSet<i64>,
+    producers: Option<&mut Producers>,
     on_flush: bool,
     isr_survived: bool,
     seed: u64,
     step: usize,
-) -> bool {
+) {
     for a in acked {
         if excused.contains(&a.first) {
             continue;
@@ -589,7 +577,11 @@ fn after_power_cut(
             excused.insert(a.first);
         }
     }
-    !on_flush && !isr_survived
+    if !on_flush && !isr_survived {
+        if let Some(p) = producers {
+            p.excuse_all();
+        }
+    }
 }
 
 /// Every seed of `seeds` in every shape.

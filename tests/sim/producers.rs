@@ -118,6 +118,17 @@ pub struct ProducerStats {
     pub aborts: usize,
 }
 
+/// What a producer's move acts on: the replicas, the draws, the batches acknowledged so far,
+/// and the run's clock and place (for the failure messages).
+pub struct Ctx<'a> {
+    pub set: &'a mut ReplicaSet,
+    pub rng: &'a mut Rng,
+    pub acked: &'a mut Vec<Acked>,
+    pub now: i64,
+    pub seed: u64,
+    pub step: usize,
+}
+
 /// The producers of one simulation run.
 pub struct Producers {
     producers: Vec<Producer>,
@@ -126,6 +137,9 @@ pub struct Producers {
     txn_of: HashMap<u64, usize>,
     /// The leader's last stable offset last seen, with its leader epoch.
     leader_lso: Option<(i32, i64)>,
+    /// A loss the simulation excuses happened (`excuse_lost`, `excuse_all`): a producer may
+    /// then find its acknowledged batches gone.
+    loss_possible: bool,
     pub stats: ProducerStats,
 }
 
@@ -237,6 +251,7 @@ impl Producers {
             txns: Vec::new(),
             txn_of: HashMap::new(),
             leader_lso: None,
+            loss_possible: false,
             stats: ProducerStats::default(),
         }
     }
@@ -259,22 +274,11 @@ impl Producers {
 
     /// One producer's move: the coordinator finishes its decided transaction, or it sends its
     /// batches in flight again, or ends its transaction, or sends a new batch.
-    #[allow(clippy::too_many_arguments)]
-    pub fn act(
-        &mut self,
-        set: &mut ReplicaSet,
-        rng: &mut Rng,
-        now: i64,
-        next_id: &mut u64,
-        acked: &mut Vec<Acked>,
-        loss_possible: bool,
-        seed: u64,
-        step: usize,
-    ) {
-        let i = rng.below(self.producers.len() as u64) as usize;
+    pub fn act(&mut self, c: &mut Ctx<'_>, next_id: &mut u64) {
+        let i = c.rng.below(self.producers.len() as u64) as usize;
         if let Some(t) = self.producers[i].txn {
             if self.txns[t].outcome != Outcome::Open {
-                self.write_marker(set, t, now, seed, step);
+                self.write_marker(c, t);
                 return;
             }
         }
@@ -288,28 +292,28 @@ impl Producers {
         let p = &self.producers[i];
         // Kafka's producer sends a new batch behind batches awaiting their answer on the same
         // connection (to the same leader), never past one to send again.
-        let leader_epoch = set.leader().map(|_| set.leader_epoch());
+        let leader_epoch = c.set.leader().map(|_| c.set.leader_epoch());
         let may_send_new = p.in_flight.len() < MAX_IN_FLIGHT
             && p.in_flight.iter().all(
                 |f| matches!(f.state, Answer::Awaited { leader_epoch: e } if Some(e) == leader_epoch),
             );
-        if !p.in_flight.is_empty() && (!may_send_new || rng.below(2) == 0) {
-            self.resend(set, i, rng, now, acked, loss_possible, seed, step);
+        if !p.in_flight.is_empty() && (!may_send_new || c.rng.below(2) == 0) {
+            self.resend(c, i);
             return;
         }
         if let Some(t) = p
             .txn
-            .filter(|_| p.in_flight.is_empty() && rng.below(3) == 0)
+            .filter(|_| p.in_flight.is_empty() && c.rng.below(3) == 0)
         {
-            self.txns[t].outcome = if rng.below(2) == 0 {
+            self.txns[t].outcome = if c.rng.below(2) == 0 {
                 Outcome::Commit
             } else {
                 Outcome::Abort
             };
-            self.write_marker(set, t, now, seed, step);
+            self.write_marker(c, t);
             return;
         }
-        let n = 1 + rng.below(4);
+        let n = 1 + c.rng.below(4);
         let ids: Vec<u64> = (*next_id..*next_id + n).collect();
         *next_id += n;
         if self.producers[i].transactional && self.producers[i].txn.is_none() {
@@ -335,56 +339,23 @@ impl Producers {
         p.in_flight.push_back(InFlight {
             seq: p.next_seq,
             ids,
-            timestamp: now,
+            timestamp: c.now,
             state: Answer::Resend,
         });
         p.next_seq += n as i32;
         let last = p.in_flight.len() - 1;
-        self.send(
-            set,
-            i,
-            last,
-            behind,
-            rng,
-            now,
-            acked,
-            loss_possible,
-            seed,
-            step,
-        );
+        self.send(c, i, last, behind);
     }
 
     /// Sends producer `i`'s batches in flight again, oldest first, on a new connection to the
     /// leader, until one is refused.
-    #[allow(clippy::too_many_arguments)]
-    fn resend(
-        &mut self,
-        set: &mut ReplicaSet,
-        i: usize,
-        rng: &mut Rng,
-        now: i64,
-        acked: &mut Vec<Acked>,
-        loss_possible: bool,
-        seed: u64,
-        step: usize,
-    ) {
+    fn resend(&mut self, c: &mut Ctx<'_>, i: usize) {
         let mut behind = false;
         let mut k = 0;
         while k < self.producers[i].in_flight.len() {
             self.stats.retries += 1;
             let before = self.producers[i].in_flight.len();
-            match self.send(
-                set,
-                i,
-                k,
-                behind,
-                rng,
-                now,
-                acked,
-                loss_possible,
-                seed,
-                step,
-            ) {
+            match self.send(c, i, k, behind) {
                 Answer::Resend => {
                     for f in self.producers[i].in_flight.iter_mut().skip(k) {
                         f.state = Answer::Resend;
@@ -404,24 +375,12 @@ impl Producers {
     /// on the connection is still awaited (answers come back in order, Kafka's protocol: this
     /// one is then not seen either). Returns the batch's new state (acknowledged and seen: it
     /// leaves the flight, and `Awaited` is returned).
-    #[allow(clippy::too_many_arguments)]
-    fn send(
-        &mut self,
-        set: &mut ReplicaSet,
-        i: usize,
-        k: usize,
-        behind: bool,
-        rng: &mut Rng,
-        now: i64,
-        acked: &mut Vec<Acked>,
-        loss_possible: bool,
-        seed: u64,
-        step: usize,
-    ) -> Answer {
+    fn send(&mut self, c: &mut Ctx<'_>, i: usize, k: usize, behind: bool) -> Answer {
+        let (seed, step) = (c.seed, c.step);
         let f = self.producers[i].in_flight[k].clone();
         let batch = self.build(i, &f);
         let pid = self.producers[i].pid;
-        let answer = set.produce_batch(&batch, Acks::All, now);
+        let answer = c.set.produce_batch(&batch, Acks::All, c.now);
         let mut settled = false;
         if std::env::var_os("PARTLOG_SIM_VERBOSE").is_some() {
             eprintln!(
@@ -438,7 +397,7 @@ impl Producers {
                 if answer.duplicate {
                     self.stats.duplicates += 1;
                 }
-                let leader = set.replica(set.leader().unwrap()).unwrap();
+                let leader = c.set.replica(c.set.leader().unwrap()).unwrap();
                 assert!(
                     leader_holds(leader, answer.first_offset, pid, &f.ids),
                     "seed {seed} step {step}: producer {pid} seq {} answered at {} (duplicate: {}), \
@@ -449,8 +408,8 @@ impl Producers {
                     f.ids
                 );
                 // One answer in five is lost on its way back (the connection drops).
-                if answer.acknowledged && !behind && rng.below(5) != 0 {
-                    acked.push(Acked {
+                if answer.acknowledged && !behind && c.rng.below(5) != 0 {
+                    c.acked.push(Acked {
                         first: answer.first_offset,
                         ids: f.ids.clone(),
                     });
@@ -468,7 +427,7 @@ impl Producers {
                 // leader holds: with at most five in flight a retry is always among the
                 // producer's last five, a duplicate also after a restart (the batches the
                 // snapshot dropped are looked up in the log).
-                let leader = set.replica(set.leader().unwrap()).unwrap();
+                let leader = c.set.replica(c.set.leader().unwrap()).unwrap();
                 let held: HashSet<u64> = log_ids(leader).into_iter().collect();
                 assert!(
                     !f.ids.iter().any(|id| held.contains(id)),
@@ -479,14 +438,14 @@ impl Producers {
                     f.ids
                 );
                 assert!(
-                    loss_possible,
+                    self.loss_possible,
                     "seed {seed} step {step}: producer {pid}'s batch seq {} (ids {:?}) refused as \
                      out of order (the log's last sequence {last_sequence}) with no loss \
                      excused\nreplay with PARTLOG_SIM_SEED={seed}",
                     f.seq,
                     f.ids
                 );
-                self.give_up(set, i, k, now, seed, step);
+                self.give_up(c, i, k);
                 settled = true;
                 Answer::GivenUp
             }
@@ -506,15 +465,7 @@ impl Producers {
     /// next batches from 0 once nothing is in flight (KIP-360); a transactional producer's
     /// transaction is aborted by the coordinator at the bumped epoch, its batches in flight
     /// dropped.
-    fn give_up(
-        &mut self,
-        set: &mut ReplicaSet,
-        i: usize,
-        k: usize,
-        now: i64,
-        seed: u64,
-        step: usize,
-    ) {
+    fn give_up(&mut self, c: &mut Ctx<'_>, i: usize, k: usize) {
         self.stats.given_up += 1;
         let p = &mut self.producers[i];
         p.in_flight.remove(k);
@@ -524,7 +475,7 @@ impl Producers {
             p.next_seq = 0;
             self.stats.resets += 1;
             self.txns[t].outcome = Outcome::Abort;
-            self.write_marker(set, t, now, seed, step);
+            self.write_marker(c, t);
         } else {
             p.bump_epoch = true;
         }
@@ -532,7 +483,8 @@ impl Producers {
 
     /// The coordinator writes transaction `t`'s marker with `acks=all` (again if the leader
     /// does not hold the last one written), and is done with it once it is committed.
-    fn write_marker(&mut self, set: &mut ReplicaSet, t: usize, now: i64, seed: u64, step: usize) {
+    fn write_marker(&mut self, c: &mut Ctx<'_>, t: usize) {
+        let (set, now, seed, step) = (&mut *c.set, c.now, c.seed, c.step);
         let i = self.txns[t].producer;
         let (pid, epoch) = (self.producers[i].pid, self.producers[i].epoch);
         let Some(leader_id) = set.leader() else {
@@ -593,6 +545,7 @@ impl Producers {
 
     /// An unclean election reported `from..to` lost: the markers written there are excused.
     pub fn excuse_lost(&mut self, from: i64, to: i64) {
+        self.loss_possible = true;
         for t in &mut self.txns {
             if t.marker_at.is_some_and(|(_, at)| at >= from && at < to) {
                 t.excused = true;
@@ -603,6 +556,7 @@ impl Producers {
     /// Every replica holding them lost power acknowledging on append: every marker so far is
     /// excused.
     pub fn excuse_all(&mut self) {
+        self.loss_possible = true;
         for t in &mut self.txns {
             if t.marker_at.is_some() {
                 t.excused = true;
@@ -659,23 +613,14 @@ impl Producers {
     /// sent until acknowledged, every open transaction ends (committed if drawn so, else
     /// aborted) and its marker is committed; a marker an excused loss may have taken is
     /// written again (Kafka's coordinator would, after an operator's recovery).
-    #[allow(clippy::too_many_arguments)]
-    pub fn heal(
-        &mut self,
-        set: &mut ReplicaSet,
-        rng: &mut Rng,
-        now: i64,
-        acked: &mut Vec<Acked>,
-        loss_possible: bool,
-        seed: u64,
-        step: usize,
-    ) {
+    pub fn heal(&mut self, c: &mut Ctx<'_>) {
+        let seed = c.seed;
         for i in 0..self.producers.len() {
             for _ in 0..20 {
                 if self.producers[i].in_flight.is_empty() {
                     break;
                 }
-                self.resend(set, i, rng, now, acked, loss_possible, seed, step);
+                self.resend(c, i);
             }
             assert!(
                 self.producers[i].in_flight.is_empty(),
@@ -685,7 +630,7 @@ impl Producers {
             );
             if let Some(t) = self.producers[i].txn {
                 if self.txns[t].outcome == Outcome::Open {
-                    self.txns[t].outcome = if rng.below(2) == 0 {
+                    self.txns[t].outcome = if c.rng.below(2) == 0 {
                         Outcome::Commit
                     } else {
                         Outcome::Abort
@@ -703,7 +648,7 @@ impl Producers {
                     if self.producers[i].txn.is_none() {
                         break;
                     }
-                    self.write_marker(set, t, now, seed, step);
+                    self.write_marker(c, t);
                 }
                 assert!(
                     self.producers[i].txn.is_none(),
