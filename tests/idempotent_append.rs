@@ -162,11 +162,11 @@ fn an_append_of_several_producers_batches_keeps_each_producers_state() {
 /// in the log at the first such refusal: after a clean close (state from the snapshot at the
 /// log end), after a crash (an older snapshot and a replay), and with the batches spread over
 /// several segments, a retry of any of the last five is answered as a duplicate with its
-/// original offsets; one older than the last five is still refused, and the next sequence is
-/// appended.
+/// original offsets, through the one-batch path and through an append of several batches;
+/// one older than the last five is still refused, and the next sequence is appended.
 #[test]
 fn after_a_reopen_a_retry_of_any_of_the_last_five_batches_is_a_duplicate() {
-    for crash in [false, true] {
+    for (crash, several) in [(false, false), (true, false), (false, true)] {
         let dir = tempfile::tempdir().unwrap();
         let config = Config {
             segment_bytes: 1024,
@@ -196,6 +196,17 @@ fn after_a_reopen_a_retry_of_any_of_the_last_five_batches_is_a_duplicate() {
             log.close().unwrap();
         }
         let log = open();
+        if several {
+            // The first retry after the reopen: two batches in one call.
+            let r = log
+                .append_batches(
+                    &vec![batch(7, 3, T0, false), batch(7, 4, T0, false)],
+                    AppendOrigin::Client,
+                )
+                .unwrap();
+            assert!(r.duplicate, "several in one call: appended again");
+            assert_eq!(r.first_offset, first[3]);
+        }
         for seq in 3..8 {
             let r = log.append_batch(&batch(7, seq, T0, false)).unwrap();
             assert!(r.duplicate, "crash {crash}: seq {seq} appended again");

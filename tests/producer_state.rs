@@ -135,6 +135,16 @@ fn refusals_are_typed_and_write_nothing() {
     assert_eq!(log.producer_state(7).unwrap().unwrap().producer_epoch, 0);
 }
 
+/// A log in `dir` (small segments: several rolls, so several snapshots) holding 40 one-record
+/// batches of producer 3, sequences 0..40.
+fn forty_batches_of_producer_3(dir: &Path) -> Log {
+    let log = Log::open(dir, small_config()).unwrap();
+    for seq in 0..40 {
+        log.append_batch(&idem(3, 0, seq, 1)).unwrap();
+    }
+    log
+}
+
 #[test]
 fn snapshots_are_written_at_every_roll_and_at_a_clean_close_and_keep_duplicates_detected() {
     let dir = tempfile::tempdir().unwrap();
@@ -195,10 +205,7 @@ fn after_a_crash_the_state_is_the_newest_snapshot_plus_the_batches_after_it() {
 #[test]
 fn a_corrupt_snapshot_is_removed_and_an_older_one_used() {
     let dir = tempfile::tempdir().unwrap();
-    let log = Log::open(dir.path(), small_config()).unwrap();
-    for seq in 0..40 {
-        log.append_batch(&idem(3, 0, seq, 1)).unwrap();
-    }
+    let log = forty_batches_of_producer_3(dir.path());
     log.close().unwrap();
     let newest = *snapshots(dir.path()).last().unwrap();
     let path = dir.path().join(format!("{newest:020}.snapshot"));
@@ -213,10 +220,7 @@ fn a_corrupt_snapshot_is_removed_and_an_older_one_used() {
 #[test]
 fn an_open_removes_the_snapshots_past_the_log_end_or_below_the_log_start() {
     let dir = tempfile::tempdir().unwrap();
-    let log = Log::open(dir.path(), small_config()).unwrap();
-    for seq in 0..40 {
-        log.append_batch(&idem(3, 0, seq, 1)).unwrap();
-    }
+    let log = forty_batches_of_producer_3(dir.path());
     log.delete_records(20).unwrap();
     log.close().unwrap();
     let newest = *snapshots(dir.path()).last().unwrap();
@@ -240,10 +244,7 @@ fn an_open_removes_the_snapshots_past_the_log_end_or_below_the_log_start() {
 #[test]
 fn truncation_removes_the_snapshots_above_the_cut_and_rebuilds_the_state() {
     let dir = tempfile::tempdir().unwrap();
-    let log = Log::open(dir.path(), small_config()).unwrap();
-    for seq in 0..40 {
-        log.append_batch(&idem(3, 0, seq, 1)).unwrap();
-    }
+    let log = forty_batches_of_producer_3(dir.path());
     log.truncate_to(10).unwrap();
     assert!(snapshots(dir.path()).iter().all(|&s| s <= 10));
     let e = log.producer_state(3).unwrap().unwrap();

@@ -307,16 +307,19 @@ impl Log {
                 return self.append_one(one.header(), Unwritten::Shared(one.as_bytes()), origin);
             }
         }
-        self.append_planned(
-            &plan,
-            list.iter()
-                .enumerate()
-                .map(|(i, b)| (b.header(), marker_of(i))),
-            list.iter()
-                .map(|b| (b.header(), Unwritten::Shared(b.as_bytes()))),
-            origin,
-            run,
-        )
+        let planned = || {
+            self.append_planned(
+                &plan,
+                list.iter()
+                    .enumerate()
+                    .map(|(i, b)| (b.header(), marker_of(i))),
+                list.iter()
+                    .map(|b| (b.header(), Unwritten::Shared(b.as_bytes()))),
+                origin,
+                run,
+            )
+        };
+        self.unless_history_was_dropped(planned(), planned)
     }
 
     /// Appends one batch the log encoded into `bytes` (the thread's reused buffer, see
@@ -638,28 +641,36 @@ impl Log {
         origin: AppendOrigin,
     ) -> Result<AppendInfo> {
         let r = self.append_one_checked(h, bytes.reborrow(), origin);
+        self.unless_history_was_dropped(r, || self.append_one_checked(h, bytes, origin))
+    }
+
+    /// `r`, the answer of an append, unless it refused a batch as out of order and the
+    /// producer's batches a snapshot dropped are then found in the log: the append, which
+    /// wrote nothing, is asked `again` (a retry of one of them is a duplicate, see
+    /// `Log::complete_producer_histories`).
+    #[inline(always)]
+    fn unless_history_was_dropped(
+        &self,
+        r: Result<AppendInfo>,
+        again: impl FnOnce() -> Result<AppendInfo>,
+    ) -> Result<AppendInfo> {
         if let Err(Error::Producer(ProducerError::OutOfOrderSequence { .. })) = &r {
-            return self.append_one_out_of_order(h, bytes, origin, r);
+            return self.after_history_lookup(r, again);
         }
         r
     }
 
-    /// [`Log::append_one`] of a batch refused as out of order (`refusal`): maybe a retry of a
-    /// batch whose record the snapshot the state came from dropped. Nothing was written; once
-    /// the histories are filled in (`Log::complete_producer_histories`), the rules are asked
-    /// again. The lookup is an extra: if it fails (a segment that cannot be mapped), the
-    /// refusal stands.
+    /// [`Log::unless_history_was_dropped`] for a refusal. The lookup is an extra: if it fails
+    /// (a segment that cannot be mapped), the refusal stands.
     #[cold]
     #[inline(never)]
-    fn append_one_out_of_order(
+    fn after_history_lookup(
         &self,
-        h: &BatchHeader,
-        bytes: Unwritten<'_>,
-        origin: AppendOrigin,
         refusal: Result<AppendInfo>,
+        again: impl FnOnce() -> Result<AppendInfo>,
     ) -> Result<AppendInfo> {
         if let Ok(true) = self.complete_producer_histories() {
-            return self.append_one_checked(h, bytes, origin);
+            return again();
         }
         refusal
     }

@@ -102,6 +102,17 @@ pub struct BatchMetadata {
 }
 
 impl BatchMetadata {
+    /// The metadata of a batch with header `h` written at `base_offset`, whose last record has
+    /// sequence `last_sequence` (`increment_sequence(h.base_sequence, h.last_offset_delta)`).
+    fn of(h: &BatchHeader, base_offset: i64, last_sequence: i32) -> Self {
+        BatchMetadata {
+            last_sequence,
+            last_offset: base_offset + i64::from(h.last_offset_delta),
+            offset_delta: h.last_offset_delta,
+            timestamp: h.max_timestamp,
+        }
+    }
+
     /// Sequence of the batch's first record.
     pub fn first_sequence(&self) -> i32 {
         decrement_sequence(self.last_sequence, self.offset_delta)
@@ -300,6 +311,41 @@ pub(crate) enum Check {
     Client,
     /// A follower's copy or recovery's replay: the state follows the batches, no check.
     Replication,
+}
+
+/// A producer's batches a snapshot dropped (see `ProducerStateManager::missing_histories`):
+/// those of `epoch` before offset `before`, at most `room` of them, and the ones a walk of the
+/// log `found` (oldest first). The log is walked a segment at a time from the newest, each
+/// segment forwards: `start_segment` and `end_segment` keep `found` in offset order.
+#[derive(Debug)]
+pub(crate) struct MissingHistory {
+    pub(crate) epoch: i16,
+    pub(crate) before: i64,
+    pub(crate) room: usize,
+    pub(crate) found: Vec<BatchMetadata>,
+    /// How many of `found` came from the newer segments (`start_segment`).
+    newer: usize,
+}
+
+impl MissingHistory {
+    /// Before a segment older than those walked so far.
+    pub(crate) fn start_segment(&mut self) {
+        self.newer = self.found.len();
+    }
+
+    /// After it: its batches go before those of the newer segments.
+    pub(crate) fn end_segment(&mut self) {
+        self.found.rotate_left(self.newer);
+    }
+
+    /// Notes `h`, a batch header of the log, if it is one of the missing batches.
+    pub(crate) fn note(&mut self, h: &BatchHeader) {
+        if h.producer_epoch == self.epoch && !h.is_control() && h.last_offset() < self.before {
+            let last_sequence = increment_sequence(h.base_sequence, h.last_offset_delta);
+            self.found
+                .push(BatchMetadata::of(h, h.base_offset, last_sequence));
+        }
+    }
 }
 
 /// The producer states of a partition (Kafka's `ProducerStateManager`). See the module docs.
@@ -532,37 +578,31 @@ impl ProducerStateManager {
 
     /// The producers whose retained batches may miss earlier ones because their oldest came
     /// from a snapshot taken at `below` (Kafka's snapshot keeps one batch per producer): fewer
-    /// than [`NUM_BATCHES_TO_RETAIN`] retained, the oldest below `below`. For each: (producer
-    /// id, epoch, first offset of its oldest retained batch, how many more it may hold).
-    pub(crate) fn incomplete_histories(&self, below: i64) -> Vec<(i64, i16, i64, usize)> {
+    /// than [`NUM_BATCHES_TO_RETAIN`] retained, the oldest below `below`. By producer id.
+    pub(crate) fn missing_histories(&self, below: i64) -> HashMap<i64, MissingHistory> {
         self.producers
             .values()
             .filter_map(|e| {
                 let oldest = e.batches.front()?;
-                (e.batches.len() < NUM_BATCHES_TO_RETAIN && oldest.first_offset() < below).then(
-                    || {
-                        (
-                            e.producer_id,
-                            e.producer_epoch,
-                            oldest.first_offset(),
-                            NUM_BATCHES_TO_RETAIN - e.batches.len(),
-                        )
-                    },
-                )
+                let missing = MissingHistory {
+                    epoch: e.producer_epoch,
+                    before: oldest.first_offset(),
+                    room: NUM_BATCHES_TO_RETAIN - e.batches.len(),
+                    found: Vec::new(),
+                    newer: 0,
+                };
+                (missing.room > 0 && missing.before < below).then_some((e.producer_id, missing))
             })
             .collect()
     }
 
-    /// Puts `older` (oldest first: the producer's batches of its current epoch that precede
-    /// its oldest retained one, as found in the log) before its retained batches, keeping at
-    /// most [`NUM_BATCHES_TO_RETAIN`].
-    pub(crate) fn prepend_history(&mut self, producer_id: i64, older: &[BatchMetadata]) {
-        let Some(e) = self.producers.get_mut(&producer_id) else {
-            return;
-        };
-        let room = NUM_BATCHES_TO_RETAIN.saturating_sub(e.batches.len());
-        for meta in older.iter().rev().take(room) {
-            e.batches.push_front(*meta);
+    /// Puts what `missing` found (oldest first) before the producer's retained batches, the
+    /// newest `room` of it.
+    pub(crate) fn fill_history(&mut self, producer_id: i64, missing: &MissingHistory) {
+        if let Some(e) = self.producers.get_mut(&producer_id) {
+            for meta in missing.found.iter().rev().take(missing.room) {
+                e.batches.push_front(*meta);
+            }
         }
     }
 
@@ -673,12 +713,7 @@ impl ProducerStateManager {
                 Op::Batch {
                     producer_id: h.producer_id,
                     epoch: h.producer_epoch,
-                    meta: BatchMetadata {
-                        last_sequence,
-                        last_offset: base_offset + i64::from(h.last_offset_delta),
-                        offset_delta: h.last_offset_delta,
-                        timestamp: h.max_timestamp,
-                    },
+                    meta: BatchMetadata::of(h, base_offset, last_sequence),
                     transactional: h.is_transactional(),
                 },
                 self,
@@ -729,12 +764,7 @@ impl ProducerStateManager {
             ongoing: &mut self.ongoing,
             map_end_offset: &mut self.map_end_offset,
             epoch: h.producer_epoch,
-            meta: BatchMetadata {
-                last_sequence,
-                last_offset: h.base_offset + i64::from(h.last_offset_delta),
-                offset_delta: h.last_offset_delta,
-                timestamp: h.max_timestamp,
-            },
+            meta: BatchMetadata::of(h, h.base_offset, last_sequence),
             transactional: h.is_transactional(),
         }))
     }

@@ -3,7 +3,7 @@
 
 use super::open::Listing;
 use super::producer_state::{
-    self, load_latest, load_latest_of, remove_listed, remove_snapshots, BatchMetadata,
+    self, load_latest, load_latest_of, remove_listed, remove_snapshots, MissingHistory,
     ProducerStateEntry, ProducerStateManager,
 };
 use super::txn_index::{AbortedTxn, TxnIndexes};
@@ -56,71 +56,36 @@ impl Log {
         let Some(below) = w.producer_history_below.take() else {
             return Ok(false);
         };
-        let wanted = w.producers.incomplete_histories(below);
-        if wanted.is_empty() {
+        let mut missing = w.producers.missing_histories(below);
+        let Some(top) = missing.values().map(|m| m.before).max() else {
             return Ok(false);
-        }
-        let top = wanted
-            .iter()
-            .map(|&(_, _, before, _)| before)
-            .max()
-            .unwrap_or(below);
-        // Per producer: its batches found so far, oldest first, and how many it may take.
-        let mut found: std::collections::HashMap<i64, (i16, i64, usize, Vec<BatchMetadata>)> =
-            wanted
-                .iter()
-                .map(|&(pid, epoch, before, need)| (pid, (epoch, before, need, Vec::new())))
-                .collect();
+        };
         let segments: Vec<_> = self.segments().clone();
         let mut scanned = 0u64;
         for seg in segments.iter().rev().filter(|s| s.base_offset() < top) {
             if scanned >= Self::HISTORY_SCAN_BYTES
-                || found.values().all(|(_, _, need, got)| got.len() >= *need)
+                || missing.values().all(|m| m.found.len() >= m.room)
             {
                 break;
             }
-            let view = self.view_of(seg)?;
-            let data = view.data();
+            let data = self.view_of(seg)?.data();
             scanned += data.len() as u64;
-            let mut here: std::collections::HashMap<i64, Vec<BatchMetadata>> = Default::default();
-            let mut pos = 0usize;
-            while let Some(rest) = data.get(pos..).filter(|r| !r.is_empty()) {
-                let Ok(h) = BatchHeader::parse(rest) else {
-                    break;
-                };
+            missing.values_mut().for_each(MissingHistory::start_segment);
+            for (_, h) in batch_headers(&data) {
+                let Ok(h) = h else { break };
                 if h.base_offset >= top {
                     break;
                 }
-                if h.producer_id >= 0 && !h.is_control() {
-                    if let Some((epoch, before, ..)) = found.get(&h.producer_id) {
-                        if h.producer_epoch == *epoch && h.last_offset() < *before {
-                            here.entry(h.producer_id).or_default().push(BatchMetadata {
-                                last_sequence: producer_state::increment_sequence(
-                                    h.base_sequence,
-                                    h.last_offset_delta,
-                                ),
-                                last_offset: h.last_offset(),
-                                offset_delta: h.last_offset_delta,
-                                timestamp: h.max_timestamp,
-                            });
-                        }
-                    }
-                }
-                pos += h.total_size();
-            }
-            for (pid, mut older) in here {
-                if let Some((.., got)) = found.get_mut(&pid) {
-                    older.append(got);
-                    *got = older;
+                if let Some(m) = missing.get_mut(&h.producer_id) {
+                    m.note(&h);
                 }
             }
+            missing.values_mut().for_each(MissingHistory::end_segment);
         }
         let mut changed = false;
-        for (pid, (.., got)) in found {
-            if !got.is_empty() {
-                w.producers.prepend_history(pid, &got);
-                changed = true;
-            }
+        for (pid, m) in &missing {
+            changed |= !m.found.is_empty();
+            w.producers.fill_history(*pid, m);
         }
         Ok(changed)
     }
@@ -167,10 +132,21 @@ impl Log {
             // The rewritten indexes' names, before anything counts on them.
             checkpoint::sync_dir(&self.dir)?;
         }
-        w.producers = state;
-        w.producer_history_below = history_below;
-        self.publish_first_unstable(&w);
+        self.install_producers(&mut w, state, history_below);
         Ok(())
+    }
+
+    /// Makes `state` the log's producer state (writer lock held as `w`); `loaded_below` is the
+    /// offset of the snapshot it was loaded from, if any (see `complete_producer_histories`).
+    pub(super) fn install_producers(
+        &self,
+        w: &mut Writer,
+        state: ProducerStateManager,
+        loaded_below: Option<i64>,
+    ) {
+        w.producers = state;
+        w.producer_history_below = loaded_below;
+        self.publish_first_unstable(w);
     }
 
     /// Replays the batches from the state's map end offset up to `to` and rebuilds the
@@ -200,9 +176,7 @@ impl Log {
         let history_below = latest.as_ref().map(ProducerStateManager::map_end_offset);
         let mut state = latest.unwrap_or_else(|| ProducerStateManager::new_at(start));
         self.replay_and_index(&mut state, leo)?;
-        w.producers = state;
-        w.producer_history_below = history_below;
-        self.publish_first_unstable(w);
+        self.install_producers(w, state, history_below);
         Ok(())
     }
 
@@ -228,9 +202,8 @@ impl Log {
             }
             let view = self.view_of(seg)?;
             let data = view.data();
-            let mut pos = 0usize;
-            while let Some(rest) = data.get(pos..).filter(|r| !r.is_empty()) {
-                let h = BatchHeader::parse(rest).map_err(|e| {
+            for (pos, h) in batch_headers(&data) {
+                let h = h.map_err(|e| {
                     Error::corrupt(
                         &seg.paths().log,
                         pos as u64,
@@ -252,7 +225,6 @@ impl Log {
                     };
                     aborted.extend(state.replay(&h, marker));
                 }
-                pos += h.total_size();
             }
         }
         state.advance_to(to);
@@ -285,4 +257,32 @@ impl Log {
         }
         Ok(())
     }
+}
+
+/// The batch headers laid end to end in `data`, with their positions; ends after the first
+/// one that does not parse (yielded as its error) or at the end of `data`.
+fn batch_headers(
+    data: &[u8],
+) -> impl Iterator<
+    Item = (
+        usize,
+        std::result::Result<BatchHeader, crate::batch::BatchError>,
+    ),
+> + '_ {
+    let mut pos = 0usize;
+    let mut done = false;
+    std::iter::from_fn(move || {
+        let rest = data.get(pos..).filter(|r| !r.is_empty() && !done)?;
+        let at = pos;
+        match BatchHeader::parse(rest) {
+            Ok(h) => {
+                pos += h.total_size();
+                Some((at, Ok(h)))
+            }
+            Err(e) => {
+                done = true;
+                Some((at, Err(e)))
+            }
+        }
+    })
 }

@@ -138,9 +138,11 @@ impl Log {
         }
         // 5. Nor any producer state (Kafka's `truncateFullyAndStartAt`).
         self.remove_all_snapshots()?;
-        w.producers = super::producer_state::ProducerStateManager::new_at(offset);
-        w.producer_history_below = None;
-        self.publish_first_unstable(w);
+        self.install_producers(
+            w,
+            super::producer_state::ProducerStateManager::new_at(offset),
+            None,
+        );
         Ok(offset)
     }
 
