@@ -170,7 +170,12 @@ pub(super) fn open(
     let mut segments: Vec<Arc<Segment>> = Vec::with_capacity(bases.len());
     for pair in bases.windows(2) {
         let (base, size) = pair[0];
-        segments.push(Arc::new(Segment::new(dir, base, size, pair[1].0)));
+        segments.push(Arc::new(Segment::new(
+            SegmentPaths::new(dir, base),
+            base,
+            size,
+            pair[1].0,
+        )));
     }
     segments.push(Arc::clone(&active.segment));
 

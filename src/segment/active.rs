@@ -223,7 +223,7 @@ impl ActiveSegment {
             offset_index.flush()?;
             time_index.flush()?;
         }
-        let segment = Arc::new(Segment::new(dir, base_offset, valid as u64, i64::MAX));
+        let segment = Arc::new(Segment::new(paths, base_offset, valid as u64, i64::MAX));
         segment.set_max_timestamp(outcome.indexer.max_timestamp);
         let active = ActiveSegment {
             segment,

@@ -51,7 +51,11 @@ pub fn file_name(base_offset: i64, suffix: &str) -> String {
         v /= 10;
     }
     let mut name = String::with_capacity(digits.len() + suffix.len());
-    name.extend(digits.iter().map(|&d| char::from(d)));
+    // ASCII digits are UTF-8: the fallback is never taken (it would give the same digits).
+    match std::str::from_utf8(&digits) {
+        Ok(d) => name.push_str(d),
+        Err(_) => return format!("{base_offset:020}{suffix}"),
+    }
     name.push_str(suffix);
     name
 }
@@ -100,10 +104,19 @@ impl SegmentPaths {
 
     /// The paths of the segment with `base_offset` in `dir`.
     pub fn new(dir: &Path, base_offset: i64) -> Self {
+        // One join (a `Path::join` parses both sides): the three names differ only in their
+        // suffix. An open builds these for every segment in the directory.
+        let stem = dir.join(file_stem(base_offset)).into_os_string();
+        let with = |suffix: &str| {
+            let mut path = std::ffi::OsString::with_capacity(stem.len() + suffix.len());
+            path.push(&stem);
+            path.push(suffix);
+            PathBuf::from(path)
+        };
         SegmentPaths {
-            log: dir.join(file_name(base_offset, LOG_SUFFIX)),
-            index: dir.join(file_name(base_offset, INDEX_SUFFIX)),
-            time_index: dir.join(file_name(base_offset, TIME_INDEX_SUFFIX)),
+            log: with(LOG_SUFFIX),
+            index: with(INDEX_SUFFIX),
+            time_index: with(TIME_INDEX_SUFFIX),
         }
     }
 }
@@ -165,10 +178,10 @@ impl std::fmt::Debug for RebuildHook {
 }
 
 impl Segment {
-    pub(crate) fn new(dir: &Path, base_offset: i64, size: u64, end_offset: i64) -> Self {
+    pub(crate) fn new(paths: SegmentPaths, base_offset: i64, size: u64, end_offset: i64) -> Self {
         Segment {
             base_offset,
-            paths: SegmentPaths::new(dir, base_offset),
+            paths,
             size: AtomicU64::new(size),
             end_offset: AtomicI64::new(end_offset),
             max_timestamp: AtomicI64::new(UNKNOWN),
@@ -1170,6 +1183,25 @@ mod tests {
             parse_file_name("00000000000000000042.timeindex", TIME_INDEX_SUFFIX),
             Some(42)
         );
+    }
+
+    #[test]
+    fn segment_paths_are_the_directory_joined_with_each_file_name() {
+        for dir in ["/data/t-0", "/data/t-0/", "t-0", "", "/", "./a//b"] {
+            let dir = Path::new(dir);
+            for base in [0, 42, i64::MAX, -3] {
+                let paths = SegmentPaths::new(dir, base);
+                // (Byte for byte: `Path`'s `==` compares components, `a//b` == `a/b`.)
+                for (got, suffix) in [
+                    (&paths.log, LOG_SUFFIX),
+                    (&paths.index, INDEX_SUFFIX),
+                    (&paths.time_index, TIME_INDEX_SUFFIX),
+                ] {
+                    let want = dir.join(file_name(base, suffix));
+                    assert_eq!(got.as_os_str(), want.as_os_str());
+                }
+            }
+        }
     }
 
     fn entry(relative_offset: i32, position: i32) -> OffsetEntry {
