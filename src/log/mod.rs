@@ -217,10 +217,9 @@ pub struct Log {
     /// read under it never has to start again (see `read::Log::retry`).
     structure_lock: Mutex<()>,
     /// Guards the recovery-point checkpoint file and field, and holds the file open for the
-    /// in-place rewrites of every flush (`None` until first used, and after the file is
-    /// replaced). Always the innermost lock: taken with or without the writer or flush lock,
-    /// never the other way round.
-    checkpoint_lock: Mutex<Option<File>>,
+    /// in-place rewrites of every flush and truncation. Always the innermost lock: taken with or
+    /// without the writer or flush lock, never the other way round.
+    checkpoint_lock: Mutex<RecoveryCheckpoint>,
     /// The value the log-start-offset checkpoint file durably holds, as far as this log knows:
     /// written by it (temp file, fsync, rename, directory fsync) or found at a clean open (the
     /// last close wrote it so); `None` if unknown. Every write of that file holds this lock
@@ -253,6 +252,35 @@ pub struct Log {
     /// Test-only pause points (see the `pause` module).
     #[cfg(test)]
     pauses: pause::Pauses,
+}
+
+/// The recovery-point checkpoint file, as its lock holds it.
+#[derive(Debug, Default)]
+pub(crate) struct RecoveryCheckpoint {
+    /// Held open for in-place rewrites; `None` until first used, and after the file is replaced.
+    file: Option<File>,
+    /// The file's name is durable: it existed when the log was opened (every open syncs the
+    /// directory after the last change to its names), or this log renamed it into place. A file
+    /// that `handle` created is not, until then.
+    durable_name: bool,
+}
+
+impl RecoveryCheckpoint {
+    /// A checkpoint whose name is durable if `durable_name`.
+    pub(crate) fn new(durable_name: bool) -> Self {
+        RecoveryCheckpoint {
+            file: None,
+            durable_name,
+        }
+    }
+
+    /// The file, opened (created if absent) for in-place rewrites.
+    fn handle(&mut self, path: &Path) -> Result<&File> {
+        match &mut self.file {
+            Some(f) => Ok(f),
+            slot => Ok(slot.insert(checkpoint::open_for_rewrite(path)?)),
+        }
+    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -591,12 +619,7 @@ impl Log {
                 "recovery point past the log end"
             );
             let path = self.dir.join(RECOVERY_POINT_FILE);
-            if file.is_none() {
-                *file = Some(checkpoint::open_for_rewrite(&path)?);
-            }
-            if let Some(f) = file.as_ref() {
-                checkpoint::write_offset_relaxed(f, &path, to)?;
-            }
+            checkpoint::write_offset_relaxed(file.handle(&path)?, &path, to)?;
             self.recovery_point.store(to, Ordering::Release);
         }
         Ok(())
@@ -605,25 +628,42 @@ impl Log {
     /// A truncation to `to` begins: counts it (so that a flush in flight does not raise the
     /// recovery point past the cut) and lowers the recovery point (and its checkpoint) to `to` if
     /// it is above. Called with the writer lock held, before the log end offset comes down.
-    /// True if it rewrote the checkpoint (a rename and a directory sync).
+    /// True if that synced the log's directory (see `replace_recovery_point`).
     fn begin_truncation(&self, to: i64) -> Result<bool> {
         let mut file = lock(&self.checkpoint_lock);
         self.truncations.fetch_add(1, Ordering::AcqRel);
         if to < self.recovery_point() {
-            self.replace_recovery_point(&mut file, to)?;
-            return Ok(true);
+            return self.replace_recovery_point(&mut file, to);
         }
         Ok(false)
     }
 
-    /// Sets the recovery point (and its checkpoint, durably: a new file renamed over the old)
-    /// to `to`, up or down. `file` is the held checkpoint lock.
-    fn replace_recovery_point(&self, file: &mut Option<File>, to: i64) -> Result<()> {
+    /// Sets the recovery point and its checkpoint to `to`, up or down, durably before it returns.
+    /// `file` is the held checkpoint lock. True if that synced the log's directory.
+    ///
+    /// When the file's name is known durable, the new value is written in place and the file
+    /// is synced: one sync. A crash before that sync leaves the old value, which still describes
+    /// the log (the callers cut nothing before this returns), or a garbled file, which makes
+    /// recovery scan everything: both safe. Otherwise (no file, or one created since the last
+    /// directory sync, which a crash could unlink and leave a caller's higher checkpoint in
+    /// charge: `Log::open_with_checkpoints`) a new file is renamed over it and the directory
+    /// synced: a temp file sync and a directory sync.
+    fn replace_recovery_point(&self, file: &mut RecoveryCheckpoint, to: i64) -> Result<bool> {
+        let path = self.dir.join(RECOVERY_POINT_FILE);
+        if file.durable_name {
+            let f = file.handle(&path)?;
+            checkpoint::write_offset_relaxed(f, &path, to)?;
+            f.sync_data().map_err(|e| Error::io(&path, "fsync", e))?;
+            crate::durability::file_synced(&path);
+            self.recovery_point.store(to, Ordering::Release);
+            return Ok(false);
+        }
         // The rename replaces the file: a handle held open would name the old one.
-        *file = None;
-        checkpoint::write_offset(&self.dir.join(RECOVERY_POINT_FILE), to)?;
+        file.file = None;
+        checkpoint::write_offset(&path, to)?;
+        file.durable_name = true;
         self.recovery_point.store(to, Ordering::Release);
-        Ok(())
+        Ok(true)
     }
 
     /// Writes the log-start-offset checkpoint durably, and notes it in `known` (the held
@@ -645,7 +685,7 @@ impl Log {
     /// [`Log::replace_recovery_point`], taking the checkpoint lock.
     pub(super) fn reset_recovery_point(&self, to: i64) -> Result<()> {
         let mut file = lock(&self.checkpoint_lock);
-        self.replace_recovery_point(&mut file, to)
+        self.replace_recovery_point(&mut file, to).map(drop)
     }
 
     /// True if `flush_ms` has passed since the last flush and something is unflushed.

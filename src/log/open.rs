@@ -200,7 +200,8 @@ pub(super) fn open(
         }),
         flush_lock: Mutex::new(()),
         structure_lock: Mutex::new(()),
-        checkpoint_lock: Mutex::new(None),
+        // (Set below, once this open's last directory sync is done.)
+        checkpoint_lock: Mutex::new(super::RecoveryCheckpoint::default()),
         // After a clean close the file holds what that close wrote, durably; after a crash it
         // may hold a rename that never reached the disk, so it is written again at close.
         start_checkpoint: Mutex::new(start_checkpoint.filter(|_| clean)),
@@ -234,6 +235,11 @@ pub(super) fn open(
         log.flush()?;
         checkpoint::sync_dir(dir)?;
     }
+    // Every path above synced the directory after the last change to the checkpoint's name (a
+    // clean open before reading it, the others after writing it): if it exists, its name is
+    // durable.
+    let durable_name = fs::exists(&dir.join(RECOVERY_POINT_FILE));
+    *super::lock(&log.checkpoint_lock) = super::RecoveryCheckpoint::new(durable_name);
     Ok(log)
 }
 

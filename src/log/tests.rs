@@ -396,3 +396,67 @@ fn a_tail_cut_in_the_active_segment_syncs_the_directory_once() {
     let log = Log::open(dir.path(), config).unwrap();
     assert_eq!(log.log_end_offset(), 50);
 }
+
+/// A cut that leaves no producer snapshot to unlink lowers the recovery point in place: the
+/// checkpoint file and the cut segment are synced, no directory (it was a temp file, a rename
+/// and a directory sync). Where the checkpoint's name is not known durable (this log created
+/// it since its open), it is still renamed into place, and the directory synced.
+#[test]
+#[cfg_attr(miri, ignore)]
+fn a_tail_cut_lowers_a_durable_recovery_point_in_place_and_syncs_no_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = Config {
+        file_delete_delay_ms: 0,
+        // (Small: the recorder reads every file when it registers.)
+        segment_bytes: 1 << 20,
+        ..Config::default()
+    };
+    let path = dir.path().join(RECOVERY_POINT_FILE);
+
+    // A new log: no checkpoint at its open, so the one its first flush creates is not durable
+    // by name, and the cut renames a new one into place.
+    let log = Log::open(dir.path(), config.clone()).unwrap();
+    fill(&log, 20);
+    log.flush().unwrap();
+    assert_eq!(checkpoint::read_offset(&path).unwrap(), Some(100));
+    let recording = crate::durability::trace::register(dir.path(), Box::new(|_| {}));
+    assert_eq!(log.truncate_to(90).unwrap(), 90);
+    let syncs = recording.syncs();
+    drop(recording);
+    assert_eq!(
+        syncs.dirs, 1,
+        "a checkpoint created since the open: {syncs:?}"
+    );
+    assert_eq!(checkpoint::read_offset(&path).unwrap(), Some(90));
+
+    // From now on its name is durable: the next cuts rewrite it in place.
+    fill(&log, 2);
+    log.flush().unwrap();
+    assert_eq!(checkpoint::read_offset(&path).unwrap(), Some(100));
+    let recording = crate::durability::trace::register(dir.path(), Box::new(|_| {}));
+    assert_eq!(log.truncate_to(80).unwrap(), 80);
+    let syncs = recording.syncs();
+    drop(recording);
+    assert_eq!(syncs.dirs, 0, "{syncs:?}");
+    assert_eq!(syncs.files, 2, "the checkpoint and the segment: {syncs:?}");
+    assert_eq!(log.recovery_point(), 80);
+    assert_eq!(checkpoint::read_offset(&path).unwrap(), Some(80));
+    log.abandon();
+
+    // After a reopen (a crash here), the checkpoint that was there at the open is durable by
+    // name: in place again.
+    let log = Log::open(dir.path(), config.clone()).unwrap();
+    assert!(!log.open_report().clean);
+    assert_eq!(log.log_end_offset(), 80);
+    fill(&log, 2);
+    log.flush().unwrap();
+    let recording = crate::durability::trace::register(dir.path(), Box::new(|_| {}));
+    assert_eq!(log.truncate_to(85).unwrap(), 85);
+    let syncs = recording.syncs();
+    drop(recording);
+    assert_eq!((syncs.dirs, syncs.files), (0, 2), "{syncs:?}");
+    assert_eq!(checkpoint::read_offset(&path).unwrap(), Some(85));
+    log.close().unwrap();
+    let log = Log::open(dir.path(), config).unwrap();
+    assert_eq!(log.log_end_offset(), 85);
+}
