@@ -59,6 +59,24 @@ pub(crate) fn remove_if_exists(path: &Path) -> Result<bool> {
     }
 }
 
+/// Renames `path` to `<path>.deleted` (Kafka's suffix for files that wait out
+/// `file.delete.delay.ms`, and a leftover an open removes); `Ok(None)` if it was already gone.
+/// Cheaper than an unlink where it matters: ext4 frees a file's blocks in the unlink, a rename
+/// touches only the directory.
+pub(crate) fn rename_to_deleted(path: &Path) -> Result<Option<std::path::PathBuf>> {
+    let mut to = path.as_os_str().to_owned();
+    to.push(".deleted");
+    let to = std::path::PathBuf::from(to);
+    match fs::rename(path, &to) {
+        Ok(()) => {
+            durability::renamed(path, &to);
+            Ok(Some(to))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(Error::io(path, "rename", e)),
+    }
+}
+
 /// Fsyncs the directory holding `path`, so a create, rename or delete in it is durable.
 pub(crate) fn sync_parent(path: &Path) -> Result<()> {
     match path.parent() {

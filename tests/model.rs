@@ -26,6 +26,7 @@
 
 mod common;
 
+use std::collections::BTreeSet;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -414,6 +415,41 @@ impl Model {
         gone
     }
 
+    /// After an operation that may have deleted segments (`retired`: the names of
+    /// [`retired_producer_files`] before it): the producer snapshots and transaction indexes it
+    /// renamed `.deleted` lie below the first segment kept, no live one does, and they wait out
+    /// the delete delay with the segments' files. (The model does not follow when snapshots are
+    /// written, only that those below the log go with it.)
+    fn note_retired(&mut self, step: usize, dir: &Path, retired: &BTreeSet<String>, now: i64) {
+        let first = self.segments[0];
+        let offset = |name: &str| -> i64 { name[..20].parse().expect("a 20-digit name") };
+        let new: Vec<String> = retired_producer_files(dir)
+            .difference(retired)
+            .cloned()
+            .collect();
+        for name in &new {
+            assert!(
+                offset(name) < first,
+                "step {step}: {name} retired, first segment {first}"
+            );
+        }
+        for e in std::fs::read_dir(dir).unwrap() {
+            let name = e.unwrap().file_name().into_string().unwrap();
+            if name.ends_with(".snapshot") || name.ends_with(".txnindex") {
+                assert!(
+                    offset(&name) >= first,
+                    "step {step}: {name} kept, first segment {first}"
+                );
+            }
+        }
+        if !new.is_empty() {
+            self.pending.push((
+                now.saturating_add(self.config.file_delete_delay_ms),
+                new.len(),
+            ));
+        }
+    }
+
     /// `.deleted` files due at `now`, removed.
     fn remove_due(&mut self, now: i64) -> usize {
         let (due, keep): (Vec<_>, Vec<_>) = self.pending.drain(..).partition(|p| p.0 <= now);
@@ -567,6 +603,15 @@ fn check_all(step: usize, log: &Log, m: &Model) {
 
 fn open(dir: &Path, config: &Config, clock: &ManualClock) -> Log {
     Log::open_with_clock(dir, config.clone(), Arc::new(clock.clone())).unwrap()
+}
+
+/// The names in `dir` of producer snapshots and transaction indexes renamed `.deleted`.
+fn retired_producer_files(dir: &Path) -> BTreeSet<String> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n.ends_with(".snapshot.deleted") || n.ends_with(".txnindex.deleted"))
+        .collect()
 }
 
 fn run(config: Config, ops: Vec<Op>) {
@@ -845,6 +890,7 @@ fn run(config: Config, ops: Vec<Op>) {
             }
             Op::DeleteRecords(sel) => {
                 let before = m.pick(sel);
+                let retired = retired_producer_files(dir.path());
                 let got = log.delete_records(before);
                 if before > m.end {
                     let e = got.unwrap_err();
@@ -858,12 +904,15 @@ fn run(config: Config, ops: Vec<Op>) {
                     assert_eq!(got.unwrap(), before, "step {step}");
                     m.start = before;
                     m.delete_prefix(Rule::StartOffset, now);
+                    m.note_retired(step, dir.path(), &retired, now);
                 }
             }
             Op::ApplyRetention(ahead) => {
                 let at = now + i64::from(ahead);
+                let retired = retired_producer_files(dir.path());
                 let report = log.apply_retention(at).unwrap();
                 let (gone, removed) = m.apply_retention(at);
+                m.note_retired(step, dir.path(), &retired, at);
                 let got: Vec<i64> = report.deleted.iter().map(|d| d.base_offset).collect();
                 assert_eq!(
                     got, gone,
@@ -873,6 +922,7 @@ fn run(config: Config, ops: Vec<Op>) {
                 assert_eq!(report.log_start_offset, m.start, "step {step}");
             }
             Op::Tick => {
+                let retired = retired_producer_files(dir.path());
                 let report = log.tick(now).unwrap();
                 let due = config.flush_ms.is_some_and(|ms| {
                     m.end > m.recovery_point && now.saturating_sub(m.last_flush_ms) >= ms
@@ -881,6 +931,7 @@ fn run(config: Config, ops: Vec<Op>) {
                     m.flush(now);
                 }
                 let (gone, removed) = m.apply_retention(now);
+                m.note_retired(step, dir.path(), &retired, now);
                 let got: Vec<i64> = report.deleted.iter().map(|d| d.base_offset).collect();
                 assert_eq!(got, gone, "step {step}: tick at {now}: {report:?}");
                 assert_eq!(report.files_removed, removed, "step {step}: files removed");

@@ -323,11 +323,18 @@ fn deleted_files_wait_for_the_delay_and_readers_keep_their_bytes() {
     let held = log.read(0, 1 << 20).unwrap();
     let r = log.apply_retention(T0 + 11 * HOUR).unwrap();
     assert_eq!(r.deleted.len(), 2);
+    // The two segments' three files each, and the producer snapshot taken when the second was
+    // rolled in (at offset 3; the one at 6 belongs to the segment kept).
     assert_eq!(
         deleted_files(dir.path()),
-        6,
+        7,
         "renamed .deleted, not yet removed"
     );
+    assert!(dir
+        .path()
+        .join(format!("{:020}.snapshot.deleted", 3))
+        .exists());
+    assert!(dir.path().join(format!("{:020}.snapshot", 6)).exists());
     assert!(!dir.path().join(format!("{:020}.log", 0)).exists());
     // Not yet due.
     assert_eq!(
@@ -336,12 +343,12 @@ fn deleted_files_wait_for_the_delay_and_readers_keep_their_bytes() {
             .files_removed,
         0
     );
-    assert_eq!(deleted_files(dir.path()), 6);
+    assert_eq!(deleted_files(dir.path()), 7);
     assert_eq!(
         log.apply_retention(T0 + 11 * HOUR + 1000)
             .unwrap()
             .files_removed,
-        6
+        7
     );
     assert_eq!(deleted_files(dir.path()), 0);
     // The held batches still read, byte for byte.

@@ -3,14 +3,15 @@
 
 use super::open::Listing;
 use super::producer_state::{
-    self, load_latest, load_latest_of, remove_listed, remove_snapshots, MissingHistory,
-    ProducerStateEntry, ProducerStateManager,
+    self, list_snapshots, load_latest, load_latest_of, remove_listed, remove_snapshots,
+    MissingHistory, ProducerStateEntry, ProducerStateManager,
 };
 use super::txn_index::{AbortedTxn, TxnIndexes};
 use super::{lock, Log, Writer};
 use crate::batch::{BatchHeader, RecordBatch};
 use crate::checkpoint;
 use crate::error::{Error, Result};
+use std::path::PathBuf;
 
 impl Log {
     /// The state the log holds for `producer_id` (its epoch, its last batches), if any.
@@ -242,11 +243,17 @@ impl Log {
         producer_state::write_snapshot_synced(&self.dir, state)
     }
 
-    /// Snapshots below `offset` go (retention and delete-records: Kafka deletes a segment's
-    /// snapshot with it).
-    pub(super) fn remove_snapshots_below(&self, offset: i64) -> Result<()> {
-        remove_snapshots(&self.dir, |o| o < offset)?;
-        lock(&self.txn_indexes).remove_below(&self.dir, offset)
+    /// Snapshots and transaction indexes below `offset` are renamed `.deleted` (retention and
+    /// delete-records: Kafka deletes a segment's snapshot with it, renamed first as the
+    /// segment's files are); returns the new names, for the caller to remove once the delete
+    /// delay has passed.
+    pub(super) fn retire_snapshots_below(&self, offset: i64) -> Result<Vec<PathBuf>> {
+        let mut renamed = Vec::new();
+        for (_, path) in list_snapshots(&self.dir)?.range(..offset) {
+            renamed.extend(checkpoint::rename_to_deleted(path)?);
+        }
+        renamed.extend(lock(&self.txn_indexes).retire_below(&self.dir, offset)?);
+        Ok(renamed)
     }
 
     /// Every snapshot and `.txnindex` goes (a full truncation).

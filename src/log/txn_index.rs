@@ -356,6 +356,21 @@ impl TxnIndexes {
         Ok(())
     }
 
+    /// Forgets the indexes of segments below `base` and renames their files `.deleted`;
+    /// returns the new names.
+    pub(super) fn retire_below(
+        &mut self,
+        dir: &Path,
+        base: i64,
+    ) -> Result<Vec<std::path::PathBuf>> {
+        let kept = self.segments.split_off(&base);
+        let mut renamed = Vec::new();
+        for &b in std::mem::replace(&mut self.segments, kept).keys() {
+            renamed.extend(checkpoint::rename_to_deleted(&txn_index_path(dir, b))?);
+        }
+        Ok(renamed)
+    }
+
     /// Removes every index (a full truncation).
     pub(super) fn remove_all(&mut self, dir: &Path) -> Result<()> {
         self.remove_below(dir, i64::MAX)

@@ -273,17 +273,7 @@ impl Segment {
         self.mark_deleted();
         let mut renamed = Vec::with_capacity(3);
         for path in [&self.paths.log, &self.paths.index, &self.paths.time_index] {
-            let mut to = path.as_os_str().to_owned();
-            to.push(".deleted");
-            let to = PathBuf::from(to);
-            match crate::fs::rename(path, &to) {
-                Ok(()) => {
-                    crate::durability::renamed(path, &to);
-                    renamed.push(to);
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => return Err(Error::io(path, "rename", e)),
-            }
+            renamed.extend(crate::checkpoint::rename_to_deleted(path)?);
         }
         Ok(renamed)
     }
