@@ -422,24 +422,37 @@ impl Model {
     /// written, only that those below the log go with it.)
     fn note_retired(&mut self, step: usize, dir: &Path, retired: &BTreeSet<String>, now: i64) {
         let first = self.segments[0];
+        self.note_renamed(step, dir, retired, now, |o| o < first);
+    }
+
+    /// The same after a truncation to `end`: the snapshots above it go.
+    fn note_cut(&mut self, step: usize, dir: &Path, retired: &BTreeSet<String>, now: i64) {
+        let end = self.end;
+        self.note_renamed(step, dir, retired, now, |o| o > end);
+    }
+
+    /// Checks that the producer files renamed `.deleted` since `retired` are those at offsets
+    /// `doomed` names and that no live one remains there, and adds them to what is pending.
+    fn note_renamed(
+        &mut self,
+        step: usize,
+        dir: &Path,
+        retired: &BTreeSet<String>,
+        now: i64,
+        doomed: impl Fn(i64) -> bool,
+    ) {
         let offset = |name: &str| -> i64 { name[..20].parse().expect("a 20-digit name") };
         let new: Vec<String> = retired_producer_files(dir)
             .difference(retired)
             .cloned()
             .collect();
         for name in &new {
-            assert!(
-                offset(name) < first,
-                "step {step}: {name} retired, first segment {first}"
-            );
+            assert!(doomed(offset(name)), "step {step}: {name} renamed .deleted");
         }
         for e in std::fs::read_dir(dir).unwrap() {
             let name = e.unwrap().file_name().into_string().unwrap();
             if name.ends_with(".snapshot") || name.ends_with(".txnindex") {
-                assert!(
-                    offset(&name) >= first,
-                    "step {step}: {name} kept, first segment {first}"
-                );
+                assert!(!doomed(offset(&name)), "step {step}: {name} kept");
             }
         }
         if !new.is_empty() {
@@ -814,6 +827,7 @@ fn run(config: Config, ops: Vec<Op>) {
             }
             Op::TruncateTo(sel) => {
                 let offset = m.pick(sel);
+                let retired = retired_producer_files(dir.path());
                 let got = log.truncate_to(offset);
                 if offset >= m.end {
                     assert_eq!(got.unwrap(), m.end, "step {step}");
@@ -846,6 +860,7 @@ fn run(config: Config, ops: Vec<Op>) {
                     m.batches.retain(|b| b.base < new_end);
                     m.end = new_end;
                     m.recovery_point = m.recovery_point.min(new_end);
+                    m.note_cut(step, dir.path(), &retired, now);
                 }
             }
             Op::Flush => {

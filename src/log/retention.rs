@@ -347,6 +347,19 @@ impl Log {
         Ok(())
     }
 
+    /// Files renamed `.deleted` (a truncation's producer snapshots above the cut), removed with
+    /// the segments' once `file_delete_delay_ms` has passed.
+    pub(super) fn delete_later(&self, paths: Vec<PathBuf>) {
+        if paths.is_empty() {
+            return;
+        }
+        let due_ms = self
+            .clock
+            .now_ms()
+            .saturating_add(self.config.file_delete_delay_ms);
+        lock(&self.pending_deletes).push(PendingDelete { due_ms, paths });
+    }
+
     /// Removes the `.deleted` files whose delay has passed; returns how many.
     fn remove_due_files(&self, now_ms: i64) -> Result<usize> {
         let due: Vec<PendingDelete> = {

@@ -389,10 +389,15 @@ fn a_tail_cut_in_the_active_segment_syncs_the_directory_once() {
         0,
         "the snapshot above the cut is gone"
     );
+    // Renamed, not unlinked (an unlink costs ext4 5-10x a rename); removed after the delete
+    // delay, or at close.
+    let renamed = dir.path().join(format!("{:020}.snapshot.deleted", 100));
+    assert!(renamed.exists());
     assert_eq!(log.recovery_point(), 50);
     assert_eq!(syncs.dirs, 1, "{syncs:?}");
     assert!(syncs.files <= 2, "{syncs:?}");
     log.close().unwrap();
+    assert!(!renamed.exists());
     let log = Log::open(dir.path(), config).unwrap();
     assert_eq!(log.log_end_offset(), 50);
 }

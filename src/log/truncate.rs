@@ -4,7 +4,6 @@
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use super::producer_state::remove_snapshots;
 use super::{lock, Log};
 use crate::checkpoint;
 use crate::error::{Error, Result};
@@ -177,16 +176,21 @@ impl Log {
             return self.truncate_fully_locked(w, offset);
         }
 
-        // 0. Producer snapshots above the cut are unlinked first, without a sync of their own:
-        //    the recovery point's checkpoint below is renamed into place and its directory sync
-        //    makes the unlinks durable too (one directory sync, not two). A crash before that
-        //    leaves the log uncut and an older snapshot to start from: the state is replayed
-        //    from it, never wrong.
-        let unlinked = remove_snapshots(&self.dir, |o| o > new_leo)?;
+        // 0. Producer snapshots above the cut are renamed `.deleted` first (removed after the
+        //    delete delay, or by the next open), without a sync of their own: the directory
+        //    sync below makes them durable, or the recovery point's rename's does (one
+        //    directory sync, not two). A crash before that leaves the log uncut and an older
+        //    snapshot to start from: the state is replayed from it, never wrong.
+        let retired = self.retire_snapshots((
+            std::ops::Bound::Excluded(new_leo),
+            std::ops::Bound::Unbounded,
+        ))?;
+        let any_retired = !retired.is_empty();
+        self.delete_later(retired);
         // 1. The recovery point comes down first: batches appended after the cut must be
         //    validated by recovery if we crash before they are flushed. A flush in flight is
         //    told not to raise it again.
-        if !self.begin_truncation(new_leo)? && unlinked > 0 {
+        if !self.begin_truncation(new_leo)? && any_retired {
             checkpoint::sync_dir(&self.dir)?;
         }
         // 2. Readers stop asking for what is going away.
