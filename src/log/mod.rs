@@ -274,8 +274,12 @@ impl RecoveryCheckpoint {
         }
     }
 
-    /// The file, opened (created if absent) for in-place rewrites.
+    /// The file, opened (created if absent) for in-place rewrites. A file it has to create
+    /// (gone since the open: removed by hand) does not have a durable name.
     fn handle(&mut self, path: &Path) -> Result<&File> {
+        if self.file.is_none() && !crate::fs::exists(path) {
+            self.durable_name = false;
+        }
         match &mut self.file {
             Some(f) => Ok(f),
             slot => Ok(slot.insert(checkpoint::open_for_rewrite(path)?)),
@@ -650,6 +654,10 @@ impl Log {
     /// synced: a temp file sync and a directory sync.
     fn replace_recovery_point(&self, file: &mut RecoveryCheckpoint, to: i64) -> Result<bool> {
         let path = self.dir.join(RECOVERY_POINT_FILE);
+        if file.durable_name {
+            // (Opening it may find it gone, and its name no longer durable.)
+            file.handle(&path)?;
+        }
         if file.durable_name {
             let f = file.handle(&path)?;
             checkpoint::write_offset_relaxed(f, &path, to)?;

@@ -1,6 +1,8 @@
 //! The log's side of the producer state: loading it at open from the newest snapshot and the
 //! batches after it, rebuilding it after a truncation, snapshots at roll and close, expiry.
 
+use std::path::PathBuf;
+
 use super::open::Listing;
 use super::producer_state::{
     self, list_snapshots, load_latest, load_latest_of, remove_listed, remove_snapshots,
@@ -11,7 +13,6 @@ use super::{lock, Log, Writer};
 use crate::batch::{BatchHeader, RecordBatch};
 use crate::checkpoint;
 use crate::error::{Error, Result};
-use std::path::PathBuf;
 
 impl Log {
     /// The state the log holds for `producer_id` (its epoch, its last batches), if any.

@@ -462,6 +462,19 @@ fn a_tail_cut_lowers_a_durable_recovery_point_in_place_and_syncs_no_directory() 
     assert_eq!((syncs.dirs, syncs.files), (0, 2), "{syncs:?}");
     assert_eq!(checkpoint::read_offset(&path).unwrap(), Some(85));
     log.close().unwrap();
-    let log = Log::open(dir.path(), config).unwrap();
+
+    // A checkpoint removed by hand after the open: the cut finds it gone and renames a new one
+    // into place.
+    let log = Log::open(dir.path(), config.clone()).unwrap();
     assert_eq!(log.log_end_offset(), 85);
+    std::fs::remove_file(&path).unwrap();
+    let recording = crate::durability::trace::register(dir.path(), Box::new(|_| {}));
+    assert_eq!(log.truncate_to(80).unwrap(), 80);
+    let syncs = recording.syncs();
+    drop(recording);
+    assert_eq!(syncs.dirs, 1, "{syncs:?}");
+    assert_eq!(checkpoint::read_offset(&path).unwrap(), Some(80));
+    log.close().unwrap();
+    let log = Log::open(dir.path(), config).unwrap();
+    assert_eq!(log.log_end_offset(), 80);
 }
