@@ -99,9 +99,10 @@ pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Writes a checkpoint holding one offset.
+/// Writes a checkpoint holding one offset, in the fixed 24-byte layout of
+/// [`write_offset_relaxed`] (zero-padded), so that later in-place rewrites never change its size.
 pub(crate) fn write_offset(path: &Path, offset: i64) -> Result<()> {
-    write_atomically(path, format!("0\n1\n{offset}\n").as_bytes())
+    write_atomically(path, format!("0\n1\n{offset:019}\n").as_bytes())
 }
 
 /// Writes a checkpoint holding one offset in place, without waiting for the disk: the offset is
@@ -136,7 +137,7 @@ pub(crate) fn open_for_rewrite(path: &Path) -> Result<File> {
 }
 
 /// Bytes of an offset checkpoint: `0\n1\n` and 19 zero-padded digits and `\n`.
-const OFFSET_CHECKPOINT_LEN: u64 = 24;
+pub(crate) const OFFSET_CHECKPOINT_LEN: u64 = 24;
 
 /// Reads a checkpoint holding one offset; `Ok(None)` if the file does not exist. A file that does
 /// not parse is reported as corrupt, with the byte position of the bad line.
@@ -294,7 +295,11 @@ mod tests {
         let p = dir.path().join("recovery-point-offset-checkpoint");
         assert_eq!(read_offset(&p).unwrap(), None);
         write_offset(&p, 42).unwrap();
-        assert_eq!(fs::read_to_string(&p).unwrap(), "0\n1\n42\n");
+        assert_eq!(
+            fs::read_to_string(&p).unwrap(),
+            "0\n1\n0000000000000000042\n",
+            "zero-padded: in-place rewrites never change the size"
+        );
         assert_eq!(read_offset(&p).unwrap(), Some(42));
         assert!(!dir
             .path()

@@ -26,7 +26,7 @@ fn a_clean_close_does_not_rewrite_an_unchanged_log_start_checkpoint() {
     fill(&log, 4, 2, TS);
     log.delete_records(3).unwrap();
     let after_delete = start_checkpoint(dir.path());
-    assert_eq!(after_delete.1, "0\n1\n3\n");
+    assert_eq!(after_delete.1, "0\n1\n0000000000000000003\n");
     log.close().unwrap();
     assert_eq!(start_checkpoint(dir.path()), after_delete, "first close");
 
@@ -44,7 +44,7 @@ fn a_clean_close_does_not_rewrite_an_unchanged_log_start_checkpoint() {
     let log = Log::open(dir.path(), small_config()).unwrap();
     log.delete_records(5).unwrap();
     let moved = start_checkpoint(dir.path());
-    assert_eq!(moved.1, "0\n1\n5\n");
+    assert_eq!(moved.1, "0\n1\n0000000000000000005\n");
     log.close().unwrap();
     assert_eq!(start_checkpoint(dir.path()), moved);
     let log = Log::open(dir.path(), small_config()).unwrap();
@@ -59,17 +59,45 @@ fn a_close_after_a_crash_writes_the_log_start_checkpoint_again() {
     fill(&log, 4, 2, TS);
     log.flush().unwrap();
     log.delete_records(3).unwrap();
-    let before = start_checkpoint(dir.path());
     log.abandon();
-    // The file found after a crash may be a rename that never reached the disk: the close
-    // after the unclean open makes it durable again.
+    // The file found after a crash may hold bytes that never reached the disk: the close after
+    // the unclean open writes it again (in place, synced). To see that it does, the file gets
+    // the same value in another layout (unpadded, as an older partlog wrote it) by hand: a
+    // close that wrote nothing would leave it so. (And a file of another length is renamed
+    // over, not rewritten in place: an in-place write would change its size.)
+    let path = dir.path().join(LOG_START_OFFSET_FILE);
     let log = Log::open(dir.path(), small_config()).unwrap();
     assert!(!log.open_report().clean);
     assert_eq!(log.log_start_offset(), 3);
+    std::fs::write(&path, "0\n1\n3\n").unwrap();
+    let before = start_checkpoint(dir.path());
     log.close().unwrap();
     let after = start_checkpoint(dir.path());
-    assert_ne!(after.0, before.0, "rewritten");
-    assert_eq!(after.1, "0\n1\n3\n");
+    assert_ne!(after.0, before.0, "renamed over");
+    assert_eq!(after.1, "0\n1\n0000000000000000003\n");
+    // In the fixed length (here another 24-byte spelling of 3), after an unclean open: rewritten
+    // in place.
+    let log = Log::open(dir.path(), small_config()).unwrap();
+    log.abandon();
+    let log = Log::open(dir.path(), small_config()).unwrap();
+    assert!(!log.open_report().clean);
+    std::fs::write(&path, "0\n1\n 000000000000000003\n").unwrap();
+    let before = start_checkpoint(dir.path());
+    log.close().unwrap();
+    let after = start_checkpoint(dir.path());
+    assert_eq!(after.0, before.0, "in place");
+    assert_eq!(after.1, "0\n1\n0000000000000000003\n");
+    // Longer than the fixed length: renamed over, never cut in place (a crash between the cut
+    // and the write would leave the first 24 bytes, here a start of 0).
+    let log = Log::open(dir.path(), small_config()).unwrap();
+    log.abandon();
+    let log = Log::open(dir.path(), small_config()).unwrap();
+    std::fs::write(&path, "0\n1\n00000000000000000003\n").unwrap();
+    let before = start_checkpoint(dir.path());
+    log.close().unwrap();
+    let after = start_checkpoint(dir.path());
+    assert_ne!(after.0, before.0, "renamed over");
+    assert_eq!(after.1, "0\n1\n0000000000000000003\n");
 }
 
 /// The inode and text of the recovery-point checkpoint.

@@ -219,13 +219,13 @@ pub struct Log {
     /// Guards the recovery-point checkpoint file and field, and holds the file open for the
     /// in-place rewrites of every flush and truncation. Always the innermost lock: taken with or
     /// without the writer or flush lock, never the other way round.
-    checkpoint_lock: Mutex<RecoveryCheckpoint>,
+    checkpoint_lock: Mutex<CheckpointFile>,
     /// The value the log-start-offset checkpoint file durably holds, as far as this log knows:
     /// written by it (temp file, fsync, rename, directory fsync) or found at a clean open (the
     /// last close wrote it so); `None` if unknown. Every write of that file holds this lock
     /// (innermost, as the checkpoint lock), so the file and the value agree; `close` rewrites
     /// the file only if the log start differs from it.
-    start_checkpoint: Mutex<Option<i64>>,
+    start_checkpoint: Mutex<StartCheckpoint>,
     log_end_offset: AtomicI64,
     /// The first offset of the earliest open transaction, `i64::MAX` if none (see the
     /// invariants). Stored under the writer lock.
@@ -254,9 +254,9 @@ pub struct Log {
     pauses: pause::Pauses,
 }
 
-/// The recovery-point checkpoint file, as its lock holds it.
+/// A one-offset checkpoint file (the recovery point, the log start), as its lock holds it.
 #[derive(Debug, Default)]
-pub(crate) struct RecoveryCheckpoint {
+pub(crate) struct CheckpointFile {
     /// Held open for in-place rewrites; `None` until first used, and after the file is replaced.
     file: Option<File>,
     /// The file's name is durable: it existed when the log was opened (every open syncs the
@@ -265,10 +265,10 @@ pub(crate) struct RecoveryCheckpoint {
     durable_name: bool,
 }
 
-impl RecoveryCheckpoint {
+impl CheckpointFile {
     /// A checkpoint whose name is durable if `durable_name`.
     pub(crate) fn new(durable_name: bool) -> Self {
-        RecoveryCheckpoint {
+        CheckpointFile {
             file: None,
             durable_name,
         }
@@ -283,6 +283,60 @@ impl RecoveryCheckpoint {
         match &mut self.file {
             Some(f) => Ok(f),
             slot => Ok(slot.insert(checkpoint::open_for_rewrite(path)?)),
+        }
+    }
+
+    /// Writes `offset`, durably before it returns; true if that synced the directory.
+    ///
+    /// When the file's name is durable and the file already has the fixed 24-byte layout, the
+    /// new value is written in place and the file synced: one sync. A crash before that sync
+    /// leaves the old value (the callers change nothing the old value would misdescribe before
+    /// this returns) or, if a disk could tear one 24-byte write at offset 0 (none does: a
+    /// sector, 512 bytes at least, is written whole; PostgreSQL's `pg_control` counts on the
+    /// same), a garbled file that the open refuses. Otherwise (no file, a name a crash could
+    /// still unlink and leave a caller's checkpoint in charge, see `Log::open_with_checkpoints`,
+    /// or a file of another length, whose size an in-place write would change) a new file is
+    /// renamed over it and the directory synced: a temp file sync and a directory sync.
+    fn write_durably(&mut self, path: &Path, offset: i64) -> Result<bool> {
+        if self.durable_name && self.file.is_none() {
+            // Gone since the open (removed by hand), or of another length (an older layout):
+            // renamed over. (Checked before opening: `open_for_rewrite` would cut a longer file,
+            // a change a crash could leave half done.)
+            let len = crate::fs::metadata(path).map(|m| m.len());
+            if !matches!(len, Ok(n) if n == checkpoint::OFFSET_CHECKPOINT_LEN) {
+                self.durable_name = false;
+            }
+        }
+        if self.durable_name {
+            let f = self.handle(path)?;
+            checkpoint::write_offset_relaxed(f, path, offset)?;
+            f.sync_data().map_err(|e| Error::io(path, "fsync", e))?;
+            crate::durability::file_synced(path);
+            return Ok(false);
+        }
+        // The rename replaces the file: a handle held open would name the old one.
+        self.file = None;
+        checkpoint::write_offset(path, offset)?;
+        self.durable_name = true;
+        Ok(true)
+    }
+}
+
+/// The log-start-offset checkpoint, as its lock holds it.
+#[derive(Debug, Default)]
+pub(crate) struct StartCheckpoint {
+    /// The value the file durably holds, as far as this log knows: written by it, or found at
+    /// a clean open (the last close wrote it so); `None` if unknown.
+    known: Option<i64>,
+    file: CheckpointFile,
+}
+
+impl StartCheckpoint {
+    /// `known` as found at the open; the file's name durable if `durable_name`.
+    pub(crate) fn new(known: Option<i64>, durable_name: bool) -> Self {
+        StartCheckpoint {
+            known,
+            file: CheckpointFile::new(durable_name),
         }
     }
 }
@@ -642,52 +696,34 @@ impl Log {
         Ok(false)
     }
 
-    /// Sets the recovery point and its checkpoint to `to`, up or down, durably before it returns.
-    /// `file` is the held checkpoint lock. True if that synced the log's directory.
-    ///
-    /// When the file's name is known durable, the new value is written in place and the file
-    /// is synced: one sync. A crash before that sync leaves the old value, which still describes
-    /// the log (the callers cut nothing before this returns), or a garbled file, which makes
-    /// recovery scan everything: both safe. Otherwise (no file, or one created since the last
-    /// directory sync, which a crash could unlink and leave a caller's higher checkpoint in
-    /// charge: `Log::open_with_checkpoints`) a new file is renamed over it and the directory
-    /// synced: a temp file sync and a directory sync.
-    fn replace_recovery_point(&self, file: &mut RecoveryCheckpoint, to: i64) -> Result<bool> {
-        let path = self.dir.join(RECOVERY_POINT_FILE);
-        if file.durable_name {
-            // (Opening it may find it gone, and its name no longer durable.)
-            file.handle(&path)?;
-        }
-        if file.durable_name {
-            let f = file.handle(&path)?;
-            checkpoint::write_offset_relaxed(f, &path, to)?;
-            f.sync_data().map_err(|e| Error::io(&path, "fsync", e))?;
-            crate::durability::file_synced(&path);
-            self.recovery_point.store(to, Ordering::Release);
-            return Ok(false);
-        }
-        // The rename replaces the file: a handle held open would name the old one.
-        file.file = None;
-        checkpoint::write_offset(&path, to)?;
-        file.durable_name = true;
+    /// Sets the recovery point and its checkpoint to `to`, up or down, durably before it returns
+    /// (`CheckpointFile::write_durably`: in place and one sync where it can). `file` is the held
+    /// checkpoint lock. True if that synced the log's directory. A crash before the sync leaves
+    /// the old value, which still describes the log (the callers cut nothing before this
+    /// returns); a garbled recovery point only makes recovery scan everything.
+    fn replace_recovery_point(&self, file: &mut CheckpointFile, to: i64) -> Result<bool> {
+        let synced_dir = file.write_durably(&self.dir.join(RECOVERY_POINT_FILE), to)?;
         self.recovery_point.store(to, Ordering::Release);
-        Ok(true)
+        Ok(synced_dir)
     }
 
-    /// Writes the log-start-offset checkpoint durably, and notes it in `known` (the held
-    /// `start_checkpoint` lock): `None` while the write is under way, so a failed one leaves
-    /// the value unknown.
-    fn write_start_checkpoint(&self, known: &mut Option<i64>, offset: i64) -> Result<()> {
-        *known = None;
-        checkpoint::write_offset(&self.dir.join(LOG_START_OFFSET_FILE), offset)?;
-        *known = Some(offset);
+    /// Writes the log-start-offset checkpoint durably (`CheckpointFile::write_durably`: in
+    /// place and one sync where it can), and notes it in `cp.known` (`cp` is the held
+    /// `start_checkpoint` lock): `None` while the write is under way, so a failed one leaves the
+    /// value unknown. The callers delete nothing below `offset` before this returns, so a crash
+    /// before the sync leaves an old start that still describes the log.
+    fn write_start_checkpoint(&self, cp: &mut StartCheckpoint, offset: i64) -> Result<()> {
+        cp.known = None;
+        cp.file
+            .write_durably(&self.dir.join(LOG_START_OFFSET_FILE), offset)?;
+        cp.known = Some(offset);
         Ok(())
     }
 
     /// Writes the log-start-offset checkpoint durably (see `write_start_checkpoint`).
     pub(super) fn checkpoint_log_start(&self, offset: i64) -> Result<()> {
-        let mut known = lock(&self.start_checkpoint);
-        self.write_start_checkpoint(&mut known, offset)
+        let mut cp = lock(&self.start_checkpoint);
+        self.write_start_checkpoint(&mut cp, offset)
     }
 
     /// [`Log::replace_recovery_point`], taking the checkpoint lock.
@@ -745,10 +781,10 @@ impl Log {
         self.advance_recovery_point(leo, self.truncations.load(Ordering::Acquire))?;
         {
             // An unchanged checkpoint is not written again (a temp file, two fsyncs, a rename).
-            let mut known = lock(&self.start_checkpoint);
+            let mut cp = lock(&self.start_checkpoint);
             let start = self.log_start_offset();
-            if *known != Some(start) {
-                self.write_start_checkpoint(&mut known, start)?;
+            if cp.known != Some(start) {
+                self.write_start_checkpoint(&mut cp, start)?;
             }
         }
         // The marker vouches for every file above, names included: they are made durable

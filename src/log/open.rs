@@ -201,10 +201,13 @@ pub(super) fn open(
         flush_lock: Mutex::new(()),
         structure_lock: Mutex::new(()),
         // (Set below, once this open's last directory sync is done.)
-        checkpoint_lock: Mutex::new(super::RecoveryCheckpoint::default()),
+        checkpoint_lock: Mutex::new(super::CheckpointFile::default()),
         // After a clean close the file holds what that close wrote, durably; after a crash it
         // may hold a rename that never reached the disk, so it is written again at close.
-        start_checkpoint: Mutex::new(start_checkpoint.filter(|_| clean)),
+        start_checkpoint: Mutex::new(super::StartCheckpoint::new(
+            start_checkpoint.filter(|_| clean),
+            false,
+        )),
         log_end_offset: AtomicI64::new(log_end_offset),
         first_unstable_offset: AtomicI64::new(i64::MAX),
         txn_indexes: Mutex::new(Default::default()),
@@ -235,11 +238,13 @@ pub(super) fn open(
         log.flush()?;
         checkpoint::sync_dir(dir)?;
     }
-    // Every path above synced the directory after the last change to the checkpoint's name (a
-    // clean open before reading it, the others after writing it): if it exists, its name is
-    // durable.
+    // Every path above synced the directory after the last change to the checkpoints' names (a
+    // clean open before reading them, the others after writing them): those that exist have
+    // durable names.
     let durable_name = fs::exists(&dir.join(RECOVERY_POINT_FILE));
-    *super::lock(&log.checkpoint_lock) = super::RecoveryCheckpoint::new(durable_name);
+    *super::lock(&log.checkpoint_lock) = super::CheckpointFile::new(durable_name);
+    super::lock(&log.start_checkpoint).file =
+        super::CheckpointFile::new(fs::exists(&dir.join(LOG_START_OFFSET_FILE)));
     Ok(log)
 }
 

@@ -478,3 +478,47 @@ fn a_tail_cut_lowers_a_durable_recovery_point_in_place_and_syncs_no_directory() 
     let log = Log::open(dir.path(), config).unwrap();
     assert_eq!(log.log_end_offset(), 80);
 }
+
+/// delete-records writes the log-start checkpoint in place once its name is durable: one sync
+/// of the file, no temp file and no directory sync (it was a temp file sync, a rename and a
+/// directory sync). A new log's first checkpoint is still renamed into place.
+#[test]
+#[cfg_attr(miri, ignore)]
+fn delete_records_writes_a_durable_log_start_checkpoint_in_place() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = Config {
+        segment_bytes: 1 << 20,
+        ..Config::default()
+    };
+    let path = dir.path().join(super::LOG_START_OFFSET_FILE);
+    let log = Log::open(dir.path(), config.clone()).unwrap();
+    fill(&log, 20);
+    let recording = crate::durability::trace::register(dir.path(), Box::new(|_| {}));
+    assert_eq!(log.delete_records(10).unwrap(), 10);
+    let syncs = recording.syncs();
+    drop(recording);
+    assert_eq!(
+        (syncs.files, syncs.dirs),
+        (1, 1),
+        "a new checkpoint: {syncs:?}"
+    );
+    let recording = crate::durability::trace::register(dir.path(), Box::new(|_| {}));
+    assert_eq!(log.delete_records(20).unwrap(), 20);
+    let syncs = recording.syncs();
+    drop(recording);
+    assert_eq!((syncs.files, syncs.dirs), (1, 0), "in place: {syncs:?}");
+    assert_eq!(checkpoint::read_offset(&path).unwrap(), Some(20));
+    log.abandon();
+    let log = Log::open(dir.path(), config).unwrap();
+    assert_eq!(log.log_start_offset(), 20);
+    let recording = crate::durability::trace::register(dir.path(), Box::new(|_| {}));
+    assert_eq!(log.delete_records(30).unwrap(), 30);
+    let syncs = recording.syncs();
+    drop(recording);
+    assert_eq!(
+        (syncs.files, syncs.dirs),
+        (1, 0),
+        "after a reopen: {syncs:?}"
+    );
+    assert_eq!(checkpoint::read_offset(&path).unwrap(), Some(30));
+}
