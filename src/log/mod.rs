@@ -220,9 +220,9 @@ pub struct Log {
     /// in-place rewrites of every flush and truncation. Always the innermost lock: taken with or
     /// without the writer or flush lock, never the other way round.
     checkpoint_lock: Mutex<CheckpointFile>,
-    /// The value the log-start-offset checkpoint file durably holds, as far as this log knows:
-    /// written by it (temp file, fsync, rename, directory fsync) or found at a clean open (the
-    /// last close wrote it so); `None` if unknown. Every write of that file holds this lock
+    /// The log-start-offset checkpoint file, and the value it durably holds as far as this log
+    /// knows: written by it (`CheckpointFile::write_durably`) or found at a clean open (the last
+    /// close wrote it so); `None` if unknown. Every write of that file holds this lock
     /// (innermost, as the checkpoint lock), so the file and the value agree; `close` rewrites
     /// the file only if the log start differs from it.
     start_checkpoint: Mutex<StartCheckpoint>,
