@@ -102,7 +102,13 @@ pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
 /// Writes a checkpoint holding one offset, in the fixed 24-byte layout of
 /// [`write_offset_relaxed`] (zero-padded), so that later in-place rewrites never change its size.
 pub(crate) fn write_offset(path: &Path, offset: i64) -> Result<()> {
-    write_atomically(path, format!("0\n1\n{offset:019}\n").as_bytes())
+    write_atomically(path, offset_text(offset).as_bytes())
+}
+
+/// An offset checkpoint's bytes: version 0, one entry, the offset zero-padded to 19 digits
+/// ([`OFFSET_CHECKPOINT_LEN`] bytes in all).
+fn offset_text(offset: i64) -> String {
+    format!("0\n1\n{offset:019}\n")
 }
 
 /// Writes a checkpoint holding one offset in place, without waiting for the disk: the offset is
@@ -113,14 +119,14 @@ pub(crate) fn write_offset(path: &Path, offset: i64) -> Result<()> {
 /// a garbled one makes it scan everything).
 pub(crate) fn write_offset_relaxed(f: &File, path: &Path, offset: i64) -> Result<()> {
     use crate::fs::FileExt;
-    let text = format!("0\n1\n{offset:019}\n");
-    f.write_all_at(text.as_bytes(), 0)
+    f.write_all_at(offset_text(offset).as_bytes(), 0)
         .map_err(|e| Error::io(path, "write", e))
 }
 
 /// Opens (creating if needed) a checkpoint file for [`write_offset_relaxed`], cut to the size
-/// every offset checkpoint has (24 bytes), so that in-place rewrites leave nothing behind.
-pub(crate) fn open_for_rewrite(path: &Path) -> Result<File> {
+/// every offset checkpoint has (24 bytes), so that in-place rewrites leave nothing behind; with
+/// the length it had (0 for a file it created).
+pub(crate) fn open_for_rewrite(path: &Path) -> Result<(File, u64)> {
     let f = File::options()
         .write(true)
         .create(true)
@@ -133,7 +139,7 @@ pub(crate) fn open_for_rewrite(path: &Path) -> Result<File> {
         f.set_len(OFFSET_CHECKPOINT_LEN)
             .map_err(|e| Error::io(path, "truncate", e))?;
     }
-    Ok(f)
+    Ok((f, len))
 }
 
 /// Bytes of an offset checkpoint: `0\n1\n` and 19 zero-padded digits and `\n`.

@@ -275,15 +275,17 @@ impl CheckpointFile {
     }
 
     /// The file, opened (created if absent) for in-place rewrites. A file it has to create
-    /// (gone since the open: removed by hand) does not have a durable name.
+    /// (gone since the open: removed by hand; found empty) does not have a durable name.
     fn handle(&mut self, path: &Path) -> Result<&File> {
-        if self.file.is_none() && !crate::fs::exists(path) {
-            self.durable_name = false;
-        }
-        match &mut self.file {
-            Some(f) => Ok(f),
-            slot => Ok(slot.insert(checkpoint::open_for_rewrite(path)?)),
-        }
+        let f = match self.file.take() {
+            Some(f) => f,
+            None => {
+                let (f, len) = checkpoint::open_for_rewrite(path)?;
+                self.durable_name &= len > 0;
+                f
+            }
+        };
+        Ok(self.file.insert(f))
     }
 
     /// Writes `offset`, durably before it returns; true if that synced the directory.
@@ -332,11 +334,11 @@ pub(crate) struct StartCheckpoint {
 }
 
 impl StartCheckpoint {
-    /// `known` as found at the open; the file's name durable if `durable_name`.
-    pub(crate) fn new(known: Option<i64>, durable_name: bool) -> Self {
+    /// `known` as found at the open (the file's name is set once the open is done).
+    pub(crate) fn new(known: Option<i64>) -> Self {
         StartCheckpoint {
             known,
-            file: CheckpointFile::new(durable_name),
+            file: CheckpointFile::default(),
         }
     }
 }

@@ -206,7 +206,6 @@ pub(super) fn open(
         // may hold a rename that never reached the disk, so it is written again at close.
         start_checkpoint: Mutex::new(super::StartCheckpoint::new(
             start_checkpoint.filter(|_| clean),
-            false,
         )),
         log_end_offset: AtomicI64::new(log_end_offset),
         first_unstable_offset: AtomicI64::new(i64::MAX),

@@ -349,8 +349,7 @@ impl TxnIndexes {
 
     /// Removes the indexes of the segments based below `base` (retention, delete-records).
     pub(super) fn remove_below(&mut self, dir: &Path, base: i64) -> Result<()> {
-        let kept = self.segments.split_off(&base);
-        for &b in std::mem::replace(&mut self.segments, kept).keys() {
+        for b in self.forget_below(base) {
             checkpoint::remove_if_exists(&txn_index_path(dir, b))?;
         }
         Ok(())
@@ -363,12 +362,19 @@ impl TxnIndexes {
         dir: &Path,
         base: i64,
     ) -> Result<Vec<std::path::PathBuf>> {
-        let kept = self.segments.split_off(&base);
         let mut renamed = Vec::new();
-        for &b in std::mem::replace(&mut self.segments, kept).keys() {
+        for b in self.forget_below(base) {
             renamed.extend(checkpoint::rename_to_deleted(&txn_index_path(dir, b))?);
         }
         Ok(renamed)
+    }
+
+    /// Forgets the indexes of segments based below `base`; returns those bases.
+    fn forget_below(&mut self, base: i64) -> Vec<i64> {
+        let kept = self.segments.split_off(&base);
+        std::mem::replace(&mut self.segments, kept)
+            .into_keys()
+            .collect()
     }
 
     /// Removes every index (a full truncation).
