@@ -61,43 +61,28 @@ fn a_close_after_a_crash_writes_the_log_start_checkpoint_again() {
     log.delete_records(3).unwrap();
     log.abandon();
     // The file found after a crash may hold bytes that never reached the disk: the close after
-    // the unclean open writes it again (in place, synced). To see that it does, the file gets
-    // the same value in another layout (unpadded, as an older partlog wrote it) by hand: a
-    // close that wrote nothing would leave it so. (And a file of another length is renamed
-    // over, not rewritten in place: an in-place write would change its size.)
-    let path = dir.path().join(LOG_START_OFFSET_FILE);
-    let log = Log::open(dir.path(), small_config()).unwrap();
-    assert!(!log.open_report().clean);
-    assert_eq!(log.log_start_offset(), 3);
-    std::fs::write(&path, "0\n1\n3\n").unwrap();
-    let before = start_checkpoint(dir.path());
-    log.close().unwrap();
-    let after = start_checkpoint(dir.path());
-    assert_ne!(after.0, before.0, "renamed over");
-    assert_eq!(after.1, "0\n1\n0000000000000000003\n");
-    // In the fixed length (here another 24-byte spelling of 3), after an unclean open: rewritten
-    // in place.
-    let log = Log::open(dir.path(), small_config()).unwrap();
-    log.abandon();
-    let log = Log::open(dir.path(), small_config()).unwrap();
-    assert!(!log.open_report().clean);
-    std::fs::write(&path, "0\n1\n 000000000000000003\n").unwrap();
-    let before = start_checkpoint(dir.path());
-    log.close().unwrap();
-    let after = start_checkpoint(dir.path());
-    assert_eq!(after.0, before.0, "in place");
-    assert_eq!(after.1, "0\n1\n0000000000000000003\n");
-    // Longer than the fixed length: renamed over, never cut in place (a crash between the cut
-    // and the write would leave the first 24 bytes, here a start of 0).
-    let log = Log::open(dir.path(), small_config()).unwrap();
-    log.abandon();
-    let log = Log::open(dir.path(), small_config()).unwrap();
-    std::fs::write(&path, "0\n1\n00000000000000000003\n").unwrap();
-    let before = start_checkpoint(dir.path());
-    log.close().unwrap();
-    let after = start_checkpoint(dir.path());
-    assert_ne!(after.0, before.0, "renamed over");
-    assert_eq!(after.1, "0\n1\n0000000000000000003\n");
+    // the unclean open writes it again. To see that it does, the file gets the same value
+    // spelled otherwise by hand before the close: a close that wrote nothing would leave it so.
+    // Of the fixed 24 bytes, it is rewritten in place (same inode); of another length (an older
+    // partlog's unpadded text, or longer), renamed over, never cut in place (a crash between
+    // the cut and the write would leave the first 24 bytes: a start of 0 for the longer one).
+    for (by_hand, in_place) in [
+        ("0\n1\n3\n", false),
+        ("0\n1\n 000000000000000003\n", true),
+        ("0\n1\n00000000000000000003\n", false),
+    ] {
+        let log = Log::open(dir.path(), small_config()).unwrap();
+        assert!(!log.open_report().clean);
+        assert_eq!(log.log_start_offset(), 3);
+        std::fs::write(dir.path().join(LOG_START_OFFSET_FILE), by_hand).unwrap();
+        let before = start_checkpoint(dir.path());
+        log.close().unwrap();
+        let after = start_checkpoint(dir.path());
+        assert_eq!(after.0 == before.0, in_place, "{by_hand:?}");
+        assert_eq!(after.1, "0\n1\n0000000000000000003\n", "{by_hand:?}");
+        // Crashed again, for the next case.
+        Log::open(dir.path(), small_config()).unwrap().abandon();
+    }
 }
 
 /// The inode and text of the recovery-point checkpoint.

@@ -34,6 +34,13 @@ pub(super) fn fill(log: &Log, batches: usize) {
     }
 }
 
+/// The syncs the durability recorder counts in `dir` while `op` runs.
+fn syncs_during(dir: &std::path::Path, op: impl FnOnce()) -> crate::durability::trace::Syncs {
+    let recording = crate::durability::trace::register(dir, Box::new(|_| {}));
+    op();
+    recording.syncs()
+}
+
 fn open(dir: &std::path::Path, config: Config) -> Arc<Log> {
     Arc::new(Log::open(dir, config).unwrap())
 }
@@ -380,10 +387,7 @@ fn a_tail_cut_in_the_active_segment_syncs_the_directory_once() {
     assert_eq!(snapshots(dir.path()), 1, "a clean close writes a snapshot");
     let log = Log::open(dir.path(), config.clone()).unwrap();
     assert_eq!(log.recovery_point(), 100);
-    let recording = crate::durability::trace::register(dir.path(), Box::new(|_| {}));
-    assert_eq!(log.truncate_to(50).unwrap(), 50);
-    let syncs = recording.syncs();
-    drop(recording);
+    let syncs = syncs_during(dir.path(), || assert_eq!(log.truncate_to(50).unwrap(), 50));
     assert_eq!(
         snapshots(dir.path()),
         0,
@@ -424,10 +428,7 @@ fn a_tail_cut_lowers_a_durable_recovery_point_in_place_and_syncs_no_directory() 
     fill(&log, 20);
     log.flush().unwrap();
     assert_eq!(checkpoint::read_offset(&path).unwrap(), Some(100));
-    let recording = crate::durability::trace::register(dir.path(), Box::new(|_| {}));
-    assert_eq!(log.truncate_to(90).unwrap(), 90);
-    let syncs = recording.syncs();
-    drop(recording);
+    let syncs = syncs_during(dir.path(), || assert_eq!(log.truncate_to(90).unwrap(), 90));
     assert_eq!(
         syncs.dirs, 1,
         "a checkpoint created since the open: {syncs:?}"
@@ -438,10 +439,7 @@ fn a_tail_cut_lowers_a_durable_recovery_point_in_place_and_syncs_no_directory() 
     fill(&log, 2);
     log.flush().unwrap();
     assert_eq!(checkpoint::read_offset(&path).unwrap(), Some(100));
-    let recording = crate::durability::trace::register(dir.path(), Box::new(|_| {}));
-    assert_eq!(log.truncate_to(80).unwrap(), 80);
-    let syncs = recording.syncs();
-    drop(recording);
+    let syncs = syncs_during(dir.path(), || assert_eq!(log.truncate_to(80).unwrap(), 80));
     assert_eq!(syncs.dirs, 0, "{syncs:?}");
     assert_eq!(syncs.files, 2, "the checkpoint and the segment: {syncs:?}");
     assert_eq!(log.recovery_point(), 80);
@@ -455,10 +453,7 @@ fn a_tail_cut_lowers_a_durable_recovery_point_in_place_and_syncs_no_directory() 
     assert_eq!(log.log_end_offset(), 80);
     fill(&log, 2);
     log.flush().unwrap();
-    let recording = crate::durability::trace::register(dir.path(), Box::new(|_| {}));
-    assert_eq!(log.truncate_to(85).unwrap(), 85);
-    let syncs = recording.syncs();
-    drop(recording);
+    let syncs = syncs_during(dir.path(), || assert_eq!(log.truncate_to(85).unwrap(), 85));
     assert_eq!((syncs.dirs, syncs.files), (0, 2), "{syncs:?}");
     assert_eq!(checkpoint::read_offset(&path).unwrap(), Some(85));
     log.close().unwrap();
@@ -468,10 +463,7 @@ fn a_tail_cut_lowers_a_durable_recovery_point_in_place_and_syncs_no_directory() 
     let log = Log::open(dir.path(), config.clone()).unwrap();
     assert_eq!(log.log_end_offset(), 85);
     std::fs::remove_file(&path).unwrap();
-    let recording = crate::durability::trace::register(dir.path(), Box::new(|_| {}));
-    assert_eq!(log.truncate_to(80).unwrap(), 80);
-    let syncs = recording.syncs();
-    drop(recording);
+    let syncs = syncs_during(dir.path(), || assert_eq!(log.truncate_to(80).unwrap(), 80));
     assert_eq!(syncs.dirs, 1, "{syncs:?}");
     assert_eq!(checkpoint::read_offset(&path).unwrap(), Some(80));
     log.close().unwrap();
@@ -493,28 +485,25 @@ fn delete_records_writes_a_durable_log_start_checkpoint_in_place() {
     let path = dir.path().join(super::LOG_START_OFFSET_FILE);
     let log = Log::open(dir.path(), config.clone()).unwrap();
     fill(&log, 20);
-    let recording = crate::durability::trace::register(dir.path(), Box::new(|_| {}));
-    assert_eq!(log.delete_records(10).unwrap(), 10);
-    let syncs = recording.syncs();
-    drop(recording);
+    let syncs = syncs_during(dir.path(), || {
+        assert_eq!(log.delete_records(10).unwrap(), 10)
+    });
     assert_eq!(
         (syncs.files, syncs.dirs),
         (1, 1),
         "a new checkpoint: {syncs:?}"
     );
-    let recording = crate::durability::trace::register(dir.path(), Box::new(|_| {}));
-    assert_eq!(log.delete_records(20).unwrap(), 20);
-    let syncs = recording.syncs();
-    drop(recording);
+    let syncs = syncs_during(dir.path(), || {
+        assert_eq!(log.delete_records(20).unwrap(), 20)
+    });
     assert_eq!((syncs.files, syncs.dirs), (1, 0), "in place: {syncs:?}");
     assert_eq!(checkpoint::read_offset(&path).unwrap(), Some(20));
     log.abandon();
     let log = Log::open(dir.path(), config).unwrap();
     assert_eq!(log.log_start_offset(), 20);
-    let recording = crate::durability::trace::register(dir.path(), Box::new(|_| {}));
-    assert_eq!(log.delete_records(30).unwrap(), 30);
-    let syncs = recording.syncs();
-    drop(recording);
+    let syncs = syncs_during(dir.path(), || {
+        assert_eq!(log.delete_records(30).unwrap(), 30)
+    });
     assert_eq!(
         (syncs.files, syncs.dirs),
         (1, 0),
