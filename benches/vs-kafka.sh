@@ -69,17 +69,19 @@ rows = {}
 for group in sorted(os.listdir(root)):
     if not group.startswith("vs_kafka_"):
         continue
-    fn = os.path.join(root, group, "partlog")
-    for param in sorted(os.listdir(fn)):
-        new = os.path.join(fn, param, "new")
-        if not os.path.exists(os.path.join(new, "estimates.json")):
+    for side, key in (("partlog", "ns"), ("raw_write", "raw_ns")):
+        fn = os.path.join(root, group, side)
+        if not os.path.isdir(fn):
             continue
-        est = json.load(open(os.path.join(new, "estimates.json")))
-        bench = json.load(open(os.path.join(new, "benchmark.json")))
-        rows[group[len("vs_kafka_"):] + "/" + param] = {
-            "ns": est["median"]["point_estimate"],
-            "throughput": bench.get("throughput"),
-        }
+        for param in sorted(os.listdir(fn)):
+            new = os.path.join(fn, param, "new")
+            if not os.path.exists(os.path.join(new, "estimates.json")):
+                continue
+            est = json.load(open(os.path.join(new, "estimates.json")))
+            bench = json.load(open(os.path.join(new, "benchmark.json")))
+            row = rows.setdefault(group[len("vs_kafka_"):] + "/" + param, {})
+            row[key] = est["median"]["point_estimate"]
+            row["throughput"] = bench.get("throughput")
 json.dump(rows, open(out, "w"), indent=1)
 EOF
         echo "== vs-kafka run $run/$RUNS: Kafka (JMH)"
@@ -103,11 +105,14 @@ SINGLE = {"recovery": "unclean_open", "cleanOpen": "segments", "retention": "del
           "truncate": "tail1000", "consume": "100x100B", "offsetForTimestamp": "10perbatch"}
 THROUGHPUT = {"append", "append_flush", "follower", "consume"}
 runs = sorted(d for d in os.listdir(out) if d.startswith("run"))
-partlog, kafka, tput = {}, {}, {}
+partlog, kafka, tput, raw = {}, {}, {}, {}
 for r in runs:
     p = json.load(open(os.path.join(out, r, "partlog.json")))
     for row, v in p.items():
-        partlog.setdefault(row, []).append(v["ns"])
+        if "ns" in v:
+            partlog.setdefault(row, []).append(v["ns"])
+        if "raw_ns" in v:
+            raw.setdefault(row, []).append(v["raw_ns"])
         if v["throughput"]:
             tput[row] = v["throughput"]
     for part in ("avg", "ss"):
@@ -150,9 +155,11 @@ order = ["append", "append_flush", "follower", "consume", "read_record", "offset
 rows = sorted(set(partlog) | set(kafka), key=lambda r: (order.index(r.split("/")[0]), r))
 lines = [f"vs-kafka, {mode} mode, {len(runs)} runs: medians over the runs, spread = half the min-max range",
          "ratio: throughput rows partlog/Kafka throughput (> 1: partlog faster); latency rows partlog/Kafka time (< 1: partlog faster)",
+         "raw write: the same bytes written at the end of a plain file (synced after each in append_flush), the floor",
+         "of the append rows (the follower rows write the same bytes: their floor is the append row's)",
          "",
-         "| row | kind | partlog | spread | Kafka 4.4 | spread | ratio |",
-         "|---|---|---|---|---|---|---|"]
+         "| row | kind | partlog | spread | Kafka 4.4 | spread | ratio | raw write |",
+         "|---|---|---|---|---|---|---|---|"]
 for row in rows:
     p, k = partlog.get(row), kafka.get(row)
     kind = "throughput" if row.split("/")[0] in THROUGHPUT else "latency"
@@ -163,8 +170,10 @@ for row in rows:
         r = f"**{ratio:.2f}x**"
     else:
         r = "-"
+    floor = raw.get(row) or raw.get(row.replace("follower/", "append/", 1))
+    fl = fmt(row, statistics.median(floor)) if floor else "-"
     lines.append(f"| {row} | {kind} | {fmt(row, pm) if pm else '-'} | {spread(p) if p else '-'} | "
-                 f"{fmt(row, km) if km else '-'} | {spread(k) if k else '-'} | {r} |")
+                 f"{fmt(row, km) if km else '-'} | {spread(k) if k else '-'} | {r} | {fl} |")
 text = "\n".join(lines)
 print(text)
 open(os.path.join(out, "summary.md"), "w").write(text + "\n")

@@ -13,6 +13,8 @@
 //!   records) appended as the leader at epoch 0 (offsets assigned, the batch validated:
 //!   `append_batches(.., AppendOrigin::Leader)`, Kafka's `appendAsLeader`), with `flush()` after
 //!   every batch in `append_flush` (Kafka: `flush(false)`). A fresh log every 512 MiB (untimed).
+//!   `raw_write` (both groups) is the floor: the same bytes `write`n at the end of a plain file
+//!   (`sync_data` after each in `append_flush`), nothing checked or indexed.
 //! - `follower`: the same batches appended as a follower (`AppendOrigin::Follower`, Kafka's
 //!   `appendAsFollower`), each with its base offset set in place to the log end first.
 //! - `consume`: the whole log of 100 B records, 100 to a batch, read front to back in 1 MiB
@@ -31,6 +33,7 @@
 
 use std::cell::OnceCell;
 use std::fs::File;
+use std::io::Write;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -161,6 +164,24 @@ fn append(c: &mut Criterion, size: Size, flush: bool) {
                 )
             })
         });
+        // The floor: the same bytes written at the end of a plain file (and synced).
+        group.bench_function(BenchmarkId::new("raw_write", label), |b| {
+            b.iter_custom(|iters| {
+                timed_appends(
+                    iters,
+                    bytes,
+                    size.recycle_bytes(),
+                    |dir| File::create_new(dir.join("raw.log")).expect("create raw file"),
+                    |f| {
+                        f.write_all(batch.as_bytes()).expect("write");
+                        if flush {
+                            f.sync_data().expect("sync_data");
+                        }
+                    },
+                    drop,
+                )
+            })
+        });
     }
     group.finish();
 }
@@ -184,7 +205,10 @@ fn follower(c: &mut Criterion, size: Size) {
                     |(log, buf)| {
                         // As replication delivers it: the leader's batch, at this log's end.
                         set_base_offset(buf, log.log_end_offset()).expect("base offset");
-                        let frozen: Bytes = buf.split().freeze();
+                        // Taken whole (a `split` would leave `buf` sharing the allocation, and
+                        // the bytes would be copied back every time), handed over as `Bytes`,
+                        // and taken back without a copy once the log is done with them.
+                        let frozen: Bytes = std::mem::take(buf).freeze();
                         log.append_batches(&frozen, AppendOrigin::Follower)
                             .expect("append");
                         *buf = frozen

@@ -155,6 +155,8 @@ pub(crate) struct SharedMap {
     raw: Option<Raw>,
     capacity: usize,
     published: AtomicUsize,
+    /// The end of the last range [`SharedMap::flush_range`] wrote to disk; `usize::MAX`: none.
+    flushed_to: AtomicUsize,
 }
 
 impl SharedMap {
@@ -198,6 +200,7 @@ impl SharedMap {
             raw,
             capacity,
             published: AtomicUsize::new(published),
+            flushed_to: AtomicUsize::new(usize::MAX),
         })
     }
 
@@ -260,7 +263,11 @@ impl SharedMap {
     /// Writes the dirty pages of `start..end` to the file and waits for the device (msync).
     pub(crate) fn flush_range(&self, start: usize, end: usize) -> io::Result<()> {
         match &self.raw {
-            Some(raw) if end > start && end <= self.capacity => raw.flush_range(start, end - start),
+            Some(raw) if end > start && end <= self.capacity => {
+                raw.flush_range(start, end - start)?;
+                self.flushed_to.store(end, Ordering::Relaxed);
+                Ok(())
+            }
             _ => Ok(()),
         }
     }
@@ -537,6 +544,17 @@ impl MapWriter {
         let pos = self.len();
         if len > self.shared.capacity - pos {
             return Err(AppendFailed::Full);
+        }
+        // `pwrite` needs no reservation (a full disk is its own `ENOSPC`); it is a choice of
+        // speed. Into reserved (unwritten) blocks it skips ext4's delayed allocation: ~20 % of
+        // a 100 KB `pwrite` into a sparse file on this VM. But each flush must then convert
+        // the written part of an unwritten extent, ~15 % more per `fdatasync` of such a batch
+        // than allocating at writeback. So the writer reserves ahead of a `pwrite` unless the
+        // file was flushed within the last `reserve_ahead` bytes (it is flushed after every few
+        // appends). A file system that cannot reserve (`Ok(false)`) takes the write as it is.
+        let flushed_to = self.shared.flushed_to.load(Ordering::Relaxed);
+        if flushed_to == usize::MAX || pos.saturating_sub(flushed_to) >= self.reserve_ahead {
+            self.reserve(pos + len).map_err(AppendFailed::Io)?;
         }
         // The bytes land at or above `published`, where no reader looks (invariant 3 holds:
         // this writer is the only one writing there). A failed write may leave part of them.
@@ -1159,6 +1177,41 @@ mod tests {
             file_bytes(&file, 40, 5100).iter().all(|&b| b == 0),
             "nothing of the failed append survives the cut"
         );
+    }
+
+    #[test]
+    #[cfg_attr(miri, ignore)]
+    fn a_pwrite_reserves_ahead_unless_the_file_was_flushed_within_the_reserve_distance() {
+        let ahead = 64 << 10;
+        let file = tempfile::tempfile().unwrap();
+        file.set_len(1 << 20).unwrap();
+        let mut w = MapWriter::new(file.try_clone().unwrap(), 1 << 20, 0, ahead).unwrap();
+        let write = |n: usize| move |f: &File, at: u64| f.write_all_at(&vec![1u8; n], at);
+        w.append_by_file(40_000, write(40_000)).unwrap();
+        if w.through_file {
+            eprintln!("the temporary directory's file system has no fallocate: nothing to check");
+            return;
+        }
+        let page = w.page;
+        let round_up = |n: usize| n.div_ceil(page) * page;
+        assert_eq!(
+            w.reserved,
+            round_up(40_000 + ahead),
+            "never flushed: reserved ahead"
+        );
+        // Flushed just before: the next write past the reservation reserves nothing ahead.
+        w.shared().flush_range(0, w.len()).unwrap();
+        w.append_by_file(70_000, write(70_000)).unwrap();
+        assert_eq!(
+            w.reserved,
+            round_up(40_000 + ahead),
+            "flushed: no reservation"
+        );
+        // Not flushed for `ahead` bytes: reserved ahead again.
+        w.append_by_file(70_000, write(70_000)).unwrap();
+        assert_eq!(w.reserved, round_up(180_000 + ahead));
+        w.shared()
+            .with_published(|b| assert!(b.len() == 180_000 && b.iter().all(|&x| x == 1)));
     }
 
     #[test]
