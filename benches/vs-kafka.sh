@@ -128,10 +128,10 @@ for r in runs:
             params = e.get("params") or {}
             param = next(iter(params.values())) if params else SINGLE[method]
             row = GROUP[method] + "/" + param
-            raw = [x for it in e["primaryMetric"]["rawData"] for x in it]
+            samples = [x for it in e["primaryMetric"]["rawData"] for x in it]
             unit = e["primaryMetric"]["scoreUnit"]
             scale = {"ns/op": 1, "us/op": 1e3, "ms/op": 1e6, "s/op": 1e9}[unit]
-            kafka.setdefault(row, []).append(statistics.median(raw) * scale)
+            kafka.setdefault(row, []).append(statistics.median(samples) * scale)
 
 def fmt_ns(ns):
     for unit, s in (("s", 1e9), ("ms", 1e6), ("µs", 1e3)):
