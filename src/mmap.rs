@@ -36,7 +36,10 @@
 //! bytes (or, if that much is not free, for exactly the pages the store needs), and a full disk
 //! is the `ENOSPC` of that call, returned as an I/O error before anything is written. A file
 //! system without `fallocate` (`EOPNOTSUPP`) gets every append through the file (`pwrite`,
-//! which returns `ENOSPC` itself) instead. Readers never fault in a page the writer did not
+//! which returns `ENOSPC` itself) instead. Large appends go through `pwrite` anyway; they
+//! reserve ahead too, for speed, unless the file was flushed lately
+//! ([`MapWriter::append_by_file`]). A cut keeps its blocks where it can zero them in place
+//! ([`MapWriter::truncate`]). Readers never fault in a page the writer did not
 //! write: they look only below the published length. Recovery, which reads what a crashed writer
 //! left (a sparse preallocated tail), looks on tmpfs only below the file's first hole
 //! ([`backed_prefix`]).
