@@ -158,8 +158,6 @@ pub(crate) struct SharedMap {
     raw: Option<Raw>,
     capacity: usize,
     published: AtomicUsize,
-    /// The end of the last range [`SharedMap::flush_range`] wrote to disk; `usize::MAX`: none.
-    flushed_to: AtomicUsize,
 }
 
 impl SharedMap {
@@ -203,7 +201,6 @@ impl SharedMap {
             raw,
             capacity,
             published: AtomicUsize::new(published),
-            flushed_to: AtomicUsize::new(usize::MAX),
         })
     }
 
@@ -266,11 +263,7 @@ impl SharedMap {
     /// Writes the dirty pages of `start..end` to the file and waits for the device (msync).
     pub(crate) fn flush_range(&self, start: usize, end: usize) -> io::Result<()> {
         match &self.raw {
-            Some(raw) if end > start && end <= self.capacity => {
-                raw.flush_range(start, end - start)?;
-                self.flushed_to.store(end, Ordering::Relaxed);
-                Ok(())
-            }
+            Some(raw) if end > start && end <= self.capacity => raw.flush_range(start, end - start),
             _ => Ok(()),
         }
     }
@@ -511,7 +504,7 @@ impl MapWriter {
         if !self.reserve(pos + len).map_err(AppendFailed::Io)? {
             let mut buf = vec![0u8; len];
             fill(&mut buf);
-            return self.append_by_file(len, |file, at| write_at(file, &buf, at));
+            return self.append_by_file(len, false, |file, at| write_at(file, &buf, at));
         }
         self.prefault(pos + len);
         let Some(raw) = &self.shared.raw else {
@@ -539,24 +532,21 @@ impl MapWriter {
     /// page of the map zero-fills the page before the copy overwrites it, `write` does not.
     /// Readers see the bytes through the map once published: on Linux a `MAP_SHARED` map and
     /// `write` share the same page-cache pages. A full file system is the write's `ENOSPC`.
+    /// With `reserve`, the bytes' blocks are reserved first, as for a store into the map.
     pub(crate) fn append_by_file(
         &mut self,
         len: usize,
+        reserve: bool,
         write: impl FnOnce(&File, u64) -> io::Result<()>,
     ) -> Result<usize, AppendFailed> {
         let pos = self.len();
         if len > self.shared.capacity - pos {
             return Err(AppendFailed::Full);
         }
-        // `pwrite` needs no reservation (a full disk is its own `ENOSPC`); it is a choice of
-        // speed. Into reserved (unwritten) blocks it skips ext4's delayed allocation: ~20 % of
-        // a 100 KB `pwrite` into a sparse file on this VM. But each flush must then convert
-        // the written part of an unwritten extent, ~15 % more per `fdatasync` of such a batch
-        // than allocating at writeback. So the writer reserves ahead of a `pwrite` unless the
-        // file was flushed within the last `reserve_ahead` bytes (it is flushed after every few
-        // appends). A file system that cannot reserve (`Ok(false)`) takes the write as it is.
-        let flushed_to = self.shared.flushed_to.load(Ordering::Relaxed);
-        if flushed_to == usize::MAX || pos.saturating_sub(flushed_to) >= self.reserve_ahead {
+        // `pwrite` needs no reservation (a full disk is its own `ENOSPC`); `reserve` is the
+        // caller's choice of speed (see `ActiveSegment::reserves_before_pwrite`). A file system
+        // that cannot reserve (`Ok(false)`) takes the write as it is.
+        if reserve {
             self.reserve(pos + len).map_err(AppendFailed::Io)?;
         }
         // The bytes land at or above `published`, where no reader looks (invariant 3 holds:
@@ -1033,9 +1023,7 @@ mod tests {
     #[test]
     #[cfg_attr(miri, ignore)]
     fn published_bytes_are_stable_and_unpublished_are_hidden() {
-        let file = tempfile::tempfile().unwrap();
-        file.set_len(64).unwrap();
-        let mut w = MapWriter::new(file.try_clone().unwrap(), 64, 0, 0).unwrap();
+        let (_file, mut w) = new_writer(64, 0);
         assert_eq!(w.append(b"hello").unwrap(), 0);
         let hello = w.shared().slice(0, 5).unwrap();
         assert!(
@@ -1051,9 +1039,7 @@ mod tests {
     #[test]
     #[cfg_attr(miri, ignore)]
     fn appends_reserve_whole_pages_ahead_and_a_cut_keeps_them_when_zeroed_in_place() {
-        let file = tempfile::tempfile().unwrap();
-        file.set_len(1 << 20).unwrap();
-        let mut w = MapWriter::new(file.try_clone().unwrap(), 1 << 20, 0, 64 << 10).unwrap();
+        let (_file, mut w) = new_writer(1 << 20, 64 << 10);
         assert_eq!(w.reserved, 0);
         w.append(b"abc").unwrap();
         if w.through_file {
@@ -1080,9 +1066,7 @@ mod tests {
     #[test]
     #[cfg_attr(miri, ignore)]
     fn without_fallocate_appends_go_through_the_file() {
-        let file = tempfile::tempfile().unwrap();
-        file.set_len(64).unwrap();
-        let mut w = MapWriter::new(file.try_clone().unwrap(), 64, 0, 0).unwrap();
+        let (file, mut w) = new_writer(64, 0);
         // As if `fallocate` had answered EOPNOTSUPP.
         w.through_file = true;
         assert_eq!(w.append(b"hello").unwrap(), 0);
@@ -1097,9 +1081,7 @@ mod tests {
     #[test]
     #[cfg_attr(miri, ignore)]
     fn truncate_refuses_while_a_reader_holds_bytes() {
-        let file = tempfile::tempfile().unwrap();
-        file.set_len(32).unwrap();
-        let mut w = MapWriter::new(file.try_clone().unwrap(), 32, 0, 0).unwrap();
+        let (file, mut w) = new_writer(32, 0);
         w.append(b"abcdefgh").unwrap();
         let held = w.shared().slice(4, 8).unwrap();
         assert!(!w.truncate(4).unwrap());
@@ -1112,6 +1094,14 @@ mod tests {
         // The cut bytes are gone from the file, not merely hidden.
         let ro = SharedMap::read_only(&file, 32).unwrap();
         ro.with_published(|b| assert_eq!(&b[..8], b"abcdXY\0\0"));
+    }
+
+    /// A writer of a fresh temporary file of `capacity` bytes, nothing published, and the file.
+    fn new_writer(capacity: usize, reserve_ahead: usize) -> (File, MapWriter) {
+        let file = tempfile::tempfile().unwrap();
+        file.set_len(capacity as u64).unwrap();
+        let w = MapWriter::new(file.try_clone().unwrap(), capacity, 0, reserve_ahead).unwrap();
+        (file, w)
     }
 
     /// Whether the temporary directory's file system zeroes ranges in place.
@@ -1136,9 +1126,7 @@ mod tests {
     #[cfg_attr(miri, ignore)]
     fn a_small_cut_zeroes_in_place_and_keeps_the_blocks() {
         use std::os::unix::fs::MetadataExt;
-        let file = tempfile::tempfile().unwrap();
-        file.set_len(1 << 20).unwrap();
-        let mut w = MapWriter::new(file.try_clone().unwrap(), 1 << 20, 0, 0).unwrap();
+        let (file, mut w) = new_writer(1 << 20, 0);
         w.append(&[0xAB; 65536]).unwrap();
         file.sync_all().unwrap();
         let blocks = file.metadata().unwrap().blocks();
@@ -1163,12 +1151,10 @@ mod tests {
     #[test]
     #[cfg_attr(miri, ignore)]
     fn a_cut_zeroes_what_a_failed_append_left_past_the_published_end() {
-        let file = tempfile::tempfile().unwrap();
-        file.set_len(1 << 16).unwrap();
-        let mut w = MapWriter::new(file.try_clone().unwrap(), 1 << 16, 0, 0).unwrap();
+        let (file, mut w) = new_writer(1 << 16, 0);
         w.append(&[0xAB; 100]).unwrap();
         // A write that failed after storing its bytes (as a short `pwrite` on a full disk may).
-        let r = w.append_by_file(5000, |f, at| {
+        let r = w.append_by_file(5000, true, |f, at| {
             f.write_all_at(&[0xCD; 5000], at)?;
             Err(io::Error::other("injected"))
         });
@@ -1184,34 +1170,21 @@ mod tests {
 
     #[test]
     #[cfg_attr(miri, ignore)]
-    fn a_pwrite_reserves_ahead_unless_the_file_was_flushed_within_the_reserve_distance() {
+    fn a_pwrite_reserves_ahead_only_when_asked() {
         let ahead = 64 << 10;
-        let file = tempfile::tempfile().unwrap();
-        file.set_len(1 << 20).unwrap();
-        let mut w = MapWriter::new(file.try_clone().unwrap(), 1 << 20, 0, ahead).unwrap();
+        let (_file, mut w) = new_writer(1 << 20, ahead);
         let write = |n: usize| move |f: &File, at: u64| f.write_all_at(&vec![1u8; n], at);
-        w.append_by_file(40_000, write(40_000)).unwrap();
+        w.append_by_file(40_000, true, write(40_000)).unwrap();
         if w.through_file {
             eprintln!("the temporary directory's file system has no fallocate: nothing to check");
             return;
         }
         let page = w.page;
         let round_up = |n: usize| n.div_ceil(page) * page;
-        assert_eq!(
-            w.reserved,
-            round_up(40_000 + ahead),
-            "never flushed: reserved ahead"
-        );
-        // Flushed just before: the next write past the reservation reserves nothing ahead.
-        w.shared().flush_range(0, w.len()).unwrap();
-        w.append_by_file(70_000, write(70_000)).unwrap();
-        assert_eq!(
-            w.reserved,
-            round_up(40_000 + ahead),
-            "flushed: no reservation"
-        );
-        // Not flushed for `ahead` bytes: reserved ahead again.
-        w.append_by_file(70_000, write(70_000)).unwrap();
+        assert_eq!(w.reserved, round_up(40_000 + ahead), "reserved ahead");
+        w.append_by_file(70_000, false, write(70_000)).unwrap();
+        assert_eq!(w.reserved, round_up(40_000 + ahead), "nothing reserved");
+        w.append_by_file(70_000, true, write(70_000)).unwrap();
         assert_eq!(w.reserved, round_up(180_000 + ahead));
         w.shared()
             .with_published(|b| assert!(b.len() == 180_000 && b.iter().all(|&x| x == 1)));
@@ -1222,9 +1195,7 @@ mod tests {
     fn a_cut_larger_than_the_in_place_limit_frees_the_blocks() {
         use std::os::unix::fs::MetadataExt;
         let cap = ZERO_IN_PLACE_MAX + (4 << 20);
-        let file = tempfile::tempfile().unwrap();
-        file.set_len(cap as u64).unwrap();
-        let mut w = MapWriter::new(file.try_clone().unwrap(), cap, 0, 0).unwrap();
+        let (file, mut w) = new_writer(cap, 0);
         let chunk = vec![0xAB; 1 << 20];
         while w.len() + chunk.len() <= ZERO_IN_PLACE_MAX + (2 << 20) {
             w.append(&chunk).unwrap();

@@ -483,31 +483,25 @@ fn delete_records_writes_a_durable_log_start_checkpoint_in_place() {
         ..Config::default()
     };
     let path = dir.path().join(super::LOG_START_OFFSET_FILE);
+    // (files synced, directories synced) by one delete-records call.
+    let delete = |log: &Log, to: i64| {
+        let syncs = syncs_during(dir.path(), || {
+            assert_eq!(log.delete_records(to).unwrap(), to)
+        });
+        (syncs.files, syncs.dirs)
+    };
     let log = Log::open(dir.path(), config.clone()).unwrap();
     fill(&log, 20);
-    let syncs = syncs_during(dir.path(), || {
-        assert_eq!(log.delete_records(10).unwrap(), 10)
-    });
     assert_eq!(
-        (syncs.files, syncs.dirs),
+        delete(&log, 10),
         (1, 1),
-        "a new checkpoint: {syncs:?}"
+        "a new checkpoint: renamed into place"
     );
-    let syncs = syncs_during(dir.path(), || {
-        assert_eq!(log.delete_records(20).unwrap(), 20)
-    });
-    assert_eq!((syncs.files, syncs.dirs), (1, 0), "in place: {syncs:?}");
+    assert_eq!(delete(&log, 20), (1, 0), "in place");
     assert_eq!(checkpoint::read_offset(&path).unwrap(), Some(20));
     log.abandon();
     let log = Log::open(dir.path(), config).unwrap();
     assert_eq!(log.log_start_offset(), 20);
-    let syncs = syncs_during(dir.path(), || {
-        assert_eq!(log.delete_records(30).unwrap(), 30)
-    });
-    assert_eq!(
-        (syncs.files, syncs.dirs),
-        (1, 0),
-        "after a reopen: {syncs:?}"
-    );
+    assert_eq!(delete(&log, 30), (1, 0), "in place after a reopen");
     assert_eq!(checkpoint::read_offset(&path).unwrap(), Some(30));
 }

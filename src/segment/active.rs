@@ -450,8 +450,9 @@ impl ActiveSegment {
         let path = &self.segment.paths().log;
         let at = self.log.len() as u64;
         let start = if cfg!(target_os = "linux") && run_bytes >= self.write_through_file_bytes() {
+            let reserve = self.reserves_before_pwrite();
             self.log
-                .append_by_file(run_bytes, |file, pos| file.write_all_at(run, pos))
+                .append_by_file(run_bytes, reserve, |file, pos| file.write_all_at(run, pos))
         } else {
             self.log
                 .append_with(run_bytes, |dst| dst.copy_from_slice(run))
@@ -478,6 +479,16 @@ impl ActiveSegment {
         self.segment.set_size(pos as u64);
         self.segment.set_max_timestamp(self.indexer.max_timestamp);
         Ok(count)
+    }
+
+    /// Whether a `pwrite` append reserves its blocks ahead first. Into reserved (unwritten)
+    /// blocks it skips ext4's delayed allocation: ~20 % of a 100 KB `pwrite` into a sparse file
+    /// on this VM. But each flush must then convert the written part of an unwritten extent,
+    /// ~15 % more per `fdatasync` of such a batch. So it reserves unless the segment was flushed
+    /// within the last reservation distance (it is flushed after every few appends).
+    fn reserves_before_pwrite(&self) -> bool {
+        let flushed = self.flushed_to.load(Ordering::Relaxed);
+        self.log.len().saturating_sub(flushed) >= RESERVE_AHEAD_BYTES
     }
 
     /// Appends of at least this many bytes go through `pwrite`, not the map.
@@ -524,7 +535,8 @@ impl ActiveSegment {
                 file.write_all_at(patched, pos)?;
                 file.write_all_at(tail, pos + head.len() as u64)
             };
-            self.log.append_by_file(size, write)
+            let reserve = self.reserves_before_pwrite();
+            self.log.append_by_file(size, reserve, write)
         } else {
             self.log.append_with(size, |dst| {
                 dst.copy_from_slice(bytes);
