@@ -53,8 +53,8 @@ pub struct Config {
     ///
     /// [`Log::tick`]: crate::log::Log::tick
     pub flush_ms: Option<i64>,
-    /// How long a deleted segment's files stay on disk (renamed `.deleted`) before they are
-    /// removed (Kafka `file.delete.delay.ms`).
+    /// How long a deleted segment's files stay on disk (its `.log` renamed `.deleted`) before
+    /// they are removed, at the next maintenance call after that (Kafka `file.delete.delay.ms`).
     pub file_delete_delay_ms: i64,
     /// The codec batches are stored in (Kafka `compression.type`): a client's batch in another
     /// codec is decompressed, validated and recompressed on append, as Kafka's broker does it

@@ -717,7 +717,8 @@ fn zeros_in_a_segment_that_is_not_the_last_are_an_error() {
 fn orphan_index_is_a_warning_and_overlapping_segments_are_errors() {
     let tmp = tempfile::tempdir().unwrap();
     let infos = make_log(tmp.path());
-    // An interrupted deletion leaves index files without their .log; opening removes them.
+    // A deletion (retention waiting out its delay, or a crash) leaves index files without their
+    // .log; opening removes them.
     let orphan = segment_paths(tmp.path(), 999_999).index;
     let orphan_time = segment_paths(tmp.path(), 999_999).time_index;
     fs::write(&orphan, []).unwrap();

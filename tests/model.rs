@@ -239,8 +239,12 @@ struct Model {
     recovery_point: i64,
     unflushed_records: u64,
     last_flush_ms: i64,
-    /// `.deleted` files waiting: (due time, number of files).
+    /// Deleted segments' files waiting: (due time, number of files). Each segment's `.log`
+    /// (renamed `.deleted`) and its two indexes (under their names).
     pending: Vec<(i64, usize)>,
+    /// The producer snapshots and transaction indexes of deleted segments, waiting under their
+    /// names: (due time, name).
+    waiting: Vec<(i64, String)>,
 }
 
 enum Rule {
@@ -261,6 +265,7 @@ impl Model {
             unflushed_records: 0,
             last_flush_ms: now,
             pending: Vec::new(),
+            waiting: Vec::new(),
         }
     }
 
@@ -416,13 +421,23 @@ impl Model {
     }
 
     /// After an operation that may have deleted segments (`retired`: the names of
-    /// [`retired_producer_files`] before it): the producer snapshots and transaction indexes it
-    /// renamed `.deleted` lie below the first segment kept, no live one does, and they wait out
-    /// the delete delay with the segments' files. (The model does not follow when snapshots are
-    /// written, only that those below the log go with it.)
+    /// [`retired_producer_files`] before it): it renamed no producer snapshot or transaction
+    /// index `.deleted`; those below the first segment kept that are not waiting already wait
+    /// out the delete delay under their names, with the segments' files. (The model does not
+    /// follow when snapshots are written, only that those below the log go with it.)
     fn note_retired(&mut self, step: usize, dir: &Path, retired: &BTreeSet<String>, now: i64) {
+        assert!(
+            retired_producer_files(dir).is_subset(retired),
+            "step {step}: retention renames no producer file"
+        );
         let first = self.segments[0];
-        self.note_renamed(step, dir, retired, now, |o| o < first);
+        let due = now.saturating_add(self.config.file_delete_delay_ms);
+        for name in producer_files(dir) {
+            let below = name[..20].parse::<i64>().expect("a 20-digit name") < first;
+            if below && !self.waiting.iter().any(|(_, n)| *n == name) {
+                self.waiting.push((due, name));
+            }
+        }
     }
 
     /// The same after a truncation to `end`: the snapshots above it go.
@@ -463,11 +478,13 @@ impl Model {
         }
     }
 
-    /// `.deleted` files due at `now`, removed.
+    /// Files due at `now`, removed.
     fn remove_due(&mut self, now: i64) -> usize {
         let (due, keep): (Vec<_>, Vec<_>) = self.pending.drain(..).partition(|p| p.0 <= now);
         self.pending = keep;
-        due.iter().map(|p| p.1).sum()
+        let waiting = self.waiting.len();
+        self.waiting.retain(|(at, _)| *at > now);
+        due.iter().map(|p| p.1).sum::<usize>() + waiting - self.waiting.len()
     }
 
     fn apply_retention(&mut self, now: i64) -> (Vec<i64>, usize) {
@@ -616,6 +633,15 @@ fn check_all(step: usize, log: &Log, m: &Model) {
 
 fn open(dir: &Path, config: &Config, clock: &ManualClock) -> Log {
     Log::open_with_clock(dir, config.clone(), Arc::new(clock.clone())).unwrap()
+}
+
+/// The names in `dir` of producer snapshots and transaction indexes.
+fn producer_files(dir: &Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n.ends_with(".snapshot") || n.ends_with(".txnindex"))
+        .collect()
 }
 
 /// The names in `dir` of producer snapshots and transaction indexes renamed `.deleted`.
@@ -849,6 +875,8 @@ fn run(config: Config, ops: Vec<Op>) {
                         assert_eq!(got.unwrap(), offset, "step {step}: truncate_to({offset})");
                         m.segments = vec![offset];
                         m.batches.clear();
+                        // A full truncation removes every snapshot at once.
+                        m.waiting.retain(|(_, n)| !n.ends_with(".snapshot"));
                         m.start = offset;
                         m.end = offset;
                         m.recovery_point = offset;
@@ -888,6 +916,7 @@ fn run(config: Config, ops: Vec<Op>) {
                 );
                 // Pending deletions: removed at close, or as leftovers at open.
                 m.pending.clear();
+                m.waiting.clear();
                 m.recovery_point = m.end;
                 m.unflushed_records = 0;
                 m.last_flush_ms = now;

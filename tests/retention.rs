@@ -40,6 +40,21 @@ fn deleted_files(dir: &Path) -> usize {
         .count()
 }
 
+/// The names of the files in `dir` named for an offset below `offset` (any suffix), sorted.
+fn files_below(dir: &Path, offset: i64) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| {
+            n.get(..20)
+                .and_then(|d| d.parse::<i64>().ok())
+                .is_some_and(|o| o < offset)
+        })
+        .collect();
+    names.sort();
+    names
+}
+
 fn retention_config() -> Config {
     Config {
         retention_ms: 10 * HOUR,
@@ -323,19 +338,21 @@ fn deleted_files_wait_for_the_delay_and_readers_keep_their_bytes() {
     let held = log.read(0, 1 << 20).unwrap();
     let r = log.apply_retention(T0 + 11 * HOUR).unwrap();
     assert_eq!(r.deleted.len(), 2);
-    // The two segments' three files each, and the producer snapshot taken when the second was
-    // rolled in (at offset 3; the one at 6 belongs to the segment kept).
-    assert_eq!(
-        deleted_files(dir.path()),
-        7,
-        "renamed .deleted, not yet removed"
-    );
-    assert!(dir
-        .path()
-        .join(format!("{:020}.snapshot.deleted", 3))
-        .exists());
+    // The two segments' `.log`s are renamed `.deleted`; their indexes, and the producer
+    // snapshot taken when the second was rolled in (at offset 3; the one at 6 belongs to the
+    // segment kept), wait under their names.
+    let waiting = [
+        "00000000000000000000.index",
+        "00000000000000000000.log.deleted",
+        "00000000000000000000.timeindex",
+        "00000000000000000003.index",
+        "00000000000000000003.log.deleted",
+        "00000000000000000003.snapshot",
+        "00000000000000000003.timeindex",
+    ];
+    assert_eq!(files_below(dir.path(), 6), waiting, "not yet removed");
+    assert_eq!(deleted_files(dir.path()), 2);
     assert!(dir.path().join(format!("{:020}.snapshot", 6)).exists());
-    assert!(!dir.path().join(format!("{:020}.log", 0)).exists());
     // Not yet due.
     assert_eq!(
         log.apply_retention(T0 + 11 * HOUR + 999)
@@ -343,14 +360,16 @@ fn deleted_files_wait_for_the_delay_and_readers_keep_their_bytes() {
             .files_removed,
         0
     );
-    assert_eq!(deleted_files(dir.path()), 7);
+    assert_eq!(files_below(dir.path(), 6), waiting);
     assert_eq!(
         log.apply_retention(T0 + 11 * HOUR + 1000)
             .unwrap()
             .files_removed,
         7
     );
-    assert_eq!(deleted_files(dir.path()), 0);
+    assert!(files_below(dir.path(), 6).is_empty());
+    assert!(dir.path().join(format!("{:020}.snapshot", 6)).exists());
+    assert!(dir.path().join(format!("{:020}.index", 6)).exists());
     // The held batches still read, byte for byte.
     let recs: Vec<_> = held.batches[0]
         .records()
@@ -358,6 +377,62 @@ fn deleted_files_wait_for_the_delay_and_readers_keep_their_bytes() {
         .map(|r| r.unwrap())
         .collect();
     assert_values(&recs, 0, 3);
+}
+
+/// A deleted segment's index files wait under their names, which a full truncation below them
+/// (`reset_to`) can hand to new segments: the ones in its way go at once, and when the delay
+/// passes nothing of a live segment goes with the rest.
+#[test]
+#[cfg_attr(miri, ignore)]
+fn a_reset_below_deleted_segments_keeps_the_files_of_the_segments_that_reuse_their_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new(T0);
+    let log = open(dir.path(), retention_config(), &clock);
+    segment(&log, 3, T0);
+    segment(&log, 3, T0);
+    log.append(&[record(6, T0 + 20 * HOUR)]).unwrap();
+    assert_eq!(
+        log.apply_retention(T0 + 11 * HOUR).unwrap().deleted.len(),
+        2
+    );
+    log.reset_to(0).unwrap();
+    // The renamed logs wait; the indexes the new segments could take are gone.
+    assert_eq!(
+        files_below(dir.path(), 6),
+        [
+            "00000000000000000000.index",
+            "00000000000000000000.log",
+            "00000000000000000000.log.deleted",
+            "00000000000000000000.timeindex",
+            "00000000000000000003.log.deleted",
+        ]
+    );
+    // New segments at 0 and 3, as before the reset, with records retention keeps.
+    let recs: Vec<_> = (0..7).map(|o| record(o, T0 + 20 * HOUR)).collect();
+    log.append(&recs[..3]).unwrap();
+    log.roll_now().unwrap();
+    log.append(&recs[3..]).unwrap();
+    assert_eq!(log.segment_base_offsets(), [0, 3]);
+    let r = log.apply_retention(T0 + 11 * HOUR + 1000).unwrap();
+    assert!(r.deleted.is_empty());
+    assert_eq!(r.files_removed, 2, "the two renamed logs");
+    for base in [0, 3] {
+        for suffix in ["log", "index", "timeindex"] {
+            let name = format!("{base:020}.{suffix}");
+            assert!(dir.path().join(&name).exists(), "{name}");
+        }
+    }
+    log.close().unwrap();
+    let log = open(dir.path(), retention_config(), &clock);
+    assert!(log.open_report().clean);
+    let read = log.read(0, 1 << 20).unwrap();
+    let got: Vec<_> = read.batches[0]
+        .records()
+        .unwrap()
+        .map(|r| r.unwrap())
+        .collect();
+    assert_values(&got, 0, 3);
+    assert_eq!(log.log_end_offset(), 7);
 }
 
 #[test]
@@ -376,18 +451,24 @@ fn leftover_deleted_files_are_removed_at_open_and_close() {
     segment(&log, 3, T0);
     log.append(&[record(3, T0 + 20 * HOUR)]).unwrap();
     log.apply_retention(T0 + 11 * HOUR).unwrap();
-    assert_eq!(deleted_files(dir.path()), 3);
+    assert_eq!(deleted_files(dir.path()), 1);
+    assert_eq!(
+        files_below(dir.path(), 3).len(),
+        3,
+        "the .log and its indexes"
+    );
     log.abandon(); // a crash leaves them
-    assert_eq!(deleted_files(dir.path()), 3);
+    assert_eq!(files_below(dir.path(), 3).len(), 3);
     let log = open(dir.path(), retention_config(), &clock);
-    assert_eq!(deleted_files(dir.path()), 0);
+    assert!(files_below(dir.path(), 3).is_empty(), "open removes them");
     segment(&log, 1, T0);
     log.apply_retention(T0 + 31 * HOUR).unwrap();
     assert!(deleted_files(dir.path()) > 0);
+    let start = log.log_start_offset();
+    assert!(!files_below(dir.path(), start).is_empty());
     log.close().unwrap();
-    assert_eq!(
-        deleted_files(dir.path()),
-        0,
+    assert!(
+        files_below(dir.path(), start).is_empty(),
         "close removes pending deletions"
     );
 }

@@ -244,14 +244,13 @@ impl Log {
         producer_state::write_snapshot_synced(&self.dir, state)
     }
 
-    /// Snapshots and transaction indexes below `offset` are renamed `.deleted` (retention and
-    /// delete-records: Kafka deletes a segment's snapshot with it, renamed first as the
-    /// segment's files are); returns the new names, for the caller to remove once the delete
-    /// delay has passed.
-    pub(super) fn retire_snapshots_below(&self, offset: i64) -> Result<Vec<PathBuf>> {
-        let mut renamed = self.retire_snapshots(..offset)?;
-        renamed.extend(lock(&self.txn_indexes).retire_below(&self.dir, offset)?);
-        Ok(renamed)
+    /// Retention or delete-records deleted the segments below `offset`: their transaction
+    /// indexes are forgotten, and their files returned (with the segments' base offsets), still
+    /// under their names, for the caller to remove once the delete delay has passed, with the
+    /// producer snapshots below `offset` (Kafka deletes a segment's snapshot and `.txnindex`
+    /// with it). See `Log::remove_due_files`.
+    pub(super) fn forget_txn_indexes_below(&self, offset: i64) -> Vec<(i64, PathBuf)> {
+        lock(&self.txn_indexes).forget_files_below(&self.dir, offset)
     }
 
     /// The producer snapshots at offsets in `range` are renamed `.deleted` (not unlinked: ext4

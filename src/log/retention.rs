@@ -5,10 +5,16 @@
 //! - only a prefix of segments is ever deleted, and only segments wholly below the log end
 //!   offset; the empty active segment never is;
 //! - if every segment is to go, a new empty segment is rolled first, so the log end offset stays;
-//! - a deleted segment's files, and the producer snapshots and transaction indexes below the
-//!   first segment kept, are renamed `.deleted` at once and removed after
-//!   `file_delete_delay_ms`; readers that hold its bytes keep valid bytes (the map outlives
-//!   the file name).
+//! - a deleted segment's `.log` is renamed `.deleted` at once, and removed after
+//!   `file_delete_delay_ms` with the segment's other files (its indexes, and the producer
+//!   snapshots and transaction indexes below the first segment kept), which keep their names
+//!   meanwhile; readers that hold its bytes keep valid bytes (the map outlives the file name).
+//!
+//! Kafka renames every one of those files `.deleted` at once. partlog renames only the `.log`:
+//! one rename is 18-25 µs on ext4, and renaming four files a segment made deleting 100
+//! segments cost ~10 ms, as much as Kafka's own. The directory means the same to either
+//! reader meanwhile: an open (partlog's or Kafka's) loads no segment without its `.log`, removes
+//! index files whose `.log` is gone, and drops producer snapshots below the log start.
 
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
@@ -20,6 +26,7 @@ use std::time::Duration;
 use super::{lock, Log};
 use crate::checkpoint;
 use crate::error::{Error, Result};
+use crate::log::producer_state::remove_snapshots;
 use crate::segment::Segment;
 
 /// Why a segment was deleted.
@@ -61,7 +68,8 @@ pub struct RetentionReport {
     pub deleted: Vec<DeletedSegment>,
     /// The log start offset afterwards.
     pub log_start_offset: i64,
-    /// `.deleted` files whose delay had passed and that were removed.
+    /// Files of deleted segments whose delay had passed and that were removed (the renamed
+    /// `.log`s, their indexes, and the producer snapshots and transaction indexes below them).
     pub files_removed: usize,
     /// Set when time retention stopped at a segment whose largest timestamp lies in the future
     /// (`(base offset, largest timestamp)`): such a segment, and every segment after it, stays
@@ -84,11 +92,19 @@ pub struct SegmentInfo {
     pub largest_timestamp: i64,
 }
 
-/// Files renamed `.deleted`, to be removed once `due_ms` has passed.
-#[derive(Debug)]
+/// Files to be removed once `due_ms` has passed.
+#[derive(Debug, Default)]
 pub(super) struct PendingDelete {
     due_ms: i64,
+    /// Files renamed `.deleted`.
     paths: Vec<PathBuf>,
+    /// Files of deleted segments left under their names (indexes, transaction indexes), with
+    /// the segment's base offset. Removed only while that base lies below the first segment:
+    /// only then is the name certainly no live segment's (see `Log::remove_due_files`).
+    orphans: Vec<(i64, PathBuf)>,
+    /// The producer snapshots at these offsets go too: those of the deleted segments, from
+    /// the first one's base to the first kept segment's.
+    snapshots: Option<std::ops::Range<i64>>,
 }
 
 /// A segment retention chose to delete.
@@ -304,6 +320,7 @@ impl Log {
         // a segment finds the start past the offset it asked for, and a timestamp lookup never
         // passes over records still at or above the published start. A segment follows the
         // doomed ones: the one that was next, or the one just rolled.
+        let first_doomed = doomed[0].segment.base_offset();
         let first_kept = self
             .segments()
             .get(doomed.len())
@@ -325,25 +342,35 @@ impl Log {
         }
         self.pause(super::pause::Point::RetentionDetached);
         lock(&self.mapped).retain(|m| !doomed.iter().any(|d| Arc::ptr_eq(&d.segment, m)));
-        let due_ms = now_ms.saturating_add(self.config.file_delete_delay_ms);
-        let mut renamed = Vec::new();
+        let mut pending = PendingDelete {
+            due_ms: now_ms.saturating_add(self.config.file_delete_delay_ms),
+            paths: Vec::with_capacity(doomed.len()),
+            orphans: Vec::with_capacity(2 * doomed.len()),
+            // A segment's snapshot goes with it (Kafka's `removeAndMarkSnapshotForDeletion`),
+            // later: unlinking a file here costs 5-8x a rename on ext4. (Those below the
+            // first doomed segment went with earlier segments, or at open.)
+            snapshots: Some(first_doomed..first_kept),
+        };
         for d in doomed {
-            renamed.extend(d.segment.rename_deleted()?);
+            let base = d.segment.base_offset();
+            pending.paths.extend(d.segment.rename_log_deleted()?);
+            let paths = d.segment.paths();
+            pending.orphans.push((base, paths.index.clone()));
+            pending.orphans.push((base, paths.time_index.clone()));
             report.deleted.push(DeletedSegment {
-                base_offset: d.segment.base_offset(),
+                base_offset: base,
                 end_offset: d.end,
                 size: d.segment.size(),
                 reason: d.reason,
             });
         }
-        // A segment's snapshot goes with it, renamed as its files are (Kafka's
-        // `removeAndMarkSnapshotForDeletion`): unlinking each here cost 5-8x a rename on ext4.
-        renamed.extend(self.retire_snapshots_below(first_kept)?);
+        pending
+            .orphans
+            .extend(self.forget_txn_indexes_below(first_kept));
+        // The renames are durable before the call returns (a crash would otherwise bring the
+        // segments back, below the log start, until the next retention).
         checkpoint::sync_dir(&self.dir)?;
-        lock(&self.pending_deletes).push(PendingDelete {
-            due_ms,
-            paths: renamed,
-        });
+        lock(&self.pending_deletes).push(pending);
         Ok(())
     }
 
@@ -357,10 +384,22 @@ impl Log {
             .clock
             .now_ms()
             .saturating_add(self.config.file_delete_delay_ms);
-        lock(&self.pending_deletes).push(PendingDelete { due_ms, paths });
+        lock(&self.pending_deletes).push(PendingDelete {
+            due_ms,
+            paths,
+            ..PendingDelete::default()
+        });
     }
 
-    /// Removes the `.deleted` files whose delay has passed; returns how many.
+    /// Removes the files whose delay has passed; returns how many. Called with the structure
+    /// lock held, or at close.
+    ///
+    /// A deleted segment's index files (and the snapshots below it) kept their names, which a
+    /// new segment could take again. They are removed only while their base offset lies below
+    /// the first segment: under the structure lock no one else changes the first segment
+    /// (appends only add segments after it), and every segment's files (any new one's too) lie
+    /// at or above it. Only a full truncation (`reset_to`) lowers it, and that removes the
+    /// orphans in its way first (`remove_orphans_at_or_above`).
     fn remove_due_files(&self, now_ms: i64) -> Result<usize> {
         let due: Vec<PendingDelete> = {
             let mut pending = lock(&self.pending_deletes);
@@ -368,18 +407,54 @@ impl Log {
             *pending = keep;
             due
         };
+        if due.is_empty() {
+            return Ok(0);
+        }
+        let first_base = self
+            .segments()
+            .first()
+            .map_or(i64::MAX, |s| s.base_offset());
         let mut removed = 0;
         for p in &due {
             for path in &p.paths {
-                if checkpoint::remove_if_exists(path)? {
-                    removed += 1;
+                removed += usize::from(checkpoint::remove_if_exists(path)?);
+            }
+            for (base, path) in &p.orphans {
+                if *base < first_base {
+                    removed += usize::from(checkpoint::remove_if_exists(path)?);
                 }
             }
+        }
+        let ranges: Vec<_> = due.iter().filter_map(|p| p.snapshots.clone()).collect();
+        if !ranges.is_empty() {
+            removed += remove_snapshots(&self.dir, |offset| {
+                offset < first_base && ranges.iter().any(|r| r.contains(&offset))
+            })?;
         }
         if removed > 0 {
             checkpoint::sync_dir(&self.dir)?;
         }
         Ok(removed)
+    }
+
+    /// A full truncation is about to start the log again at `offset`, which may lie at or below
+    /// deleted segments' bases (`reset_to` may go below the log start): their files left under
+    /// their names are removed now, before a new segment can take one of those names. Those
+    /// below `offset` stay below the first segment and wait as before. The snapshots need
+    /// nothing: a full truncation removes them all.
+    pub(super) fn remove_orphans_at_or_above(&self, offset: i64) -> Result<()> {
+        let mut pending = lock(&self.pending_deletes);
+        for p in pending.iter_mut() {
+            let (now, later) = std::mem::take(&mut p.orphans)
+                .into_iter()
+                .partition(|(base, _)| *base >= offset);
+            p.orphans = later;
+            for (_, path) in now {
+                checkpoint::remove_if_exists(&path)?;
+            }
+            p.snapshots = None;
+        }
+        Ok(())
     }
 
     /// Removes every pending `.deleted` file now (at close).

@@ -126,6 +126,7 @@ impl Log {
         let all: Vec<Arc<Segment>> = self.segments().clone();
         w.active = None;
         self.remove_newest_first(&all)?;
+        self.remove_orphans_at_or_above(offset)?;
         let active = ActiveSegment::create(&self.dir, offset, &self.config, self.clock.now_ms())?;
         checkpoint::sync_dir(&self.dir)?;
         *self.segments_mut() = vec![Arc::clone(&active.segment)];

@@ -355,18 +355,17 @@ impl TxnIndexes {
         Ok(())
     }
 
-    /// Forgets the indexes of segments below `base` and renames their files `.deleted`;
-    /// returns the new names.
-    pub(super) fn retire_below(
+    /// Forgets the indexes of segments below `base`; returns their files (left under their
+    /// names: see `Log::remove_due_files`), with the segments' base offsets.
+    pub(super) fn forget_files_below(
         &mut self,
         dir: &Path,
         base: i64,
-    ) -> Result<Vec<std::path::PathBuf>> {
-        let mut renamed = Vec::new();
-        for b in self.forget_below(base) {
-            renamed.extend(checkpoint::rename_to_deleted(&txn_index_path(dir, b))?);
-        }
-        Ok(renamed)
+    ) -> Vec<(i64, std::path::PathBuf)> {
+        self.forget_below(base)
+            .into_iter()
+            .map(|b| (b, txn_index_path(dir, b)))
+            .collect()
     }
 
     /// Forgets the indexes of segments based below `base`; returns those bases.

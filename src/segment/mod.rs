@@ -268,14 +268,15 @@ impl Segment {
     }
 
     /// Marks the segment deleted, unmaps it (readers holding its bytes keep them), and renames
-    /// its files with a `.deleted` suffix. Returns the new paths, to remove later.
-    pub(crate) fn rename_deleted(&self) -> Result<Vec<PathBuf>> {
+    /// its `.log` with a `.deleted` suffix: no open (partlog's or Kafka's) loads the segment
+    /// again, and both remove its index files then as orphans. Returns the new name, if the
+    /// file was there, to remove later.
+    ///
+    /// The index files keep their names (the caller removes them later): on ext4 a rename
+    /// costs 18-25 µs, so renaming all three made deleting 100 segments three times as slow.
+    pub(crate) fn rename_log_deleted(&self) -> Result<Option<PathBuf>> {
         self.mark_deleted();
-        let mut renamed = Vec::with_capacity(3);
-        for path in [&self.paths.log, &self.paths.index, &self.paths.time_index] {
-            renamed.extend(crate::checkpoint::rename_to_deleted(path)?);
-        }
-        Ok(renamed)
+        crate::checkpoint::rename_to_deleted(&self.paths.log)
     }
 
     /// The largest record timestamp, or the `.log` file's modification time if the segment

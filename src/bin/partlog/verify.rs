@@ -605,13 +605,15 @@ pub fn verify_dir(dir: &Path, warnings: &mut Vec<Finding>) -> Result<Summary, Ve
         ("time index", &listing.time_indexes),
     ] {
         for (base, path) in map.iter().filter(|(b, _)| !listing.logs.contains_key(b)) {
-            // What an interrupted deletion (retention's renames) leaves: opening removes it.
+            // A deleted segment's index files wait under their names for the delete delay
+            // (retention renames only the `.log`), and a crash can leave them: opening removes
+            // them.
             warnings.push(finding(
                 path,
                 0,
                 format!(
-                    "orphan {kind}: {}{LOG_SUFFIX} does not exist (left over from an interrupted deletion; \
-                     opening the log removes it)",
+                    "orphan {kind}: {}{LOG_SUFFIX} does not exist (a deleted segment's, waiting \
+                     for file_delete_delay_ms or left by a crash; opening the log removes it)",
                     file_stem(*base)
                 ),
             ));
