@@ -334,10 +334,39 @@ pub fn compute_crc(batch: &[u8]) -> u32 {
 
 /// CRC-32C (Castagnoli, CRC-32/ISCSI) of `data`: the checksum v2 batches carry (over
 /// `batch[21..]`, see [`compute_crc`]). Hardware-accelerated where the CPU allows.
+///
+/// Two implementations, by what the CPU has and the length. `crc-fast` folds with
+/// (V)PCLMULQDQ and the CRC32 instruction together, ~2x the `crc32c` crate on 16 KiB and more
+/// where it has AVX-512 to fold with. Without AVX-512 it takes its SSE path, and the `crc32c`
+/// crate (the CRC32 instruction, three streams) is the faster one from a few hundred bytes:
+/// on the 2-vCPU AMD EPYC (Zen 3) partlog is measured on, 16.1 against 12.6 GB/s on 11 KB
+/// and 20.8 against 16.1 GB/s on 103 KB, and slower below ~384 B (6.3 against 8.6 GB/s on
+/// 170 B).
 #[inline]
 pub fn crc32c(data: &[u8]) -> u32 {
+    if data.len() >= CRC32_STREAMS_MIN_BYTES && !crc_fast_folds_wide() {
+        return ::crc32c::crc32c(data);
+    }
     // The 32-bit algorithm's checksum fits a u32; the crate returns it widened.
     crc_fast::checksum(crc_fast::CrcAlgorithm::Crc32Iscsi, data) as u32
+}
+
+/// From this length on, without AVX-512, the `crc32c` crate computes the CRC (see [`crc32c`]).
+const CRC32_STREAMS_MIN_BYTES: usize = 512;
+
+/// True if `crc-fast` has its AVX-512 paths on this CPU (std caches the detection), or the CPU
+/// is not x86-64 (where `crc-fast` has its own paths, and partlog no measurement against the
+/// `crc32c` crate).
+#[inline]
+fn crc_fast_folds_wide() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::arch::is_x86_feature_detected!("avx512vl")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        true
+    }
 }
 
 /// Overwrites `baseOffset` (outside the CRC, so the batch stays valid), as a leader does when it
