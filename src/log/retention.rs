@@ -457,7 +457,7 @@ impl Log {
         Ok(())
     }
 
-    /// Removes every pending `.deleted` file now (at close).
+    /// Removes every pending file now (at close).
     pub(super) fn remove_all_pending(&self) -> Result<usize> {
         self.remove_due_files(i64::MAX)
     }
