@@ -635,22 +635,23 @@ fn open(dir: &Path, config: &Config, clock: &ManualClock) -> Log {
     Log::open_with_clock(dir, config.clone(), Arc::new(clock.clone())).unwrap()
 }
 
-/// The names in `dir` of producer snapshots and transaction indexes.
-fn producer_files(dir: &Path) -> Vec<String> {
+/// The names in `dir` that end with one of `suffixes`.
+fn names_ending(dir: &Path, suffixes: &[&str]) -> BTreeSet<String> {
     std::fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap().file_name().into_string().unwrap())
-        .filter(|n| n.ends_with(".snapshot") || n.ends_with(".txnindex"))
+        .filter(|n| suffixes.iter().any(|s| n.ends_with(s)))
         .collect()
+}
+
+/// The names in `dir` of producer snapshots and transaction indexes.
+fn producer_files(dir: &Path) -> BTreeSet<String> {
+    names_ending(dir, &[".snapshot", ".txnindex"])
 }
 
 /// The names in `dir` of producer snapshots and transaction indexes renamed `.deleted`.
 fn retired_producer_files(dir: &Path) -> BTreeSet<String> {
-    std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().into_string().unwrap())
-        .filter(|n| n.ends_with(".snapshot.deleted") || n.ends_with(".txnindex.deleted"))
-        .collect()
+    names_ending(dir, &[".snapshot.deleted", ".txnindex.deleted"])
 }
 
 fn run(config: Config, ops: Vec<Op>) {

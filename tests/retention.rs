@@ -55,6 +55,16 @@ fn files_below(dir: &Path, offset: i64) -> Vec<String> {
     names
 }
 
+/// A log (`retention_config`) of two segments of 3 records at `T0` (bases 0 and 3) and one
+/// record at `T0 + 20h` in the active segment (base 6): retention at `T0 + 11h` deletes the two.
+fn two_old_segments(dir: &Path, clock: &ManualClock) -> Log {
+    let log = open(dir, retention_config(), clock);
+    segment(&log, 3, T0);
+    segment(&log, 3, T0);
+    log.append(&[record(6, T0 + 20 * HOUR)]).unwrap();
+    log
+}
+
 fn retention_config() -> Config {
     Config {
         retention_ms: 10 * HOUR,
@@ -330,10 +340,7 @@ fn start_offset_past_a_lost_tail_restarts_the_log_empty_there() {
 fn deleted_files_wait_for_the_delay_and_readers_keep_their_bytes() {
     let dir = tempfile::tempdir().unwrap();
     let clock = ManualClock::new(T0);
-    let log = open(dir.path(), retention_config(), &clock);
-    segment(&log, 3, T0);
-    segment(&log, 3, T0);
-    log.append(&[record(6, T0 + 20 * HOUR)]).unwrap();
+    let log = two_old_segments(dir.path(), &clock);
     // A reader holds the first segment's bytes (mapped), another only the segment handle.
     let held = log.read(0, 1 << 20).unwrap();
     let r = log.apply_retention(T0 + 11 * HOUR).unwrap();
@@ -387,10 +394,7 @@ fn deleted_files_wait_for_the_delay_and_readers_keep_their_bytes() {
 fn a_reset_below_deleted_segments_keeps_the_files_of_the_segments_that_reuse_their_names() {
     let dir = tempfile::tempdir().unwrap();
     let clock = ManualClock::new(T0);
-    let log = open(dir.path(), retention_config(), &clock);
-    segment(&log, 3, T0);
-    segment(&log, 3, T0);
-    log.append(&[record(6, T0 + 20 * HOUR)]).unwrap();
+    let log = two_old_segments(dir.path(), &clock);
     assert_eq!(
         log.apply_retention(T0 + 11 * HOUR).unwrap().deleted.len(),
         2
