@@ -6,8 +6,9 @@
 //!
 //! Data flows one way: bytes → [`batch`] → [`index`] → [`segment`] → [`log`] → [`replica`] (leader
 //! epochs, fetch, high watermark, [`replica::ReplicaSet`]) → [`topic`] (partitions, Kafka's
-//! partitioner, consumer groups). Lower layers never call upward. All `unsafe` code lives in
-//! one private module (`mmap`); the durability seam (`durability`) is empty outside tests.
+//! partitioner, consumer groups). Lower layers never call upward. `unsafe` code lives in two
+//! private modules: `mmap` (maps and their rules) and `batch::crc_fold` (a SIMD CRC-32C, one
+//! feature-checked call); the durability seam (`durability`) is empty outside tests.
 //!
 //! ```
 //! use partlog::{Config, Log, batch::SimpleRecord};

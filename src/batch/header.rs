@@ -335,15 +335,27 @@ pub fn compute_crc(batch: &[u8]) -> u32 {
 /// CRC-32C (Castagnoli, CRC-32/ISCSI) of `data`: the checksum v2 batches carry (over
 /// `batch[21..]`, see [`compute_crc`]). Hardware-accelerated where the CPU allows.
 ///
-/// Two implementations, by what the CPU has and the length. `crc-fast` folds with
-/// (V)PCLMULQDQ and the CRC32 instruction together, ~2x the `crc32c` crate on 16 KiB and more
-/// where it has AVX-512 to fold with. Without AVX-512 it takes its SSE path, and the `crc32c`
-/// crate (the CRC32 instruction, three streams) is the faster one from a few hundred bytes:
-/// on the 2-vCPU AMD EPYC (Zen 3) partlog is measured on, 16.1 against 12.6 GB/s on 11 KB
-/// and 20.8 against 16.1 GB/s on 103 KB, and slower below ~384 B (6.3 against 8.6 GB/s on
-/// 170 B).
+/// Three implementations, picked by what the CPU has and the length:
+/// - with AVX-512, `crc-fast` (512-bit VPCLMULQDQ folding with the CRC32 instruction), except
+///   from 256 to 511 bytes, where partlog's own 256-bit fold (`crc_fold`) is ~2x faster: on
+///   the 2-vCPU AMD EPYC Zen 4 partlog is measured on, 27-30 against 13-16 GB/s; from 512
+///   bytes `crc-fast` is as fast or faster (59 against 29 GB/s on 103 KB);
+/// - with AVX2 and VPCLMULQDQ but no AVX-512 (Zen 3, recent Intel client cores), where
+///   `crc-fast` only has its 128-bit path, partlog's fold from 256 bytes: on a Zen 3 EPYC
+///   15.4 against 9.7 (`crc32c` crate) and 5.7 GB/s (`crc-fast`) on 1 KiB, 16.9 against 13.3
+///   and 9.8 on 11 KB, even with the `crc32c` crate on 103 KB;
+/// - otherwise the `crc32c` crate (the CRC32 instruction, three streams) from 512 bytes, and
+///   `crc-fast` below.
 #[inline]
 pub fn crc32c(data: &[u8]) -> u32 {
+    #[cfg(target_arch = "x86_64")]
+    if data.len() >= super::crc_fold::MIN_BYTES
+        && (data.len() < AVX512_FOLD_MIN_BYTES || !crc_fast_folds_wide())
+    {
+        if let Some(crc) = super::crc_fold::crc32c(data) {
+            return crc;
+        }
+    }
     if data.len() >= CRC32_STREAMS_MIN_BYTES && !crc_fast_folds_wide() {
         return ::crc32c::crc32c(data);
     }
@@ -351,8 +363,13 @@ pub fn crc32c(data: &[u8]) -> u32 {
     crc_fast::checksum(crc_fast::CrcAlgorithm::Crc32Iscsi, data) as u32
 }
 
-/// From this length on, without AVX-512, the `crc32c` crate computes the CRC (see [`crc32c`]).
+/// From this length on, without AVX-512 or VPCLMULQDQ, the `crc32c` crate computes the CRC
+/// (see [`crc32c`]).
 const CRC32_STREAMS_MIN_BYTES: usize = 512;
+
+/// From this length on, with AVX-512, `crc-fast` computes the CRC (see [`crc32c`]).
+#[cfg(target_arch = "x86_64")]
+const AVX512_FOLD_MIN_BYTES: usize = 512;
 
 /// True if `crc-fast` has its AVX-512 paths on this CPU (std caches the detection), or the CPU
 /// is not x86-64 (where `crc-fast` has its own paths, and partlog no measurement against the

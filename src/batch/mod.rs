@@ -50,6 +50,8 @@ mod borrowed;
 mod builder;
 pub mod compression;
 mod control;
+#[cfg(target_arch = "x86_64")]
+mod crc_fold;
 mod error;
 mod fast;
 mod header;

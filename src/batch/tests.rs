@@ -1171,7 +1171,8 @@ fn peek_span_accepts_exactly_what_parse_accepts() {
 }
 
 // ------------------------------------------------------------------------------------------
-// The CRC: crc-fast (used by the engine) against the `crc32c` crate and a bitwise reference.
+// The CRC: the engine's pick (crc-fast, partlog's fold, the `crc32c` crate) against the `crc32c`
+// crate and a bitwise reference.
 
 /// CRC-32C one bit at a time, straight from the definition (reflected polynomial 0x82F63B78).
 fn crc32c_bitwise(data: &[u8]) -> u32 {
@@ -1200,7 +1201,8 @@ fn crc_agrees_with_two_independent_implementations() {
             x as u8
         })
         .collect();
-    // Both implementations `header::crc32c` picks between (by CPU and length), and the pick.
+    // crc-fast and the pick `header::crc32c` makes (by CPU and length; `crc_fold` has its own
+    // test at every length).
     let check = |s: &[u8], len: usize, align: usize| {
         let want = ::crc32c::crc32c(s);
         let fast = crc_fast::checksum(crc_fast::CrcAlgorithm::Crc32Iscsi, s) as u32;

@@ -1,0 +1,231 @@
+//! CRC-32C by folding with 256-bit carry-less multiplies (AVX2 + VPCLMULQDQ), for x86-64 CPUs
+//! that have VPCLMULQDQ but not AVX-512 (where `crc-fast` folds 512 bits at a time already).
+//! [`crate::batch::crc32c`] picks it for long inputs.
+//!
+//! The message is read 128 bytes at a time into four 256-bit accumulators (eight 128-bit
+//! lanes). Each step *folds* every lane forward by 128 bytes: a lane `L = H * x^64 + Lo` (its
+//! first eight bytes are `H`, in the reflected bit order of CRC-32C) stands for
+//! `L * x^(8 * bytes after it)` of the message polynomial, and
+//! `L * x^1024 = H * x^1088 + Lo * x^1024`, which is congruent, modulo the CRC polynomial `P`,
+//! to `H * (x^1088 mod P) + Lo * (x^1024 mod P)`: two 64 x 32-bit carry-less products that fit
+//! a lane, XORed into the lane 128 bytes on. So after the last full block the four
+//! accumulators hold 128 bytes whose CRC register value (from 0) equals that of everything
+//! folded into them. The CRC32 instruction then takes those 128 bytes and the tail, and the
+//! result is inverted, as CRC-32C's definition asks. The initial register value (all ones) is
+//! XORed into the message's first four bytes, which is the same thing.
+//!
+//! The constants are computed at compile time from the polynomial (no table is copied in), and
+//! the tests compare every length up to a few KiB, at every alignment, with two independent
+//! implementations.
+#![allow(unsafe_code)]
+
+use std::arch::x86_64::{
+    __m256i, _mm256_clmulepi64_epi128, _mm256_loadu_si256, _mm256_set_epi64x, _mm256_storeu_si256,
+    _mm256_xor_si256, _mm_crc32_u64, _mm_crc32_u8,
+};
+
+/// Bytes folded per step: four 256-bit accumulators.
+const BLOCK: usize = 128;
+
+/// The CRC-32C polynomial without its `x^32` term, normal bit order (bit `i`: `x^i`).
+const POLY: u32 = 0x1EDC_6F41;
+
+/// `x^n mod P`, normal bit order.
+const fn x_pow_mod(n: u32) -> u32 {
+    let mut r: u32 = 1;
+    let mut i = 0;
+    while i < n {
+        let carry = r & 0x8000_0000 != 0;
+        r <<= 1;
+        if carry {
+            r ^= POLY;
+        }
+        i += 1;
+    }
+    r
+}
+
+/// A polynomial of degree below 32 as the high half of a reflected 64-bit operand (bit `j`:
+/// `x^(63 - j)`), as the carry-less multiply takes it.
+const fn reflected(k: u32) -> i64 {
+    ((k.reverse_bits() as u64) << 32) as i64
+}
+
+/// The fold constants for `BLOCK` bytes: for a lane's first eight bytes `x^(8 * BLOCK + 64)`,
+/// for its last eight `x^(8 * BLOCK)`, each divided by `x` (both modulo `P`): the carry-less
+/// product of two reflected 64-bit operands comes out one bit position off (it stands for
+/// `x * A * B`), and the smaller exponent takes that back.
+const K_FIRST: i64 = reflected(x_pow_mod(8 * BLOCK as u32 + 64 - 1));
+const K_LAST: i64 = reflected(x_pow_mod(8 * BLOCK as u32 - 1));
+
+/// From this many bytes on, [`crc32c`] is worth its setup and its 128-byte finish.
+pub(super) const MIN_BYTES: usize = 2 * BLOCK;
+
+/// True if this CPU has what [`crc32c`] needs (std caches the detection).
+#[inline]
+pub(super) fn available() -> bool {
+    is_x86_feature_detected!("vpclmulqdq")
+        && is_x86_feature_detected!("pclmulqdq")
+        && is_x86_feature_detected!("avx2")
+        && is_x86_feature_detected!("sse4.2")
+}
+
+/// CRC-32C of `data`. Callers check [`available`] first; `None` if the CPU lacks a feature
+/// (the check is repeated, so this can never run instructions the CPU does not have).
+#[inline]
+pub(super) fn crc32c(data: &[u8]) -> Option<u32> {
+    if !available() {
+        return None;
+    }
+    // SAFETY: `fold` needs AVX2, PCLMULQDQ, VPCLMULQDQ and SSE4.2 (its `target_feature`s), and
+    // the CPU has all four: `available()` detected them just above.
+    Some(unsafe { fold(data) })
+}
+
+#[inline]
+#[target_feature(enable = "avx2")]
+fn load(bytes: &[u8; 32]) -> __m256i {
+    // SAFETY: reads the 32 bytes `bytes` refers to; the unaligned load has no alignment
+    // requirement.
+    unsafe { _mm256_loadu_si256(bytes.as_ptr().cast()) }
+}
+
+#[inline]
+#[target_feature(enable = "avx2")]
+fn store(v: __m256i, bytes: &mut [u8; 32]) {
+    // SAFETY: writes the 32 bytes `bytes` refers to, exclusively borrowed; the unaligned
+    // store has no alignment requirement.
+    unsafe { _mm256_storeu_si256(bytes.as_mut_ptr().cast(), v) }
+}
+
+/// One fold step of an accumulator into the next 32 bytes of the message.
+#[inline]
+#[target_feature(enable = "avx2,pclmulqdq,vpclmulqdq")]
+fn fold_into(acc: __m256i, k: __m256i, next: __m256i) -> __m256i {
+    let first = _mm256_clmulepi64_epi128(acc, k, 0x00);
+    let last = _mm256_clmulepi64_epi128(acc, k, 0x11);
+    _mm256_xor_si256(_mm256_xor_si256(first, last), next)
+}
+
+/// The CRC32 instruction over `bytes`, from register value `reg`.
+#[inline]
+#[target_feature(enable = "sse4.2")]
+fn crc_bytes(mut reg: u64, bytes: &[u8]) -> u64 {
+    let (words, rest) = bytes.as_chunks::<8>();
+    for w in words {
+        reg = _mm_crc32_u64(reg, u64::from_le_bytes(*w));
+    }
+    for &b in rest {
+        reg = u64::from(_mm_crc32_u8(reg as u32, b));
+    }
+    reg
+}
+
+#[target_feature(enable = "avx2,pclmulqdq,vpclmulqdq,sse4.2")]
+fn fold(data: &[u8]) -> u32 {
+    let (blocks, tail) = data.as_chunks::<BLOCK>();
+    let Some((first, rest)) = blocks.split_first() else {
+        return !(crc_bytes(u64::from(u32::MAX), data) as u32);
+    };
+    let quarters = |b: &[u8; BLOCK]| -> [[u8; 32]; 4] {
+        let (q, _) = b.as_chunks::<32>();
+        [q[0], q[1], q[2], q[3]]
+    };
+    let q = quarters(first);
+    // The initial register value, all ones, XORed into the first four bytes.
+    let mut head = q[0];
+    for b in &mut head[..4] {
+        *b = !*b;
+    }
+    let mut acc = [load(&head), load(&q[1]), load(&q[2]), load(&q[3])];
+    let k = _mm256_set_epi64x(K_LAST, K_FIRST, K_LAST, K_FIRST);
+    for block in rest {
+        let q = quarters(block);
+        for (a, q) in acc.iter_mut().zip(&q) {
+            *a = fold_into(*a, k, load(q));
+        }
+    }
+    let mut folded = [[0u8; 32]; 4];
+    for (a, out) in acc.iter().zip(&mut folded) {
+        store(*a, out);
+    }
+    let reg = crc_bytes(0, folded.as_flattened());
+    !(crc_bytes(reg, tail) as u32)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Bit by bit, from the definition (reflected polynomial 0x82F63B78).
+    fn reference(data: &[u8]) -> u32 {
+        let mut crc = u32::MAX;
+        for &b in data {
+            crc ^= u32::from(b);
+            for _ in 0..8 {
+                crc = if crc & 1 != 0 {
+                    (crc >> 1) ^ 0x82F6_3B78
+                } else {
+                    crc >> 1
+                };
+            }
+        }
+        !crc
+    }
+
+    fn bytes(n: usize, seed: u64) -> Vec<u8> {
+        let mut x = seed | 1;
+        (0..n)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x as u8
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_constants_are_powers_of_x_modulo_the_polynomial() {
+        assert_eq!(x_pow_mod(0), 1);
+        assert_eq!(x_pow_mod(31), 0x8000_0000);
+        // x^32 = POLY (mod P). POLY's highest term is x^28, so up to x^35 = x^3 * POLY no
+        // reduction is needed, and x^36 reduces once (x^28 * x^4 = x^32 = POLY again).
+        assert_eq!(x_pow_mod(32), POLY);
+        assert_eq!(x_pow_mod(35), POLY << 3);
+        assert_eq!(x_pow_mod(36), (POLY << 4) ^ POLY);
+    }
+
+    #[test]
+    fn folding_matches_two_other_implementations_at_every_length_and_alignment() {
+        if !available() {
+            eprintln!("skipped: no AVX2 + VPCLMULQDQ on this CPU");
+            return;
+        }
+        let data = bytes(4096 + 64, 7);
+        assert_eq!(crc32c(b"123456789"), Some(0xE306_9283));
+        for len in 0..=2 * 1024 + 300 {
+            for align in [0, 1, 3, 7, 8, 15, 16, 31, 33, 63] {
+                let s = &data[align..align + len];
+                let got = crc32c(s).expect("available");
+                assert_eq!(got, ::crc32c::crc32c(s), "len {len} align {align}");
+                if len < 600 && align < 8 {
+                    assert_eq!(got, reference(s), "len {len} align {align}");
+                }
+            }
+        }
+        for len in [4096, 11_000, 65_536 + 5, 103_433, 1 << 20] {
+            let s = bytes(len, len as u64);
+            assert_eq!(crc32c(&s), Some(::crc32c::crc32c(&s)), "len {len}");
+        }
+        // Every bit of a long input matters.
+        let mut s = bytes(5000, 3);
+        let clean = crc32c(&s);
+        for bit in [0, 1, 31, 32, 1023, 1024, 8 * 4999 + 7] {
+            s[bit / 8] ^= 1 << (bit % 8);
+            assert_ne!(crc32c(&s), clean, "bit {bit}");
+            assert_eq!(crc32c(&s), Some(reference(&s)), "bit {bit}");
+            s[bit / 8] ^= 1 << (bit % 8);
+        }
+    }
+}
