@@ -247,7 +247,8 @@ impl<E: IndexEntry> IndexWriter<E> {
             published,
             RESERVE_AHEAD_BYTES,
         )
-        .map_err(|e| Error::io(path, "mmap", e))?;
+        .map_err(|e| Error::io(path, "mmap", e))?
+        .without_read_around();
         Ok(IndexWriter {
             path: path.to_owned(),
             map,
