@@ -6,8 +6,8 @@
 //! Under `cfg(fuzzing)` (cargo-fuzz passes `--cfg fuzzing` to every crate it builds) the same
 //! names are an in-memory file system instead, so that the log-level fuzz targets run without a
 //! system call per file operation: a process-global tree from path to node (a directory, or a
-//! file whose bytes are a growable [`MemBuf`](crate::mmap::MemBuf) shared by every handle and
-//! every map of it). It follows POSIX where partlog can tell: an unlinked or renamed-over file
+//! file whose bytes are a growable `MemBuf`, in `crate::mmap` under `cfg(fuzzing)`, shared by
+//! every handle and every map of it). It follows POSIX where partlog can tell: an unlinked or renamed-over file
 //! stays alive for the handles open on it; `rename` replaces its target atomically; a directory
 //! lists its direct children; a file cut by `set_len` reads zeros when it grows again; a write
 //! past the end fills the gap with zeros; maps and positional writes see each other's bytes (as
@@ -22,7 +22,7 @@
 //! bytes read as zeros), permissions, and other processes.
 //!
 //! The fuzz harness (`fuzz/logic/`) writes its own files through the same names
-//! ([`read`], [`write`], [`remove_file`], [`read_dir`], and under the fuzzer `MemTempDir`), so
+//! ([`read`], [`write()`], [`remove_file`], [`read_dir`], and under the fuzzer `MemTempDir`), so
 //! that under the fuzzer they land in memory too; the stable replay test `tests/fuzz_corpus.rs`
 //! builds without `cfg(fuzzing)` and uses real files. Not part of the public API.
 //!

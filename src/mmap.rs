@@ -13,7 +13,7 @@
 //! 1. `raw` maps at least `capacity` bytes of the file and lives as long as the `SharedMap`
 //!    (readers' [`Bytes`] hold an `Arc<SharedMap>`, so the mapping outlives every slice of it).
 //!    Under `cfg(fuzzing)`, where `crate::fs` is an in-memory file system, `raw` is a
-//!    [`MemRaw`]: the file's [`MemBuf`], whose allocations are at least `capacity` bytes from
+//!    `MemRaw`: the file's `MemBuf`, whose allocations are at least `capacity` bytes from
 //!    the map's creation on and are freed only with the buffer, which the map holds.
 //! 2. `published <= capacity` at all times.
 //! 3. At most one `MapWriter` exists per `SharedMap` (it is created only together with the map
@@ -57,7 +57,7 @@ use memmap2::{MmapOptions, MmapRaw};
 use crate::fs::{File, FileExt};
 
 /// What a [`SharedMap`] maps through: a `MAP_SHARED` mapping, or under `cfg(fuzzing)` the
-/// buffer of an in-memory file (see [`MemBuf`]).
+/// buffer of an in-memory file (see `MemBuf`).
 #[cfg(not(fuzzing))]
 type Raw = MmapRaw;
 #[cfg(fuzzing)]

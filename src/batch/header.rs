@@ -364,10 +364,10 @@ pub fn crc32c(data: &[u8]) -> u32 {
 }
 
 /// From this length on, without AVX-512 or VPCLMULQDQ, the `crc32c` crate computes the CRC
-/// (see [`crc32c`]).
+/// (see [`crc32c()`]).
 const CRC32_STREAMS_MIN_BYTES: usize = 512;
 
-/// From this length on, with AVX-512, `crc-fast` computes the CRC (see [`crc32c`]).
+/// From this length on, with AVX-512, `crc-fast` computes the CRC (see [`crc32c()`]).
 #[cfg(target_arch = "x86_64")]
 const AVX512_FOLD_MIN_BYTES: usize = 512;
 

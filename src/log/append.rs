@@ -13,7 +13,7 @@
 //!   right after the one before it, and the batches' leader epochs never decrease;
 //! - control batches (transaction markers) come only from [`AppendOrigin::Coordinator`] or
 //!   [`AppendOrigin::Follower`]; a client's or leader's is refused
-//!   ([`ProducerError::ControlBatchFromClient`](crate::error::ProducerError::ControlBatchFromClient)),
+//!   ([`ProducerError::ControlBatchFromClient`]),
 //!   as Kafka's validator refuses one from a client;
 //! - batches with a producer id follow the producer rules (`log::producer_state`), markers
 //!   included; an ABORT marker of an open transaction adds an entry to the `.txnindex` of the

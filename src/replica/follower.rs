@@ -60,7 +60,7 @@ impl Partition {
     /// [`ReplicaError::NotFollower`]; [`ReplicaError::TruncationBelowHighWatermark`];
     /// [`Error::EpochDecreased`] for records older than the follower's latest epoch;
     /// as [`Log::append_batches`](crate::Log::append_batches) (the answer does not continue
-    /// this log: nothing is written); [`Error::Io`](crate::Error::Io).
+    /// this log: nothing is written); [`Error::Io`].
     pub fn apply_fetch(&self, response: &FetchResponse) -> Result<FollowerProgress> {
         match response {
             FetchResponse::Records(r) => self.apply_records(r),
