@@ -337,9 +337,10 @@ pub fn compute_crc(batch: &[u8]) -> u32 {
 ///
 /// Three implementations, picked by what the CPU has and the length:
 /// - with AVX-512, `crc-fast` (512-bit VPCLMULQDQ folding with the CRC32 instruction), except
-///   from 256 to 511 bytes, where partlog's own 256-bit fold (`crc_fold`) is ~2x faster: on
-///   the 2-vCPU AMD EPYC Zen 4 partlog is measured on, 27-30 against 13-16 GB/s; from 512
-///   bytes `crc-fast` is as fast or faster (59 against 29 GB/s on 103 KB);
+///   from 256 to 399 bytes, where partlog's own 256-bit fold (`crc_fold`) is faster: on the
+///   2-vCPU AMD EPYC Zen 4 partlog is measured on, 17-32 against 9-16 GB/s; from 400 bytes
+///   `crc-fast` takes its wide path and is faster (39 against 30 GB/s at 400 B, 56-59 against
+///   27-29 GB/s on 103 KB);
 /// - with AVX2 and VPCLMULQDQ but no AVX-512 (Zen 3, recent Intel client cores), where
 ///   `crc-fast` only has its 128-bit path, partlog's fold from 256 bytes: on a Zen 3 EPYC
 ///   15.4 against 9.7 (`crc32c` crate) and 5.7 GB/s (`crc-fast`) on 1 KiB, 16.9 against 13.3
@@ -348,28 +349,28 @@ pub fn compute_crc(batch: &[u8]) -> u32 {
 ///   `crc-fast` below.
 #[inline]
 pub fn crc32c(data: &[u8]) -> u32 {
+    let wide = crc_fast_folds_wide();
     #[cfg(target_arch = "x86_64")]
-    if data.len() >= super::crc_fold::MIN_BYTES
-        && (data.len() < AVX512_FOLD_MIN_BYTES || !crc_fast_folds_wide())
-    {
+    if data.len() >= super::crc_fold::MIN_BYTES && (data.len() < AVX512_MIN_BYTES || !wide) {
         if let Some(crc) = super::crc_fold::crc32c(data) {
             return crc;
         }
     }
-    if data.len() >= CRC32_STREAMS_MIN_BYTES && !crc_fast_folds_wide() {
+    if data.len() >= CRC32_STREAMS_MIN_BYTES && !wide {
         return ::crc32c::crc32c(data);
     }
     // The 32-bit algorithm's checksum fits a u32; the crate returns it widened.
     crc_fast::checksum(crc_fast::CrcAlgorithm::Crc32Iscsi, data) as u32
 }
 
-/// From this length on, without AVX-512 or VPCLMULQDQ, the `crc32c` crate computes the CRC
-/// (see [`crc32c()`]).
-const CRC32_STREAMS_MIN_BYTES: usize = 512;
-
-/// From this length on, with AVX-512, `crc-fast` computes the CRC (see [`crc32c()`]).
+/// From this length on, with AVX-512, `crc-fast` is the fastest (its wide path starts at 400
+/// bytes: 39 GB/s there against 12 at 399; see [`crc32c()`]).
 #[cfg(target_arch = "x86_64")]
-const AVX512_FOLD_MIN_BYTES: usize = 512;
+const AVX512_MIN_BYTES: usize = 400;
+
+/// From this length on, without AVX-512 or VPCLMULQDQ, the `crc32c` crate is the fastest (see
+/// [`crc32c()`]).
+const CRC32_STREAMS_MIN_BYTES: usize = 512;
 
 /// True if `crc-fast` has its AVX-512 paths on this CPU (std caches the detection), or the CPU
 /// is not x86-64 (where `crc-fast` has its own paths, and partlog no measurement against the

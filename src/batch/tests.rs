@@ -1175,7 +1175,7 @@ fn peek_span_accepts_exactly_what_parse_accepts() {
 // crate and a bitwise reference.
 
 /// CRC-32C one bit at a time, straight from the definition (reflected polynomial 0x82F63B78).
-fn crc32c_bitwise(data: &[u8]) -> u32 {
+pub(super) fn crc32c_bitwise(data: &[u8]) -> u32 {
     let mut crc = !0u32;
     for &b in data {
         crc ^= u32::from(b);
@@ -1186,27 +1186,43 @@ fn crc32c_bitwise(data: &[u8]) -> u32 {
     !crc
 }
 
-/// Every length to 2 KiB at every alignment to 64 bytes, plus the sizes where SIMD paths switch
-/// (folding blocks of 64, 128, 256 bytes and more) and large buffers, agree with two
-/// independent implementations; so does the standard check value.
-#[test]
-fn crc_agrees_with_two_independent_implementations() {
-    assert_eq!(super::header::crc32c(b"123456789"), 0xE306_9283);
-    let mut x = 0x9E37_79B9_7F4A_7C15u64;
-    let data: Vec<u8> = (0..(1 << 20) + 64)
+/// `n` bytes of xorshift noise from `seed`.
+pub(super) fn noise(n: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed | 1;
+    (0..n)
         .map(|_| {
             x ^= x << 13;
             x ^= x >> 7;
             x ^= x << 17;
             x as u8
         })
-        .collect();
-    // crc-fast and the pick `header::crc32c` makes (by CPU and length; `crc_fold` has its own
-    // test at every length).
+        .collect()
+}
+
+/// Every length to 2 KiB at every alignment to 64 bytes, plus the sizes where SIMD paths switch
+/// (folding blocks of 64, 128, 256 bytes and more) and large buffers, agree with two
+/// independent implementations; so does the standard check value. Each implementation the
+/// pick chooses from is checked on its own at every length too (the pick uses only some of
+/// them on a given CPU).
+#[test]
+fn crc_agrees_with_two_independent_implementations() {
+    assert_eq!(super::header::crc32c(b"123456789"), 0xE306_9283);
+    let data = noise((1 << 20) + 64, 0x9E37_79B9_7F4A_7C15);
+    #[cfg(target_arch = "x86_64")]
+    let fold = super::crc_fold::available();
+    #[cfg(target_arch = "x86_64")]
+    if !fold {
+        eprintln!("crc_fold not checked: no AVX2 + VPCLMULQDQ on this CPU");
+    }
     let check = |s: &[u8], len: usize, align: usize| {
         let want = ::crc32c::crc32c(s);
         let fast = crc_fast::checksum(crc_fast::CrcAlgorithm::Crc32Iscsi, s) as u32;
         assert_eq!(fast, want, "crc-fast: len {len} align {align}");
+        #[cfg(target_arch = "x86_64")]
+        if fold {
+            let folded = super::crc_fold::crc32c(s);
+            assert_eq!(folded, Some(want), "crc_fold: len {len} align {align}");
+        }
         assert_eq!(super::header::crc32c(s), want, "len {len} align {align}");
     };
     for align in 0..64 {
@@ -1222,16 +1238,20 @@ fn crc_agrees_with_two_independent_implementations() {
         16 << 10,
         (16 << 10) + 13,
         100_000,
+        103_433,
         1 << 20,
     ] {
         for align in [0, 1, 7, 63] {
             check(&data[align..align + len], len, align);
         }
     }
-    for len in [0, 1, 61, 255, 256, 257, 1000, 4096] {
+    for len in [
+        0, 1, 61, 127, 128, 129, 255, 256, 257, 383, 511, 512, 1000, 4096,
+    ] {
         assert_eq!(
             super::header::crc32c(&data[..len]),
-            crc32c_bitwise(&data[..len])
+            crc32c_bitwise(&data[..len]),
+            "len {len}"
         );
     }
 }
