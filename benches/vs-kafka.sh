@@ -3,6 +3,8 @@
 # benches/vs_kafka.rs (criterion) and interop/kafka/src/jmh/java/partlog/bench/VsKafka.java (JMH,
 # `mvn -Pjmh`) on the same workloads and the same bytes. Prints one line per row: each side's
 # median over the runs, the spread (min-max over the runs, in % of the median), and the ratio.
+# After each run it checks that both sides appended the same batches (size and CRC of each
+# shape, as each side prints them) and stops if not.
 #
 #   benches/vs-kafka.sh            quick: 3 runs, short measurements, small fixtures (200k
 #                                  records, 128 MiB recovery, 1,000 segments); ~15 min on 2
@@ -91,6 +93,15 @@ EOF
                 -rf json -rff "$dir/kafka-$part.json" >"$dir/kafka-$part.txt" 2>&1 \
                 || { tail -50 "$dir/kafka-$part.txt"; exit 1; }
         done
+        # Both sides must have appended the same bytes: each shape's batch, its size and CRC.
+        same_bytes() { grep -ao 'vs_kafka: batch [^:]*: [0-9]* bytes, crc [0-9a-f]*' "$1" | sort -u; }
+        if [[ "$(same_bytes "$dir/partlog.txt")" != "$(same_bytes "$dir/kafka-avg.txt")" ]] \
+            || [[ -z "$(same_bytes "$dir/partlog.txt")" ]]; then
+            echo "vs-kafka: the two sides appended different batches:" >&2
+            diff <(same_bytes "$dir/partlog.txt") <(same_bytes "$dir/kafka-avg.txt") >&2 || true
+            exit 1
+        fi
+        echo "== vs-kafka run $run/$RUNS: same batches on both sides ($(same_bytes "$dir/partlog.txt" | wc -l) shapes, sizes and CRCs equal)"
     done
 fi
 

@@ -145,6 +145,15 @@ fn append(c: &mut Criterion, size: Size, flush: bool) {
     });
     for (n, value_size, label) in SHAPES {
         let batch = batch(n, value_size, TS0);
+        if !flush {
+            // The same line as Kafka's side prints: benches/vs-kafka.sh checks that both sides
+            // append the same bytes (size and CRC of each shape's batch).
+            eprintln!(
+                "vs_kafka: batch {label}: {} bytes, crc {:08x}",
+                batch.size(),
+                batch.crc()
+            );
+        }
         let bytes = batch.size() as u64;
         group.throughput(Throughput::Bytes(bytes));
         group.bench_function(BenchmarkId::new("partlog", label), |b| {
